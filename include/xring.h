@@ -24,19 +24,19 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__)
-#define XRING_API	   __attribute__((visibility("default")))
+#define XRING_API         __attribute__((visibility("default")))
 #define xring_unlikely(x) __builtin_expect(!!(x), 0)
-#define xring_likely(x)	   __builtin_expect(!!(x), 1)
+#define xring_likely(x)   __builtin_expect(!!(x), 1)
 #else
 #define XRING_API
 #define xring_unlikely(x) (x)
-#define xring_likely(x)	   (x)
+#define xring_likely(x)   (x)
 #endif
 
 /* Submission queue entry: the kernel's struct io_uring_sqe, field for field. */
 struct xring_sqe {
 	uint8_t opcode; /* XRING_OP_* */
-	uint8_t flags;	/* XRING_SQE_* */
+	uint8_t flags;  /* XRING_SQE_* */
 	uint16_t ioprio;
 	int32_t fd;
 	union {
@@ -192,82 +192,82 @@ enum {
 };
 
 /* sqe->flags: the kernel's IOSQE_* values. */
-#define XRING_SQE_FIXED_FILE	   (1U << 0)
-#define XRING_SQE_IO_DRAIN	   (1U << 1)
-#define XRING_SQE_IO_LINK	   (1U << 2)
-#define XRING_SQE_IO_HARDLINK	   (1U << 3)
-#define XRING_SQE_ASYNC		   (1U << 4)
-#define XRING_SQE_BUFFER_SELECT	   (1U << 5)
+#define XRING_SQE_FIXED_FILE       (1U << 0)
+#define XRING_SQE_IO_DRAIN         (1U << 1)
+#define XRING_SQE_IO_LINK          (1U << 2)
+#define XRING_SQE_IO_HARDLINK      (1U << 3)
+#define XRING_SQE_ASYNC            (1U << 4)
+#define XRING_SQE_BUFFER_SELECT    (1U << 5)
 #define XRING_SQE_CQE_SKIP_SUCCESS (1U << 6)
 
 /* cqe->flags: the kernel's IORING_CQE_F_* values. */
-#define XRING_CQE_F_BUFFER	  (1U << 0)
-#define XRING_CQE_F_MORE	  (1U << 1)
+#define XRING_CQE_F_BUFFER        (1U << 0)
+#define XRING_CQE_F_MORE          (1U << 1)
 #define XRING_CQE_F_SOCK_NONEMPTY (1U << 2)
-#define XRING_CQE_F_NOTIF	  (1U << 3)
-#define XRING_CQE_F_BUF_MORE	  (1U << 4)
-#define XRING_CQE_BUFFER_SHIFT	  16
+#define XRING_CQE_F_NOTIF         (1U << 3)
+#define XRING_CQE_F_BUF_MORE      (1U << 4)
+#define XRING_CQE_BUFFER_SHIFT    16
 
 /* Setup flags: the kernel's IORING_SETUP_* values (see xring_queue_init(3) for which apply). */
-#define XRING_SETUP_IOPOLL	       (1U << 0)
-#define XRING_SETUP_SQPOLL	       (1U << 1)
-#define XRING_SETUP_SQ_AFF	       (1U << 2)
-#define XRING_SETUP_CQSIZE	       (1U << 3)
-#define XRING_SETUP_CLAMP	       (1U << 4)
-#define XRING_SETUP_ATTACH_WQ	       (1U << 5)
-#define XRING_SETUP_R_DISABLED	       (1U << 6)
-#define XRING_SETUP_SUBMIT_ALL	       (1U << 7)
+#define XRING_SETUP_IOPOLL             (1U << 0)
+#define XRING_SETUP_SQPOLL             (1U << 1)
+#define XRING_SETUP_SQ_AFF             (1U << 2)
+#define XRING_SETUP_CQSIZE             (1U << 3)
+#define XRING_SETUP_CLAMP              (1U << 4)
+#define XRING_SETUP_ATTACH_WQ          (1U << 5)
+#define XRING_SETUP_R_DISABLED         (1U << 6)
+#define XRING_SETUP_SUBMIT_ALL         (1U << 7)
 #define XRING_SETUP_COOP_TASKRUN       (1U << 8)
 #define XRING_SETUP_TASKRUN_FLAG       (1U << 9)
-#define XRING_SETUP_SQE128	       (1U << 10)
-#define XRING_SETUP_CQE32	       (1U << 11)
+#define XRING_SETUP_SQE128             (1U << 10)
+#define XRING_SETUP_CQE32              (1U << 11)
 #define XRING_SETUP_SINGLE_ISSUER      (1U << 12)
 #define XRING_SETUP_DEFER_TASKRUN      (1U << 13)
-#define XRING_SETUP_NO_MMAP	       (1U << 14)
+#define XRING_SETUP_NO_MMAP            (1U << 14)
 #define XRING_SETUP_REGISTERED_FD_ONLY (1U << 15)
-#define XRING_SETUP_NO_SQARRAY	       (1U << 16)
+#define XRING_SETUP_NO_SQARRAY         (1U << 16)
 
 /* Features reported in xring_params.features: the kernel's IORING_FEAT_* values. */
-#define XRING_FEAT_SINGLE_MMAP	   (1U << 0)
-#define XRING_FEAT_NODROP	   (1U << 1)
+#define XRING_FEAT_SINGLE_MMAP     (1U << 0)
+#define XRING_FEAT_NODROP          (1U << 1)
 #define XRING_FEAT_SUBMIT_STABLE   (1U << 2)
-#define XRING_FEAT_RW_CUR_POS	   (1U << 3)
+#define XRING_FEAT_RW_CUR_POS      (1U << 3)
 #define XRING_FEAT_CUR_PERSONALITY (1U << 4)
-#define XRING_FEAT_FAST_POLL	   (1U << 5)
-#define XRING_FEAT_POLL_32BITS	   (1U << 6)
+#define XRING_FEAT_FAST_POLL       (1U << 5)
+#define XRING_FEAT_POLL_32BITS     (1U << 6)
 #define XRING_FEAT_SQPOLL_NONFIXED (1U << 7)
-#define XRING_FEAT_EXT_ARG	   (1U << 8)
+#define XRING_FEAT_EXT_ARG         (1U << 8)
 #define XRING_FEAT_NATIVE_WORKERS  (1U << 9)
-#define XRING_FEAT_RSRC_TAGS	   (1U << 10)
-#define XRING_FEAT_CQE_SKIP	   (1U << 11)
-#define XRING_FEAT_LINKED_FILE	   (1U << 12)
+#define XRING_FEAT_RSRC_TAGS       (1U << 10)
+#define XRING_FEAT_CQE_SKIP        (1U << 11)
+#define XRING_FEAT_LINKED_FILE     (1U << 12)
 
 /* sqe->timeout_flags */
-#define XRING_TIMEOUT_ABS	     (1U << 0)
-#define XRING_TIMEOUT_UPDATE	     (1U << 1)
-#define XRING_TIMEOUT_BOOTTIME	     (1U << 2)
-#define XRING_TIMEOUT_REALTIME	     (1U << 3)
-#define XRING_LINK_TIMEOUT_UPDATE    (1U << 4)
-#define XRING_TIMEOUT_ETIME_SUCCESS  (1U << 5)
-#define XRING_TIMEOUT_MULTISHOT	     (1U << 6)
-#define XRING_TIMEOUT_CLOCK_MASK     (XRING_TIMEOUT_BOOTTIME | XRING_TIMEOUT_REALTIME)
-#define XRING_TIMEOUT_UPDATE_MASK    (XRING_TIMEOUT_UPDATE | XRING_LINK_TIMEOUT_UPDATE)
+#define XRING_TIMEOUT_ABS           (1U << 0)
+#define XRING_TIMEOUT_UPDATE        (1U << 1)
+#define XRING_TIMEOUT_BOOTTIME      (1U << 2)
+#define XRING_TIMEOUT_REALTIME      (1U << 3)
+#define XRING_LINK_TIMEOUT_UPDATE   (1U << 4)
+#define XRING_TIMEOUT_ETIME_SUCCESS (1U << 5)
+#define XRING_TIMEOUT_MULTISHOT     (1U << 6)
+#define XRING_TIMEOUT_CLOCK_MASK    (XRING_TIMEOUT_BOOTTIME | XRING_TIMEOUT_REALTIME)
+#define XRING_TIMEOUT_UPDATE_MASK   (XRING_TIMEOUT_UPDATE | XRING_LINK_TIMEOUT_UPDATE)
 
 /* sqe->cancel_flags */
-#define XRING_ASYNC_CANCEL_ALL	    (1U << 0)
-#define XRING_ASYNC_CANCEL_FD	    (1U << 1)
-#define XRING_ASYNC_CANCEL_ANY	    (1U << 2)
+#define XRING_ASYNC_CANCEL_ALL      (1U << 0)
+#define XRING_ASYNC_CANCEL_FD       (1U << 1)
+#define XRING_ASYNC_CANCEL_ANY      (1U << 2)
 #define XRING_ASYNC_CANCEL_FD_FIXED (1U << 3)
 #define XRING_ASYNC_CANCEL_USERDATA (1U << 4)
-#define XRING_ASYNC_CANCEL_OP	    (1U << 5)
+#define XRING_ASYNC_CANCEL_OP       (1U << 5)
 
 /* sqe->nop_flags */
 #define XRING_NOP_INJECT_RESULT (1U << 0)
-#define XRING_NOP_FILE		(1U << 1)
-#define XRING_NOP_FIXED_FILE	(1U << 2)
-#define XRING_NOP_FIXED_BUFFER	(1U << 3)
-#define XRING_NOP_TW		(1U << 4)
-#define XRING_NOP_CQE32		(1U << 5)
+#define XRING_NOP_FILE          (1U << 1)
+#define XRING_NOP_FIXED_FILE    (1U << 2)
+#define XRING_NOP_FIXED_BUFFER  (1U << 3)
+#define XRING_NOP_TW            (1U << 4)
+#define XRING_NOP_CQE32         (1U << 5)
 
 /* The layout of io_uring's io_sqring_offsets / io_cqring_offsets, kept so that xring_params
  * is binary-identical to struct io_uring_params. xring fills them with zeros: there is no
@@ -322,7 +322,7 @@ struct xring_ctx;
 struct xring {
 	struct xring_sq sq;
 	struct xring_cq cq;
-	unsigned flags;	       /* setup flags */
+	unsigned flags;        /* setup flags */
 	unsigned features;     /* XRING_FEAT_* */
 	struct xring_ctx *ctx; /* engine state, private to the library */
 	uint64_t resv[4];
@@ -339,9 +339,9 @@ XRING_API int xring_submit_and_wait(struct xring *ring, unsigned wait_nr);
 
 /* Completion: the slow halves of the inline helpers below, and waiting. */
 XRING_API int xring_wait_cqes(struct xring *ring, struct xring_cqe **cqe_ptr, unsigned wait_nr,
-			      struct __kernel_timespec *ts, sigset_t *sigmask);
+                              struct __kernel_timespec *ts, sigset_t *sigmask);
 XRING_API int xring_wait_cqe_timeout(struct xring *ring, struct xring_cqe **cqe_ptr,
-				     struct __kernel_timespec *ts);
+                                     struct __kernel_timespec *ts);
 XRING_API int __xring_get_cqe(struct xring *ring, struct xring_cqe **cqe_ptr, unsigned wait_nr);
 XRING_API int __xring_peek_slow(struct xring *ring, struct xring_cqe **cqe_ptr);
 XRING_API void __xring_flush_overflow(struct xring *ring);
@@ -422,8 +422,8 @@ static inline uint64_t xring_cqe_get_data64(const struct xring_cqe *cqe)
 /* Iterates over the CQEs ready now, without consuming them; follow with xring_cq_advance(). */
 #define xring_for_each_cqe(ring, head, cqe)                                                        \
 	for ((head) = (ring)->cq.head;                                                             \
-	     ((cqe) = ((head) != (ring)->cq.tail ? &(ring)->cq.cqes[(head) & (ring)->cq.mask]     \
-						 : NULL));                                         \
+	     ((cqe) = ((head) != (ring)->cq.tail ? &(ring)->cq.cqes[(head) & (ring)->cq.mask]      \
+	                                         : NULL));                                         \
 	     (head)++)
 
 /* Returns 0 and the oldest CQE without consuming it, or -EAGAIN when none is ready. Peeking an
@@ -437,10 +437,11 @@ static inline int xring_peek_cqe(struct xring *ring, struct xring_cqe **cqe_ptr)
 	return __xring_peek_slow(ring, cqe_ptr);
 }
 
-XRING_API unsigned xring_peek_batch_cqe(struct xring *ring, struct xring_cqe **cqes, unsigned count);
+XRING_API unsigned xring_peek_batch_cqe(struct xring *ring, struct xring_cqe **cqes,
+                                        unsigned count);
 
 static inline int xring_wait_cqe_nr(struct xring *ring, struct xring_cqe **cqe_ptr,
-				    unsigned wait_nr)
+                                    unsigned wait_nr)
 {
 	if (xring_likely(wait_nr <= 1 && ring->cq.tail != ring->cq.head)) {
 		*cqe_ptr = &ring->cq.cqes[ring->cq.head & ring->cq.mask];
@@ -459,7 +460,7 @@ static inline int xring_wait_cqe(struct xring *ring, struct xring_cqe **cqe_ptr)
  * name does; all policy lives behind xring_submit().
  */
 static inline void xring_prep_rw(int op, struct xring_sqe *sqe, int fd, const void *addr,
-				 unsigned len, uint64_t offset)
+                                 unsigned len, uint64_t offset)
 {
 	sqe->opcode = (uint8_t) op;
 	sqe->flags = 0;
@@ -482,14 +483,14 @@ static inline void xring_prep_nop(struct xring_sqe *sqe)
 }
 
 static inline void xring_prep_timeout(struct xring_sqe *sqe, struct __kernel_timespec *ts,
-				      unsigned count, unsigned flags)
+                                      unsigned count, unsigned flags)
 {
 	xring_prep_rw(XRING_OP_TIMEOUT, sqe, -1, ts, 1, count);
 	sqe->timeout_flags = flags;
 }
 
 static inline void xring_prep_timeout_remove(struct xring_sqe *sqe, uint64_t user_data,
-					     unsigned flags)
+                                             unsigned flags)
 {
 	xring_prep_rw(XRING_OP_TIMEOUT_REMOVE, sqe, -1, NULL, 0, 0);
 	sqe->addr = user_data;
@@ -497,7 +498,7 @@ static inline void xring_prep_timeout_remove(struct xring_sqe *sqe, uint64_t use
 }
 
 static inline void xring_prep_timeout_update(struct xring_sqe *sqe, struct __kernel_timespec *ts,
-					     uint64_t user_data, unsigned flags)
+                                             uint64_t user_data, unsigned flags)
 {
 	xring_prep_rw(XRING_OP_TIMEOUT_REMOVE, sqe, -1, NULL, 0, (uint64_t) (uintptr_t) ts);
 	sqe->addr = user_data;
@@ -505,7 +506,7 @@ static inline void xring_prep_timeout_update(struct xring_sqe *sqe, struct __ker
 }
 
 static inline void xring_prep_link_timeout(struct xring_sqe *sqe, struct __kernel_timespec *ts,
-					   unsigned flags)
+                                           unsigned flags)
 {
 	xring_prep_rw(XRING_OP_LINK_TIMEOUT, sqe, -1, ts, 1, 0);
 	sqe->timeout_flags = flags;

@@ -1,0 +1,154 @@
+/* Creating and destroying rings. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring/ring.h"
+#include "util/log.h"
+
+/* Setup flags xring honours, or accepts because they change nothing here: the submitting
+ * thread already does all the work an SQ thread or task-work deferral would. */
+#define SETUP_ACCEPTED                                                                             \
+	(XRING_SETUP_SQPOLL | XRING_SETUP_SQ_AFF | XRING_SETUP_CQSIZE | XRING_SETUP_CLAMP |        \
+	 XRING_SETUP_ATTACH_WQ | XRING_SETUP_SUBMIT_ALL | XRING_SETUP_COOP_TASKRUN |               \
+	 XRING_SETUP_TASKRUN_FLAG | XRING_SETUP_SINGLE_ISSUER | XRING_SETUP_DEFER_TASKRUN |        \
+	 XRING_SETUP_NO_SQARRAY)
+
+#define FEATURES                                                                                   \
+	(XRING_FEAT_SINGLE_MMAP | XRING_FEAT_NODROP | XRING_FEAT_SUBMIT_STABLE |                   \
+	 XRING_FEAT_FAST_POLL | XRING_FEAT_EXT_ARG | XRING_FEAT_CQE_SKIP | XRING_FEAT_LINKED_FILE)
+
+#define DEFAULT_SPIN_US 50
+#define MAX_SPIN_US     1000000
+
+static unsigned roundup_pow2(unsigned v)
+{
+	unsigned r = 1;
+
+	while (r < v)
+		r <<= 1;
+	return r;
+}
+
+static int spin_budget_ns(uint64_t *out)
+{
+	const char *v = getenv("XRING_SPIN_US");
+	unsigned long us;
+	char *end;
+
+	*out = (uint64_t) DEFAULT_SPIN_US * 1000;
+	if (!v)
+		return 0;
+	errno = 0;
+	us = strtoul(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || us > MAX_SPIN_US) {
+		log_error("XRING_SPIN_US=%s: expected microseconds in 0..%d", v, MAX_SPIN_US);
+		return -EINVAL;
+	}
+	*out = (uint64_t) us * 1000;
+	return 0;
+}
+
+static void ctx_free(struct xring_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	timer_heap_free(&ctx->timers);
+	req_pool_destroy(&ctx->pool);
+	free(ctx->ovf);
+	free(ctx);
+}
+
+XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, struct xring_params *p)
+{
+	unsigned flags = p->flags, sq, cq;
+	struct xring_ctx *ctx;
+	uint64_t spin;
+	int err;
+
+	if (!entries || (flags & ~SETUP_ACCEPTED))
+		return -EINVAL;
+	if (entries > XRING_MAX_ENTRIES) {
+		if (!(flags & XRING_SETUP_CLAMP))
+			return -EINVAL;
+		entries = XRING_MAX_ENTRIES;
+	}
+	sq = roundup_pow2(entries);
+	if (flags & XRING_SETUP_CQSIZE) {
+		cq = p->cq_entries;
+		if (!cq)
+			return -EINVAL;
+		if (cq > XRING_MAX_CQ_ENTRIES) {
+			if (!(flags & XRING_SETUP_CLAMP))
+				return -EINVAL;
+			cq = XRING_MAX_CQ_ENTRIES;
+		}
+		cq = roundup_pow2(cq);
+		if (cq < sq)
+			return -EINVAL;
+	} else {
+		cq = 2 * sq;
+	}
+	err = spin_budget_ns(&spin);
+	if (err)
+		return err;
+
+	memset(ring, 0, sizeof(*ring));
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ring->sq.sqes = aligned_alloc(64, sizeof(struct xring_sqe) * sq);
+	ring->cq.cqes = aligned_alloc(64, sizeof(struct xring_cqe) * cq);
+	err = -ENOMEM;
+	if (!ring->sq.sqes || !ring->cq.cqes)
+		goto fail;
+	err = req_pool_init(&ctx->pool, sq < 64 ? 64 : sq);
+	if (err)
+		goto fail;
+	err = timer_heap_init(&ctx->timers, 64);
+	if (err)
+		goto fail;
+
+	ring->sq.entries = sq;
+	ring->sq.mask = sq - 1;
+	ring->cq.entries = cq;
+	ring->cq.mask = cq - 1;
+	ring->flags = flags;
+	ring->features = FEATURES;
+	ring->ctx = ctx;
+	ctx->ring = ring;
+	ctx->setup_flags = flags;
+	ctx->spin_ns = spin;
+
+	p->sq_entries = sq;
+	p->cq_entries = cq;
+	p->features = FEATURES;
+	memset(&p->sq_off, 0, sizeof(p->sq_off));
+	memset(&p->cq_off, 0, sizeof(p->cq_off));
+	return 0;
+fail:
+	free(ring->sq.sqes);
+	free(ring->cq.cqes);
+	ctx_free(ctx);
+	memset(ring, 0, sizeof(*ring));
+	return err;
+}
+
+XRING_API int xring_queue_init(unsigned entries, struct xring *ring, unsigned flags)
+{
+	struct xring_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = flags;
+	return xring_queue_init_params(entries, ring, &p);
+}
+
+XRING_API void xring_queue_exit(struct xring *ring)
+{
+	if (!ring->ctx)
+		return;
+	ctx_free(ring->ctx);
+	free(ring->sq.sqes);
+	free(ring->cq.cqes);
+	memset(ring, 0, sizeof(*ring));
+}
