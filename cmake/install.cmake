@@ -5,7 +5,9 @@ install(TARGETS xring xring_static EXPORT xringTargets
 	ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
 	INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES include/xring.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY include/xring DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+if(EXISTS ${PROJECT_SOURCE_DIR}/include/xring)
+	install(DIRECTORY include/xring DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
 install(EXPORT xringTargets NAMESPACE xring:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xring)
 
 configure_package_config_file(cmake/xringConfig.cmake.in

@@ -66,7 +66,15 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	uint64_t spin;
 	int err;
 
-	if (!entries || (flags & ~SETUP_ACCEPTED))
+	if (!entries || (flags & ~SETUP_ACCEPTED) || p->resv[0] || p->resv[1] || p->resv[2])
+		return -EINVAL;
+	/* Combinations the kernel refuses are refused here too. */
+	if ((flags & XRING_SETUP_TASKRUN_FLAG) &&
+	    !(flags & (XRING_SETUP_COOP_TASKRUN | XRING_SETUP_DEFER_TASKRUN)))
+		return -EINVAL;
+	if ((flags & XRING_SETUP_DEFER_TASKRUN) && !(flags & XRING_SETUP_SINGLE_ISSUER))
+		return -EINVAL;
+	if ((flags & XRING_SETUP_SQ_AFF) && !(flags & XRING_SETUP_SQPOLL))
 		return -EINVAL;
 	if (entries > XRING_MAX_ENTRIES) {
 		if (!(flags & XRING_SETUP_CLAMP))
