@@ -27,7 +27,7 @@ static int ovf_grow(struct xring_ctx *ctx)
 	return 0;
 }
 
-static void ovf_push(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)
+void cq_post_overflow(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)
 {
 	struct xring_cqe *cqe;
 
@@ -43,23 +43,6 @@ static void ovf_push(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uin
 	cqe->res = res;
 	cqe->flags = flags;
 	ctx->ring->cq.overflow = ctx->ovf_tail - ctx->ovf_head;
-}
-
-void cq_post(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)
-{
-	struct xring_cq *cq = &ctx->ring->cq;
-
-	ctx->cq_posted++;
-	if (xring_likely(!cq->overflow && cq->tail - cq->head < cq->entries)) {
-		struct xring_cqe *cqe = &cq->cqes[cq->tail & cq->mask];
-
-		cqe->user_data = user_data;
-		cqe->res = res;
-		cqe->flags = flags;
-		cq->tail++;
-		return;
-	}
-	ovf_push(ctx, user_data, res, flags);
 }
 
 void cq_flush_overflow(struct xring_ctx *ctx)

@@ -79,7 +79,27 @@ static inline struct xring_ctx *ring_ctx(struct xring *ring)
 }
 
 /* Completion side (src/cqe). */
-void cq_post(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags);
+void cq_post_overflow(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)
+        __attribute__((noinline, cold));
+
+/* Posts a CQE; when the CQ is full, or older CQEs still wait, it joins the overflow list. */
+static inline void cq_post(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)
+{
+	struct xring_cq *cq = &ctx->ring->cq;
+
+	ctx->cq_posted++;
+	if (xring_likely(!cq->overflow && cq->tail - cq->head < cq->entries)) {
+		struct xring_cqe *cqe = &cq->cqes[cq->tail & cq->mask];
+
+		cqe->user_data = user_data;
+		cqe->res = res;
+		cqe->flags = flags;
+		cq->tail++;
+		return;
+	}
+	cq_post_overflow(ctx, user_data, res, flags);
+}
+
 void cq_flush_overflow(struct xring_ctx *ctx);
 int engine_progress(struct xring_ctx *ctx);
 int engine_wait(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns, const sigset_t *sigmask);

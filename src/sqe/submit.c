@@ -4,6 +4,7 @@
  * io_init_req / io_submit_sqe / io_drain_req), checked against it by test_differential.c.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "ops/ops.h"
 #include "ring/ring.h"
@@ -231,6 +232,67 @@ static int submit_one(struct xring_ctx *ctx, const struct xring_sqe *sqe)
 	return 0;
 }
 
+/*
+ * The fast path: SQEs that need no request (no link, no drain, an op that completes at once)
+ * post their CQE right here, with the CQ cursor kept in registers. It stops at the first SQE
+ * that needs more, or when the CQ is full (the overflow list is the slow path's business).
+ * Returns the new SQ head; *n counts the SQEs consumed.
+ */
+static unsigned submit_fast(struct xring_ctx *ctx, unsigned head, unsigned tail, int *n)
+{
+	struct xring *ring = ctx->ring;
+	const struct xring_sqe *sqes = ring->sq.sqes;
+	const unsigned smask = ring->sq.mask, cmask = ring->cq.mask;
+	struct xring_cqe *cqes = ring->cq.cqes;
+	unsigned ctail = ring->cq.tail;
+	const unsigned climit = ring->cq.overflow ? ctail : ring->cq.head + ring->cq.entries;
+	const unsigned start = head;
+
+	for (; head != tail; head++) {
+		const struct xring_sqe *sqe = &sqes[head & smask];
+		uint32_t word0;
+		unsigned fl;
+		int64_t res;
+
+		/* opcode, flags and ioprio in one load: a plain NOP is all zeroes there. */
+		memcpy(&word0, sqe, sizeof(word0));
+		if (xring_likely(word0 == XRING_OP_NOP && !(sqe->nop_flags | sqe->personality))) {
+			if (xring_unlikely(ctail == climit))
+				break;
+			cqes[ctail & cmask] = (struct xring_cqe){sqe->user_data, 0, 0};
+			ctail++;
+			continue;
+		}
+		fl = sqe->flags;
+		if (xring_unlikely((fl & SQE_SLOW_FLAGS) | sqe->ioprio | sqe->personality))
+			break;
+		if (sqe->opcode == XRING_OP_NOP && !sqe->nop_flags) {
+			res = 0;
+		} else {
+			const struct xring_op *op = ops_table[sqe->opcode];
+
+			if (!op || !op->quick)
+				break;
+			res = op->quick(ctx, sqe);
+			if (res == OP_NEED_REQ)
+				break;
+		}
+		if (xring_unlikely(fl & XRING_SQE_CQE_SKIP_SUCCESS)) {
+			ctx->drain_disabled = true;
+			if (res >= 0)
+				continue;
+		}
+		if (xring_unlikely(ctail == climit))
+			break;
+		cqes[ctail & cmask] = (struct xring_cqe){sqe->user_data, (int32_t) res, 0};
+		ctail++;
+	}
+	ctx->cq_posted += ctail - ring->cq.tail;
+	ring->cq.tail = ctail;
+	*n += (int) (head - start);
+	return head;
+}
+
 static int submit_sqes(struct xring_ctx *ctx)
 {
 	struct xring *ring = ctx->ring;
@@ -243,28 +305,14 @@ static int submit_sqes(struct xring_ctx *ctx)
 	ctx->batching = true;
 	ctx->cq_seq_committed = ctx->cq_posted - ctx->cq_timeouts;
 	while (head != tail) {
-		const struct xring_sqe *sqe = &sq->sqes[head & sq->mask];
-		const struct xring_op *op = ops_table[sqe->opcode];
-		unsigned fl = sqe->flags;
 		int r;
 
-		if (xring_likely(!(fl & SQE_SLOW_FLAGS) && op && op->quick && !ctx->link_head &&
-		                 !ctx->drain_active && !sqe->ioprio && !sqe->personality)) {
-			int64_t res = op->quick(ctx, sqe);
-
-			if (xring_likely(res != OP_NEED_REQ)) {
-				head++;
-				n++;
-				if (fl & XRING_SQE_CQE_SKIP_SUCCESS) {
-					ctx->drain_disabled = true;
-					if (res >= 0)
-						continue;
-				}
-				cq_post(ctx, sqe->user_data, (int32_t) res, 0);
-				continue;
-			}
+		if (xring_likely(!ctx->link_head && !ctx->drain_active)) {
+			head = submit_fast(ctx, head, tail, &n);
+			if (head == tail)
+				break;
 		}
-		r = submit_one(ctx, sqe);
+		r = submit_one(ctx, &sq->sqes[head & sq->mask]);
 		if (xring_unlikely(r < 0)) {
 			/* No memory for a request: leave this SQE queued, report what went in. */
 			if (!n)
