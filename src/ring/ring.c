@@ -5,6 +5,7 @@
 
 #include "ring/ring.h"
 #include "util/log.h"
+#include "util/mem.h"
 
 /* Setup flags xring honours, or accepts because they change nothing here: the submitting
  * thread already does all the work an SQ thread or task-work deferral would. */
@@ -105,8 +106,8 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
-	ring->sq.sqes = aligned_alloc(64, sizeof(struct xring_sqe) * sq);
-	ring->cq.cqes = aligned_alloc(64, sizeof(struct xring_cqe) * cq);
+	ring->sq.sqes = alloc_aligned(64, sizeof(struct xring_sqe) * sq);
+	ring->cq.cqes = alloc_aligned(64, sizeof(struct xring_cqe) * cq);
 	err = -ENOMEM;
 	if (!ring->sq.sqes || !ring->cq.cqes)
 		goto fail;

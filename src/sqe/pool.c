@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "sqe/req.h"
+#include "util/mem.h"
 
 int req_pool_init(struct req_pool *p, unsigned slab_size)
 {
@@ -27,7 +28,7 @@ struct xreq *req_pool_grow(struct req_pool *p)
 		p->slabs = v;
 		p->cap_slabs = cap;
 	}
-	slab = aligned_alloc(64, sizeof(*slab) * p->slab_size);
+	slab = alloc_aligned(64, sizeof(*slab) * p->slab_size);
 	if (!slab)
 		return NULL;
 	p->slabs[p->nslabs++] = slab;
