@@ -457,3 +457,45 @@ Test(netlink, an_mtu_change_is_seen)
 	cr_assert(WAIT_FOR(nlk_link_by_index(nl, v1, &l) == 0 && l.mtu == 1400));
 	link_matches_ip(host, "v1");
 }
+
+Test(netlink, removing_an_address_drops_the_routes_that_prefer_it_as_the_kernel_does)
+{
+	struct nlk_route r;
+
+	NETNS_REQUIRE();
+	build();
+	open_in(host);
+	cr_assert_eq(nlk_route_lookup(nl, ip4("198.18.40.1"), &r), 0);
+	/* The kernel removes routes whose preferred source goes away, and says nothing. */
+	IP(host, "addr del 198.18.1.1/24 dev v1");
+	cr_assert(WAIT_FOR(nlk_addr_owner(nl, ip4("198.18.1.1")) == -ENOENT));
+	all_routes_match_ip();
+}
+
+Test(netlink, a_burst_of_changes_larger_than_the_socket_buffer_is_not_lost)
+{
+	struct nlk_route r;
+	char buf[INET_ADDRSTRLEN];
+
+	NETNS_REQUIRE();
+	build();
+	open_in(host);
+	/* 8192 routes at once overrun the notification socket before we read it; what was lost
+	 * must come back from a fresh dump. */
+	cr_assert_eq(
+	        netns_sh(host, NULL, 0,
+	                 "for i in $(seq 100 131); do for j in $(seq 0 255); do "
+	                 "echo route add 198.18.$i.$j/32 via 198.18.2.2; done; done | ip -batch -"),
+	        0);
+	cr_assert(WAIT_FOR(nlk_route_lookup(nl, ip4("198.18.131.255"), &r) == 0 &&
+	                   r.prefix_len == 32));
+	for (unsigned i = 100; i <= 131; i += 7) {
+		for (unsigned j = 0; j <= 255; j += 51) {
+			snprintf(buf, sizeof(buf), "198.18.%u.%u", i, j);
+			cr_assert_eq(nlk_route_lookup(nl, ip4(buf), &r), 0);
+			cr_assert_eq(r.prefix_len, 32, "%s", buf);
+			cr_assert_eq(r.gateway, ip4("198.18.2.2"), "%s", buf);
+		}
+	}
+	all_routes_match_ip();
+}

@@ -259,29 +259,58 @@ uint64_t nlk_generation(const struct nlk *n)
 	return n->generation;
 }
 
+/*
+ * After an overrun the socket still holds notifications older than the ones the kernel dropped;
+ * applied on top of a fresh dump they would bring back stale state. So drop everything queued
+ * (these are whole datagrams; nothing is parsed) before dumping.
+ */
+static void discard_pending(struct nlk *n)
+{
+	int fd = nl_cache_mngr_get_fd(n->mngr);
+	char sink[4096];
+
+	for (unsigned i = 0; i < 1u << 20; i++) {
+		ssize_t r = recv(fd, sink, sizeof(sink), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (r < 0 && errno != ENOBUFS && errno != EINTR)
+			break;
+	}
+}
+
+static int resync(struct nlk *n)
+{
+	struct nl_cache *all[] = {n->links, n->addrs, n->routes, n->neighs};
+	static const char *const what[] = {"links", "addresses", "routes", "neighbours"};
+	int err;
+
+	discard_pending(n);
+	for (unsigned i = 0; i < 4; i++) {
+		err = refill(n, all[i], what[i]);
+		if (err < 0)
+			return err;
+	}
+	n->routes_refill = false;
+	n->routes_dirty = true;
+	n->generation++;
+	return 0;
+}
+
 int nlk_poll(struct nlk *n)
 {
 	int got = nl_cache_mngr_data_ready(n->mngr);
 	int err;
 
-	if (got < 0 && got != -NLE_AGAIN) {
-		/* Most likely the socket overran (ENOBUFS) and notifications were lost: the caches
-		 * can only be trusted again after a full dump. */
-		log_warn("netlink: notifications lost (%s), refilling", nl_geterror(got));
-		struct nl_cache *all[] = {n->links, n->addrs, n->routes, n->neighs};
-		static const char *const what[] = {"links", "addresses", "routes", "neighbours"};
-
-		for (unsigned i = 0; i < 4; i++) {
-			err = refill(n, all[i], what[i]);
-			if (err < 0)
-				return err;
-		}
-		n->routes_refill = false;
-		n->routes_dirty = true;
-		n->generation++;
-		got = 1;
-	} else if (got < 0) {
+	if (got == -NLE_AGAIN) {
 		got = 0;
+	} else if (got < 0) {
+		/* Most likely the socket overran (ENOBUFS, which libnl calls "out of memory") and
+		 * notifications were lost: only a full dump makes the caches trustworthy again. */
+		log_warn("netlink: notification socket error (%s), dumping everything again",
+		         nl_geterror(got));
+		err = resync(n);
+		if (err < 0)
+			return err;
+		got = 1;
 	}
 	if (n->routes_refill) {
 		err = refill(n, n->routes, "routes");
