@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/neighbour.h>
+#include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -498,4 +499,19 @@ Test(netlink, a_burst_of_changes_larger_than_the_socket_buffer_is_not_lost)
 		}
 	}
 	all_routes_match_ip();
+}
+
+Test(netlink, the_current_namespace_can_be_read_without_privileges)
+{
+	struct nlk_link lo;
+	struct nlk_addr a;
+
+	/* Reading rtnetlink needs no root, so this runs everywhere, on the host's own view. */
+	cr_assert_eq(nlk_open(&nl), 0);
+	cr_assert_geq(nlk_fd(nl), 0);
+	cr_assert_geq(nlk_poll(nl), 0);
+	cr_assert_eq(nlk_link_by_name(nl, "lo", &lo), 0);
+	cr_assert(lo.flags & IFF_LOOPBACK);
+	cr_assert_eq(nlk_addr_owner(nl, ip4("127.0.0.1")), (int) lo.ifindex);
+	cr_assert_geq(nlk_addrs(nl, lo.ifindex, &a, 1), 1);
 }
