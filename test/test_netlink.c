@@ -445,6 +445,24 @@ Test(netlink, a_link_going_down_and_up_is_seen_and_routes_follow_the_kernel)
 	all_routes_match_ip();
 }
 
+Test(netlink, a_link_losing_its_carrier_is_seen_and_keeps_its_routes_as_the_kernel_does)
+{
+	struct nlk_link l;
+	uint32_t v1;
+
+	NETNS_REQUIRE();
+	build();
+	open_in(host);
+	v1 = ifindex_of("v1");
+	IP(peer1, "link set e1 down");
+	cr_assert(WAIT_FOR(nlk_link_by_index(nl, v1, &l) == 0 && l.up && !l.carrier));
+	link_matches_ip(host, "v1");
+	all_routes_match_ip();
+	IP(peer1, "link set e1 up");
+	cr_assert(WAIT_FOR(nlk_link_by_index(nl, v1, &l) == 0 && l.carrier));
+	all_routes_match_ip();
+}
+
 Test(netlink, an_mtu_change_is_seen)
 {
 	struct nlk_link l;

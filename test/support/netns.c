@@ -392,15 +392,17 @@ pid_t netns_spawn(const char *ns, const char *fmt, ...)
 
 int netns_stop(pid_t pid)
 {
-	bool killed;
+	bool killed, ours = false;
 	int st;
 
-	for (unsigned i = 0; i < nspawned; i++) {
+	for (unsigned i = 0; i < nspawned && !ours; i++) {
 		if (spawned[i] == pid) {
 			spawned[i] = spawned[--nspawned];
-			break;
+			ours = true;
 		}
 	}
+	if (!ours || pid <= 0)
+		return -ESRCH; /* never signal a process group we did not start */
 	kill(-pid, SIGTERM);
 	st = reap(pid, 5000, &killed);
 	kill(-pid, SIGKILL); /* stragglers in its group */

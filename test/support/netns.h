@@ -16,6 +16,26 @@
  * destroys the veth ends inside it, and with them their peers.
  *
  * Not thread-safe: call from the test's main thread (netns_thread_run() runs fn elsewhere).
+ *
+ * Use (link the test with LIBS xring_netns in test/CMakeLists.txt):
+ *
+ *	TestSuite(xdp, .fini = netns_cleanup);
+ *
+ *	Test(xdp, frames_from_the_peer_arrive)
+ *	{
+ *		struct netns_pair p;
+ *		char out[256];
+ *
+ *		NETNS_REQUIRE();
+ *		cr_assert_eq(netns_pair(&p, "xdp", "198.18.0.1/24", "198.18.0.2/24"), 0);
+ *		netns_sh(p.b, NULL, 0, "ethtool -K veth0 tx off tso off gso off");
+ *		pid_t peer = netns_spawn(p.b, "exec socat -u UDP-RECV:9000 -");
+ *		int old = netns_enter(p.a);	// sockets/ports made now live in p.a
+ *		... open the port on NETNS_PAIR_IF ...
+ *		netns_leave(old);
+ *		cr_assert_eq(netns_sh(p.a, out, sizeof(out), "ip -j neigh"), 0);
+ *		netns_stop(peer);
+ *	}
  */
 #ifndef XRING_TEST_NETNS_H
 #define XRING_TEST_NETNS_H
@@ -78,8 +98,8 @@ int netns_sh(const char *ns, char *out, size_t outlen, const char *fmt, ...)
 /* Start a shell command line inside ns in the background (a peer: socat, iperf3, python3).
  * Returns its pid; netns_cleanup() kills it if netns_stop() did not. */
 pid_t netns_spawn(const char *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* SIGTERM (SIGKILL after 5 s) and reap a spawned process; returns its exit status, 128 + signal
- * when killed, or a negated errno. */
+/* SIGTERM (SIGKILL after 5 s) and reap a process netns_spawn() started; returns its exit status,
+ * 128 + signal when killed, or a negated errno (-ESRCH for a pid it did not start). */
 int netns_stop(pid_t pid);
 
 /* Move the calling thread into ns. Returns an fd of the namespace it was in, for netns_leave().
