@@ -20,6 +20,7 @@
 
 #include "netns.h"
 #include "nic/netlink.h"
+#include "nic/port.h"
 
 static char host[NETNS_NAME_MAX], peer1[NETNS_NAME_MAX], peer2[NETNS_NAME_MAX];
 static struct nlk *nl;
@@ -532,4 +533,24 @@ Test(netlink, the_current_namespace_can_be_read_without_privileges)
 	cr_assert(lo.flags & IFF_LOOPBACK);
 	cr_assert_eq(nlk_addr_owner(nl, ip4("127.0.0.1")), (int) lo.ifindex);
 	cr_assert_geq(nlk_addrs(nl, lo.ifindex, &a, 1), 1);
+}
+
+Test(netlink, a_port_on_a_kernel_link_gets_its_index_mac_mtu_and_address)
+{
+	struct port p = {.name = "v2"};
+	struct nlk_link l;
+
+	NETNS_REQUIRE();
+	build();
+	open_in(host);
+	IP(host, "link set v2 mtu 1450");
+	cr_assert(WAIT_FOR(nlk_link_by_name(nl, "v2", &l) == 0 && l.mtu == 1450));
+	cr_assert_eq(nlk_port_fill(nl, &p), 0);
+	cr_assert_eq(p.ifindex, l.ifindex);
+	cr_assert_arr_eq(p.mac, l.mac, 6);
+	cr_assert_eq(p.mtu, 1450);
+	cr_assert_eq(p.ip, ip4("198.18.2.1"));
+	cr_assert_eq(p.prefix_len, 24);
+	snprintf(p.name, sizeof(p.name), "nosuch");
+	cr_assert_eq(nlk_port_fill(nl, &p), -ENODEV);
 }

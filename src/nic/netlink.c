@@ -26,6 +26,7 @@
 #include <netlink/route/route.h>
 
 #include "nic/netlink.h"
+#include "nic/port.h"
 #include "util/log.h"
 
 /* Entry states that hold a usable hardware address (the kernel's NUD_VALID, not in uapi). */
@@ -555,4 +556,27 @@ int nlk_neigh_lookup(struct nlk *n, uint32_t ifindex, uint32_t ip, struct nlk_ne
 	}
 	rtnl_neigh_put(ne);
 	return ret;
+}
+
+int nlk_port_fill(struct nlk *n, struct port *p)
+{
+	struct nlk_link l;
+	struct nlk_addr a;
+	int err;
+
+	if (!memchr(p->name, '\0', sizeof(p->name)))
+		return -EINVAL;
+	err = nlk_link_by_name(n, p->name, &l);
+	if (err)
+		return err;
+	p->ifindex = l.ifindex;
+	memcpy(p->mac, l.mac, sizeof(p->mac));
+	p->mtu = l.mtu > UINT16_MAX ? UINT16_MAX : (uint16_t) l.mtu;
+	p->ip = 0;
+	p->prefix_len = 0;
+	if (nlk_addrs(n, l.ifindex, &a, 1) > 0 && !a.secondary) {
+		p->ip = a.ip;
+		p->prefix_len = a.prefix_len;
+	}
+	return 0;
 }

@@ -102,4 +102,11 @@ int nlk_route_lookup(struct nlk *n, uint32_t dst, struct nlk_route *out);
  */
 int nlk_neigh_lookup(struct nlk *n, uint32_t ifindex, uint32_t ip, struct nlk_neigh *out);
 
+/*
+ * Fill a port's ifindex, MAC, MTU and IPv4 address (the link's first primary address, 0 when it
+ * has none) from the kernel link named p->name; for backends on a Linux netdev (AF_XDP, verbs).
+ */
+struct port;
+int nlk_port_fill(struct nlk *n, struct port *p);
+
 #endif
