@@ -390,7 +390,7 @@ pid_t netns_spawn(const char *ns, const char *fmt, ...)
 	return pid;
 }
 
-int netns_stop(pid_t pid)
+int netns_wait(pid_t pid, int timeout_ms)
 {
 	bool killed, ours = false;
 	int st;
@@ -403,9 +403,33 @@ int netns_stop(pid_t pid)
 	}
 	if (!ours || pid <= 0)
 		return -ESRCH; /* never signal a process group we did not start */
+	st = reap(pid, timeout_ms > 0 ? timeout_ms : 0, &killed);
+	if (killed) {
+		/* reap() had to SIGKILL the leader; take the rest of its group with it. */
+		kill(-pid, SIGKILL);
+		return 128 + SIGKILL;
+	}
+	kill(-pid, SIGKILL); /* stragglers in its group */
+	return st;
+}
+
+int netns_stop(pid_t pid)
+{
+	bool ours = false;
+	bool killed;
+	int st;
+
+	for (unsigned i = 0; i < nspawned && !ours; i++) {
+		if (spawned[i] == pid) {
+			spawned[i] = spawned[--nspawned];
+			ours = true;
+		}
+	}
+	if (!ours || pid <= 0)
+		return -ESRCH;
 	kill(-pid, SIGTERM);
 	st = reap(pid, 5000, &killed);
-	kill(-pid, SIGKILL); /* stragglers in its group */
+	kill(-pid, SIGKILL);
 	return st;
 }
 

@@ -101,6 +101,9 @@ pid_t netns_spawn(const char *ns, const char *fmt, ...) __attribute__((format(pr
 /* SIGTERM (SIGKILL after 5 s) and reap a process netns_spawn() started; returns its exit status,
  * 128 + signal when killed, or a negated errno (-ESRCH for a pid it did not start). */
 int netns_stop(pid_t pid);
+/* Wait at most timeout_ms for a spawned process to end by itself (SIGKILL after that); returns
+ * as netns_stop(). */
+int netns_wait(pid_t pid, int timeout_ms);
 
 /* Move the calling thread into ns. Returns an fd of the namespace it was in, for netns_leave().
  * Sockets created meanwhile stay in ns after leaving. */
