@@ -390,18 +390,24 @@ pid_t netns_spawn(const char *ns, const char *fmt, ...)
 	return pid;
 }
 
-int netns_wait(pid_t pid, int timeout_ms)
+/* Take pid off the spawned list; false when it was never on it. */
+static bool forget(pid_t pid)
 {
-	bool killed, ours = false;
-	int st;
-
-	for (unsigned i = 0; i < nspawned && !ours; i++) {
+	for (unsigned i = 0; i < nspawned; i++) {
 		if (spawned[i] == pid) {
 			spawned[i] = spawned[--nspawned];
-			ours = true;
+			return true;
 		}
 	}
-	if (!ours || pid <= 0)
+	return false;
+}
+
+int netns_wait(pid_t pid, int timeout_ms)
+{
+	bool killed;
+	int st;
+
+	if (pid <= 0 || !forget(pid))
 		return -ESRCH; /* never signal a process group we did not start */
 	st = reap(pid, timeout_ms > 0 ? timeout_ms : 0, &killed);
 	if (killed) {
@@ -415,17 +421,10 @@ int netns_wait(pid_t pid, int timeout_ms)
 
 int netns_stop(pid_t pid)
 {
-	bool ours = false;
 	bool killed;
 	int st;
 
-	for (unsigned i = 0; i < nspawned && !ours; i++) {
-		if (spawned[i] == pid) {
-			spawned[i] = spawned[--nspawned];
-			ours = true;
-		}
-	}
-	if (!ours || pid <= 0)
+	if (pid <= 0 || !forget(pid))
 		return -ESRCH;
 	kill(-pid, SIGTERM);
 	st = reap(pid, 5000, &killed);
