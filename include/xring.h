@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <linux/time_types.h> /* struct __kernel_timespec, as io_uring takes it */
 
 #ifdef __cplusplus
@@ -269,6 +271,30 @@ enum {
 #define XRING_NOP_TW            (1U << 4)
 #define XRING_NOP_CQE32         (1U << 5)
 
+/* send/recv flags in sqe->ioprio */
+#define XRING_RECVSEND_POLL_FIRST   (1U << 0)
+#define XRING_RECV_MULTISHOT        (1U << 1)
+#define XRING_RECVSEND_FIXED_BUF    (1U << 2)
+#define XRING_SEND_ZC_REPORT_USAGE  (1U << 3)
+#define XRING_RECVSEND_BUNDLE       (1U << 4)
+#define XRING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+
+/* accept flags in sqe->ioprio */
+#define XRING_ACCEPT_MULTISHOT  (1U << 0)
+#define XRING_ACCEPT_DONTWAIT   (1U << 1)
+#define XRING_ACCEPT_POLL_FIRST (1U << 2)
+
+/* POLL_ADD flags in sqe->len */
+#define XRING_POLL_ADD_MULTI        (1U << 0)
+#define XRING_POLL_UPDATE_EVENTS    (1U << 1)
+#define XRING_POLL_UPDATE_USER_DATA (1U << 2)
+#define XRING_POLL_ADD_LEVEL        (1U << 3)
+
+/* Direct descriptors: sqe->file_index for socket and accept asks for any free slot. */
+#define XRING_FILE_INDEX_ALLOC    (~0U)
+/* In xring_register_files_update(): leave this slot as it is. */
+#define XRING_REGISTER_FILES_SKIP (-2)
+
 /* The layout of io_uring's io_sqring_offsets / io_cqring_offsets, kept so that xring_params
  * is binary-identical to struct io_uring_params. xring fills them with zeros: there is no
  * mmap'ed ring to locate. */
@@ -346,6 +372,85 @@ XRING_API int __xring_get_cqe(struct xring *ring, struct xring_cqe **cqe_ptr, un
 XRING_API int __xring_peek_slow(struct xring *ring, struct xring_cqe **cqe_ptr);
 XRING_API void __xring_flush_overflow(struct xring *ring);
 
+/* Registered (direct) files: the table the application sees, mirrored into the kernel ring. */
+XRING_API int xring_register_files(struct xring *ring, const int *files, unsigned nr_files);
+XRING_API int xring_register_files_sparse(struct xring *ring, unsigned nr_files);
+XRING_API int xring_register_files_update(struct xring *ring, unsigned off, const int *files,
+                                          unsigned nr_files);
+XRING_API int xring_unregister_files(struct xring *ring);
+XRING_API int xring_register_file_alloc_range(struct xring *ring, unsigned off, unsigned len);
+
+/* Registered (fixed) buffers. */
+XRING_API int xring_register_buffers(struct xring *ring, const struct iovec *iovecs,
+                                     unsigned nr_iovecs);
+XRING_API int xring_unregister_buffers(struct xring *ring);
+
+/* Provided buffer rings: liburing's layout, shared with whoever consumes the buffers. */
+struct xring_buf {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t bid;
+	uint16_t resv;
+};
+
+struct xring_buf_ring {
+	union {
+		struct {
+			uint64_t resv1;
+			uint32_t resv2;
+			uint16_t resv3;
+			uint16_t tail; /* overlays bufs[0].resv */
+		};
+		struct xring_buf bufs[0];
+	};
+};
+
+struct xring_buf_reg {
+	uint64_t ring_addr;
+	uint32_t ring_entries;
+	uint16_t bgid;
+	uint16_t flags;
+	uint64_t resv[3];
+};
+
+XRING_API int xring_register_buf_ring(struct xring *ring, struct xring_buf_reg *reg,
+                                      unsigned flags);
+XRING_API int xring_unregister_buf_ring(struct xring *ring, int bgid);
+XRING_API struct xring_buf_ring *xring_setup_buf_ring(struct xring *ring, unsigned nentries,
+                                                      int bgid, unsigned flags, int *ret);
+XRING_API int xring_free_buf_ring(struct xring *ring, struct xring_buf_ring *br, unsigned nentries,
+                                  int bgid);
+
+static inline int xring_buf_ring_mask(uint32_t ring_entries)
+{
+	return (int) ring_entries - 1;
+}
+
+static inline void xring_buf_ring_init(struct xring_buf_ring *br)
+{
+	br->tail = 0;
+}
+
+/* Fills the buf_offset'th free entry past the tail; xring_buf_ring_advance() publishes it. */
+static inline void xring_buf_ring_add(struct xring_buf_ring *br, void *addr, unsigned len,
+                                      unsigned short bid, int mask, int buf_offset)
+{
+	struct xring_buf *buf = &br->bufs[(br->tail + buf_offset) & mask];
+
+	buf->addr = (uint64_t) (uintptr_t) addr;
+	buf->len = len;
+	buf->bid = bid;
+}
+
+/* Publishes count added buffers. The release store orders the entries before the tail, for a
+ * consumer that may be the kernel on another CPU. */
+static inline void xring_buf_ring_advance(struct xring_buf_ring *br, int count)
+{
+	uint16_t tail = (uint16_t) (br->tail + count);
+
+	__atomic_store_n(&br->tail, tail, __ATOMIC_RELEASE);
+}
+
 /* Submission queue helpers. */
 static inline unsigned xring_sq_ready(const struct xring *ring)
 {
@@ -407,6 +512,14 @@ static inline void xring_cqe_seen(struct xring *ring, struct xring_cqe *cqe)
 {
 	if (cqe)
 		xring_cq_advance(ring, 1);
+}
+
+/* Publishes count buffers and consumes count CQEs together. */
+static inline void xring_buf_ring_cq_advance(struct xring *ring, struct xring_buf_ring *br,
+                                             int count)
+{
+	xring_buf_ring_advance(br, count);
+	xring_cq_advance(ring, (unsigned) count);
 }
 
 static inline void *xring_cqe_get_data(const struct xring_cqe *cqe)
@@ -528,6 +641,268 @@ static inline void xring_prep_cancel_fd(struct xring_sqe *sqe, int fd, unsigned 
 {
 	xring_prep_rw(XRING_OP_ASYNC_CANCEL, sqe, fd, NULL, 0, 0);
 	sqe->cancel_flags = (uint32_t) flags | XRING_ASYNC_CANCEL_FD;
+}
+
+/* Direct descriptors are encoded as index + 1; 0 means "not direct". */
+static inline void __xring_set_target_fixed_file(struct xring_sqe *sqe, unsigned file_index)
+{
+	sqe->file_index = file_index + 1;
+}
+
+static inline void xring_prep_socket(struct xring_sqe *sqe, int domain, int type, int protocol,
+                                     unsigned flags)
+{
+	xring_prep_rw(XRING_OP_SOCKET, sqe, domain, NULL, (unsigned) protocol, (uint64_t) type);
+	sqe->rw_flags = flags;
+}
+
+static inline void xring_prep_socket_direct(struct xring_sqe *sqe, int domain, int type,
+                                            int protocol, unsigned file_index, unsigned flags)
+{
+	xring_prep_socket(sqe, domain, type, protocol, flags);
+	/* XRING_FILE_INDEX_ALLOC passes through unchanged (liburing 2.3 wrapped it to 0). */
+	if (file_index == XRING_FILE_INDEX_ALLOC)
+		file_index--;
+	__xring_set_target_fixed_file(sqe, file_index);
+}
+
+static inline void xring_prep_socket_direct_alloc(struct xring_sqe *sqe, int domain, int type,
+                                                  int protocol, unsigned flags)
+{
+	xring_prep_socket(sqe, domain, type, protocol, flags);
+	__xring_set_target_fixed_file(sqe, XRING_FILE_INDEX_ALLOC - 1);
+}
+
+static inline void xring_prep_connect(struct xring_sqe *sqe, int fd, const struct sockaddr *addr,
+                                      socklen_t addrlen)
+{
+	xring_prep_rw(XRING_OP_CONNECT, sqe, fd, addr, 0, addrlen);
+}
+
+static inline void xring_prep_bind(struct xring_sqe *sqe, int fd, const struct sockaddr *addr,
+                                   socklen_t addrlen)
+{
+	xring_prep_rw(XRING_OP_BIND, sqe, fd, addr, 0, addrlen);
+}
+
+static inline void xring_prep_listen(struct xring_sqe *sqe, int fd, int backlog)
+{
+	xring_prep_rw(XRING_OP_LISTEN, sqe, fd, NULL, (unsigned) backlog, 0);
+}
+
+static inline void xring_prep_accept(struct xring_sqe *sqe, int fd, struct sockaddr *addr,
+                                     socklen_t *addrlen, int flags)
+{
+	xring_prep_rw(XRING_OP_ACCEPT, sqe, fd, addr, 0, (uint64_t) (uintptr_t) addrlen);
+	sqe->accept_flags = (uint32_t) flags;
+}
+
+static inline void xring_prep_accept_direct(struct xring_sqe *sqe, int fd, struct sockaddr *addr,
+                                            socklen_t *addrlen, int flags, unsigned file_index)
+{
+	xring_prep_accept(sqe, fd, addr, addrlen, flags);
+	if (file_index == XRING_FILE_INDEX_ALLOC)
+		file_index--;
+	__xring_set_target_fixed_file(sqe, file_index);
+}
+
+static inline void xring_prep_multishot_accept(struct xring_sqe *sqe, int fd, struct sockaddr *addr,
+                                               socklen_t *addrlen, int flags)
+{
+	xring_prep_accept(sqe, fd, addr, addrlen, flags);
+	sqe->ioprio |= XRING_ACCEPT_MULTISHOT;
+}
+
+static inline void xring_prep_multishot_accept_direct(struct xring_sqe *sqe, int fd,
+                                                      struct sockaddr *addr, socklen_t *addrlen,
+                                                      int flags)
+{
+	xring_prep_multishot_accept(sqe, fd, addr, addrlen, flags);
+	__xring_set_target_fixed_file(sqe, XRING_FILE_INDEX_ALLOC - 1);
+}
+
+static inline void xring_prep_send(struct xring_sqe *sqe, int sockfd, const void *buf, size_t len,
+                                   int flags)
+{
+	xring_prep_rw(XRING_OP_SEND, sqe, sockfd, buf, (unsigned) len, 0);
+	sqe->msg_flags = (uint32_t) flags;
+}
+
+static inline void xring_prep_send_set_addr(struct xring_sqe *sqe, const struct sockaddr *dest_addr,
+                                            uint16_t addr_len)
+{
+	sqe->addr2 = (uint64_t) (uintptr_t) dest_addr;
+	sqe->addr_len = addr_len;
+}
+
+static inline void xring_prep_sendto(struct xring_sqe *sqe, int sockfd, const void *buf, size_t len,
+                                     int flags, const struct sockaddr *addr, socklen_t addrlen)
+{
+	xring_prep_send(sqe, sockfd, buf, len, flags);
+	xring_prep_send_set_addr(sqe, addr, (uint16_t) addrlen);
+}
+
+static inline void xring_prep_send_zc(struct xring_sqe *sqe, int sockfd, const void *buf,
+                                      size_t len, int flags, unsigned zc_flags)
+{
+	xring_prep_rw(XRING_OP_SEND_ZC, sqe, sockfd, buf, (unsigned) len, 0);
+	sqe->msg_flags = (uint32_t) flags;
+	sqe->ioprio = (uint16_t) zc_flags;
+}
+
+static inline void xring_prep_send_zc_fixed(struct xring_sqe *sqe, int sockfd, const void *buf,
+                                            size_t len, int flags, unsigned zc_flags,
+                                            unsigned buf_index)
+{
+	xring_prep_send_zc(sqe, sockfd, buf, len, flags, zc_flags);
+	sqe->ioprio |= XRING_RECVSEND_FIXED_BUF;
+	sqe->buf_index = (uint16_t) buf_index;
+}
+
+static inline void xring_prep_sendmsg(struct xring_sqe *sqe, int fd, const struct msghdr *msg,
+                                      unsigned flags)
+{
+	xring_prep_rw(XRING_OP_SENDMSG, sqe, fd, msg, 1, 0);
+	sqe->msg_flags = flags;
+}
+
+static inline void xring_prep_sendmsg_zc(struct xring_sqe *sqe, int fd, const struct msghdr *msg,
+                                         unsigned flags)
+{
+	xring_prep_sendmsg(sqe, fd, msg, flags);
+	sqe->opcode = XRING_OP_SENDMSG_ZC;
+}
+
+static inline void xring_prep_recv(struct xring_sqe *sqe, int sockfd, void *buf, size_t len,
+                                   int flags)
+{
+	xring_prep_rw(XRING_OP_RECV, sqe, sockfd, buf, (unsigned) len, 0);
+	sqe->msg_flags = (uint32_t) flags;
+}
+
+static inline void xring_prep_recv_multishot(struct xring_sqe *sqe, int sockfd, void *buf,
+                                             size_t len, int flags)
+{
+	xring_prep_recv(sqe, sockfd, buf, len, flags);
+	sqe->ioprio |= XRING_RECV_MULTISHOT;
+}
+
+static inline void xring_prep_recvmsg(struct xring_sqe *sqe, int fd, struct msghdr *msg,
+                                      unsigned flags)
+{
+	xring_prep_rw(XRING_OP_RECVMSG, sqe, fd, msg, 1, 0);
+	sqe->msg_flags = flags;
+}
+
+static inline void xring_prep_recvmsg_multishot(struct xring_sqe *sqe, int fd, struct msghdr *msg,
+                                                unsigned flags)
+{
+	xring_prep_recvmsg(sqe, fd, msg, flags);
+	sqe->ioprio |= XRING_RECV_MULTISHOT;
+}
+
+static inline void xring_prep_shutdown(struct xring_sqe *sqe, int fd, int how)
+{
+	xring_prep_rw(XRING_OP_SHUTDOWN, sqe, fd, NULL, (unsigned) how, 0);
+}
+
+static inline void xring_prep_close(struct xring_sqe *sqe, int fd)
+{
+	xring_prep_rw(XRING_OP_CLOSE, sqe, fd, NULL, 0, 0);
+}
+
+static inline void xring_prep_close_direct(struct xring_sqe *sqe, unsigned file_index)
+{
+	xring_prep_close(sqe, 0);
+	__xring_set_target_fixed_file(sqe, file_index);
+}
+
+static inline void xring_prep_files_update(struct xring_sqe *sqe, int *fds, unsigned nr_fds,
+                                           int offset)
+{
+	xring_prep_rw(XRING_OP_FILES_UPDATE, sqe, -1, fds, nr_fds, (uint64_t) offset);
+}
+
+static inline void xring_prep_read(struct xring_sqe *sqe, int fd, void *buf, unsigned nbytes,
+                                   uint64_t offset)
+{
+	xring_prep_rw(XRING_OP_READ, sqe, fd, buf, nbytes, offset);
+}
+
+static inline void xring_prep_write(struct xring_sqe *sqe, int fd, const void *buf, unsigned nbytes,
+                                    uint64_t offset)
+{
+	xring_prep_rw(XRING_OP_WRITE, sqe, fd, buf, nbytes, offset);
+}
+
+static inline void xring_prep_poll_add(struct xring_sqe *sqe, int fd, unsigned poll_mask)
+{
+	xring_prep_rw(XRING_OP_POLL_ADD, sqe, fd, NULL, 0, 0);
+	sqe->poll32_events = poll_mask; /* little-endian layout, as on every Linux io_uring host */
+}
+
+static inline void xring_prep_poll_multishot(struct xring_sqe *sqe, int fd, unsigned poll_mask)
+{
+	xring_prep_poll_add(sqe, fd, poll_mask);
+	sqe->len = XRING_POLL_ADD_MULTI;
+}
+
+static inline void xring_prep_poll_remove(struct xring_sqe *sqe, uint64_t user_data)
+{
+	xring_prep_rw(XRING_OP_POLL_REMOVE, sqe, -1, NULL, 0, 0);
+	sqe->addr = user_data;
+}
+
+static inline void xring_prep_provide_buffers(struct xring_sqe *sqe, void *addr, int len, int nr,
+                                              int bgid, int bid)
+{
+	xring_prep_rw(XRING_OP_PROVIDE_BUFFERS, sqe, nr, addr, (unsigned) len, (uint64_t) bid);
+	sqe->buf_group = (uint16_t) bgid;
+}
+
+static inline void xring_prep_remove_buffers(struct xring_sqe *sqe, int nr, int bgid)
+{
+	xring_prep_rw(XRING_OP_REMOVE_BUFFERS, sqe, nr, NULL, 0, 0);
+	sqe->buf_group = (uint16_t) bgid;
+}
+
+/* Multishot recvmsg: each buffer starts with this header, then name, control and payload. */
+struct xring_recvmsg_out {
+	uint32_t namelen;
+	uint32_t controllen;
+	uint32_t payloadlen;
+	uint32_t flags;
+};
+
+static inline struct xring_recvmsg_out *xring_recvmsg_validate(void *buf, int buf_len,
+                                                               struct msghdr *msgh)
+{
+	unsigned long header =
+	        msgh->msg_controllen + msgh->msg_namelen + sizeof(struct xring_recvmsg_out);
+
+	if (buf_len < 0 || (unsigned long) buf_len < header)
+		return NULL;
+	return (struct xring_recvmsg_out *) buf;
+}
+
+static inline void *xring_recvmsg_name(struct xring_recvmsg_out *o)
+{
+	return (void *) &o[1];
+}
+
+static inline void *xring_recvmsg_payload(struct xring_recvmsg_out *o, struct msghdr *msgh)
+{
+	return (void *) ((unsigned char *) xring_recvmsg_name(o) + msgh->msg_namelen +
+	                 msgh->msg_controllen);
+}
+
+static inline unsigned xring_recvmsg_payload_length(struct xring_recvmsg_out *o, int buf_len,
+                                                    struct msghdr *msgh)
+{
+	unsigned long start = (unsigned long) xring_recvmsg_payload(o, msgh);
+	unsigned long end = (unsigned long) o + (unsigned long) buf_len;
+
+	return (unsigned) (end - start);
 }
 
 #ifdef __cplusplus

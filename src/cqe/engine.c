@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "ops/kring.h"
 #include "ops/ops.h"
 #include "ring/ring.h"
 
@@ -57,6 +58,7 @@ int engine_progress(struct xring_ctx *ctx)
 		n += run_timers(ctx);
 	timeout_flush_counts(ctx);
 	req_run_later(ctx);
+	kring_flush(ctx);
 	if (ctx->ring->cq.overflow)
 		cq_flush_overflow(ctx);
 	return n;

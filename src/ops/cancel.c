@@ -64,6 +64,9 @@ static int64_t cancel_issue(struct xring_ctx *ctx, struct xreq *req)
 		if (req->u.cancel.fd < 0 || fcntl(req->u.cancel.fd, F_GETFD) < 0)
 			return -EBADF;
 	}
+	req->u.cancel.outstanding = 0;
+	req->u.cancel.first = 1;
+	ctx->canceller = req;
 	for (r = ctx->pending.first; r; r = next) {
 		int ret;
 
@@ -73,10 +76,19 @@ static int64_t cancel_issue(struct xring_ctx *ctx, struct xreq *req)
 		ret = req_try_cancel(ctx, r);
 		if (ret == 0)
 			req_complete_later(ctx, r, -ECANCELED);
-		if (!all)
-			return ret;
-		nr++;
+		if (!all) {
+			ctx->canceller = NULL;
+			/* A kernel request: its ring answers, and that answer is ours. */
+			return ret == OP_CANCEL_ASYNC ? OP_QUEUED : ret;
+		}
+		if (ret != OP_CANCEL_ASYNC)
+			nr++;
 		/* Completions are deferred, so the list only lost r; next is still valid. */
+	}
+	ctx->canceller = NULL;
+	if (req->u.cancel.outstanding) {
+		req->u.cancel.nr = nr;
+		return OP_QUEUED;
 	}
 	return all ? nr : -ENOENT;
 }

@@ -192,9 +192,12 @@ static void link_timeout_fire(struct xring_ctx *ctx, struct xreq *lt)
 	guarded->flags &= ~REQ_F_LTIMEOUT_ACTIVE;
 	lt->link = NULL;
 	ret = req_try_cancel(ctx, guarded);
-	req_complete(ctx, lt, ret ? ret : -ETIME, 0);
-	if (!ret)
+	/* A kernel request was asked to stop; it completes, cancelled, by itself. */
+	if (ret == OP_CANCEL_ASYNC)
+		ret = 0;
+	else if (!ret)
 		req_complete_later(ctx, guarded, -ECANCELED);
+	req_complete(ctx, lt, ret ? ret : -ETIME, 0);
 }
 
 void timeout_expire(struct xring_ctx *ctx, struct timer *t)

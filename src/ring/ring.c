@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "files/files.h"
+#include "ops/kring.h"
 #include "ring/ring.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -54,6 +56,8 @@ static void ctx_free(struct xring_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	files_free(ctx);
+	kring_exit(ctx);
 	timer_heap_free(&ctx->timers);
 	req_pool_destroy(&ctx->pool);
 	free(ctx->ovf);
@@ -115,6 +119,9 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	if (err)
 		goto fail;
 	err = timer_heap_init(&ctx->timers, 64);
+	if (err)
+		goto fail;
+	err = kring_init(ctx, sq);
 	if (err)
 		goto fail;
 

@@ -27,8 +27,13 @@ struct xring_source {
 	struct xring_source *next;
 };
 
+struct kring;
+
 struct xring_ctx {
 	struct xring *ring;
+	struct kring *kr;       /* the kernel io_uring behind passthrough ops */
+	struct xreq *canceller; /* the ASYNC_CANCEL being issued, for cancels answered later */
+	struct ftable *files;   /* registered files, NULL when none */
 	unsigned setup_flags;
 
 	struct req_pool pool;

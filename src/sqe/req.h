@@ -64,6 +64,9 @@ struct xreq {
 			uint32_t flags;
 			int32_t fd;
 			uint8_t opcode;
+			unsigned outstanding; /* kernel cancellations not answered yet */
+			int nr;               /* requests cancelled so far */
+			int first;            /* the first answer, 1 while none came */
 		} cancel;
 		struct {
 			uint64_t addr;
@@ -163,7 +166,10 @@ static inline void list_del(struct req_list *l, struct xreq *r)
 }
 
 /* What an operation's issue() may return instead of a result. */
-#define OP_QUEUED INT64_MIN
+#define OP_QUEUED       INT64_MIN
+/* What an operation's cancel() returns when the answer comes later (kernel requests): the
+ * request stays in flight and completes, cancelled or not, by itself. */
+#define OP_CANCEL_ASYNC 1
 
 /* Completion of requests (src/sqe/complete.c). */
 void req_set_fail(struct xreq *req);
@@ -181,7 +187,8 @@ void req_queue(struct xring_ctx *ctx, struct xreq *req);
 void req_issue(struct xring_ctx *ctx, struct xreq *req);
 void req_drain_flush(struct xring_ctx *ctx);
 /* Detaches a pending request for cancellation: 0 when it was stopped (complete it with
- * -ECANCELED), -EALREADY when it can no longer be stopped. */
+ * -ECANCELED), -EALREADY when it can no longer be stopped, OP_CANCEL_ASYNC when asked of the
+ * kernel (the request completes by itself; ctx->canceller hears the answer). */
 int req_try_cancel(struct xring_ctx *ctx, struct xreq *req);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "ops/kring.h"
 #include "ops/ops.h"
 #include "ring/ring.h"
 #include "sqe/req.h"
@@ -103,6 +104,8 @@ int req_try_cancel(struct xring_ctx *ctx, struct xreq *req)
 	if (!(req->flags & REQ_F_PENDING) || !req->op->cancel)
 		return -EALREADY;
 	ret = req->op->cancel(ctx, req);
+	if (ret == OP_CANCEL_ASYNC)
+		return ret;
 	if (ret == 0) {
 		list_del(&ctx->pending, req);
 		req->flags &= ~REQ_F_PENDING;
@@ -143,10 +146,8 @@ static int init_req(struct xring_ctx *ctx, struct xreq *req, const struct xring_
 	if (fl & XRING_SQE_CQE_SKIP_SUCCESS)
 		req->flags |= REQ_F_CQE_SKIP;
 
-	if (xring_unlikely(!req->op)) {
-		req->op = &op_nop;
-		return -EINVAL;
-	}
+	if (!req->op)
+		req->op = &op_passthrough; /* not ours: the kernel ring runs it, or refuses it */
 	if (fl & ~SQE_VALID_FLAGS)
 		return -EINVAL;
 	if ((fl & XRING_SQE_BUFFER_SELECT) && !req->op->buffer_select)
@@ -336,16 +337,13 @@ static int submit_sqes(struct xring_ctx *ctx)
 	ctx->batching = false;
 	timeout_flush_counts(ctx);
 	req_run_later(ctx);
+	kring_flush(ctx);
 	return n;
 }
 
 XRING_API int xring_submit(struct xring *ring)
 {
-	int n = submit_sqes(ring->ctx);
-
-	if (ring->ctx->sources)
-		engine_progress(ring->ctx);
-	return n;
+	return submit_sqes(ring->ctx);
 }
 
 XRING_API int xring_submit_and_wait(struct xring *ring, unsigned wait_nr)
@@ -357,8 +355,6 @@ XRING_API int xring_submit_and_wait(struct xring *ring, unsigned wait_nr)
 
 		if (ret < 0 && n == 0)
 			return ret;
-	} else if (ring->ctx->sources) {
-		engine_progress(ring->ctx);
 	}
 	return n;
 }
