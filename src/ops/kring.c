@@ -159,6 +159,12 @@ int kring_init(struct xring_ctx *ctx, unsigned entries)
 		         ret);
 		kr->broken = true;
 	} else {
+		struct io_uring_probe *probe = io_uring_get_probe_ring(&kr->ring);
+
+		for (unsigned op = 0; probe && op <= probe->last_op && op < probe->ops_len; op++)
+			if (probe->ops[op].flags & IO_URING_OP_SUPPORTED)
+				kr->supported[op / 8] |= (uint8_t) (1u << (op % 8));
+		io_uring_free_probe(probe);
 		kr->src.poll = kr_poll;
 		kr->src.wait_fd = kr_wait_fd;
 		kr->src.arm = kr_arm;
@@ -184,6 +190,9 @@ static int pt_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 {
 	if (!kring_ring(ctx))
 		return -EOPNOTSUPP;
+	/* An opcode this kernel lacks is refused at once, as the kernel itself refuses it. */
+	if (!(ctx->kr->supported[sqe->opcode / 8] & (1u << (sqe->opcode % 8))))
+		return -EINVAL;
 	req->u.sqe = *sqe;
 	return 0;
 }

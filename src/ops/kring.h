@@ -15,7 +15,8 @@ struct kring {
 	struct xring_source src;
 	unsigned unsubmitted; /* SQEs prepared since the last io_uring_submit() */
 	bool files_registered;
-	bool broken; /* io_uring_setup failed: passthrough answers -EOPNOTSUPP */
+	bool broken;                /* io_uring_setup failed: passthrough answers -EOPNOTSUPP */
+	uint8_t supported[256 / 8]; /* opcodes the kernel implements, from its probe */
 };
 
 int kring_init(struct xring_ctx *ctx, unsigned entries);
