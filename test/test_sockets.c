@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -471,6 +472,50 @@ static void s_file_table_errors(struct drv *d, struct trace *t)
 #undef K
 }
 
+/* Opcodes xring has no code for reach the kernel unchanged: pipe I/O, poll, statx-free ops. */
+static void s_other_opcodes(struct drv *d, struct trace *t)
+{
+	int p[2];
+	char buf[16] = {0};
+	struct io_uring_sqe *s;
+
+	cr_assert_eq(pipe(p), 0);
+	s = sqe_ud(d, 1);
+	io_uring_prep_poll_add(s, p[0], POLLIN);
+	UD(s, 1);
+	drv_submit(d);
+	s = sqe_ud(d, 2);
+	io_uring_prep_write(s, p[1], "pipe!", 5, 0);
+	UD(s, 2);
+	step(d, t, 2, 0);
+	s = sqe_ud(d, 3);
+	io_uring_prep_read(s, p[0], buf, sizeof(buf), 0);
+	UD(s, 3);
+	step(d, t, 1, 0);
+	cr_assert_str_eq(buf, "pipe!");
+	/* A short read fails its link, as in the kernel: the linked NOP is cancelled. */
+	s = sqe_ud(d, 4);
+	io_uring_prep_write(s, p[1], "ab", 2, 0);
+	UD(s, 4);
+	step(d, t, 1, 0);
+	s = sqe_ud(d, 5);
+	io_uring_prep_read(s, p[0], buf, sizeof(buf), 0);
+	s->flags |= IOSQE_IO_LINK;
+	UD(s, 5);
+	s = sqe_ud(d, 6);
+	io_uring_prep_nop(s);
+	UD(s, 6);
+	step(d, t, 2, 0);
+	/* An opcode newer than anything this kernel knows. */
+	s = sqe_ud(d, 7);
+	io_uring_prep_nop(s);
+	s->opcode = 250;
+	UD(s, 7);
+	step(d, t, 1, 0);
+	close(p[0]);
+	close(p[1]);
+}
+
 struct script {
 	const char *name;
 	void (*run)(struct drv *d, struct trace *t);
@@ -483,6 +528,7 @@ static const struct script scripts[] = {
         {"udp", s_udp},
         {"cancel_and_link_timeout", s_cancel_and_link_timeout},
         {"file_table_errors", s_file_table_errors},
+        {"other_opcodes", s_other_opcodes},
 };
 
 #define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
@@ -533,4 +579,37 @@ ParameterizedTest(int *idx, sockets, kernel_ring_and_xring_fallback_agree)
 		             "%s: record %d (ud %llu) flags: xring %#x kernel %#x", sc->name, i,
 		             (unsigned long long) k.r[i].user_data, x.r[i].flags, k.r[i].flags);
 	}
+}
+
+Test(sockets, waiting_on_a_pending_kernel_receive_sleeps_and_wakes)
+{
+	struct __kernel_timespec ts = {0, 300 * 1000 * 1000};
+	struct rusage before, after;
+	struct xring_cqe *cqe;
+	struct xring ring;
+	char buf[8];
+	long used_us;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	xring_prep_recv(xring_get_sqe(&ring), sv[0], buf, sizeof(buf), 0);
+	cr_assert_eq(xring_submit(&ring), 1);
+	getrusage(RUSAGE_SELF, &before);
+	cr_expect_eq(xring_wait_cqe_timeout(&ring, &cqe, &ts), -ETIME);
+	getrusage(RUSAGE_SELF, &after);
+	used_us = (after.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1000000L +
+	          (after.ru_utime.tv_usec - before.ru_utime.tv_usec) +
+	          (after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000000L +
+	          (after.ru_stime.tv_usec - before.ru_stime.tv_usec);
+	cr_expect_lt(used_us, 100000, "an idle 300 ms wait used %ld us of CPU", used_us);
+	/* Data arriving while asleep wakes the wait. */
+	cr_assert_eq(send(sv[1], "wake", 4, 0), 4);
+	ts.tv_sec = 2;
+	cr_assert_eq(xring_wait_cqe_timeout(&ring, &cqe, &ts), 0);
+	cr_expect_eq(cqe->res, 4);
+	xring_cqe_seen(&ring, cqe);
+	xring_queue_exit(&ring);
+	close(sv[0]);
+	close(sv[1]);
 }
