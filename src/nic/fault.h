@@ -1,0 +1,80 @@
+/*
+ * Fault injection around any port: seeded drop, duplicate, reorder, corrupt and delay, each at
+ * its own rate, on the frames a caller sends (TX) and/or receives (RX).
+ *
+ * Deterministic: the only sources of variation are the seed and the clock callback. Each queue
+ * and direction draws from its own xoshiro256** stream seeded (through splitmix64) from the seed,
+ * the queue index and the direction, so one queue's traffic never changes another's faults, and
+ * the same calls with the same seed and the same clock readings give the same faults. The
+ * decorator never reads a clock itself.
+ *
+ * Per frame, in this order: drop (nothing else happens); duplicate (a copy goes out right
+ * after the original, or at once if the original is held); corrupt (one random bit of one
+ * random byte is flipped in the original); then delay (held until now + delay_ns + a uniform
+ * part of jitter_ns) or, if not delayed, reorder (held until the next frame of the same queue
+ * and direction has gone through, so the two swap places, or until reorder_ns has passed).
+ * Chained frames (PORT_F_MORE) pass untouched and are counted in `chained`.
+ *
+ * Held frames wait in a bounded holding area per queue and direction (`hold` frames). When it
+ * is full a frame picked for delay or reorder goes through at once and `hold_full` counts it.
+ * Held frames are let go, oldest due first, by any later call on the queue (rx_poll, tx_post,
+ * tx_flush, tx_reap); TX frames let go by rx_poll or tx_reap are flushed to the inner port
+ * there, so a stack that only polls still sees its delayed frames leave. arm() answers -EAGAIN
+ * while anything is held: a waiter busy-polls until the holding area is empty.
+ *
+ * Buffers: RX duplicates are copies in the decorator's own pool (`hold` buffers of buf_size
+ * bytes); TX duplicates, and corrupted PORT_F_EXTERNAL frames (external memory is never
+ * written), are copies in buffers taken from the inner port. Dropped TX queue buffers are kept
+ * and handed out again by this decorator's tx_alloc(); for that, callers must send TX queue
+ * buffers at the data address tx_alloc() gave them. A dropped or copied external frame's cookie
+ * is returned by the next tx_reap(). When no buffer is free a duplicate or corruption is skipped
+ * and `no_buf` counts it. No memory is allocated after fault_wrap().
+ *
+ * The decorator takes ownership of the inner port: destroying it destroys the inner port. Held
+ * RX frames are given back to the inner port first; held TX frames are discarded (their cookies
+ * are never returned).
+ */
+#ifndef XRING_NIC_FAULT_H
+#define XRING_NIC_FAULT_H
+
+#include "nic/port.h"
+
+/* Rates in parts per million of frames: 0 never, 1000000 always. */
+struct fault_rates {
+	uint32_t drop, duplicate, reorder, corrupt, delay;
+};
+
+struct fault_config {
+	uint64_t seed;
+	struct fault_rates tx; /* frames the caller sends; all zero: TX passes straight through */
+	struct fault_rates rx; /* frames the caller receives */
+	uint64_t delay_ns;     /* how long a delayed frame is held ... */
+	uint64_t jitter_ns;    /* ... plus a uniform random part in [0, jitter_ns] */
+	uint64_t reorder_ns;   /* longest a reordered frame waits for a successor; 0: 1 ms */
+	unsigned hold;         /* holding area per queue and direction; 0 means 64 */
+	unsigned buf_size;     /* bytes per own RX buffer; 0 means 2048 */
+	/* Current time in ns; required when a delay or reorder rate is set. */
+	uint64_t (*now)(void *arg);
+	void *now_arg;
+};
+
+/* What was injected in one direction, summed over queues. */
+struct fault_counters {
+	uint64_t frames; /* frames that faced the dice */
+	uint64_t dropped, duplicated, reordered, corrupted, delayed;
+	uint64_t hold_full; /* picked for delay or reorder, passed at once: holding area full */
+	uint64_t no_buf;    /* picked for duplicate or corrupt (or drop), skipped: no buffer */
+	uint64_t chained;   /* buffers of chained frames passed untouched */
+};
+
+/*
+ * Wrap inner; on success *out is the decorated port (same name, MAC, addresses, caps) and owns
+ * inner. Returns 0, -EINVAL (bad config, or delay/reorder without a clock) or -ENOMEM; on
+ * failure inner is left as it was.
+ */
+int fault_wrap(struct port *inner, const struct fault_config *cfg, struct port **out);
+
+/* Counters of a port made by fault_wrap(); -EINVAL for any other port. Either may be NULL. */
+int fault_get_counters(struct port *p, struct fault_counters *tx, struct fault_counters *rx);
+
+#endif
