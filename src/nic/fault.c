@@ -472,8 +472,7 @@ static void ft_tx_one(struct ft_queue *fq, const struct port_frame *orig, uint64
 		if (!(f.flags & PORT_F_EXTERNAL)) {
 			ft_corrupt(d, &f);
 		} else if (ft_cookie_room(fq) && ft_tx_buf(fq, f.len, &c)) {
-			/* Never write the caller's memory: corrupt a copy and finish the original.
-			 */
+			/* Never write the caller's memory: corrupt a copy, finish the original. */
 			memcpy(c.data, f.data, f.len);
 			c.len = f.len;
 			c.flags = f.flags & ~PORT_F_EXTERNAL;
@@ -507,8 +506,7 @@ static unsigned ft_tx_drain(struct ft_queue *fq)
 			n = d->fmask + 1 - at;
 		r = fq->in->ops->tx_post(fq->in, &d->fifo[at], n);
 		if (r == -EINVAL && !(d->fifo[at].flags & PORT_F_MORE)) {
-			/* The inner port will never take it: drop it rather than block the queue.
-			 */
+			/* The inner port will never take it: drop it, do not block the queue. */
 			fq->q.stats.tx_drops++;
 			d->fhead++;
 			continue;
