@@ -8,13 +8,19 @@
 
 #include "nic/port.h"
 
+/* Pattern byte i of frame seq: every bit of seq changes every byte (31 is odd). */
+static inline uint8_t pf_byte(uint32_t seq, uint32_t i)
+{
+	return (uint8_t) ((seq ^ seq >> 8 ^ seq >> 16 ^ seq >> 24) * 31 + i * 7);
+}
+
 /* A frame numbered seq, len bytes: Ethernet-looking header, the number, a pattern from it. */
 static inline void pf_fill(void *data, uint32_t len, uint32_t seq)
 {
 	uint8_t *p = data;
 
 	for (uint32_t i = 0; i < len; i++)
-		p[i] = (uint8_t) (seq * 31 + i * 7);
+		p[i] = pf_byte(seq, i);
 	if (len >= 18) {
 		memset(p, 0xff, 6);
 		p[12] = 0x88;
@@ -32,10 +38,13 @@ static inline int64_t pf_check(const void *data, uint32_t len)
 	if (len < 18)
 		return -1;
 	memcpy(&seq, p + 14, 4);
-	for (uint32_t i = 18; i < len; i++)
-		if (p[i] != (uint8_t) (seq * 31 + i * 7))
+	for (uint32_t i = 0; i < len; i++) {
+		if (i < 6 && p[i] != 0xff)
 			return -1;
-	if (p[0] != 0xff || p[12] != 0x88 || p[13] != 0xb5)
+		if (((i >= 6 && i < 12) || i >= 18) && p[i] != pf_byte(seq, i))
+			return -1;
+	}
+	if (p[12] != 0x88 || p[13] != 0xb5)
 		return -1;
 	return seq;
 }
