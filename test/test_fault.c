@@ -383,6 +383,37 @@ Test(fault, passes_chained_frames_untouched)
 	e[1]->ops->destroy(e[1]);
 }
 
+Test(fault, carries_chains_across_its_queue_wrapping_round)
+{
+	struct fault_config c = base;
+	struct port *e[2], *a;
+	struct port_frame f[3];
+	struct port_queue *qa, *qb;
+
+	c.tx.corrupt = 1; /* on, so frames take the decorator's queue; almost never fires */
+	c.seed = 7;
+	cr_assert_eq(memlink_create(NULL, e), 0);
+	cr_assert_eq(fault_wrap(e[0], &c, &a), 0);
+	qa = a->queues[0];
+	qb = e[1]->queues[0];
+	for (uint32_t i = 0; i < 1000; i++) {
+		cr_assert_eq(port_tx_alloc(qa, f, 3), 3);
+		for (int j = 0; j < 3; j++) {
+			pf_fill(f[j].data, 64, i * 3 + (uint32_t) j);
+			f[j].len = 64;
+			f[j].flags = j < 2 ? PORT_F_MORE : 0;
+		}
+		cr_assert_eq(port_tx_post(qa, f, 3), 3);
+		port_tx_flush(qa);
+		cr_assert_eq(port_rx_poll(qb, f, 3), 3, "chain %u", i);
+		for (int j = 0; j < 3; j++)
+			cr_assert_eq(pf_check(f[j].data, f[j].len), i * 3 + (uint32_t) j);
+		port_rx_release(qb, f, 3);
+	}
+	a->ops->destroy(a);
+	e[1]->ops->destroy(e[1]);
+}
+
 Test(fault, gives_held_frames_back_when_destroyed)
 {
 	struct fault_config c = base;

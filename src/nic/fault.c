@@ -496,19 +496,31 @@ static void ft_tx_one(struct ft_queue *fq, const struct port_frame *orig, uint64
 static unsigned ft_tx_drain(struct ft_queue *fq)
 {
 	struct ft_dir *d = &fq->tx;
+	struct port_frame tmp[2 * FT_BATCH];
 	unsigned total = 0;
 
 	while (d->fhead != d->ftail) {
 		uint32_t at = d->fhead & d->fmask, n = d->ftail - d->fhead;
+		const struct port_frame *f = &d->fifo[at];
 		int r;
 
-		if (n > d->fmask + 1 - at)
-			n = d->fmask + 1 - at;
-		r = fq->in->ops->tx_post(fq->in, &d->fifo[at], n);
-		if (r == -EINVAL && !(d->fifo[at].flags & PORT_F_MORE)) {
-			/* The inner port will never take it: drop it, do not block the queue. */
+		if (n > d->fmask + 1 - at) {
+			/* The fifo wraps here and a chain may straddle it: post a straight copy. */
+			n = n < 2 * FT_BATCH ? n : 2 * FT_BATCH;
+			for (uint32_t i = 0; i < n; i++)
+				tmp[i] = d->fifo[(d->fhead + i) & d->fmask];
+			f = tmp;
+		}
+		r = fq->in->ops->tx_post(fq->in, f, n);
+		if (r == -EINVAL) {
+			/* The inner port will never take this frame (the fifo holds whole chains):
+			 * drop it rather than block the queue for good. */
+			bool more;
+
+			do
+				more = d->fifo[d->fhead++ & d->fmask].flags & PORT_F_MORE;
+			while (more && d->fhead != d->ftail);
 			fq->q.stats.tx_drops++;
-			d->fhead++;
 			continue;
 		}
 		if (r <= 0)
