@@ -448,3 +448,59 @@ Test(fault, refuses_bad_configs)
 	e[0]->ops->destroy(e[0]);
 	e[1]->ops->destroy(e[1]);
 }
+
+Test(fault, reads_specs_and_names_the_bad_pair)
+{
+	struct fault_config c = {0};
+	char err[128] = "";
+
+	cr_assert_eq(fault_parse("seed=7,drop=1%,tx-dup=0.5%,rx-corrupt=0.001,latency=100us,"
+	                         "jitter=2ms,reorder-wait=1s,hold=128,reorder=5%",
+	                         &c, err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert_eq(c.seed, 7);
+	cr_assert_eq(c.tx.drop, 10000);
+	cr_assert_eq(c.rx.drop, 10000);
+	cr_assert_eq(c.tx.duplicate, 5000);
+	cr_assert_eq(c.rx.duplicate, 0);
+	cr_assert_eq(c.rx.corrupt, 1000);
+	cr_assert_eq(c.tx.reorder, 50000);
+	cr_assert_eq(c.delay_ns, 100000);
+	cr_assert_eq(c.jitter_ns, 2000000);
+	cr_assert_eq(c.reorder_ns, 1000000000);
+	cr_assert_eq(c.hold, 128);
+
+	cr_assert_eq(fault_parse("drop=1%,lose=3%", &c, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "fault spec: unknown key 'lose'");
+	cr_assert_eq(fault_parse("drop=150%", &c, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "fault spec: bad value '150%' for 'drop'");
+	cr_assert_eq(fault_parse("latency=5", &c, err, sizeof(err)), -EINVAL,
+	             "a time needs a unit");
+	cr_assert_eq(fault_parse("tx-seed=1", &c, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(fault_parse("drop", &c, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(c.tx.drop, 10000, "a failed parse leaves cfg alone");
+}
+
+Test(fault, is_switched_on_by_xring_fault)
+{
+	struct port *e[2], *p;
+	struct port_frame f;
+	struct fault_counters tx;
+
+	cr_assert_eq(memlink_create(NULL, e), 0);
+	p = e[0];
+	unsetenv("XRING_FAULT");
+	cr_assert_eq(fault_wrap_env(&p), 0);
+	setenv("XRING_FAULT", "drop=2%,colour=blue", 1);
+	cr_assert_eq(fault_wrap_env(&p), -EINVAL);
+	cr_assert_eq(p, e[0]);
+	setenv("XRING_FAULT", "seed=3,tx-drop=100%", 1);
+	cr_assert_eq(fault_wrap_env(&p), 1);
+	unsetenv("XRING_FAULT");
+	cr_assert(pf_send(p->queues[0], 1, 64));
+	cr_assert_eq(port_rx_poll(e[1]->queues[0], &f, 1), 0, "dropped");
+	cr_assert_eq(fault_get_counters(p, &tx, NULL), 0);
+	cr_assert_eq(tx.dropped, 1);
+	p->ops->destroy(p);
+	e[1]->ops->destroy(e[1]);
+}

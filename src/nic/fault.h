@@ -74,6 +74,29 @@ struct fault_counters {
  */
 int fault_wrap(struct port *inner, const struct fault_config *cfg, struct port **out);
 
+/*
+ * Parse a fault spec into cfg (which the caller zeroes or pre-fills), for configuration
+ * strings such as XRING_FAULT. Comma-separated key=value pairs:
+ *   seed=N
+ *   drop= dup= reorder= corrupt= delay=   rates, both directions: "1%" or a fraction "0.01"
+ *   tx-drop= rx-dup= ...                  the same for one direction
+ *   latency=  jitter=  reorder-wait=      times: a number with ns, us, ms or s
+ *   hold=N  bufsize=N
+ * The clock is not part of the spec: set cfg->now afterwards (fault_clock_monotonic() outside
+ * simulations). Returns 0, or -EINVAL with the bad pair named in err (when err is not NULL).
+ */
+int fault_parse(const char *spec, struct fault_config *cfg, char *err, size_t errlen);
+
+/* CLOCK_MONOTONIC in ns, for fault_config.now when time is real. */
+uint64_t fault_clock_monotonic(void *arg);
+
+/*
+ * If XRING_FAULT holds a spec, wrap *p with it (clock: fault_clock_monotonic) and replace *p.
+ * Returns 1 when wrapped, 0 when XRING_FAULT is unset or empty, or a negated errno (a bad spec
+ * is logged with the bad pair named; *p is then unchanged).
+ */
+int fault_wrap_env(struct port **p);
+
 /* Counters of a port made by fault_wrap(); -EINVAL for any other port. Either may be NULL. */
 int fault_get_counters(struct port *p, struct fault_counters *tx, struct fault_counters *rx);
 
