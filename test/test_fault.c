@@ -6,7 +6,8 @@
 #include "nic/memlink.h"
 #include "port_frames.h"
 
-static uint64_t vnow; /* the virtual clock every test drives */
+static uint64_t vnow;    /* the virtual clock every test drives */
+static bool noise_on_q1; /* run_link also sends on queue 1 */
 
 static uint64_t clk(void *arg)
 {
@@ -42,7 +43,7 @@ static void run_link(const struct fault_config *cfg, unsigned frames, unsigned p
 	r->seq = calloc(r->cap, sizeof(*r->seq));
 	r->at = calloc(r->cap, sizeof(*r->at));
 	cr_assert(r->seq && r->at);
-	cr_assert_eq(memlink_create(&(struct memlink_config){.nbufs = 256}, e), 0);
+	cr_assert_eq(memlink_create(&(struct memlink_config){.nbufs = 256, .nqueues = 2}, e), 0);
 	cr_assert_eq(fault_wrap(e[0], cfg, &a), 0);
 	cr_assert_eq(fault_wrap(e[1], cfg, &b), 0);
 	vnow = 1000000;
@@ -53,6 +54,11 @@ static void run_link(const struct fault_config *cfg, unsigned frames, unsigned p
 		for (unsigned k = 0; k < per_step && sent < frames; k++, sent++)
 			cr_assert(pf_send(a->queues[0], sent, 64 + sent % 200), "send %u", sent);
 		port_tx_flush(a->queues[0]);
+		if (noise_on_q1) {
+			pf_send(a->queues[1], step, 100);
+			while ((n = port_rx_poll(b->queues[1], f, 32)) > 0)
+				port_rx_release(b->queues[1], f, (unsigned) n);
+		}
 		while ((n = port_rx_poll(b->queues[0], f, 32)) > 0) {
 			for (int i = 0; i < n; i++) {
 				cr_assert_lt(r->n, r->cap);
@@ -186,6 +192,59 @@ static void check_rate(const char *what, uint64_t counted, unsigned observed)
 	cr_assert_eq(counted, observed, "%s: counted %lu, observed %u", what,
 	             (unsigned long) counted, observed);
 	cr_assert(observed >= LO && observed <= HI, "%s: %u of %u", what, observed, N);
+}
+
+Test(fault, keeps_the_faults_of_each_queue_independent)
+{
+	struct fault_config c = everything(5);
+	struct run quiet, noisy;
+
+	run_link(&c, 5000, 8, &quiet);
+	noise_on_q1 = true;
+	run_link(&c, 5000, 8, &noisy);
+	cr_assert_eq(quiet.n, noisy.n);
+	cr_assert_eq(memcmp(quiet.seq, noisy.seq, quiet.n * sizeof(*quiet.seq)), 0);
+	cr_assert_eq(memcmp(quiet.at, noisy.at, quiet.n * sizeof(*quiet.at)), 0);
+	cr_assert_gt(noisy.tx.frames, quiet.tx.frames, "queue 1 did face the dice");
+	run_free(&quiet);
+	run_free(&noisy);
+}
+
+Test(fault, loses_nothing_but_what_it_drops)
+{
+	struct fault_config c = everything(11);
+	unsigned dups, bad, late;
+	unsigned char *seen = calloc(N, 1);
+	unsigned unique = 0;
+	struct run r;
+
+	c.tx.duplicate = c.rx.duplicate = c.tx.corrupt = c.rx.corrupt = 0;
+	run_link(&c, N, 8, &r);
+	observe(&r, N, &dups, &bad, &late);
+	cr_assert_eq(dups + bad, 0);
+	for (unsigned i = 0; i < r.n; i++)
+		unique += !seen[r.seq[i]]++;
+	cr_assert_eq(unique + r.tx.dropped + r.rx.dropped, N);
+	cr_assert_eq(r.tx.hold_full + r.rx.hold_full, 0);
+	cr_assert_gt(late, 0);
+	free(seen);
+	run_free(&r);
+}
+
+Test(fault, delays_at_about_the_rate)
+{
+	struct fault_config c = base;
+	unsigned delayed = 0;
+	struct run r;
+
+	c.tx.delay = RATE;
+	c.delay_ns = 3000;
+	run_link(&c, N, 8, &r);
+	cr_assert_eq(r.n, N);
+	for (unsigned i = 0; i < r.n; i++)
+		delayed += r.at[i] >= 1000000 + (uint64_t) (r.seq[i] / 8) * 1000 + 3000;
+	check_rate("tx delay", r.tx.delayed, delayed);
+	run_free(&r);
 }
 
 Test(fault, duplicates_at_about_the_rate_both_ways)

@@ -13,22 +13,26 @@
  * random byte is flipped in the original); then delay (held until now + delay_ns + a uniform
  * part of jitter_ns) or, if not delayed, reorder (held until the next frame of the same queue
  * and direction has gone through, so the two swap places, or until reorder_ns has passed).
- * Chained frames (PORT_F_MORE) pass untouched and are counted in `chained`.
+ * Chained frames (PORT_F_MORE) pass untouched and are counted in `chained`; chains longer than
+ * 32 buffers are not supported (they stay in the inner port on RX, are refused on TX).
  *
  * Held frames wait in a bounded holding area per queue and direction (`hold` frames). When it
  * is full a frame picked for delay or reorder goes through at once and `hold_full` counts it.
  * Held frames are let go, oldest due first, by any later call on the queue (rx_poll, tx_post,
- * tx_flush, tx_reap); TX frames let go by rx_poll or tx_reap are flushed to the inner port
- * there, so a stack that only polls still sees its delayed frames leave. arm() answers -EAGAIN
+ * tx_flush, tx_reap); when rx_poll or tx_reap lets TX frames go it also flushes the inner port
+ * (with whatever else was posted), so a stack that only polls still sees its delayed frames
+ * leave. arm() answers -EAGAIN
  * while anything is held: a waiter busy-polls until the holding area is empty.
  *
- * Buffers: RX duplicates are copies in the decorator's own pool (`hold` buffers of buf_size
- * bytes); TX duplicates, and corrupted PORT_F_EXTERNAL frames (external memory is never
- * written), are copies in buffers taken from the inner port. Dropped TX queue buffers are kept
- * and handed out again by this decorator's tx_alloc(); for that, callers must send TX queue
- * buffers at the data address tx_alloc() gave them. A dropped or copied external frame's cookie
- * is returned by the next tx_reap(). When no buffer is free a duplicate or corruption is skipped
- * and `no_buf` counts it. No memory is allocated after fault_wrap().
+ * Buffers: RX frames held for delay or reorder keep the inner port's buffer (on a memory link,
+ * the sender's), so keep `hold` well below the inner queue's buffer count. RX duplicates are copies
+ * in the decorator's own pool (`hold` buffers of buf_size bytes); TX duplicates, and corrupted
+ * PORT_F_EXTERNAL frames (external memory is never written), are copies in buffers taken from the
+ * inner port. Dropped TX queue buffers are kept and handed out again by this decorator's
+ * tx_alloc(); for that, callers must send TX queue buffers at the data address tx_alloc() gave
+ * them. A dropped or copied external frame's cookie is returned by the next tx_reap(). When no
+ * buffer is free a duplicate or corruption is skipped and `no_buf` counts it. No memory is
+ * allocated after fault_wrap().
  *
  * The decorator takes ownership of the inner port: destroying it destroys the inner port. Held
  * RX frames are given back to the inner port first; held TX frames are discarded (their cookies
