@@ -34,6 +34,9 @@
  * buffer is free a duplicate or corruption is skipped and `no_buf` counts it. No memory is
  * allocated after fault_wrap().
  *
+ * The decorated port starts as a copy of the inner port's fields (name, MAC, MTU, address,
+ * caps): set addresses on the outermost port, the one the stack uses.
+ *
  * The decorator takes ownership of the inner port: destroying it destroys the inner port. Held
  * RX frames are given back to the inner port first; held TX frames are discarded (their cookies
  * are never returned).

@@ -4,6 +4,9 @@
  * nanosecond timestamps) with libpcap, so kernel-bypass traffic can be read with tshark or
  * wireshark. A chained frame is written as one record.
  *
+ * The decorated port starts as a copy of the inner port's fields (name, MAC, MTU, address,
+ * caps): set addresses on the outermost port, the one the stack uses.
+ *
  * Where it sits decides what it sees: around a fault decorator it records what the stack sent
  * and what it was finally given; under it, what actually crossed the device.
  *
