@@ -181,6 +181,7 @@ Test(memlink, carries_chains_whole)
 	port_tx_flush(a);
 	cr_assert_eq(a->stats.tx_frames, 1);
 	cr_assert_eq(port_rx_poll(b, r, 2), -EMSGSIZE);
+	cr_assert_eq(port_rx_poll(b, r, 0), 0, "asking for nothing is not an error");
 	cr_assert_eq(port_rx_poll(b, r, 3), 3);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(r[i].len, 100);

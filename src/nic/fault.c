@@ -296,7 +296,7 @@ static int ft_deliver(struct ft_queue *fq, struct port_frame *f, unsigned max)
 	struct ft_dir *d = &fq->rx;
 	unsigned n = 0;
 
-	while (d->fhead != d->ftail) {
+	while (d->fhead != d->ftail && max) {
 		unsigned clen = 1;
 
 		while ((d->fifo[(d->fhead + clen - 1) & d->fmask].flags & PORT_F_MORE) &&

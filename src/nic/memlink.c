@@ -118,7 +118,7 @@ static int ml_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)
 	unsigned n = 0;
 
 	q->stats.polls++;
-	while (mq->rx_head != tail) {
+	while (mq->rx_head != tail && max) {
 		uint32_t clen = 1;
 
 		/* The sender publishes whole chains only, so the chain ends before tail. */
