@@ -22,14 +22,16 @@ static int table_set(struct xring_ctx *ctx, unsigned n)
 	return 0;
 }
 
-XRING_API int xring_register_files(struct xring *ring, const int *files, unsigned nr_files)
+/* Registers with the kernel ring first: its answer (and error code) is the answer. */
+static int register_table(struct xring *ring, const int *files, unsigned nr_files, bool sparse)
 {
 	struct io_uring *kr = kring_ring(ring->ctx);
 	int ret;
 
 	if (!kr)
 		return -EOPNOTSUPP;
-	ret = io_uring_register_files(kr, files, nr_files);
+	ret = sparse ? io_uring_register_files_sparse(kr, nr_files)
+	             : io_uring_register_files(kr, files, nr_files);
 	if (ret)
 		return ret;
 	ret = table_set(ring->ctx, nr_files);
@@ -38,20 +40,14 @@ XRING_API int xring_register_files(struct xring *ring, const int *files, unsigne
 	return ret;
 }
 
+XRING_API int xring_register_files(struct xring *ring, const int *files, unsigned nr_files)
+{
+	return register_table(ring, files, nr_files, false);
+}
+
 XRING_API int xring_register_files_sparse(struct xring *ring, unsigned nr_files)
 {
-	struct io_uring *kr = kring_ring(ring->ctx);
-	int ret;
-
-	if (!kr)
-		return -EOPNOTSUPP;
-	ret = io_uring_register_files_sparse(kr, nr_files);
-	if (ret)
-		return ret;
-	ret = table_set(ring->ctx, nr_files);
-	if (ret)
-		io_uring_unregister_files(kr);
-	return ret;
+	return register_table(ring, NULL, nr_files, true);
 }
 
 XRING_API int xring_register_files_update(struct xring *ring, unsigned off, const int *files,
