@@ -220,9 +220,8 @@ static int check_text(const struct conf_param *p, const char *v)
 	return 0;
 }
 
-/* Parses v into p's field of c; on failure explains in err what p accepts. */
-static int set_param(const struct conf_param *p, struct xring_conf *c, const char *v, char *err,
-                     size_t errlen)
+int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char *v, char *err,
+                   size_t errlen)
 {
 	char *f = (char *) c + p->off;
 	char range[160];
@@ -289,7 +288,7 @@ void conf_defaults(struct xring_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < NPARAMS; i++) {
-		int ret = set_param(&params[i], c, params[i].def, NULL, 0);
+		int ret = conf_param_set(&params[i], c, params[i].def, NULL, 0);
 
 		(void) ret;
 		/* The table's own defaults are ours: test_conf_params checks each one parses. */
@@ -349,7 +348,7 @@ int conf_load_from(struct xring_conf *out, conf_getenv_fn get, void *ctx, char *
 	for (size_t i = 0; i < NPARAMS; i++) {
 		const char *v = get(params[i].name, ctx);
 
-		if (v && (ret = set_param(&params[i], out, v, err, errlen)))
+		if (v && (ret = conf_param_set(&params[i], out, v, err, errlen)))
 			return ret;
 	}
 	ret = pspec_parse(out->ports_text, out->ports, PSPEC_MAX, msg, sizeof(msg));

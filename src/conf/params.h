@@ -106,6 +106,13 @@ void conf_param_range(const struct conf_param *p, char *buf, size_t len);
 void conf_param_format(const struct conf_param *p, const struct xring_conf *c, char *buf,
                        size_t len);
 
+/*
+ * Parses text v as p's value into c, checking p's own range only (conf_load_from() also checks
+ * how parameters relate). -EINVAL with "NAME='v': why; accepted: range" in err.
+ */
+int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char *v, char *err,
+                   size_t errlen);
+
 /* Every parameter at its default. */
 void conf_defaults(struct xring_conf *c);
 

@@ -21,6 +21,7 @@ static const char *const *const kind_keys[] = {memif_keys, xdp_keys, verbs_keys}
 
 struct ctx {
 	unsigned index; /* 1-based spec number, for messages */
+	bool esc0;      /* the value's first character was escaped ("\\@" is not abstract) */
 	const char *kind;
 	char *err;
 	size_t errlen;
@@ -107,7 +108,7 @@ static int memif_key(struct ctx *c, struct pspec_memif *m, int key, const char *
 
 	switch (key) {
 	case 0: /* path */
-		m->abstract = val[0] == '@';
+		m->abstract = val[0] == '@' && !c->esc0;
 		return copy_str(
 		        c, name, val + m->abstract, m->path, PSPEC_PATH_LEN,
 		        "a socket path of 1 to 107 bytes ('@name' for the abstract namespace)");
@@ -306,7 +307,7 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 	}
 	defaults(p, (enum pspec_kind) k);
 	keys = kind_keys[k];
-	for (s = colon + 1; s < end;) {
+	for (s = colon + 1; s < end;) { /* an empty list is fine; an empty item is not */
 		const char *e = item_end(s, end, ','), *eq = memchr(s, '=', (size_t) (e - s));
 		size_t kn = eq ? (size_t) (eq - s) : (size_t) (e - s);
 		int ki = -1, ret;
@@ -333,6 +334,7 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 			return -EINVAL;
 		}
 		seen |= 1u << ki;
+		c->esc0 = eq + 1 < e && eq[1] == '\\';
 		for (const char *q = eq + 1; q < e; q++) {
 			if (*q == '\\' && ++q == e) {
 				conf_errf(
@@ -363,7 +365,14 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 		}
 		if (ret)
 			return ret;
-		s = e < end ? e + 1 : e;
+		if (e == end)
+			break;
+		s = e + 1;
+		if (s == end) {
+			conf_errf(c->err, c->errlen, "port spec %u (%s): unknown key ''", c->index,
+			          c->kind);
+			return -EINVAL;
+		}
 	}
 	return finish(c, p);
 }

@@ -3,8 +3,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const role_names[] = {"tcp_client",   "tcp_server",  "udp_sender",
                                          "udp_receiver", "udp_connect", NULL};
@@ -210,35 +212,49 @@ int rules_load_buf(struct rules *r, const char *name, const char *buf, size_t le
 
 int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
 {
-	char line[RULES_LINE_MAX + 1];
+	char buf[2 * RULES_LINE_MAX];
+	size_t have = 0;
 	struct loader l;
-	FILE *f;
-	int ret = 0;
+	int fd, ret = 0;
 
 	loader_init(&l, r, path, err, errlen);
-	f = fopen(path, "re");
-	if (!f) {
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		ret = -errno;
 		conf_errf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		size_t n = strlen(line);
+	/* Read in blocks and cut lines ourselves: a NUL byte in the file is then seen, not lost. */
+	for (;;) {
+		ssize_t got = read(fd, buf + have, sizeof(buf) - have);
+		char *nl;
+		size_t off = 0;
 
-		/* fgets stops at a NUL as if at the end: count what it read instead. */
-		if (n && line[n - 1] == '\n')
-			n--;
-		else if (!feof(f))
-			n = sizeof(line); /* no newline within the buffer: too long */
-		ret = feed(&l, line, n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			ret = -errno;
+			conf_errf(err, errlen, "%s: %s", path, strerror(-ret));
+			break;
+		}
+		have += (size_t) got;
+		while (!ret && (nl = memchr(buf + off, '\n', have - off))) {
+			ret = feed(&l, buf + off, (size_t) (nl - (buf + off)));
+			off = (size_t) (nl - buf) + 1;
+		}
 		if (ret)
 			break;
+		memmove(buf, buf + off, have - off);
+		have -= off;
+		if (!got || have >= RULES_LINE_MAX) {
+			/* The last line has no newline, or this one is already too long. */
+			if (have)
+				ret = feed(&l, buf, have);
+			if (ret || !got)
+				break;
+		}
 	}
-	if (!ret && ferror(f)) {
-		ret = -EIO;
-		conf_errf(err, errlen, "%s: read error", path);
-	}
-	fclose(f);
+	close(fd);
 	if (ret)
 		return ret;
 	r->nfile = l.n;
