@@ -326,3 +326,53 @@ Test(conf_rules, a_line_too_long_for_the_file_reader_is_an_error)
 	cr_assert(strstr(err, ":1: line longer than 511 bytes"), "%s", err);
 	unlink(path);
 }
+
+/* The example in libxring.conf(5) parses and means what the page says it means. */
+Test(conf_rules, the_example_in_the_man_page_loads_and_decides_as_documented)
+{
+	static char page[32 * 1024], text[4096];
+	FILE *f = fopen(XRING_SOURCE_DIR "/man/libxring.conf.5", "r");
+	char *ex, *end, err[256] = "";
+	size_t len, n = 0;
+
+	cr_assert_not_null(f);
+	len = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[len] = '\0';
+	ex = strstr(page, ".SH EXAMPLES\n.EX\n");
+	cr_assert_not_null(ex);
+	ex += 17;
+	end = strstr(ex, "\n.EE\n");
+	cr_assert_not_null(end);
+	for (; ex <= end && n < sizeof(text) - 1; ex++) /* roff's \- is a plain - here */
+		if (!(ex[0] == '\\' && ex[1] == '-'))
+			text[n++] = *ex;
+	text[n] = '\0';
+
+	rules_init(&rules, "cached", "");
+	cr_assert_eq(load(text, err), 0, "%s", err);
+	cr_assert_eq(match(RULES_UDP_SENDER, "198.18.0.53", 53), RULES_OS);
+	cr_assert_eq(match(RULES_TCP_SERVER, "198.18.0.1", 7001), RULES_OS);
+	cr_assert_eq(match(RULES_TCP_SERVER, "198.18.0.1", 7050), RULES_XRING);
+	cr_assert_eq(match(RULES_UDP_RECEIVER, "198.19.0.1", 9), RULES_NO_MATCH);
+	rules_init(&rules, "other", "feed");
+	cr_assert_eq(load(text, err), 0, "%s", err);
+	cr_assert_eq(match(RULES_TCP_SERVER, "198.18.0.1", 7050), RULES_NO_MATCH);
+	cr_assert_eq(match(RULES_UDP_RECEIVER, "198.19.0.1", 9), RULES_XRING);
+	cr_assert_eq(match(RULES_TCP_CLIENT, "198.18.255.9", 22), RULES_OS);
+}
+
+Test(conf_rules, a_nul_byte_in_a_file_is_an_error_not_the_end_of_its_line)
+{
+	char path[] = "/tmp/xring-rules-XXXXXX", err[256] = "";
+	static const char text[] = "use os tcp_client *:1\nuse os\0garbage\n";
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t) sizeof(text) - 1);
+	close(fd);
+	rules_init(&rules, "prog", "");
+	cr_assert_eq(rules_load_file(&rules, path, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, ":2: NUL byte in line"), "%s", err);
+	unlink(path);
+}

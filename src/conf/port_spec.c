@@ -21,7 +21,7 @@ static const char *const *const kind_keys[] = {memif_keys, xdp_keys, verbs_keys}
 
 struct ctx {
 	unsigned index; /* 1-based spec number, for messages */
-	bool esc0;      /* the value's first character was escaped ("\\@" is not abstract) */
+	bool esc0;      /* the value starts with an escape: path=\@x is not abstract */
 	const char *kind;
 	char *err;
 	size_t errlen;
