@@ -376,3 +376,25 @@ Test(conf_rules, a_nul_byte_in_a_file_is_an_error_not_the_end_of_its_line)
 	cr_assert(strstr(err, ":2: NUL byte in line"), "%s", err);
 	unlink(path);
 }
+
+Test(conf_rules, setup_tolerates_only_a_missing_file_nobody_asked_for)
+{
+	char path[] = "/tmp/xring-rules-XXXXXX", err[256] = "";
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "use os tcp_client *:1\n", 22), 22);
+	close(fd);
+	cr_assert_eq(rules_setup(&rules, path, true, "id", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(rules.nfile, 1);
+	cr_assert_str_eq(rules.program, program_invocation_short_name);
+	cr_assert_str_eq(rules.app_id, "id");
+	unlink(path);
+	cr_assert_eq(rules_setup(&rules, path, false, "", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(rules.nfile, 0);
+	cr_assert_eq(rules_setup(&rules, path, true, "", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "No such file"), "%s", err);
+	cr_assert_eq(rules_setup(&rules, "", true, "", err, sizeof(err)), 0);
+	cr_assert_eq(rules_setup(&rules, "/proc/self/cmdline", false, "", err, sizeof(err)),
+	             -EINVAL); /* exists, but NUL bytes */
+}

@@ -261,6 +261,20 @@ int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+int rules_setup(struct rules *r, const char *path, bool must_exist, const char *app_id, char *err,
+                size_t errlen)
+{
+	int ret;
+
+	rules_init(r, program_invocation_short_name, app_id);
+	if (!path[0])
+		return 0;
+	ret = rules_load_file(r, path, err, errlen);
+	if (ret == -ENOENT && !must_exist)
+		return 0;
+	return ret ? -EINVAL : 0;
+}
+
 int rules_add_line(struct rules *r, const char *text, char *err, size_t errlen)
 {
 	unsigned n = __atomic_load_n(&r->nrt, __ATOMIC_RELAXED);

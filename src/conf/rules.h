@@ -74,6 +74,14 @@ int rules_load_buf(struct rules *r, const char *name, const char *buf, size_t le
 int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen);
 
 /*
+ * What ring setup does: starts r for this program (its short name) and app_id, then loads path
+ * unless it is empty. A missing file is fine unless must_exist (the user named it). Any failure
+ * is -EINVAL, with the reason in err.
+ */
+int rules_setup(struct rules *r, const char *path, bool must_exist, const char *app_id, char *err,
+                size_t errlen);
+
+/*
  * Adds one "use ..." rule ahead of every other. Comments and blanks are allowed around it;
  * "application-id" lines are not. -ENOSPC once RULES_RT_MAX rules were added.
  */
