@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -495,4 +496,22 @@ Test(conf_params, the_man_page_documents_exactly_the_parameters_in_the_table)
 			*next = '.';
 	}
 	cr_assert_eq(found, n);
+}
+
+Test(conf_params, the_startup_report_warns_about_unknown_variables, .init = cr_redirect_stderr)
+{
+	char *envp[] = {"XRING_SQ_ENTRYS=4", "HOME=/root", NULL};
+
+	conf_defaults(&conf);
+	conf_log(&conf, envp);
+	fflush(stderr);
+	fclose(stderr); /* ends the redirected stream, so the read below sees all of it */
+
+	char out[512] = "";
+	size_t n = fread(out, 1, sizeof(out) - 1, cr_get_redirected_stderr());
+
+	out[n] = '\0';
+	cr_assert(strstr(out, "warn: XRING_SQ_ENTRYS=4: not an xring parameter, ignored\n"), "%s",
+	          out);
+	cr_assert_null(strstr(out, "HOME"));
 }

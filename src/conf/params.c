@@ -1,5 +1,6 @@
 #include "conf/params.h"
 #include "conf/parse.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const log_levels[] = {"none", "error", "warn", "info", "debug", NULL};
 static const char *const cc_names[] = {"cubic", "newreno", NULL};
@@ -409,6 +411,22 @@ unsigned conf_for_each_unknown(char *const *envp, void (*fn)(void *ctx, const ch
 		}
 	}
 	return n;
+}
+
+static void log_changed(void *ctx, const struct conf_param *p, const char *value, const char *def)
+{
+	log_info("%s=%s (default %s)", p->name, value, *def ? def : "empty");
+}
+
+static void log_unknown(void *ctx, const char *entry)
+{
+	log_warn("%.200s: not an xring parameter, ignored", entry);
+}
+
+void conf_log(const struct xring_conf *c, char *const *envp)
+{
+	conf_for_each_changed(c, log_changed, NULL);
+	conf_for_each_unknown(envp ? envp : environ, log_unknown, NULL);
 }
 
 int conf_expand_pid(const char *tmpl, int pid, char *buf, size_t len)

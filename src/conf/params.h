@@ -141,6 +141,12 @@ unsigned conf_for_each_changed(const struct xring_conf *c, conf_changed_fn fn, v
 unsigned conf_for_each_unknown(char *const *envp, void (*fn)(void *ctx, const char *entry),
                                void *ctx);
 
+/*
+ * The start-up report: logs (info) each parameter that differs from its default and warns about
+ * each unknown XRING_* variable in envp (environ when NULL).
+ */
+void conf_log(const struct xring_conf *c, char *const *envp);
+
 /* Expands a CONF_F_PID template. Returns the length, or -ENAMETOOLONG when it does not fit. */
 int conf_expand_pid(const char *tmpl, int pid, char *buf, size_t len);
 

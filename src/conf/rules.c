@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,11 +44,14 @@ void rules_init(struct rules *r, const char *program, const char *app_id)
 	copy_name(r->app_id, app_id);
 }
 
-static int fail(struct loader *l, const char *fmt, const char *arg)
+__attribute__((format(printf, 2, 3))) static int fail(struct loader *l, const char *fmt, ...)
 {
-	char what[160];
+	char what[200];
+	va_list ap;
 
-	snprintf(what, sizeof(what), fmt, arg);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
 	conf_errf(l->err, l->errlen, "%s:%u: %s", l->name, l->line, what);
 	return -EINVAL;
 }
@@ -167,16 +171,16 @@ static int feed(struct loader *l, const char *text, size_t len)
 
 	l->line++;
 	if (len >= sizeof(line))
-		return fail(l, "line longer than %s bytes", "511");
+		return fail(l, "line longer than %d bytes", RULES_LINE_MAX - 1);
 	if (memchr(text, '\0', len))
-		return fail(l, "%s", "NUL byte in line");
+		return fail(l, "NUL byte in line");
 	memcpy(line, text, len);
 	line[len] = '\0';
 	ret = parse_line(l, line, true, &rule);
 	if (ret <= 0)
 		return ret;
 	if (l->n == RULES_MAX) {
-		fail(l, "more than %s rules apply", "256");
+		fail(l, "more than %d rules apply", RULES_MAX);
 		return -ENOSPC;
 	}
 	l->r->file[l->n++] = rule;
@@ -212,7 +216,7 @@ int rules_load_buf(struct rules *r, const char *name, const char *buf, size_t le
 
 int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
 {
-	char buf[2 * RULES_LINE_MAX];
+	char buf[2 * RULES_LINE_MAX], what[64];
 	size_t have = 0;
 	struct loader l;
 	int fd, ret = 0;
@@ -221,7 +225,7 @@ int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		conf_errf(err, errlen, "%s: %s", path, strerror(-ret));
+		conf_errf(err, errlen, "%s: %s", path, strerror_r(-ret, what, sizeof(what)));
 		return ret;
 	}
 	/* Read in blocks and cut lines ourselves: a NUL byte in the file is then seen, not lost. */
@@ -234,7 +238,8 @@ int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
 			continue;
 		if (got < 0) {
 			ret = -errno;
-			conf_errf(err, errlen, "%s: %s", path, strerror(-ret));
+			conf_errf(err, errlen, "%s: %s", path,
+			          strerror_r(-ret, what, sizeof(what)));
 			break;
 		}
 		have += (size_t) got;
@@ -292,16 +297,16 @@ int rules_add_line(struct rules *r, const char *text, char *err, size_t errlen)
 	if (len && text[len - 1] == '\n')
 		len--;
 	if (len >= sizeof(line))
-		return fail(&l, "longer than %s bytes", "511");
+		return fail(&l, "longer than %d bytes", RULES_LINE_MAX - 1);
 	memcpy(line, text, len);
 	line[len] = '\0';
 	ret = parse_line(&l, line, false, &rule);
 	if (ret < 0)
 		return ret;
 	if (!ret)
-		return fail(&l, "%s", "no rule on the line");
+		return fail(&l, "no rule on the line");
 	if (n == RULES_RT_MAX) {
-		fail(&l, "more than %s runtime rules", "64");
+		fail(&l, "more than %d runtime rules", RULES_RT_MAX);
 		return -ENOSPC;
 	}
 	r->rt[n] = rule;
