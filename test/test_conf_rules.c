@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "conf/rules.h"
@@ -397,4 +398,45 @@ Test(conf_rules, setup_tolerates_only_a_missing_file_nobody_asked_for)
 	cr_assert_eq(rules_setup(&rules, "", true, "", err, sizeof(err)), 0);
 	cr_assert_eq(rules_setup(&rules, "/proc/self/cmdline", false, "", err, sizeof(err)),
 	             -EINVAL); /* exists, but NUL bytes */
+}
+
+static void *add_rules(void *arg)
+{
+	char line[64], err[256];
+	uintptr_t failed = 0;
+
+	for (unsigned p = 1; p <= RULES_RT_MAX; p++) {
+		snprintf(line, sizeof(line), "use os tcp_client 198.18.0.1:%u", p);
+		failed |= rules_add_line(&rules, line, err, sizeof(err)) != 0;
+	}
+	return (void *) failed;
+}
+
+Test(conf_rules, a_rule_added_while_another_thread_matches_is_seen_whole_or_not_at_all)
+{
+	char err[256] = "";
+	pthread_t t;
+	void *failed;
+
+	rules_init(&rules, "prog", "");
+	cr_assert_eq(load("use xring tcp_client *:*\n", err), 0, "%s", err);
+	cr_assert_eq(pthread_create(&t, NULL, add_rules, NULL), 0);
+	for (unsigned i = 0; i < 200000; i++) {
+		unsigned p = 1 + i % RULES_RT_MAX;
+		const struct rule *which;
+		enum rules_verdict v = rules_match(&rules, RULES_TCP_CLIENT, ip("198.18.0.1"),
+		                                   htons((uint16_t) p), &which);
+
+		if (v == RULES_OS)
+			cr_assert(which->port_lo == p && which->port_hi == p &&
+			                  which->mask == 0xffffffffu &&
+			                  which->role == RULES_TCP_CLIENT,
+			          "a half-written rule for port %u was matched", p);
+		else
+			cr_assert_eq(v, RULES_XRING);
+	}
+	pthread_join(t, &failed);
+	cr_assert_null(failed);
+	for (unsigned p = 1; p <= RULES_RT_MAX; p++)
+		cr_assert_eq(match(RULES_TCP_CLIENT, "198.18.0.1", p), RULES_OS);
 }

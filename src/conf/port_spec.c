@@ -2,6 +2,7 @@
 #include "conf/parse.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 
@@ -276,6 +277,19 @@ static const char *item_end(const char *s, const char *end, char sep)
 	return s;
 }
 
+static int unknown_key(struct ctx *c, const char *const *keys, const char *key, size_t len)
+{
+	char list[96];
+	size_t n = 0;
+
+	list[0] = '\0';
+	for (int i = 0; keys[i] && n < sizeof(list); i++)
+		n += (size_t) snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", keys[i]);
+	conf_errf(c->err, c->errlen, "port spec %u (%s): unknown key '%.*s' (accepted: %s)",
+	          c->index, c->kind, (int) (len > 32 ? 32 : len), key, list);
+	return -EINVAL;
+}
+
 /* Parses one spec [s, end) that is not empty. */
 static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec *p)
 {
@@ -318,11 +332,8 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 			key[kn] = '\0';
 			ki = conf_parse_choice(key, keys);
 		}
-		if (ki < 0) {
-			conf_errf(c->err, c->errlen, "port spec %u (%s): unknown key '%.*s'",
-			          c->index, c->kind, (int) (kn > 32 ? 32 : kn), s);
-			return -EINVAL;
-		}
+		if (ki < 0)
+			return unknown_key(c, keys, s, kn);
 		if (!eq) {
 			conf_errf(c->err, c->errlen, "port spec %u (%s): key '%s' needs '=value'",
 			          c->index, c->kind, key);
@@ -368,11 +379,8 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 		if (e == end)
 			break;
 		s = e + 1;
-		if (s == end) {
-			conf_errf(c->err, c->errlen, "port spec %u (%s): unknown key ''", c->index,
-			          c->kind);
-			return -EINVAL;
-		}
+		if (s == end)
+			return unknown_key(c, keys, s, 0);
 	}
 	return finish(c, p);
 }
