@@ -232,7 +232,6 @@ int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char 
 	bool b;
 	int ret;
 
-	conf_param_range(p, range, sizeof(range));
 	switch (p->type) {
 	case CONF_BOOL:
 		if (conf_parse_bool(v, &b)) {
@@ -281,6 +280,7 @@ int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char 
 		why = "?";
 		break;
 	}
+	conf_param_range(p, range, sizeof(range));
 	conf_errf(err, errlen, "%s='%.64s%s': %s; accepted: %s", p->name, v,
 	          strlen(v) > 64 ? "..." : "", why, range);
 	return -EINVAL;
