@@ -43,7 +43,7 @@ static const struct conf_param params[] = {
 	 .desc = "Send descriptors per port queue; at most XRING_TX_BUFS."},
 	{"XRING_CQE_BATCH", CONF_INT, "32", 1, 1024, FIELD(cqe_batch),
 	 .desc = "Device completions reaped per poll."},
-	{"XRING_SPIN_US", CONF_INT, "100", 0, 1000000, FIELD(spin_us),
+	{"XRING_SPIN_US", CONF_INT, "50", 0, 1000000, FIELD(spin_us),
 	 .desc = "Microseconds a waiting ring polls before it blocks."},
 	{"XRING_TCP_NODELAY", CONF_BOOL, "0", FIELD(tcp_nodelay),
 	 .desc = "New TCP sockets start with TCP_NODELAY (Nagle off)."},

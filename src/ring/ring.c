@@ -1,8 +1,10 @@
 /* Creating and destroying rings. */
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/params.h"
 #include "files/files.h"
 #include "ops/kring.h"
 #include "ring/ring.h"
@@ -33,22 +35,19 @@ static unsigned roundup_pow2(unsigned v)
 	return r;
 }
 
-static int spin_budget_ns(uint64_t *out)
+/* The process's parameters, read and validated once; a bad one refuses every ring. */
+static int load_conf(const struct xring_conf **c)
 {
-	const char *v = getenv("XRING_SPIN_US");
-	unsigned long us;
-	char *end;
+	static int logged;
+	char err[CONF_ERR_LEN];
+	int ret = conf_get(c, err, sizeof(err));
 
-	*out = (uint64_t) DEFAULT_SPIN_US * 1000;
-	if (!v)
-		return 0;
-	errno = 0;
-	us = strtoul(v, &end, 10);
-	if (errno || end == v || *end || v[0] == '-' || us > MAX_SPIN_US) {
-		log_error("XRING_SPIN_US=%s: expected microseconds in 0..%d", v, MAX_SPIN_US);
-		return -EINVAL;
+	if (ret) {
+		log_error("%s", err);
+		return ret;
 	}
-	*out = (uint64_t) us * 1000;
+	if (!__atomic_exchange_n(&logged, 1, __ATOMIC_ACQ_REL))
+		conf_log(*c, environ);
 	return 0;
 }
 
@@ -67,8 +66,8 @@ static void ctx_free(struct xring_ctx *ctx)
 XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, struct xring_params *p)
 {
 	unsigned flags = p->flags, sq, cq;
+	const struct xring_conf *conf;
 	struct xring_ctx *ctx;
-	uint64_t spin;
 	int err;
 
 	if (!entries || (flags & ~SETUP_ACCEPTED) || p->resv[0] || p->resv[1] || p->resv[2])
@@ -102,7 +101,7 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	} else {
 		cq = 2 * sq;
 	}
-	err = spin_budget_ns(&spin);
+	err = load_conf(&conf);
 	if (err)
 		return err;
 
@@ -134,7 +133,7 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	ring->ctx = ctx;
 	ctx->ring = ring;
 	ctx->setup_flags = flags;
-	ctx->spin_ns = spin;
+	ctx->spin_ns = (uint64_t) conf->spin_us * 1000;
 
 	p->sq_entries = sq;
 	p->cq_entries = cq;
