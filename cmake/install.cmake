@@ -18,6 +18,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/xringConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/xringConfig.cmake ${PROJECT_BINARY_DIR}/xringConfigVersion.cmake
 	DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xring)
 
+# The pkg-config file finds its prefix from its own place, so an installed tree can move.
+file(RELATIVE_PATH XRING_PC_UP /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
 configure_file(cmake/xring.pc.in ${PROJECT_BINARY_DIR}/xring.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/xring.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
