@@ -82,7 +82,8 @@ static void on_icmp_err(void *ctx, uint64_t now, const struct ip4_view *ip,
 	seen.icmp_err_type = v->type;
 	seen.icmp_err_code = v->code;
 	seen.icmp_err_proto = v->orig.proto;
-	seen.icmp_err_sport = ld_be16(v->orig.l4);
+	if (v->orig.l4_len >= 2)
+		seen.icmp_err_sport = ld_be16(v->orig.l4);
 }
 
 static void setup(void)

@@ -346,9 +346,15 @@ Test(icmp, exposes_the_quoted_datagram_of_an_error)
 	cr_assert_eq(v.orig.l4, m + 8 + 24);
 	cr_assert_eq(ld_be16(v.orig.l4), 40000);
 
-	/* 24-byte quoted header + 7 bytes: the ports would be read past the end. */
-	cr_assert_eq(icmp_emit_error(m, sizeof(m), ICMP_TIME_EXCEEDED, 0, 0, orig, 31), 39);
-	cr_assert_eq(icmp_parse(m, 39, 0, &v), -EBADMSG);
+	cr_assert_eq(v.orig.l4_len, 8);
+
+	/* A short original: only what is there is exposed. */
+	cr_assert_eq(icmp_emit_error(m, sizeof(m), ICMP_TIME_EXCEEDED, 0, 0, orig, 27), 35);
+	cr_assert_eq(icmp_parse(m, 35, 0, &v), 0);
+	cr_assert_eq(v.orig.l4_len, 3);
+	/* A quoted header cut inside its options. */
+	cr_assert_eq(icmp_emit_error(m, sizeof(m), ICMP_TIME_EXCEEDED, 0, 0, orig, 23), 31);
+	cr_assert_eq(icmp_parse(m, 31, 0, &v), -EBADMSG);
 	/* A quote that is not IPv4. */
 	orig[0] = 0x65;
 	icmp_emit_error(m, sizeof(m), ICMP_DEST_UNREACH, 1, 0, orig, 32);

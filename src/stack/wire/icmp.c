@@ -15,9 +15,9 @@ static int parse_quote(const uint8_t *q, size_t len, struct icmp_view *v)
 	if (len < IP4_HLEN || q[0] >> 4 != 4)
 		return -EBADMSG;
 	hl = (q[0] & 0x0f) * 4u;
-	/* The quoted total length describes the original datagram, not the quote: only the
-	 * header and the 8 bytes after it are required to be present. */
-	if (hl < IP4_HLEN || len < hl + 8u)
+	/* The quoted total length describes the original datagram, not the quote, and a short
+	 * original leaves fewer than 8 bytes after the header: only the header must be whole. */
+	if (hl < IP4_HLEN || len < hl)
 		return -EBADMSG;
 	v->orig.hdr = q;
 	v->orig.hdr_len = (uint8_t) hl;
@@ -25,6 +25,7 @@ static int parse_quote(const uint8_t *q, size_t len, struct icmp_view *v)
 	v->orig.src = ld_addr(q + 12);
 	v->orig.dst = ld_addr(q + 16);
 	v->orig.l4 = q + hl;
+	v->orig.l4_len = (uint8_t) (len - hl < 8 ? len - hl : 8);
 	return 0;
 }
 

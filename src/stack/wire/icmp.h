@@ -1,9 +1,10 @@
 /*
  * ICMPv4 (RFC 792): echo request and reply, and the error messages whose payload quotes the
  * offending datagram (destination unreachable, time exceeded, parameter problem, source quench).
- * For those the quoted IPv4 header and the first 8 bytes of its payload (ports, or the TCP
- * sequence number) are exposed through bounds-checked fields; nothing else of the quote is
- * trusted.
+ * For those the quoted IPv4 header and up to the first 8 bytes of its payload (ports, or the
+ * TCP sequence number) are exposed through bounds-checked fields; nothing else of the quote is
+ * trusted. The quote may hold fewer than 8 payload bytes (the original datagram was that short,
+ * as our own errors about short datagrams are): check orig.l4_len before reading ports.
  */
 #ifndef XRING_STACK_WIRE_ICMP_H
 #define XRING_STACK_WIRE_ICMP_H
@@ -50,7 +51,8 @@ struct icmp_view {
 		uint8_t hdr_len;
 		uint8_t proto;
 		uint32_t src, dst; /* network order */
-		const uint8_t *l4; /* first 8 bytes of the quoted payload */
+		const uint8_t *l4; /* start of the quoted payload */
+		uint8_t l4_len;    /* bytes at l4, 0..8: more may be there but are not exposed */
 	} orig;
 };
 
@@ -62,9 +64,9 @@ static inline bool icmp_is_error(uint8_t type)
 
 /*
  * Parse an ICMP message (the IPv4 payload). Returns 0, -EBADMSG when shorter than 8 bytes or,
- * for an error message, when the quote is not an IPv4 header (version 4, IHL >= 5) followed by
- * at least 8 bytes, -EILSEQ on a bad checksum. Other types parse with only type, code, rest and
- * body set.
+ * for an error message, when the quote does not start with a whole IPv4 header (version 4,
+ * IHL >= 5, all IHL words present), -EILSEQ on a bad checksum. Other types parse with only type,
+ * code, rest and body set.
  */
 int icmp_parse(const void *buf, size_t len, unsigned flags, struct icmp_view *v);
 
