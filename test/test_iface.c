@@ -695,3 +695,45 @@ Test(iface, rejects_a_bad_configuration)
 	c.mac[0] = 1;
 	cr_assert_eq(iface_init(&bad, &c, txq_dev(&q), NULL), -EINVAL, "multicast MAC");
 }
+
+Test(iface, evicts_the_least_recently_used_neighbour_when_full)
+{
+	struct iface_config c = {.ip = OUR_IP, .prefix_len = 16, .neigh_entries = 4};
+	uint8_t f[60], mac[6] = {2, 0, 0, 0, 1, 0};
+
+	iface_fini(&ifc);
+	memcpy(c.mac, our_mac, 6);
+	cr_assert_eq(iface_init(&ifc, &c, txq_dev(&q), NULL), 0);
+	for (uint8_t i = 0; i < 40; i++) {
+		mac[5] = i;
+		arp_frame(f, eth_broadcast, ARP_OP_REQUEST, mac, IP(198, 18, 1, i), NULL, OUR_IP);
+		cr_assert_eq(iface_input(&ifc, i, f, 60, 0), 0);
+		txq_pop(&q);
+		/* The first neighbour stays in use, so it is never the one evicted. */
+		cr_assert_eq(iface_ip4_send(&ifc, i, IP(198, 18, 1, 0), 253, 0, "x", 1), 0);
+		txq_pop(&q);
+	}
+	cr_assert_eq(ifc.stats.neigh_evicted, 36);
+	cr_assert_not_null(iface_neigh_find(&ifc, IP(198, 18, 1, 0)));
+	for (uint8_t i = 37; i < 40; i++) {
+		const struct neigh *n = iface_neigh_find(&ifc, IP(198, 18, 1, i));
+		cr_assert_not_null(n, "neighbour %u", i);
+		cr_assert_eq(n->mac[5], i);
+	}
+	cr_assert_null(iface_neigh_find(&ifc, IP(198, 18, 1, 36)));
+}
+
+Test(iface, counts_a_device_out_of_buffers_and_keeps_going)
+{
+	uint8_t f[60];
+
+	arp_frame(f, eth_broadcast, ARP_OP_REQUEST, peer_mac, PEER_IP, NULL, OUR_IP);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(iface_input(&ifc, 0, f, 60, 0), i < 16 ? 0 : -ENOBUFS);
+	cr_assert_eq(ifc.stats.tx_nobuf, 4);
+	cr_assert_eq(ifc.stats.arp_reply_out, 16);
+	cr_assert_eq(iface_ip4_send(&ifc, 0, PEER_IP, 253, 0, "x", 1), -ENOBUFS);
+	for (int i = 0; i < 16; i++)
+		expect_frame(arp_reply_exp, 60);
+	cr_assert_eq(iface_ip4_send(&ifc, 0, PEER_IP, 253, 0, "x", 1), 0);
+}

@@ -115,8 +115,9 @@ struct neigh_pkt {
 struct neigh_cache {
 	struct neigh *e;
 	unsigned n;
-	int32_t *bucket; /* nbucket chain heads, -1 terminated */
-	unsigned nbucket;
+	int32_t *bucket;     /* nbucket chain heads, -1 terminated */
+	unsigned nbucket;    /* a power of two, at least 2 */
+	unsigned hash_shift; /* 32 - log2(nbucket) */
 	int32_t free_head;
 	struct neigh_pkt *pkt;
 	uint8_t *pkt_mem; /* npkt * pkt_size */

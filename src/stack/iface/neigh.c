@@ -12,7 +12,8 @@
 
 static unsigned hash_ip(const struct neigh_cache *nc, uint32_t ip)
 {
-	return (unsigned) ((ip * 0x9e3779b1u) >> 16) & (nc->nbucket - 1);
+	/* Fibonacci hashing: the top bits of the product are the well-mixed ones. */
+	return (unsigned) ((ip * 0x9e3779b1u) >> nc->hash_shift);
 }
 
 int neigh_init(struct iface *ifc)
@@ -22,9 +23,12 @@ int neigh_init(struct iface *ifc)
 
 	memset(nc, 0, sizeof(*nc));
 	nc->n = c->neigh_entries;
-	nc->nbucket = 1;
-	while (nc->nbucket < 2 * nc->n)
+	nc->nbucket = 2;
+	nc->hash_shift = 31;
+	while (nc->nbucket < 2 * nc->n) {
 		nc->nbucket <<= 1;
+		nc->hash_shift--;
+	}
 	nc->npkt = c->pending_frames;
 	nc->pkt_size = ETH_HLEN + ifc->mtu;
 	nc->e = calloc(nc->n, sizeof(*nc->e));
