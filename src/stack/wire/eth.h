@@ -2,13 +2,7 @@
  * Ethernet II frames. The wire layer parses and emits; it keeps no state and makes no policy
  * (which destinations are ours is the interface's business).
  *
- * Error convention for every parser under stack/wire (see also ipv4.h):
- *	-EBADMSG          truncated or inconsistent lengths; the bytes cannot be this protocol
- *	-EPROTONOSUPPORT  a well-formed header of a variant we do not speak (IP version 6, ARP
- *	                  over token ring, ...)
- *	-EOPNOTSUPP       a well-formed frame we deliberately do not handle (802.1Q tags, ...)
- *	-EILSEQ           checksum mismatch
- * Views point into the caller's buffer and are valid only as long as it is.
+ * The error, byte-order and view conventions shared by every wire header are in wire.h.
  */
 #ifndef XRING_STACK_WIRE_ETH_H
 #define XRING_STACK_WIRE_ETH_H
