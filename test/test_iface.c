@@ -452,6 +452,15 @@ Test(iface, passes_icmp_errors_to_the_upper_layer)
 	cr_assert_eq(seen.icmp_err_proto, IP4_PROTO_UDP);
 	cr_assert_eq(seen.icmp_err_sport, 40001);
 	expect_nothing();
+
+	/* The same error about a datagram someone else sent is not passed on. */
+	h.src = OTHER_IP;
+	ip4_emit(orig, 20, &h, 8);
+	len = icmp_emit_error(m, sizeof(m), ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, orig, 28);
+	n = ip_frame(f, PEER_IP, OUR_IP, IP4_PROTO_ICMP, 0, m, (size_t) len);
+	cr_assert_eq(iface_input(&ifc, 0, f, n, 0), -EINVAL);
+	cr_assert_eq(seen.icmp_err_calls, 1);
+	cr_assert_eq(ifc.stats.icmp_err_foreign, 1);
 }
 
 /* ---- UDP and TCP ---- */

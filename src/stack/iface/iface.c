@@ -342,6 +342,11 @@ static int icmp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip
 	}
 	if (icmp_is_error(v.type)) {
 		ifc->stats.icmp_err_in++;
+		/* An error about a datagram we cannot have sent is noise or an attack. */
+		if (v.orig.src != ifc->ip) {
+			ifc->stats.icmp_err_foreign++;
+			return -EINVAL;
+		}
 		if (ifc->hooks.icmp_error)
 			ifc->hooks.icmp_error(ifc->hooks.ctx, now, ip, &v);
 		return 0;

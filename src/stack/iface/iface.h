@@ -59,7 +59,7 @@ struct iface_stats {
 	uint64_t ip_malformed, ip_version, ip_bad_csum, ip_fragment, ip_bad_src, ip_not_for_us;
 	uint64_t ip_l2_bcast, ip_unknown_proto, ip_delivered;
 	uint64_t icmp_malformed, icmp_bad_csum, icmp_echo_in, icmp_echo_out, icmp_echo_bcast;
-	uint64_t icmp_err_in, icmp_err_out, icmp_ratelimited, icmp_other;
+	uint64_t icmp_err_in, icmp_err_foreign, icmp_err_out, icmp_ratelimited, icmp_other;
 	uint64_t udp_malformed, udp_bad_csum, udp_no_port, udp_delivered;
 	uint64_t tcp_malformed, tcp_bad_csum, tcp_bcast, tcp_no_handler, tcp_delivered;
 	uint64_t tx_frames, tx_bytes, tx_nobuf, tx_too_big;
