@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(&port, data + off + 4, 2);
 		for (int role = 0; role < 5; role++) {
 			enum rules_verdict v =
-			        rules_match(&rules, (enum rules_role) role, addr, port, &which);
+				rules_match(&rules, (enum rules_role) role, addr, port, &which);
 
 			if ((v == RULES_NO_MATCH) != !which || (which && which->verdict != v))
 				abort();

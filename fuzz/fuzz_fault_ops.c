@@ -38,9 +38,9 @@ static void send_frames(struct side *s, int idx, unsigned k, uint8_t how)
 		/* External sends, up to two, from registered memory. */
 		for (unsigned i = 0; i < k && i < 2; i++)
 			f[i] = (struct port_frame){.data = mem[idx] + i * 1024,
-			                           .len = 60 + how,
-			                           .flags = PORT_F_EXTERNAL,
-			                           .cookie = how};
+						   .len = 60 + how,
+						   .flags = PORT_F_EXTERNAL,
+						   .cookie = how};
 		n = port_tx_post(q, f, k < 2 ? k : 2);
 		if (n < 0 && n != -EINVAL)
 			abort();
@@ -99,9 +99,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	c.seed = data[0];
 	c.tx = (struct fault_rates){rate(data[1]), rate(data[2]), rate(data[3]), rate(data[4]),
-	                            rate(data[5])};
+				    rate(data[5])};
 	c.rx = (struct fault_rates){rate(data[6]), rate(data[7]), rate(data[8]), rate(data[9]),
-	                            rate(data[10])};
+				    rate(data[10])};
 	c.hold = data[11] % 16 + 1;
 	c.delay_ns = (uint64_t) data[12] * 100;
 	c.jitter_ns = (uint64_t) data[13] * 10;

@@ -54,7 +54,7 @@ static void on_tcp(void *ctx, uint64_t now, const struct ip4_view *ip, const str
 }
 
 static void on_icmp_err(void *ctx, uint64_t now, const struct ip4_view *ip,
-                        const struct icmp_view *v)
+			const struct icmp_view *v)
 {
 	inside(v->body, v->body_len);
 	inside(v->orig.hdr, v->orig.hdr_len);
@@ -92,7 +92,7 @@ static void repair(uint8_t *f, size_t len)
 		if (l4len >= 8 && ld_be16(l4 + 4) >= 8 && ld_be16(l4 + 4) <= l4len) {
 			l4len = ld_be16(l4 + 4);
 			acc = csum_pseudo4(ld_addr(ip + 12), ld_addr(ip + 16), 17,
-			                   (uint16_t) l4len);
+					   (uint16_t) l4len);
 		}
 		break;
 	case IP4_PROTO_TCP:
@@ -144,18 +144,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t frame[2048];
 	struct iface ifc;
 	struct iface_config c = {
-	        .mac = {2, 0, 0, 0, 0, 1},
-	        .ip = 0x010012c6, /* 198.18.0.1 */
-	        .prefix_len = 24,
-	        .gateway = 0xfe0012c6,
-	        .mtu = 1500,
-	        .neigh_entries = 4,
-	        .pending_frames = 6,
-	        .pending_per_neigh = 2,
-	        .icmp_burst = 20,
+		.mac = {2, 0, 0, 0, 0, 1},
+		.ip = 0x010012c6, /* 198.18.0.1 */
+		.prefix_len = 24,
+		.gateway = 0xfe0012c6,
+		.mtu = 1500,
+		.neigh_entries = 4,
+		.pending_frames = 6,
+		.pending_per_neigh = 2,
+		.icmp_burst = 20,
 	};
 	struct iface_hooks h = {
-	        .udp_input = on_udp, .tcp_input = on_tcp, .icmp_error = on_icmp_err};
+		.udp_input = on_udp, .tcp_input = on_tcp, .icmp_error = on_icmp_err};
 	uint64_t now = 0;
 	uint8_t mode;
 
@@ -187,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		frame_hi = frame + len;
 		iface_poll(&ifc, now);
 		iface_input(&ifc, now, frame, len,
-		            mode & 2 ? IFACE_RX_IP_CSUM_OK | IFACE_RX_L4_CSUM_OK : 0);
+			    mode & 2 ? IFACE_RX_IP_CSUM_OK | IFACE_RX_L4_CSUM_OK : 0);
 		check_output(&q, &ifc);
 		data += len;
 		size -= len;

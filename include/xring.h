@@ -365,9 +365,9 @@ XRING_API int xring_submit_and_wait(struct xring *ring, unsigned wait_nr);
 
 /* Completion: the slow halves of the inline helpers below, and waiting. */
 XRING_API int xring_wait_cqes(struct xring *ring, struct xring_cqe **cqe_ptr, unsigned wait_nr,
-                              struct __kernel_timespec *ts, sigset_t *sigmask);
+			      struct __kernel_timespec *ts, sigset_t *sigmask);
 XRING_API int xring_wait_cqe_timeout(struct xring *ring, struct xring_cqe **cqe_ptr,
-                                     struct __kernel_timespec *ts);
+				     struct __kernel_timespec *ts);
 XRING_API int __xring_get_cqe(struct xring *ring, struct xring_cqe **cqe_ptr, unsigned wait_nr);
 XRING_API int __xring_peek_slow(struct xring *ring, struct xring_cqe **cqe_ptr);
 XRING_API void __xring_flush_overflow(struct xring *ring);
@@ -376,13 +376,13 @@ XRING_API void __xring_flush_overflow(struct xring *ring);
 XRING_API int xring_register_files(struct xring *ring, const int *files, unsigned nr_files);
 XRING_API int xring_register_files_sparse(struct xring *ring, unsigned nr_files);
 XRING_API int xring_register_files_update(struct xring *ring, unsigned off, const int *files,
-                                          unsigned nr_files);
+					  unsigned nr_files);
 XRING_API int xring_unregister_files(struct xring *ring);
 XRING_API int xring_register_file_alloc_range(struct xring *ring, unsigned off, unsigned len);
 
 /* Registered (fixed) buffers. */
 XRING_API int xring_register_buffers(struct xring *ring, const struct iovec *iovecs,
-                                     unsigned nr_iovecs);
+				     unsigned nr_iovecs);
 XRING_API int xring_unregister_buffers(struct xring *ring);
 
 /* Provided buffer rings: liburing's layout, shared with whoever consumes the buffers. */
@@ -414,12 +414,12 @@ struct xring_buf_reg {
 };
 
 XRING_API int xring_register_buf_ring(struct xring *ring, struct xring_buf_reg *reg,
-                                      unsigned flags);
+				      unsigned flags);
 XRING_API int xring_unregister_buf_ring(struct xring *ring, int bgid);
 XRING_API struct xring_buf_ring *xring_setup_buf_ring(struct xring *ring, unsigned nentries,
-                                                      int bgid, unsigned flags, int *ret);
+						      int bgid, unsigned flags, int *ret);
 XRING_API int xring_free_buf_ring(struct xring *ring, struct xring_buf_ring *br, unsigned nentries,
-                                  int bgid);
+				  int bgid);
 
 static inline int xring_buf_ring_mask(uint32_t ring_entries)
 {
@@ -433,7 +433,7 @@ static inline void xring_buf_ring_init(struct xring_buf_ring *br)
 
 /* Fills the buf_offset'th free entry past the tail; xring_buf_ring_advance() publishes it. */
 static inline void xring_buf_ring_add(struct xring_buf_ring *br, void *addr, unsigned len,
-                                      unsigned short bid, int mask, int buf_offset)
+				      unsigned short bid, int mask, int buf_offset)
 {
 	struct xring_buf *buf = &br->bufs[(br->tail + buf_offset) & mask];
 
@@ -516,7 +516,7 @@ static inline void xring_cqe_seen(struct xring *ring, struct xring_cqe *cqe)
 
 /* Publishes count buffers and consumes count CQEs together. */
 static inline void xring_buf_ring_cq_advance(struct xring *ring, struct xring_buf_ring *br,
-                                             int count)
+					     int count)
 {
 	xring_buf_ring_advance(br, count);
 	xring_cq_advance(ring, (unsigned) count);
@@ -536,7 +536,7 @@ static inline uint64_t xring_cqe_get_data64(const struct xring_cqe *cqe)
 #define xring_for_each_cqe(ring, head, cqe)                                                        \
 	for ((head) = (ring)->cq.head;                                                             \
 	     ((cqe) = ((head) != (ring)->cq.tail ? &(ring)->cq.cqes[(head) & (ring)->cq.mask]      \
-	                                         : NULL));                                         \
+						 : NULL));                                         \
 	     (head)++)
 
 /* Returns 0 and the oldest CQE without consuming it, or -EAGAIN when none is ready. Peeking an
@@ -551,10 +551,10 @@ static inline int xring_peek_cqe(struct xring *ring, struct xring_cqe **cqe_ptr)
 }
 
 XRING_API unsigned xring_peek_batch_cqe(struct xring *ring, struct xring_cqe **cqes,
-                                        unsigned count);
+					unsigned count);
 
 static inline int xring_wait_cqe_nr(struct xring *ring, struct xring_cqe **cqe_ptr,
-                                    unsigned wait_nr)
+				    unsigned wait_nr)
 {
 	if (xring_likely(wait_nr <= 1 && ring->cq.tail != ring->cq.head)) {
 		*cqe_ptr = &ring->cq.cqes[ring->cq.head & ring->cq.mask];
@@ -573,7 +573,7 @@ static inline int xring_wait_cqe(struct xring *ring, struct xring_cqe **cqe_ptr)
  * name does; all policy lives behind xring_submit().
  */
 static inline void xring_prep_rw(int op, struct xring_sqe *sqe, int fd, const void *addr,
-                                 unsigned len, uint64_t offset)
+				 unsigned len, uint64_t offset)
 {
 	sqe->opcode = (uint8_t) op;
 	sqe->flags = 0;
@@ -596,14 +596,14 @@ static inline void xring_prep_nop(struct xring_sqe *sqe)
 }
 
 static inline void xring_prep_timeout(struct xring_sqe *sqe, struct __kernel_timespec *ts,
-                                      unsigned count, unsigned flags)
+				      unsigned count, unsigned flags)
 {
 	xring_prep_rw(XRING_OP_TIMEOUT, sqe, -1, ts, 1, count);
 	sqe->timeout_flags = flags;
 }
 
 static inline void xring_prep_timeout_remove(struct xring_sqe *sqe, uint64_t user_data,
-                                             unsigned flags)
+					     unsigned flags)
 {
 	xring_prep_rw(XRING_OP_TIMEOUT_REMOVE, sqe, -1, NULL, 0, 0);
 	sqe->addr = user_data;
@@ -611,7 +611,7 @@ static inline void xring_prep_timeout_remove(struct xring_sqe *sqe, uint64_t use
 }
 
 static inline void xring_prep_timeout_update(struct xring_sqe *sqe, struct __kernel_timespec *ts,
-                                             uint64_t user_data, unsigned flags)
+					     uint64_t user_data, unsigned flags)
 {
 	xring_prep_rw(XRING_OP_TIMEOUT_REMOVE, sqe, -1, NULL, 0, (uint64_t) (uintptr_t) ts);
 	sqe->addr = user_data;
@@ -619,7 +619,7 @@ static inline void xring_prep_timeout_update(struct xring_sqe *sqe, struct __ker
 }
 
 static inline void xring_prep_link_timeout(struct xring_sqe *sqe, struct __kernel_timespec *ts,
-                                           unsigned flags)
+					   unsigned flags)
 {
 	xring_prep_rw(XRING_OP_LINK_TIMEOUT, sqe, -1, ts, 1, 0);
 	sqe->timeout_flags = flags;
@@ -650,14 +650,14 @@ static inline void __xring_set_target_fixed_file(struct xring_sqe *sqe, unsigned
 }
 
 static inline void xring_prep_socket(struct xring_sqe *sqe, int domain, int type, int protocol,
-                                     unsigned flags)
+				     unsigned flags)
 {
 	xring_prep_rw(XRING_OP_SOCKET, sqe, domain, NULL, (unsigned) protocol, (uint64_t) type);
 	sqe->rw_flags = flags;
 }
 
 static inline void xring_prep_socket_direct(struct xring_sqe *sqe, int domain, int type,
-                                            int protocol, unsigned file_index, unsigned flags)
+					    int protocol, unsigned file_index, unsigned flags)
 {
 	xring_prep_socket(sqe, domain, type, protocol, flags);
 	/* XRING_FILE_INDEX_ALLOC passes through unchanged (liburing 2.3 wrapped it to 0). */
@@ -667,20 +667,20 @@ static inline void xring_prep_socket_direct(struct xring_sqe *sqe, int domain, i
 }
 
 static inline void xring_prep_socket_direct_alloc(struct xring_sqe *sqe, int domain, int type,
-                                                  int protocol, unsigned flags)
+						  int protocol, unsigned flags)
 {
 	xring_prep_socket(sqe, domain, type, protocol, flags);
 	__xring_set_target_fixed_file(sqe, XRING_FILE_INDEX_ALLOC - 1);
 }
 
 static inline void xring_prep_connect(struct xring_sqe *sqe, int fd, const struct sockaddr *addr,
-                                      socklen_t addrlen)
+				      socklen_t addrlen)
 {
 	xring_prep_rw(XRING_OP_CONNECT, sqe, fd, addr, 0, addrlen);
 }
 
 static inline void xring_prep_bind(struct xring_sqe *sqe, int fd, const struct sockaddr *addr,
-                                   socklen_t addrlen)
+				   socklen_t addrlen)
 {
 	xring_prep_rw(XRING_OP_BIND, sqe, fd, addr, 0, addrlen);
 }
@@ -691,14 +691,14 @@ static inline void xring_prep_listen(struct xring_sqe *sqe, int fd, int backlog)
 }
 
 static inline void xring_prep_accept(struct xring_sqe *sqe, int fd, struct sockaddr *addr,
-                                     socklen_t *addrlen, int flags)
+				     socklen_t *addrlen, int flags)
 {
 	xring_prep_rw(XRING_OP_ACCEPT, sqe, fd, addr, 0, (uint64_t) (uintptr_t) addrlen);
 	sqe->accept_flags = (uint32_t) flags;
 }
 
 static inline void xring_prep_accept_direct(struct xring_sqe *sqe, int fd, struct sockaddr *addr,
-                                            socklen_t *addrlen, int flags, unsigned file_index)
+					    socklen_t *addrlen, int flags, unsigned file_index)
 {
 	xring_prep_accept(sqe, fd, addr, addrlen, flags);
 	if (file_index == XRING_FILE_INDEX_ALLOC)
@@ -707,43 +707,43 @@ static inline void xring_prep_accept_direct(struct xring_sqe *sqe, int fd, struc
 }
 
 static inline void xring_prep_multishot_accept(struct xring_sqe *sqe, int fd, struct sockaddr *addr,
-                                               socklen_t *addrlen, int flags)
+					       socklen_t *addrlen, int flags)
 {
 	xring_prep_accept(sqe, fd, addr, addrlen, flags);
 	sqe->ioprio |= XRING_ACCEPT_MULTISHOT;
 }
 
 static inline void xring_prep_multishot_accept_direct(struct xring_sqe *sqe, int fd,
-                                                      struct sockaddr *addr, socklen_t *addrlen,
-                                                      int flags)
+						      struct sockaddr *addr, socklen_t *addrlen,
+						      int flags)
 {
 	xring_prep_multishot_accept(sqe, fd, addr, addrlen, flags);
 	__xring_set_target_fixed_file(sqe, XRING_FILE_INDEX_ALLOC - 1);
 }
 
 static inline void xring_prep_send(struct xring_sqe *sqe, int sockfd, const void *buf, size_t len,
-                                   int flags)
+				   int flags)
 {
 	xring_prep_rw(XRING_OP_SEND, sqe, sockfd, buf, (unsigned) len, 0);
 	sqe->msg_flags = (uint32_t) flags;
 }
 
 static inline void xring_prep_send_set_addr(struct xring_sqe *sqe, const struct sockaddr *dest_addr,
-                                            uint16_t addr_len)
+					    uint16_t addr_len)
 {
 	sqe->addr2 = (uint64_t) (uintptr_t) dest_addr;
 	sqe->addr_len = addr_len;
 }
 
 static inline void xring_prep_sendto(struct xring_sqe *sqe, int sockfd, const void *buf, size_t len,
-                                     int flags, const struct sockaddr *addr, socklen_t addrlen)
+				     int flags, const struct sockaddr *addr, socklen_t addrlen)
 {
 	xring_prep_send(sqe, sockfd, buf, len, flags);
 	xring_prep_send_set_addr(sqe, addr, (uint16_t) addrlen);
 }
 
 static inline void xring_prep_send_zc(struct xring_sqe *sqe, int sockfd, const void *buf,
-                                      size_t len, int flags, unsigned zc_flags)
+				      size_t len, int flags, unsigned zc_flags)
 {
 	xring_prep_rw(XRING_OP_SEND_ZC, sqe, sockfd, buf, (unsigned) len, 0);
 	sqe->msg_flags = (uint32_t) flags;
@@ -751,8 +751,8 @@ static inline void xring_prep_send_zc(struct xring_sqe *sqe, int sockfd, const v
 }
 
 static inline void xring_prep_send_zc_fixed(struct xring_sqe *sqe, int sockfd, const void *buf,
-                                            size_t len, int flags, unsigned zc_flags,
-                                            unsigned buf_index)
+					    size_t len, int flags, unsigned zc_flags,
+					    unsigned buf_index)
 {
 	xring_prep_send_zc(sqe, sockfd, buf, len, flags, zc_flags);
 	sqe->ioprio |= XRING_RECVSEND_FIXED_BUF;
@@ -760,42 +760,42 @@ static inline void xring_prep_send_zc_fixed(struct xring_sqe *sqe, int sockfd, c
 }
 
 static inline void xring_prep_sendmsg(struct xring_sqe *sqe, int fd, const struct msghdr *msg,
-                                      unsigned flags)
+				      unsigned flags)
 {
 	xring_prep_rw(XRING_OP_SENDMSG, sqe, fd, msg, 1, 0);
 	sqe->msg_flags = flags;
 }
 
 static inline void xring_prep_sendmsg_zc(struct xring_sqe *sqe, int fd, const struct msghdr *msg,
-                                         unsigned flags)
+					 unsigned flags)
 {
 	xring_prep_sendmsg(sqe, fd, msg, flags);
 	sqe->opcode = XRING_OP_SENDMSG_ZC;
 }
 
 static inline void xring_prep_recv(struct xring_sqe *sqe, int sockfd, void *buf, size_t len,
-                                   int flags)
+				   int flags)
 {
 	xring_prep_rw(XRING_OP_RECV, sqe, sockfd, buf, (unsigned) len, 0);
 	sqe->msg_flags = (uint32_t) flags;
 }
 
 static inline void xring_prep_recv_multishot(struct xring_sqe *sqe, int sockfd, void *buf,
-                                             size_t len, int flags)
+					     size_t len, int flags)
 {
 	xring_prep_recv(sqe, sockfd, buf, len, flags);
 	sqe->ioprio |= XRING_RECV_MULTISHOT;
 }
 
 static inline void xring_prep_recvmsg(struct xring_sqe *sqe, int fd, struct msghdr *msg,
-                                      unsigned flags)
+				      unsigned flags)
 {
 	xring_prep_rw(XRING_OP_RECVMSG, sqe, fd, msg, 1, 0);
 	sqe->msg_flags = flags;
 }
 
 static inline void xring_prep_recvmsg_multishot(struct xring_sqe *sqe, int fd, struct msghdr *msg,
-                                                unsigned flags)
+						unsigned flags)
 {
 	xring_prep_recvmsg(sqe, fd, msg, flags);
 	sqe->ioprio |= XRING_RECV_MULTISHOT;
@@ -818,19 +818,19 @@ static inline void xring_prep_close_direct(struct xring_sqe *sqe, unsigned file_
 }
 
 static inline void xring_prep_files_update(struct xring_sqe *sqe, int *fds, unsigned nr_fds,
-                                           int offset)
+					   int offset)
 {
 	xring_prep_rw(XRING_OP_FILES_UPDATE, sqe, -1, fds, nr_fds, (uint64_t) offset);
 }
 
 static inline void xring_prep_read(struct xring_sqe *sqe, int fd, void *buf, unsigned nbytes,
-                                   uint64_t offset)
+				   uint64_t offset)
 {
 	xring_prep_rw(XRING_OP_READ, sqe, fd, buf, nbytes, offset);
 }
 
 static inline void xring_prep_write(struct xring_sqe *sqe, int fd, const void *buf, unsigned nbytes,
-                                    uint64_t offset)
+				    uint64_t offset)
 {
 	xring_prep_rw(XRING_OP_WRITE, sqe, fd, buf, nbytes, offset);
 }
@@ -854,7 +854,7 @@ static inline void xring_prep_poll_remove(struct xring_sqe *sqe, uint64_t user_d
 }
 
 static inline void xring_prep_provide_buffers(struct xring_sqe *sqe, void *addr, int len, int nr,
-                                              int bgid, int bid)
+					      int bgid, int bid)
 {
 	xring_prep_rw(XRING_OP_PROVIDE_BUFFERS, sqe, nr, addr, (unsigned) len, (uint64_t) bid);
 	sqe->buf_group = (uint16_t) bgid;
@@ -875,10 +875,10 @@ struct xring_recvmsg_out {
 };
 
 static inline struct xring_recvmsg_out *xring_recvmsg_validate(void *buf, int buf_len,
-                                                               struct msghdr *msgh)
+							       struct msghdr *msgh)
 {
 	unsigned long header =
-	        msgh->msg_controllen + msgh->msg_namelen + sizeof(struct xring_recvmsg_out);
+		msgh->msg_controllen + msgh->msg_namelen + sizeof(struct xring_recvmsg_out);
 
 	if (buf_len < 0 || (unsigned long) buf_len < header)
 		return NULL;
@@ -893,11 +893,11 @@ static inline void *xring_recvmsg_name(struct xring_recvmsg_out *o)
 static inline void *xring_recvmsg_payload(struct xring_recvmsg_out *o, struct msghdr *msgh)
 {
 	return (void *) ((unsigned char *) xring_recvmsg_name(o) + msgh->msg_namelen +
-	                 msgh->msg_controllen);
+			 msgh->msg_controllen);
 }
 
 static inline unsigned xring_recvmsg_payload_length(struct xring_recvmsg_out *o, int buf_len,
-                                                    struct msghdr *msgh)
+						    struct msghdr *msgh)
 {
 	unsigned long start = (unsigned long) xring_recvmsg_payload(o, msgh);
 	unsigned long end = (unsigned long) o + (unsigned long) buf_len;

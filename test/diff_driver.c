@@ -17,7 +17,7 @@ int drv_init(struct drv *d, bool kernel, unsigned entries, unsigned flags)
 	d->kernel = kernel;
 	d->name = kernel ? "kernel" : "xring";
 	return kernel ? io_uring_queue_init(entries, &d->k, flags)
-	              : xring_queue_init(entries, &d->x, flags);
+		      : xring_queue_init(entries, &d->x, flags);
 }
 
 void drv_exit(struct drv *d)

@@ -41,7 +41,7 @@ Test(conf_params, every_default_in_the_table_parses_and_formats_back_to_itself)
 	for (size_t i = 0; i < n; i++) {
 		memset(&conf, 0, sizeof(conf));
 		cr_assert_eq(conf_param_set(&p[i], &conf, p[i].def, err, sizeof(err)), 0, "%s: %s",
-		             p[i].name, err);
+			     p[i].name, err);
 		conf_param_format(&p[i], &conf, buf, sizeof(buf));
 		cr_assert_str_eq(buf, p[i].def, "%s", p[i].name);
 	}
@@ -93,7 +93,7 @@ static void refused(const struct conf_param *p, const char *v)
 
 	conf_param_range(p, range, sizeof(range));
 	cr_assert_eq(conf_param_set(p, &conf, v, err, sizeof(err)), -EINVAL, "%s='%s' accepted",
-	             p->name, v);
+		     p->name, v);
 	cr_assert(strstr(err, p->name), "message '%s' does not name %s", err, p->name);
 	cr_assert(strstr(err, range), "message '%s' does not give the range '%s'", err, range);
 }
@@ -103,7 +103,7 @@ static void accepted(const struct conf_param *p, const char *v, const char *as)
 	char err[CONF_ERR_LEN] = "", buf[CONF_PORTS_LEN];
 
 	cr_assert_eq(conf_param_set(p, &conf, v, err, sizeof(err)), 0, "%s='%s': %s", p->name, v,
-	             err);
+		     err);
 	conf_param_format(p, &conf, buf, sizeof(buf));
 	cr_assert_str_eq(buf, as, "%s='%s' read as '%s'", p->name, v, buf);
 }
@@ -111,16 +111,16 @@ static void accepted(const struct conf_param *p, const char *v, const char *as)
 Test(conf_params, every_number_is_accepted_at_its_bounds_and_refused_beyond_or_malformed)
 {
 	static const char *const junk[] = {"",
-	                                   "abc",
-	                                   "12x",
-	                                   "-1",
-	                                   "+1",
-	                                   " 1",
-	                                   "1 ",
-	                                   "0x10",
-	                                   "1.5",
-	                                   "99999999999999999999999",
-	                                   "18446744073709551616"};
+					   "abc",
+					   "12x",
+					   "-1",
+					   "+1",
+					   " 1",
+					   "1 ",
+					   "0x10",
+					   "1.5",
+					   "99999999999999999999999",
+					   "18446744073709551616"};
 	size_t n;
 	const struct conf_param *p = conf_params(&n);
 	char v[64];
@@ -218,61 +218,61 @@ Test(conf_params, every_string_and_path_refuses_overlong_values_and_control_char
 static const struct {
 	const char *name, *value, *reads_as;
 } good[] = {
-        {"XRING_LOG_LEVEL", "debug", "debug"},
-        {"XRING_LOG_FILE", "/tmp/xring.%d.log", "/tmp/xring.%d.log"},
-        {"XRING_LOG_FILE", "/tmp/100%%.log", "/tmp/100%%.log"},
-        {"XRING_BUF_SIZE", "4K", "4K"},
-        {"XRING_BUF_SIZE", "4k", "4K"},
-        {"XRING_BUF_SIZE", "4096", "4K"},
-        {"XRING_BUF_SIZE", "1000", "1000"},
-        {"XRING_BUF_SIZE", "64K", "64K"},
-        {"XRING_TCP_RMEM", "1G", "1G"},
-        {"XRING_TCP_RMEM", "1m", "1M"},
-        {"XRING_TCP_WMEM", "1536K", "1536K"},
-        {"XRING_MEM_LIMIT", "1024G", "1024G"},
-        {"XRING_MEM_LIMIT", "0", "0"},
-        {"XRING_CQ_ENTRIES", "0", "0"},
-        {"XRING_MTU", "9000", "9000"},
-        {"XRING_MSS", "1460", "1460"},
-        {"XRING_TCP_CC", "newreno", "newreno"},
-        {"XRING_HUGEPAGES", "on", "on"},
-        {"XRING_APPLICATION_ID", "web-frontend_2", "web-frontend_2"},
-        {"XRING_PCAP", "/tmp/cap-%d.pcap", "/tmp/cap-%d.pcap"},
-        {"XRING_PORTS", "xdp:dev=veth0", "xdp:dev=veth0"},
-        {"XRING_SPIN_US", "0", "0"},
-        {"XRING_TCP_TIMEWAIT_MS", "0", "0"},
+	{"XRING_LOG_LEVEL", "debug", "debug"},
+	{"XRING_LOG_FILE", "/tmp/xring.%d.log", "/tmp/xring.%d.log"},
+	{"XRING_LOG_FILE", "/tmp/100%%.log", "/tmp/100%%.log"},
+	{"XRING_BUF_SIZE", "4K", "4K"},
+	{"XRING_BUF_SIZE", "4k", "4K"},
+	{"XRING_BUF_SIZE", "4096", "4K"},
+	{"XRING_BUF_SIZE", "1000", "1000"},
+	{"XRING_BUF_SIZE", "64K", "64K"},
+	{"XRING_TCP_RMEM", "1G", "1G"},
+	{"XRING_TCP_RMEM", "1m", "1M"},
+	{"XRING_TCP_WMEM", "1536K", "1536K"},
+	{"XRING_MEM_LIMIT", "1024G", "1024G"},
+	{"XRING_MEM_LIMIT", "0", "0"},
+	{"XRING_CQ_ENTRIES", "0", "0"},
+	{"XRING_MTU", "9000", "9000"},
+	{"XRING_MSS", "1460", "1460"},
+	{"XRING_TCP_CC", "newreno", "newreno"},
+	{"XRING_HUGEPAGES", "on", "on"},
+	{"XRING_APPLICATION_ID", "web-frontend_2", "web-frontend_2"},
+	{"XRING_PCAP", "/tmp/cap-%d.pcap", "/tmp/cap-%d.pcap"},
+	{"XRING_PORTS", "xdp:dev=veth0", "xdp:dev=veth0"},
+	{"XRING_SPIN_US", "0", "0"},
+	{"XRING_TCP_TIMEWAIT_MS", "0", "0"},
 };
 
 static const struct {
 	const char *name, *value;
 } bad[] = {
-        {"XRING_LOG_LEVEL", "verbose"},
-        {"XRING_LOG_LEVEL", "3"},
-        {"XRING_LOG_FILE", "/tmp/x.%s"},
-        {"XRING_LOG_FILE", "/tmp/x.%"},
-        {"XRING_PCAP", "/tmp/%p.pcap"},
-        {"XRING_BUF_SIZE", "4KB"},
-        {"XRING_BUF_SIZE", "K"},
-        {"XRING_BUF_SIZE", "4T"},
-        {"XRING_BUF_SIZE", "511"},
-        {"XRING_BUF_SIZE", "65537"},
-        {"XRING_TCP_RMEM", "2G"},
-        {"XRING_TCP_RMEM", "17179869184G"},
-        {"XRING_MEM_LIMIT", "1025G"},
-        {"XRING_MEM_LIMIT", "1023K"},
-        {"XRING_MTU", "575"},
-        {"XRING_MTU", "9217"},
-        {"XRING_MSS", "535"},
-        {"XRING_SQ_ENTRIES", "0"},
-        {"XRING_SQ_ENTRIES", "-5"},
-        {"XRING_SQ_ENTRIES", "4294967424"}, /* 2^32 + 128: would wrap to 128 in 32 bits */
-        {"XRING_TCP_CC", "reno"},
-        {"XRING_TCP_CC", "bbr"},
-        {"XRING_HUGEPAGES", "yes"},
-        {"XRING_APPLICATION_ID", "two words"},
-        {"XRING_APPLICATION_ID", "a#b"},
-        {"XRING_APPLICATION_ID", "*"},
-        {"XRING_OFFLOAD", "enabled"},
+	{"XRING_LOG_LEVEL", "verbose"},
+	{"XRING_LOG_LEVEL", "3"},
+	{"XRING_LOG_FILE", "/tmp/x.%s"},
+	{"XRING_LOG_FILE", "/tmp/x.%"},
+	{"XRING_PCAP", "/tmp/%p.pcap"},
+	{"XRING_BUF_SIZE", "4KB"},
+	{"XRING_BUF_SIZE", "K"},
+	{"XRING_BUF_SIZE", "4T"},
+	{"XRING_BUF_SIZE", "511"},
+	{"XRING_BUF_SIZE", "65537"},
+	{"XRING_TCP_RMEM", "2G"},
+	{"XRING_TCP_RMEM", "17179869184G"},
+	{"XRING_MEM_LIMIT", "1025G"},
+	{"XRING_MEM_LIMIT", "1023K"},
+	{"XRING_MTU", "575"},
+	{"XRING_MTU", "9217"},
+	{"XRING_MSS", "535"},
+	{"XRING_SQ_ENTRIES", "0"},
+	{"XRING_SQ_ENTRIES", "-5"},
+	{"XRING_SQ_ENTRIES", "4294967424"}, /* 2^32 + 128: would wrap to 128 in 32 bits */
+	{"XRING_TCP_CC", "reno"},
+	{"XRING_TCP_CC", "bbr"},
+	{"XRING_HUGEPAGES", "yes"},
+	{"XRING_APPLICATION_ID", "two words"},
+	{"XRING_APPLICATION_ID", "a#b"},
+	{"XRING_APPLICATION_ID", "*"},
+	{"XRING_OFFLOAD", "enabled"},
 };
 
 Test(conf_params, values_with_a_meaning_of_their_own_read_back_as_expected)
@@ -304,21 +304,21 @@ Test(conf_params, load_refuses_a_bad_value_instead_of_defaulting_it)
 
 	cr_assert_eq(load(&conf, err, e), -EINVAL);
 	cr_assert_str_eq(err,
-	                 "XRING_RX_BUFS='lots': not a decimal integer; accepted: 64 to 1048576");
+			 "XRING_RX_BUFS='lots': not a decimal integer; accepted: 64 to 1048576");
 }
 
 Test(conf_params, load_reads_every_variable_it_is_given)
 {
 	char err[CONF_ERR_LEN] = "";
 	struct env e = {{{"XRING_SQ_ENTRIES", "256"},
-	                 {"XRING_CQ_ENTRIES", "1024"},
-	                 {"XRING_LOG_LEVEL", "debug"},
-	                 {"XRING_TCP_NODELAY", "on"},
-	                 {"XRING_TCP_CC", "newreno"},
-	                 {"XRING_BUF_SIZE", "4K"},
-	                 {"XRING_PORTS", "memif:ip=198.18.0.1/24;xdp:dev=veth0"},
-	                 {"XRING_APPLICATION_ID", "db"}},
-	                8};
+			 {"XRING_CQ_ENTRIES", "1024"},
+			 {"XRING_LOG_LEVEL", "debug"},
+			 {"XRING_TCP_NODELAY", "on"},
+			 {"XRING_TCP_CC", "newreno"},
+			 {"XRING_BUF_SIZE", "4K"},
+			 {"XRING_PORTS", "memif:ip=198.18.0.1/24;xdp:dev=veth0"},
+			 {"XRING_APPLICATION_ID", "db"}},
+			8};
 
 	cr_assert_eq(load(&conf, err, e), 0, "%s", err);
 	cr_assert_eq(conf.sq_entries, 256);
@@ -349,11 +349,11 @@ Test(conf_params, parameters_that_contradict_each_other_are_refused_naming_both)
 	static const struct {
 		const char *a, *va, *b, *vb;
 	} cases[] = {
-	        {"XRING_SQ_ENTRIES", "256", "XRING_CQ_ENTRIES", "128"},
-	        {"XRING_RX_BUFS", "64", "XRING_RX_QUEUE_DEPTH", "128"},
-	        {"XRING_TX_BUFS", "100", "XRING_TX_QUEUE_DEPTH", "101"},
-	        {"XRING_MTU", "1500", "XRING_MSS", "1461"},
-	        {"XRING_MEM_LIMIT", "8M", "XRING_BUF_SIZE", "2K"}, /* 8192 bufs * 2K = 16M */
+		{"XRING_SQ_ENTRIES", "256", "XRING_CQ_ENTRIES", "128"},
+		{"XRING_RX_BUFS", "64", "XRING_RX_QUEUE_DEPTH", "128"},
+		{"XRING_TX_BUFS", "100", "XRING_TX_QUEUE_DEPTH", "101"},
+		{"XRING_MTU", "1500", "XRING_MSS", "1461"},
+		{"XRING_MEM_LIMIT", "8M", "XRING_BUF_SIZE", "2K"}, /* 8192 bufs * 2K = 16M */
 	};
 	char err[CONF_ERR_LEN];
 
@@ -362,17 +362,17 @@ Test(conf_params, parameters_that_contradict_each_other_are_refused_naming_both)
 
 		err[0] = '\0';
 		cr_assert_eq(load(&conf, err, e), -EINVAL, "%s=%s %s=%s accepted", cases[i].a,
-		             cases[i].va, cases[i].b, cases[i].vb);
+			     cases[i].va, cases[i].b, cases[i].vb);
 		cr_assert(strstr(err, cases[i].a) && strstr(err, cases[i].b), "%s", err);
 	}
 	/* And their edges are fine. */
 	struct env ok = {{{"XRING_SQ_ENTRIES", "256"},
-	                  {"XRING_CQ_ENTRIES", "256"},
-	                  {"XRING_MTU", "1500"},
-	                  {"XRING_MSS", "1460"},
-	                  {"XRING_MEM_LIMIT", "16M"},
-	                  {"XRING_RX_BUFS", "1024"}},
-	                 6};
+			  {"XRING_CQ_ENTRIES", "256"},
+			  {"XRING_MTU", "1500"},
+			  {"XRING_MSS", "1460"},
+			  {"XRING_MEM_LIMIT", "16M"},
+			  {"XRING_RX_BUFS", "1024"}},
+			 6};
 	cr_assert_eq(load(&conf, err, ok), 0, "%s", err);
 }
 
@@ -387,7 +387,7 @@ static void on_changed(void *ctx, const struct conf_param *p, const char *value,
 
 	if (ch->n < 8)
 		snprintf(ch->lines[ch->n], sizeof(ch->lines[0]), "%s=%s (default %s)", p->name,
-		         value, def);
+			 value, def);
 	ch->n++;
 }
 
@@ -397,11 +397,11 @@ Test(conf_params, the_startup_list_names_exactly_the_parameters_that_differ_from
 	struct changed ch = {0};
 	/* XRING_TCP_CC is given at its default, so it is not a change; 2048 is 2K, the default. */
 	struct env e = {{{"XRING_TCP_CC", "cubic"},
-	                 {"XRING_BUF_SIZE", "2048"},
-	                 {"XRING_TCP_RMEM", "1048576"},
-	                 {"XRING_OFFLOAD", "off"},
-	                 {"XRING_LOG_FILE", "/tmp/l.%d"}},
-	                5};
+			 {"XRING_BUF_SIZE", "2048"},
+			 {"XRING_TCP_RMEM", "1048576"},
+			 {"XRING_OFFLOAD", "off"},
+			 {"XRING_LOG_FILE", "/tmp/l.%d"}},
+			5};
 
 	cr_assert_eq(load(&conf, err, e), 0, "%s", err);
 	cr_assert_eq(conf_for_each_changed(&conf, on_changed, &ch), 3);
@@ -418,8 +418,8 @@ static void on_unknown(void *ctx, const char *entry)
 Test(conf_params, a_misspelt_variable_is_reported_and_others_are_not)
 {
 	char *envp[] = {"PATH=/bin", "XRING_SQ_ENTRIES=4",  "XRING_SQ_ENTRYS=4",
-	                "XRINGX=1",  "XRING_SQ_ENTRIES_=1", "XRING_PORTS",
-	                NULL};
+			"XRINGX=1",  "XRING_SQ_ENTRIES_=1", "XRING_PORTS",
+			NULL};
 	const char *last = NULL;
 
 	cr_assert_eq(conf_for_each_unknown(envp, on_unknown, &last), 2);
@@ -512,6 +512,6 @@ Test(conf_params, the_startup_report_warns_about_unknown_variables, .init = cr_r
 
 	out[n] = '\0';
 	cr_assert(strstr(out, "warn: XRING_SQ_ENTRYS=4: not an xring parameter, ignored\n"), "%s",
-	          out);
+		  out);
 	cr_assert_null(strstr(out, "HOME"));
 }

@@ -41,9 +41,9 @@ Test(conf_rules, comments_and_blank_lines_are_ignored)
 
 	rules_init(&rules, "prog", "");
 	cr_assert_eq(
-	        load("# a comment\n\n   \t\n  # indented comment\nuse os tcp_client *:80 # why\n",
-	             err),
-	        0, "%s", err);
+		load("# a comment\n\n   \t\n  # indented comment\nuse os tcp_client *:80 # why\n",
+		     err),
+		0, "%s", err);
 	cr_assert_eq(rules.nfile, 1);
 	cr_assert_eq(match(RULES_TCP_CLIENT, "198.18.0.1", 80), RULES_OS);
 }
@@ -55,25 +55,25 @@ Test(conf_rules, the_first_matching_rule_wins)
 
 	rules_init(&rules, "prog", "");
 	cr_assert_eq(load("use os tcp_client 198.18.1.0/24:*\n"
-	                  "use xring tcp_client 198.18.0.0/16:*\n"
-	                  "use os tcp_client *:*\n",
-	                  err),
-	             0, "%s", err);
+			  "use xring tcp_client 198.18.0.0/16:*\n"
+			  "use os tcp_client *:*\n",
+			  err),
+		     0, "%s", err);
 	cr_assert_eq(rules_match(&rules, RULES_TCP_CLIENT, ip("198.18.1.7"), htons(9), &which),
-	             RULES_OS);
+		     RULES_OS);
 	cr_assert_eq(which->line, 1);
 	cr_assert_eq(rules_match(&rules, RULES_TCP_CLIENT, ip("198.18.2.7"), htons(9), &which),
-	             RULES_XRING);
+		     RULES_XRING);
 	cr_assert_eq(which->line, 2);
 	cr_assert_eq(rules_match(&rules, RULES_TCP_CLIENT, ip("198.19.0.1"), htons(9), &which),
-	             RULES_OS);
+		     RULES_OS);
 	cr_assert_eq(which->line, 3);
 }
 
 Test(conf_rules, a_rule_matches_only_its_own_role)
 {
 	static const char *const roles[] = {"tcp_client", "tcp_server", "udp_sender",
-	                                    "udp_receiver", "udp_connect"};
+					    "udp_receiver", "udp_connect"};
 	char err[256], line[128];
 
 	for (int r = 0; r < 5; r++) {
@@ -82,8 +82,8 @@ Test(conf_rules, a_rule_matches_only_its_own_role)
 		cr_assert_eq(load(line, err), 0, "%s", err);
 		for (int q = 0; q < 5; q++)
 			cr_assert_eq(match((enum rules_role) q, "198.18.0.1", 1),
-			             q == r ? RULES_OS : RULES_NO_MATCH, "%s vs %s", roles[r],
-			             rules_role_name((enum rules_role) q));
+				     q == r ? RULES_OS : RULES_NO_MATCH, "%s vs %s", roles[r],
+				     rules_role_name((enum rules_role) q));
 	}
 }
 
@@ -94,40 +94,40 @@ Test(conf_rules, addresses_match_by_prefix_and_ports_by_inclusive_range)
 		unsigned port;
 		enum rules_verdict want;
 	} cases[] = {
-	        {"198.18.4.1", 5000, RULES_XRING},
-	        {"198.18.7.255", 5999, RULES_XRING},
-	        {"198.18.8.0", 5000, RULES_NO_MATCH},
-	        {"198.18.3.255", 5000, RULES_NO_MATCH},
-	        {"198.18.4.1", 4999, RULES_NO_MATCH},
-	        {"198.18.4.1", 6000, RULES_NO_MATCH},
-	        {"198.19.0.1", 53, RULES_OS},
-	        {"198.19.0.2", 53, RULES_NO_MATCH},
-	        {"10.0.0.1", 7, RULES_OS},
-	        {"10.0.0.1", 8, RULES_NO_MATCH},
+		{"198.18.4.1", 5000, RULES_XRING},
+		{"198.18.7.255", 5999, RULES_XRING},
+		{"198.18.8.0", 5000, RULES_NO_MATCH},
+		{"198.18.3.255", 5000, RULES_NO_MATCH},
+		{"198.18.4.1", 4999, RULES_NO_MATCH},
+		{"198.18.4.1", 6000, RULES_NO_MATCH},
+		{"198.19.0.1", 53, RULES_OS},
+		{"198.19.0.2", 53, RULES_NO_MATCH},
+		{"10.0.0.1", 7, RULES_OS},
+		{"10.0.0.1", 8, RULES_NO_MATCH},
 	};
 	char err[256] = "";
 
 	rules_init(&rules, "prog", "");
 	/* Host bits in the address are masked off, as "198.18.5.9/22" means 198.18.4.0/22. */
 	cr_assert_eq(load("use xring udp_sender 198.18.5.9/22:5000-5999\n"
-	                  "use os udp_sender 198.19.0.1:53\n"
-	                  "use os udp_sender 0.0.0.0/0:7\n",
-	                  err),
-	             0, "%s", err);
+			  "use os udp_sender 198.19.0.1:53\n"
+			  "use os udp_sender 0.0.0.0/0:7\n",
+			  err),
+		     0, "%s", err);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		cr_assert_eq(match(RULES_UDP_SENDER, cases[i].addr, cases[i].port), cases[i].want,
-		             "%s:%u", cases[i].addr, cases[i].port);
+			     "%s:%u", cases[i].addr, cases[i].port);
 }
 
 static const char sections[] = "use os tcp_server *:1\n"         /* everyone */
-                               "application-id redis-server *\n" /* the program, any id */
-                               "use os tcp_server *:2\n"
-                               "application-id * cache\n" /* any program with id "cache" */
-                               "use os tcp_server *:3\n"
-                               "application-id redis-server cache\n" /* both */
-                               "use os tcp_server *:4\n"
-                               "application-id * *\n" /* back to everyone */
-                               "use os tcp_server *:5\n";
+			       "application-id redis-server *\n" /* the program, any id */
+			       "use os tcp_server *:2\n"
+			       "application-id * cache\n" /* any program with id "cache" */
+			       "use os tcp_server *:3\n"
+			       "application-id redis-server cache\n" /* both */
+			       "use os tcp_server *:4\n"
+			       "application-id * *\n" /* back to everyone */
+			       "use os tcp_server *:5\n";
 
 static unsigned applying(const char *program, const char *id)
 {
@@ -160,7 +160,7 @@ Test(conf_rules, rules_in_sections_that_do_not_apply_are_still_checked)
 	rules_init(&rules, "prog", "");
 	cr_assert_eq(load("application-id other *\nuse os tcp_server *:99999\n", err), -EINVAL);
 	cr_assert_str_eq(err,
-	                 "test.conf:2: bad port '99999': expected N, N-M (N <= M <= 65535) or *");
+			 "test.conf:2: bad port '99999': expected N, N-M (N <= M <= 65535) or *");
 }
 
 Test(conf_rules, runtime_rules_come_before_the_file_and_the_newest_first)
@@ -172,14 +172,14 @@ Test(conf_rules, runtime_rules_come_before_the_file_and_the_newest_first)
 	cr_assert_eq(load("use xring tcp_client *:*\n", err), 0, "%s", err);
 	cr_assert_eq(match(RULES_TCP_CLIENT, "198.18.0.1", 80), RULES_XRING);
 	cr_assert_eq(rules_add_line(&rules, "use os tcp_client 198.18.0.0/15:80", err, 256), 0,
-	             "%s", err);
+		     "%s", err);
 	cr_assert_eq(match(RULES_TCP_CLIENT, "198.18.0.1", 80), RULES_OS);
 	cr_assert_eq(match(RULES_TCP_CLIENT, "198.18.0.1", 81), RULES_XRING);
 	cr_assert_eq(
-	        rules_add_line(&rules, "use xring tcp_client 198.18.0.1:80  # back\n", err, 256), 0,
-	        "%s", err);
+		rules_add_line(&rules, "use xring tcp_client 198.18.0.1:80  # back\n", err, 256), 0,
+		"%s", err);
 	cr_assert_eq(rules_match(&rules, RULES_TCP_CLIENT, ip("198.18.0.1"), htons(80), &which),
-	             RULES_XRING);
+		     RULES_XRING);
 	cr_assert_eq(which, &rules.rt[1]);
 	cr_assert_eq(match(RULES_TCP_CLIENT, "198.18.0.2", 80), RULES_OS);
 	/* Reloading the file keeps the runtime rules ahead of it. */
@@ -207,37 +207,37 @@ Test(conf_rules, runtime_rules_refuse_sections_blank_lines_and_errors_and_have_a
 static const struct {
 	const char *text, *err;
 } bad[] = {
-        {"use os tcp_client *:*\nfrobnicate\n",
-         "test.conf:2: unknown keyword 'frobnicate': expected use or application-id"},
-        {"\n\n\nuse kernel tcp_client *:*\n",
-         "test.conf:4: unknown target 'kernel': expected xring or os"},
-        {"use os tcp_listener *:*",
-         "test.conf:1: unknown role 'tcp_listener': expected tcp_client, tcp_server, udp_sender, "
-         "udp_receiver or udp_connect"},
-        {"use os tcp_client 198.18.0.1\n",
-         "test.conf:1: '198.18.0.1' is not <addr[/len]|*>:<port[-port]|*>"},
-        {"use os tcp_client 198.18.0:80\n",
-         "test.conf:1: bad address '198.18.0': expected a.b.c.d[/len] or *"},
-        {"use os tcp_client 198.18.0.1/33:80\n",
-         "test.conf:1: bad address '198.18.0.1/33': expected a.b.c.d[/len] or *"},
-        {"use os tcp_client 198.18.0.1/:80\n",
-         "test.conf:1: bad address '198.18.0.1/': expected a.b.c.d[/len] or *"},
-        {"use os tcp_client *:80-79\n",
-         "test.conf:1: bad port '80-79': expected N, N-M (N <= M <= 65535) or *"},
-        {"use os tcp_client *:65536\n",
-         "test.conf:1: bad port '65536': expected N, N-M (N <= M <= 65535) or *"},
-        {"use os tcp_client *:-1\n",
-         "test.conf:1: bad port '-1': expected N, N-M (N <= M <= 65535) or *"},
-        {"use os tcp_client *:\n",
-         "test.conf:1: bad port '': expected N, N-M (N <= M <= 65535) or *"},
-        {"use os tcp_client\n",
-         "test.conf:1: use takes three words: <xring|os> <role> <addr[/len]|*>:<port[-port]|*>"},
-        {"use os tcp_client *:* extra\n",
-         "test.conf:1: use takes three words: <xring|os> <role> <addr[/len]|*>:<port[-port]|*>"},
-        {"application-id prog\n",
-         "test.conf:1: application-id takes two words: <program|*> <id|*>"},
-        {"USE os tcp_client *:*\n",
-         "test.conf:1: unknown keyword 'USE': expected use or application-id"},
+	{"use os tcp_client *:*\nfrobnicate\n",
+	 "test.conf:2: unknown keyword 'frobnicate': expected use or application-id"},
+	{"\n\n\nuse kernel tcp_client *:*\n",
+	 "test.conf:4: unknown target 'kernel': expected xring or os"},
+	{"use os tcp_listener *:*",
+	 "test.conf:1: unknown role 'tcp_listener': expected tcp_client, tcp_server, udp_sender, "
+	 "udp_receiver or udp_connect"},
+	{"use os tcp_client 198.18.0.1\n",
+	 "test.conf:1: '198.18.0.1' is not <addr[/len]|*>:<port[-port]|*>"},
+	{"use os tcp_client 198.18.0:80\n",
+	 "test.conf:1: bad address '198.18.0': expected a.b.c.d[/len] or *"},
+	{"use os tcp_client 198.18.0.1/33:80\n",
+	 "test.conf:1: bad address '198.18.0.1/33': expected a.b.c.d[/len] or *"},
+	{"use os tcp_client 198.18.0.1/:80\n",
+	 "test.conf:1: bad address '198.18.0.1/': expected a.b.c.d[/len] or *"},
+	{"use os tcp_client *:80-79\n",
+	 "test.conf:1: bad port '80-79': expected N, N-M (N <= M <= 65535) or *"},
+	{"use os tcp_client *:65536\n",
+	 "test.conf:1: bad port '65536': expected N, N-M (N <= M <= 65535) or *"},
+	{"use os tcp_client *:-1\n",
+	 "test.conf:1: bad port '-1': expected N, N-M (N <= M <= 65535) or *"},
+	{"use os tcp_client *:\n",
+	 "test.conf:1: bad port '': expected N, N-M (N <= M <= 65535) or *"},
+	{"use os tcp_client\n",
+	 "test.conf:1: use takes three words: <xring|os> <role> <addr[/len]|*>:<port[-port]|*>"},
+	{"use os tcp_client *:* extra\n",
+	 "test.conf:1: use takes three words: <xring|os> <role> <addr[/len]|*>:<port[-port]|*>"},
+	{"application-id prog\n",
+	 "test.conf:1: application-id takes two words: <program|*> <id|*>"},
+	{"USE os tcp_client *:*\n",
+	 "test.conf:1: unknown keyword 'USE': expected use or application-id"},
 };
 
 Test(conf_rules, errors_name_the_file_and_line_and_leave_no_rules_behind)
@@ -264,7 +264,7 @@ Test(conf_rules, an_overlong_line_or_a_nul_byte_is_an_error)
 	cr_assert_eq(load(text, err), -EINVAL);
 	cr_assert_str_eq(err, "test.conf:1: line longer than 511 bytes");
 	cr_assert_eq(rules_load_buf(&rules, "t", "\nuse os\0 tcp_client *:*\n", 24, err, 256),
-	             -EINVAL);
+		     -EINVAL);
 	cr_assert_str_eq(err, "t:2: NUL byte in line");
 }
 
@@ -286,7 +286,7 @@ Test(conf_rules, a_file_is_read_with_the_same_rules_and_line_numbers)
 {
 	char path[] = "/tmp/xring-rules-XXXXXX", err[256] = "";
 	const char text[] =
-	        "# test\nuse os tcp_client 198.18.0.0/15:443\n\nuse xring tcp_client *:*";
+		"# test\nuse os tcp_client 198.18.0.0/15:443\n\nuse xring tcp_client *:*";
 	int fd = mkstemp(path);
 
 	cr_assert_geq(fd, 0);
@@ -397,7 +397,7 @@ Test(conf_rules, setup_tolerates_only_a_missing_file_nobody_asked_for)
 	cr_assert(strstr(err, "No such file"), "%s", err);
 	cr_assert_eq(rules_setup(&rules, "", true, "", err, sizeof(err)), 0);
 	cr_assert_eq(rules_setup(&rules, "/proc/self/cmdline", false, "", err, sizeof(err)),
-	             -EINVAL); /* exists, but NUL bytes */
+		     -EINVAL); /* exists, but NUL bytes */
 }
 
 static void *add_rules(void *arg)
@@ -425,13 +425,13 @@ Test(conf_rules, a_rule_added_while_another_thread_matches_is_seen_whole_or_not_
 		unsigned p = 1 + i % RULES_RT_MAX;
 		const struct rule *which;
 		enum rules_verdict v = rules_match(&rules, RULES_TCP_CLIENT, ip("198.18.0.1"),
-		                                   htons((uint16_t) p), &which);
+						   htons((uint16_t) p), &which);
 
 		if (v == RULES_OS)
 			cr_assert(which->port_lo == p && which->port_hi == p &&
-			                  which->mask == 0xffffffffu &&
-			                  which->role == RULES_TCP_CLIENT,
-			          "a half-written rule for port %u was matched", p);
+					  which->mask == 0xffffffffu &&
+					  which->role == RULES_TCP_CLIENT,
+				  "a half-written rule for port %u was matched", p);
 		else
 			cr_assert_eq(v, RULES_XRING);
 	}

@@ -36,7 +36,7 @@ static struct io_uring_sqe *nop(struct drv *d, uint64_t ud, unsigned flags)
 }
 
 static struct io_uring_sqe *timeout(struct drv *d, uint64_t ud, struct __kernel_timespec *ts,
-                                    unsigned count, unsigned tflags, unsigned flags)
+				    unsigned count, unsigned tflags, unsigned flags)
 {
 	struct io_uring_sqe *s = drv_sqe(d);
 
@@ -47,7 +47,7 @@ static struct io_uring_sqe *timeout(struct drv *d, uint64_t ud, struct __kernel_
 }
 
 static struct io_uring_sqe *ltimeout(struct drv *d, uint64_t ud, struct __kernel_timespec *ts,
-                                     unsigned flags)
+				     unsigned flags)
 {
 	struct io_uring_sqe *s = drv_sqe(d);
 
@@ -364,33 +364,33 @@ static void s_drain_in_chain(struct drv *d, struct result *r)
 }
 
 static const struct script scripts[] = {
-        {"nops", s_nops, 3, 20},
-        {"inject_fail_link", s_inject_fail_link, 4, 20},
-        {"inject_fail_hardlink", s_inject_fail_hardlink, 2, 20},
-        {"inject_positive", s_inject_positive, 2, 20},
-        {"link_chain", s_link_chain, 4, 20},
-        {"unterminated_link", s_unterminated_link, 2, 20},
-        {"count_timeout_same_batch", s_count_timeout_same_batch, 3, 20},
-        {"count_timeout_later", s_count_timeout_later, 4, 20},
-        {"timeout_expires", s_timeout_expires, 1, 500},
-        {"timeout_abs_past", s_timeout_abs_past, 1, 500},
-        {"timeout_bad", s_timeout_bad, 6, 20},
-        {"timeout_etime_success", s_timeout_etime_success, 4, 500},
-        {"timeout_multishot", s_timeout_multishot, 3, 500},
-        {"timeout_cancel_order", s_timeout_cancel_order, 3, 20},
-        {"cancel_all", s_cancel_all, 8, 20},
-        {"cancel_keys", s_cancel_keys, 8, 20},
-        {"timeout_remove", s_timeout_remove, 5, 500},
-        {"link_timeout_target_done", s_link_timeout_target_done, 3, 20},
-        {"link_timeout_fires", s_link_timeout_fires, 3, 500},
-        {"link_timeout_target_fails", s_link_timeout_target_fails, 3, 20},
-        {"link_timeout_invalid", s_link_timeout_invalid, 4, 20},
-        {"bad_flags_stop_submission", s_bad_flags_stop_submission, 2, 20},
-        {"bad_fields", s_bad_fields, 5, 20},
-        {"mid_chain_failure", s_mid_chain_failure, 4, 20},
-        {"skip_success", s_skip_success, 4, 20},
-        {"drain", s_drain, 3, 500},
-        {"drain_in_chain", s_drain_in_chain, 4, 500},
+	{"nops", s_nops, 3, 20},
+	{"inject_fail_link", s_inject_fail_link, 4, 20},
+	{"inject_fail_hardlink", s_inject_fail_hardlink, 2, 20},
+	{"inject_positive", s_inject_positive, 2, 20},
+	{"link_chain", s_link_chain, 4, 20},
+	{"unterminated_link", s_unterminated_link, 2, 20},
+	{"count_timeout_same_batch", s_count_timeout_same_batch, 3, 20},
+	{"count_timeout_later", s_count_timeout_later, 4, 20},
+	{"timeout_expires", s_timeout_expires, 1, 500},
+	{"timeout_abs_past", s_timeout_abs_past, 1, 500},
+	{"timeout_bad", s_timeout_bad, 6, 20},
+	{"timeout_etime_success", s_timeout_etime_success, 4, 500},
+	{"timeout_multishot", s_timeout_multishot, 3, 500},
+	{"timeout_cancel_order", s_timeout_cancel_order, 3, 20},
+	{"cancel_all", s_cancel_all, 8, 20},
+	{"cancel_keys", s_cancel_keys, 8, 20},
+	{"timeout_remove", s_timeout_remove, 5, 500},
+	{"link_timeout_target_done", s_link_timeout_target_done, 3, 20},
+	{"link_timeout_fires", s_link_timeout_fires, 3, 500},
+	{"link_timeout_target_fails", s_link_timeout_target_fails, 3, 20},
+	{"link_timeout_invalid", s_link_timeout_invalid, 4, 20},
+	{"bad_flags_stop_submission", s_bad_flags_stop_submission, 2, 20},
+	{"bad_fields", s_bad_fields, 5, 20},
+	{"mid_chain_failure", s_mid_chain_failure, 4, 20},
+	{"skip_success", s_skip_success, 4, 20},
+	{"drain", s_drain, 3, 500},
+	{"drain_in_chain", s_drain_in_chain, 4, 500},
 };
 
 static void run(const struct script *sc, bool kernel, struct result *r)
@@ -414,8 +414,8 @@ static void print(const char *who, const struct result *r)
 	o += snprintf(line + o, sizeof(line) - (size_t) o, " cqes");
 	for (int i = 0; i < r->n && o < (int) sizeof(line) - 64; i++)
 		o += snprintf(line + o, sizeof(line) - (size_t) o, " [%llu %d %x]",
-		              (unsigned long long) r->cqes[i].user_data, r->cqes[i].res,
-		              r->cqes[i].flags);
+			      (unsigned long long) r->cqes[i].user_data, r->cqes[i].res,
+			      r->cqes[i].flags);
 	cr_log_info("%s", line);
 }
 
@@ -443,18 +443,18 @@ ParameterizedTest(int *idx, differential, kernel_and_xring_agree)
 	print("kernel", &k);
 	print("xring ", &x);
 	cr_expect_eq(k.n, sc->want, "%s: the kernel gave %d CQEs, the script expects %d", sc->name,
-	             k.n, sc->want);
+		     k.n, sc->want);
 	cr_assert_eq(k.nsubmits, x.nsubmits);
 	for (int i = 0; i < k.nsubmits; i++)
 		cr_expect_eq(k.submits[i], x.submits[i],
-		             "%s: submit %d returned %d on the kernel, %d on xring", sc->name, i,
-		             k.submits[i], x.submits[i]);
+			     "%s: submit %d returned %d on the kernel, %d on xring", sc->name, i,
+			     k.submits[i], x.submits[i]);
 	cr_assert_eq(x.n, k.n, "%s: %d CQEs on xring, %d on the kernel", sc->name, x.n, k.n);
 	for (int i = 0; i < k.n; i++) {
 		cr_expect_eq(x.cqes[i].user_data, k.cqes[i].user_data, "%s: CQE %d user_data",
-		             sc->name, i);
+			     sc->name, i);
 		cr_expect_eq(x.cqes[i].res, k.cqes[i].res, "%s: CQE %d res: xring %d kernel %d",
-		             sc->name, i, x.cqes[i].res, k.cqes[i].res);
+			     sc->name, i, x.cqes[i].res, k.cqes[i].res);
 		cr_expect_eq(x.cqes[i].flags, k.cqes[i].flags, "%s: CQE %d flags", sc->name, i);
 	}
 }

@@ -34,7 +34,7 @@ static void run_free(struct run *r)
  * rates at the receiver). Runs 3000 steps past the last send so nothing stays held.
  */
 static void run_link(const struct fault_config *cfg, unsigned frames, unsigned per_step,
-                     struct run *r)
+		     struct run *r)
 {
 	struct port *e[2], *a, *b;
 	unsigned sent = 0, steps = frames / per_step + 3000;
@@ -77,7 +77,7 @@ static void run_link(const struct fault_config *cfg, unsigned frames, unsigned p
 
 /* How many received frames are second copies, damaged, or later than a higher number. */
 static void observe(const struct run *r, unsigned frames, unsigned *dups, unsigned *bad,
-                    unsigned *late)
+		    unsigned *late)
 {
 	unsigned char *seen = calloc(frames, 1);
 	int64_t max = -1;
@@ -157,7 +157,7 @@ static struct fault_config everything(uint64_t seed)
 {
 	struct fault_config c = base;
 	struct fault_rates all = {
-	        .drop = RATE, .duplicate = RATE, .reorder = RATE, .corrupt = RATE, .delay = RATE};
+		.drop = RATE, .duplicate = RATE, .reorder = RATE, .corrupt = RATE, .delay = RATE};
 
 	c.seed = seed;
 	c.tx = c.rx = all;
@@ -181,7 +181,7 @@ Test(fault, repeats_the_same_faults_for_the_same_seed)
 	c.seed = 43;
 	run_link(&c, 5000, 8, &r3);
 	cr_assert(r3.n != r1.n || memcmp(r1.seq, r3.seq, r1.n * sizeof(*r1.seq)),
-	          "another seed, other faults");
+		  "another seed, other faults");
 	run_free(&r1);
 	run_free(&r2);
 	run_free(&r3);
@@ -190,7 +190,7 @@ Test(fault, repeats_the_same_faults_for_the_same_seed)
 static void check_rate(const char *what, uint64_t counted, unsigned observed)
 {
 	cr_assert_eq(counted, observed, "%s: counted %lu, observed %u", what,
-	             (unsigned long) counted, observed);
+		     (unsigned long) counted, observed);
 	cr_assert(observed >= LO && observed <= HI, "%s: %u of %u", what, observed, N);
 }
 
@@ -302,7 +302,7 @@ Test(fault, reorders_at_about_the_rate_both_ways)
 	cr_assert_eq(r.n, N);
 	/* A frame held at the very end goes by timeout, not after a successor. */
 	cr_assert(late <= r.tx.reordered && late + 2 >= r.tx.reordered, "%u late, %lu held", late,
-	          (unsigned long) r.tx.reordered);
+		  (unsigned long) r.tx.reordered);
 	check_rate("tx reorder", late, late);
 	run_free(&r);
 
@@ -514,9 +514,9 @@ Test(fault, reads_specs_and_names_the_bad_pair)
 	char err[128] = "";
 
 	cr_assert_eq(fault_parse("seed=7,drop=1%,tx-dup=0.5%,rx-corrupt=0.001,latency=100us,"
-	                         "jitter=2ms,reorder-wait=1s,hold=128,reorder=5%",
-	                         &c, err, sizeof(err)),
-	             0, "%s", err);
+				 "jitter=2ms,reorder-wait=1s,hold=128,reorder=5%",
+				 &c, err, sizeof(err)),
+		     0, "%s", err);
 	cr_assert_eq(c.seed, 7);
 	cr_assert_eq(c.tx.drop, 10000);
 	cr_assert_eq(c.rx.drop, 10000);
@@ -534,7 +534,7 @@ Test(fault, reads_specs_and_names_the_bad_pair)
 	cr_assert_eq(fault_parse("drop=150%", &c, err, sizeof(err)), -EINVAL);
 	cr_assert_str_eq(err, "fault spec: bad value '150%' for 'drop'");
 	cr_assert_eq(fault_parse("latency=5", &c, err, sizeof(err)), -EINVAL,
-	             "a time needs a unit");
+		     "a time needs a unit");
 	cr_assert_eq(fault_parse("tx-seed=1", &c, err, sizeof(err)), -EINVAL);
 	cr_assert_eq(fault_parse("drop", &c, err, sizeof(err)), -EINVAL);
 	cr_assert_eq(c.tx.drop, 10000, "a failed parse leaves cfg alone");

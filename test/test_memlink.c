@@ -37,7 +37,7 @@ static unsigned drain(struct port_queue *q, uint32_t *next_seq)
 	while ((n = port_rx_poll(q, f, 16)) > 0) {
 		for (int i = 0; i < n; i++) {
 			cr_assert_eq(pf_check(f[i].data, f[i].len), *next_seq, "frame %u",
-			             *next_seq);
+				     *next_seq);
 			(*next_seq)++;
 		}
 		port_rx_release(q, f, (unsigned) n);
@@ -79,7 +79,7 @@ Test(memlink, carries_frames_both_ways_intact_and_in_order)
 		for (int s = 0; s < 2; s++)
 			for (int k = 0; k < 40; k++, sent[s]++)
 				cr_assert(
-				        pf_send(ends[s]->queues[0], sent[s], 60 + sent[s] % 1400));
+					pf_send(ends[s]->queues[0], sent[s], 60 + sent[s] % 1400));
 		for (int s = 0; s < 2; s++)
 			drain(ends[!s]->queues[0], &got[s]);
 	}
@@ -197,7 +197,7 @@ Test(memlink, copies_external_frames_and_returns_their_cookies_after_the_flush)
 	static uint8_t mem[4096], other[256];
 	struct port_queue *a, *b;
 	struct port_frame f = {
-	        .data = mem + 100, .len = 300, .flags = PORT_F_EXTERNAL, .cookie = 0xc0ffee};
+		.data = mem + 100, .len = 300, .flags = PORT_F_EXTERNAL, .cookie = 0xc0ffee};
 	uint64_t ck[4];
 	uint32_t key;
 

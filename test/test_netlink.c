@@ -50,8 +50,8 @@ static const char *str4(uint32_t ip, char buf[INET_ADDRSTRLEN])
 static void parse_mac(const char *s, uint8_t mac[6])
 {
 	cr_assert_eq(sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3],
-	                    &mac[4], &mac[5]),
-	             6, "bad MAC %s", s);
+			    &mac[4], &mac[5]),
+		     6, "bad MAC %s", s);
 }
 
 static long now_ms(void)
@@ -137,9 +137,9 @@ static void route_matches_ip(const char *ns, const char *dst)
 	cr_assert_geq(st, 0);
 	if (st != 0) {
 		cr_assert_lt(ret, 0, "%s: ip says '%s' but we route it via %s", dst, out,
-		             str4(r.gateway, buf));
+			     str4(r.gateway, buf));
 		cr_assert(strstr(out, strerror(-ret)), "%s: ip says '%s', we say '%s'", dst, out,
-		          strerror(-ret));
+			  strerror(-ret));
 		return;
 	}
 	cr_assert_eq(ret, 0, "%s: ip routes it (%s) but we say '%s'", dst, out, strerror(-ret));
@@ -151,16 +151,16 @@ static void route_matches_ip(const char *ns, const char *dst)
 		cr_assert_str_eq(str4(r.gateway, buf), v, "%s: gateway", dst);
 	else
 		cr_assert_eq(r.gateway, 0, "%s: on-link, but we have gateway %s", dst,
-		             str4(r.gateway, buf));
+			     str4(r.gateway, buf));
 	cr_assert_eq(netns_json_get(out, "prefsrc", v, sizeof(v)), 0, "%s", out);
 	cr_assert_str_eq(str4(r.src, buf), v, "%s: source", dst);
 }
 
 static const char *const host_dsts[] = {
-        "198.18.1.2",    "198.18.1.77",   "198.18.3.5",    "198.18.2.9",  "198.18.10.5",
-        "198.18.10.200", "198.18.20.1",   "198.18.30.1",   "198.18.40.1", "198.18.60.1",
-        "198.18.70.1",   "198.18.71.1",   "198.18.72.1",   "198.18.99.1", "198.19.255.254",
-        "198.18.10.0",   "198.18.10.127", "198.18.10.128",
+	"198.18.1.2",    "198.18.1.77",   "198.18.3.5",    "198.18.2.9",  "198.18.10.5",
+	"198.18.10.200", "198.18.20.1",   "198.18.30.1",   "198.18.40.1", "198.18.60.1",
+	"198.18.70.1",   "198.18.71.1",   "198.18.72.1",   "198.18.99.1", "198.19.255.254",
+	"198.18.10.0",   "198.18.10.127", "198.18.10.128",
 };
 
 static void all_routes_match_ip(void)
@@ -216,10 +216,10 @@ static void neigh_matches_ip(const char *dev, const char *ip)
 		uint16_t bit;
 		const char *name;
 	} states[] = {
-	        {NUD_INCOMPLETE, "INCOMPLETE"}, {NUD_REACHABLE, "REACHABLE"},
-	        {NUD_STALE, "STALE"},           {NUD_DELAY, "DELAY"},
-	        {NUD_PROBE, "PROBE"},           {NUD_FAILED, "FAILED"},
-	        {NUD_NOARP, "NOARP"},           {NUD_PERMANENT, "PERMANENT"},
+		{NUD_INCOMPLETE, "INCOMPLETE"}, {NUD_REACHABLE, "REACHABLE"},
+		{NUD_STALE, "STALE"},           {NUD_DELAY, "DELAY"},
+		{NUD_PROBE, "PROBE"},           {NUD_FAILED, "FAILED"},
+		{NUD_NOARP, "NOARP"},           {NUD_PERMANENT, "PERMANENT"},
 	};
 	char out[1024], v[64];
 	struct nlk_neigh ne;
@@ -228,8 +228,8 @@ static void neigh_matches_ip(const char *dev, const char *ip)
 	const char *name = "?";
 
 	cr_assert_eq(
-	        netns_sh(host, out, sizeof(out), "ip -j neigh show nud all dev %s to %s", dev, ip),
-	        0);
+		netns_sh(host, out, sizeof(out), "ip -j neigh show nud all dev %s to %s", dev, ip),
+		0);
 	if (netns_json_get(out, "state", v, sizeof(v)) < 0) {
 		cr_assert_eq(ret, -ENOENT, "%s: ip has no entry (%s), we say %d", ip, out, ret);
 		return;
@@ -327,12 +327,12 @@ Test(netlink, a_route_added_and_removed_after_open_is_seen)
 	route_matches_ip(host, "198.18.80.1"); /* default route */
 	IP(host, "route add 198.18.80.0/24 via 198.18.2.2");
 	cr_assert(WAIT_FOR(nlk_route_lookup(nl, dst, &r) == 0 && r.prefix_len == 24),
-	          "new route not seen");
+		  "new route not seen");
 	cr_assert_neq(nlk_generation(nl), gen);
 	route_matches_ip(host, "198.18.80.1");
 	IP(host, "route del 198.18.80.0/24");
 	cr_assert(WAIT_FOR(nlk_route_lookup(nl, dst, &r) == 0 && r.prefix_len == 0),
-	          "removal not seen");
+		  "removal not seen");
 	route_matches_ip(host, "198.18.80.1");
 	IP(host, "route del default");
 	cr_assert(WAIT_FOR(nlk_route_lookup(nl, dst, &r) == -ENETUNREACH));
@@ -503,12 +503,12 @@ Test(netlink, a_burst_of_changes_larger_than_the_socket_buffer_is_not_lost)
 	/* 8192 routes at once overrun the notification socket before we read it; what was lost
 	 * must come back from a fresh dump. */
 	cr_assert_eq(
-	        netns_sh(host, NULL, 0,
-	                 "for i in $(seq 100 131); do for j in $(seq 0 255); do "
-	                 "echo route add 198.18.$i.$j/32 via 198.18.2.2; done; done | ip -batch -"),
-	        0);
+		netns_sh(host, NULL, 0,
+			 "for i in $(seq 100 131); do for j in $(seq 0 255); do "
+			 "echo route add 198.18.$i.$j/32 via 198.18.2.2; done; done | ip -batch -"),
+		0);
 	cr_assert(WAIT_FOR(nlk_route_lookup(nl, ip4("198.18.131.255"), &r) == 0 &&
-	                   r.prefix_len == 32));
+			   r.prefix_len == 32));
 	for (unsigned i = 100; i <= 131; i += 7) {
 		for (unsigned j = 0; j <= 255; j += 51) {
 			snprintf(buf, sizeof(buf), "198.18.%u.%u", i, j);

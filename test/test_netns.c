@@ -37,11 +37,11 @@ Test(netns, a_pair_carries_tcp_between_its_namespaces)
 	NETNS_REQUIRE();
 	cr_assert_eq(netns_pair(&p, "tcp", "198.18.0.1/24", "198.18.0.2/24"), 0);
 	srv = netns_spawn(p.b, "exec socat TCP-LISTEN:7000,bind=198.18.0.2,reuseaddr "
-	                       "SYSTEM:'echo hello'");
+			       "SYSTEM:'echo hello'");
 	cr_assert_gt(srv, 0);
 	cr_assert_eq(netns_sh(p.a, out, sizeof(out),
-	                      "socat -T 5 TCP:198.18.0.2:7000,retry=50,interval=0.1 - </dev/null"),
-	             0);
+			      "socat -T 5 TCP:198.18.0.2:7000,retry=50,interval=0.1 - </dev/null"),
+		     0);
 	cr_assert_str_eq(out, "hello\n");
 	/* socat exits by itself after its one connection. */
 	cr_assert_eq(netns_wait(srv, 10000), 0);
@@ -144,7 +144,7 @@ Test(netns, json_values_are_read_from_ip_output)
 {
 	char v[32];
 	const char *j = "[{\"dst\":\"198.18.1.5\",\"dev\":\"v1\",\"lladdr\":\"02:00:00:00:00:01\","
-	                "\"state\":[\"PERMANENT\"],\"mtu\":1500}]";
+			"\"state\":[\"PERMANENT\"],\"mtu\":1500}]";
 
 	cr_assert_eq(netns_json_get(j, "dev", v, sizeof(v)), 0);
 	cr_assert_str_eq(v, "v1");

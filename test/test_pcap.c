@@ -40,7 +40,7 @@ static unsigned tshark_read(const char *file, uint32_t *lens, char (*times)[32],
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd),
-	         "tshark -r '%s' -T fields -e frame.len -e frame.time_epoch 2>/dev/null", file);
+		 "tshark -r '%s' -T fields -e frame.len -e frame.time_epoch 2>/dev/null", file);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	while (fgets(line, sizeof(line), p)) {

@@ -30,32 +30,32 @@ struct init_case {
 ParameterizedTestParameters(ring, init_follows_the_kernel_rules)
 {
 	static struct init_case cases[] = {
-	        {0, 0, 0, -EINVAL, 0, 0},
-	        {1, 0, 0, 0, 1, 2},
-	        {3, 0, 0, 0, 4, 8},
-	        {32768, 0, 0, 0, 32768, 65536},
-	        {32769, 0, 0, -EINVAL, 0, 0},
-	        {40000, XRING_SETUP_CLAMP, 0, 0, 32768, 65536},
-	        {4, XRING_SETUP_CQSIZE, 4, 0, 4, 4},
-	        {4, XRING_SETUP_CQSIZE, 5, 0, 4, 8},
-	        {4, XRING_SETUP_CQSIZE, 2, -EINVAL, 0, 0},
-	        {4, XRING_SETUP_CQSIZE, 0, -EINVAL, 0, 0},
-	        {4, XRING_SETUP_CQSIZE, 65537, -EINVAL, 0, 0},
-	        {4, XRING_SETUP_CQSIZE | XRING_SETUP_CLAMP, 1000000, 0, 4, 65536},
-	        {8, XRING_SETUP_IOPOLL, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_SQE128, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_CQE32, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_R_DISABLED, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_NO_MMAP, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_REGISTERED_FD_ONLY, 0, -EINVAL, 0, 0},
-	        {8, 1u << 30, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_SUBMIT_ALL | XRING_SETUP_COOP_TASKRUN | XRING_SETUP_TASKRUN_FLAG, 0,
-	         0, 8, 16},
-	        {8, XRING_SETUP_SINGLE_ISSUER | XRING_SETUP_DEFER_TASKRUN, 0, 0, 8, 16},
-	        {8, XRING_SETUP_SQPOLL | XRING_SETUP_SQ_AFF | XRING_SETUP_NO_SQARRAY, 0, 0, 8, 16},
-	        {8, XRING_SETUP_TASKRUN_FLAG, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_DEFER_TASKRUN, 0, -EINVAL, 0, 0},
-	        {8, XRING_SETUP_SQ_AFF, 0, -EINVAL, 0, 0},
+		{0, 0, 0, -EINVAL, 0, 0},
+		{1, 0, 0, 0, 1, 2},
+		{3, 0, 0, 0, 4, 8},
+		{32768, 0, 0, 0, 32768, 65536},
+		{32769, 0, 0, -EINVAL, 0, 0},
+		{40000, XRING_SETUP_CLAMP, 0, 0, 32768, 65536},
+		{4, XRING_SETUP_CQSIZE, 4, 0, 4, 4},
+		{4, XRING_SETUP_CQSIZE, 5, 0, 4, 8},
+		{4, XRING_SETUP_CQSIZE, 2, -EINVAL, 0, 0},
+		{4, XRING_SETUP_CQSIZE, 0, -EINVAL, 0, 0},
+		{4, XRING_SETUP_CQSIZE, 65537, -EINVAL, 0, 0},
+		{4, XRING_SETUP_CQSIZE | XRING_SETUP_CLAMP, 1000000, 0, 4, 65536},
+		{8, XRING_SETUP_IOPOLL, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_SQE128, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_CQE32, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_R_DISABLED, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_NO_MMAP, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_REGISTERED_FD_ONLY, 0, -EINVAL, 0, 0},
+		{8, 1u << 30, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_SUBMIT_ALL | XRING_SETUP_COOP_TASKRUN | XRING_SETUP_TASKRUN_FLAG, 0,
+		 0, 8, 16},
+		{8, XRING_SETUP_SINGLE_ISSUER | XRING_SETUP_DEFER_TASKRUN, 0, 0, 8, 16},
+		{8, XRING_SETUP_SQPOLL | XRING_SETUP_SQ_AFF | XRING_SETUP_NO_SQARRAY, 0, 0, 8, 16},
+		{8, XRING_SETUP_TASKRUN_FLAG, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_DEFER_TASKRUN, 0, -EINVAL, 0, 0},
+		{8, XRING_SETUP_SQ_AFF, 0, -EINVAL, 0, 0},
 	};
 	return cr_make_param_array(struct init_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -69,7 +69,7 @@ ParameterizedTest(struct init_case *c, ring, init_follows_the_kernel_rules)
 	p.cq_entries = c->cq_entries;
 	ret = xring_queue_init_params(c->entries, &ring, &p);
 	cr_assert_eq(ret, c->ret, "entries %u flags %#x cq %u: got %d, want %d", c->entries,
-	             c->flags, c->cq_entries, ret, c->ret);
+		     c->flags, c->cq_entries, ret, c->ret);
 	if (ret)
 		return;
 	cr_expect_eq(p.sq_entries, c->sq_out);
@@ -97,10 +97,10 @@ struct bad_param {
 ParameterizedTestParameters(ring, init_refuses_a_bad_parameter)
 {
 	static struct bad_param cases[] = {
-	        {"XRING_SPIN_US", "12x"},
-	        {"XRING_SPIN_US", "-1"},
-	        {"XRING_SPIN_US", "2000000"},
-	        {"XRING_LOG_LEVEL", "chatty"},
+		{"XRING_SPIN_US", "12x"},
+		{"XRING_SPIN_US", "-1"},
+		{"XRING_SPIN_US", "2000000"},
+		{"XRING_LOG_LEVEL", "chatty"},
 	};
 	return cr_make_param_array(struct bad_param, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -109,7 +109,7 @@ ParameterizedTest(struct bad_param *c, ring, init_refuses_a_bad_parameter)
 {
 	setenv(c->name, c->value, 1);
 	cr_expect_eq(xring_queue_init(8, &ring, 0), -EINVAL, "%s=%s was accepted", c->name,
-	             c->value);
+		     c->value);
 }
 
 Test(ring, init_accepts_a_zero_spin_budget)
@@ -153,9 +153,9 @@ Test(ring, ten_thousand_nops_against_a_four_entry_cq_all_arrive_in_order)
 	cr_expect_eq(xring_cq_ready(&ring), 4);
 	for (uint64_t i = 0; i < 10000; i++) {
 		cr_assert_eq(xring_peek_cqe(&ring, &cqe), 0, "CQE %llu missing",
-		             (unsigned long long) i);
+			     (unsigned long long) i);
 		cr_assert_eq(cqe->user_data, i, "CQE %llu out of order: got %llu",
-		             (unsigned long long) i, (unsigned long long) cqe->user_data);
+			     (unsigned long long) i, (unsigned long long) cqe->user_data);
 		cr_assert_eq(cqe->res, 0);
 		xring_cqe_seen(&ring, cqe);
 	}

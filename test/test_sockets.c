@@ -101,7 +101,7 @@ static struct io_uring_sqe *sqe_ud(struct drv *d, uint64_t ud)
 static void file_table(struct drv *d, unsigned n)
 {
 	int ret = d->kernel ? io_uring_register_files_sparse(&d->k, n)
-	                    : xring_register_files_sparse(&d->x, n);
+			    : xring_register_files_sparse(&d->x, n);
 
 	cr_assert_eq(ret, 0, "%s: register_files_sparse: %d", d->name, ret);
 }
@@ -263,7 +263,7 @@ static void s_tcp_server_multishot(struct drv *d, struct trace *t)
 	reg.ring_entries = NBUF;
 	reg.bgid = 7;
 	ret = d->kernel ? io_uring_register_buf_ring(&d->k, &reg, 0)
-	                : xring_register_buf_ring(&d->x, (struct xring_buf_reg *) &reg, 0);
+			: xring_register_buf_ring(&d->x, (struct xring_buf_reg *) &reg, 0);
 	cr_assert_eq(ret, 0);
 	for (int i = 0; i < NBUF; i++)
 		io_uring_buf_ring_add(br_mem, bufs[i], BUFSZ, (unsigned short) i, NBUF - 1, i);
@@ -307,7 +307,7 @@ static void s_udp(struct drv *d, struct trace *t)
 	char buf[64] = {0}, pbuf[64];
 	struct iovec iov = {buf, sizeof(buf)};
 	struct msghdr msg = {
-	        .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
+		.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
 	struct io_uring_sqe *s;
 
 	cr_assert_eq(bind(peer, (struct sockaddr *) &peer_sa, sizeof(peer_sa)), 0);
@@ -522,13 +522,13 @@ struct script {
 };
 
 static const struct script scripts[] = {
-        {"tcp_client_plain", s_tcp_client_plain},
-        {"tcp_client_direct", s_tcp_client_direct},
-        {"tcp_server_multishot", s_tcp_server_multishot},
-        {"udp", s_udp},
-        {"cancel_and_link_timeout", s_cancel_and_link_timeout},
-        {"file_table_errors", s_file_table_errors},
-        {"other_opcodes", s_other_opcodes},
+	{"tcp_client_plain", s_tcp_client_plain},
+	{"tcp_client_direct", s_tcp_client_direct},
+	{"tcp_server_multishot", s_tcp_server_multishot},
+	{"udp", s_udp},
+	{"cancel_and_link_timeout", s_cancel_and_link_timeout},
+	{"file_table_errors", s_file_table_errors},
+	{"other_opcodes", s_other_opcodes},
 };
 
 #define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
@@ -540,7 +540,7 @@ static void show(const char *who, const struct trace *t)
 
 	for (int i = 0; i < t->n && o < (int) sizeof(line) - 48; i++)
 		o += snprintf(line + o, sizeof(line) - (size_t) o, " [%llu %d %x]",
-		              (unsigned long long) t->r[i].user_data, t->r[i].res, t->r[i].flags);
+			      (unsigned long long) t->r[i].user_data, t->r[i].res, t->r[i].flags);
 	cr_log_info("%s", line);
 }
 
@@ -571,13 +571,13 @@ ParameterizedTest(int *idx, sockets, kernel_ring_and_xring_fallback_agree)
 	cr_assert_eq(x.n, k.n, "%s: %d CQEs on xring, %d on the kernel", sc->name, x.n, k.n);
 	for (int i = 0; i < k.n; i++) {
 		cr_expect_eq(x.r[i].user_data, k.r[i].user_data, "%s: record %d user_data",
-		             sc->name, i);
+			     sc->name, i);
 		cr_expect_eq(x.r[i].res, k.r[i].res,
-		             "%s: record %d (ud %llu) res: xring %d kernel %d", sc->name, i,
-		             (unsigned long long) k.r[i].user_data, x.r[i].res, k.r[i].res);
+			     "%s: record %d (ud %llu) res: xring %d kernel %d", sc->name, i,
+			     (unsigned long long) k.r[i].user_data, x.r[i].res, k.r[i].res);
 		cr_expect_eq(x.r[i].flags, k.r[i].flags,
-		             "%s: record %d (ud %llu) flags: xring %#x kernel %#x", sc->name, i,
-		             (unsigned long long) k.r[i].user_data, x.r[i].flags, k.r[i].flags);
+			     "%s: record %d (ud %llu) flags: xring %#x kernel %#x", sc->name, i,
+			     (unsigned long long) k.r[i].user_data, x.r[i].flags, k.r[i].flags);
 	}
 }
 

@@ -46,7 +46,7 @@ static uint16_t field(uint16_t memory_order)
 
 /* IPv4 header from the Wikipedia "IPv4 header checksum" example. */
 static const uint8_t ip_vec[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
-                                   0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+				   0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
 
 Test(csum, matches_the_rfc_1071_example)
 {
@@ -75,7 +75,7 @@ Test(csum, agrees_with_the_reference_at_every_length_and_alignment)
 	for (size_t off = 0; off < 8; off++)
 		for (size_t len = 0; len + off <= sizeof(buf) && len < 530; len++)
 			cr_assert_eq(field(csum_fold(csum_acc(0, buf + off, len))),
-			             ref_csum(buf + off, len, 0), "off %zu len %zu", off, len);
+				     ref_csum(buf + off, len, 0), "off %zu len %zu", off, len);
 }
 
 Test(csum, chains_even_pieces_like_one_buffer)
@@ -103,7 +103,7 @@ Test(csum, incremental_update_matches_the_rfc_1624_example)
 {
 	/* RFC 1624 section 4: HC = dd2f, m 5555 -> 3285 gives 0000 by equation 3. */
 	cr_assert_eq(csum_update16(wire_be16(0xdd2f), wire_be16(0x5555), wire_be16(0x3285)),
-	             0x0000);
+		     0x0000);
 }
 
 Test(csum, incremental_update_keeps_a_header_valid)
@@ -181,11 +181,11 @@ Test(arp, round_trips_and_rejects_other_hardware)
 	struct arp_view v;
 
 	cr_assert_eq(arp_emit(p, ARP_LEN - 1, ARP_OP_REPLY, sha, IP(198, 18, 0, 9), tha,
-	                      IP(198, 18, 0, 8)),
-	             -EMSGSIZE);
+			      IP(198, 18, 0, 8)),
+		     -EMSGSIZE);
 	cr_assert_eq(
-	        arp_emit(p, ARP_LEN, ARP_OP_REPLY, sha, IP(198, 18, 0, 9), tha, IP(198, 18, 0, 8)),
-	        ARP_LEN);
+		arp_emit(p, ARP_LEN, ARP_OP_REPLY, sha, IP(198, 18, 0, 9), tha, IP(198, 18, 0, 8)),
+		ARP_LEN);
 	cr_assert_eq(arp_parse(p, ARP_LEN, &v), 0);
 	cr_assert_eq(v.op, ARP_OP_REPLY);
 	cr_assert_arr_eq(v.sha, sha, 6);
@@ -207,10 +207,10 @@ Test(ipv4, emits_the_known_header_exactly)
 {
 	uint8_t h[20];
 	struct ip4_hdr hdr = {.src = IP(192, 168, 0, 1),
-	                      .dst = IP(192, 168, 0, 199),
-	                      .ttl = 64,
-	                      .proto = IP4_PROTO_UDP,
-	                      .df = true};
+			      .dst = IP(192, 168, 0, 199),
+			      .ttl = 64,
+			      .proto = IP4_PROTO_UDP,
+			      .df = true};
 
 	cr_assert_eq(ip4_emit(h, 19, &hdr, 0x73 - 20), -EMSGSIZE);
 	cr_assert_eq(ip4_emit(h, 20, &hdr, 65536 - 20), -EMSGSIZE);
@@ -336,8 +336,8 @@ Test(icmp, exposes_the_quoted_datagram_of_an_error)
 	st_be16(orig + 26, 53);
 	orig[9] = IP4_PROTO_UDP;
 	cr_assert_eq(
-	        icmp_emit_error(m, sizeof(m), ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, orig, 32),
-	        40);
+		icmp_emit_error(m, sizeof(m), ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, orig, 32),
+		40);
 	cr_assert_eq(icmp_parse(m, 40, 0, &v), 0);
 	cr_assert_eq(v.orig.hdr, m + 8);
 	cr_assert_eq(v.orig.hdr_len, 24);
@@ -376,7 +376,7 @@ Test(udp, round_trips_and_verifies_the_checksum)
 	cr_assert_eq(v.dport, 53);
 	cr_assert_eq(v.payload_len, 3);
 	cr_assert_eq(udp_parse(d, 11, s, IP(198, 18, 0, 3), 0, &v), -EILSEQ,
-	             "the pseudo-header is covered");
+		     "the pseudo-header is covered");
 	st_raw16(d + 6, 0);
 	cr_assert_eq(udp_parse(d, 11, s, IP(198, 18, 0, 3), 0, &v), 0, "zero means none");
 	cr_assert_not(v.has_csum);
@@ -414,11 +414,11 @@ Test(udp, rejects_bad_lengths)
 }
 
 static const struct tcp_opts syn_opts = {
-        .present = TCPO_MSS | TCPO_SACK_PERM | TCPO_TS | TCPO_WSCALE,
-        .mss = 1460,
-        .wscale = 7,
-        .ts_val = 0x01020304,
-        .ts_ecr = 0,
+	.present = TCPO_MSS | TCPO_SACK_PERM | TCPO_TS | TCPO_WSCALE,
+	.mss = 1460,
+	.wscale = 7,
+	.ts_val = 0x01020304,
+	.ts_ecr = 0,
 };
 
 Test(tcp_opts, lays_out_syn_options_like_common_stacks)
@@ -459,12 +459,12 @@ Test(tcp_opts, round_trip_every_combination_that_fits)
 	for (unsigned present = 0; present < 32; present++)
 		for (unsigned nsack = 1; nsack <= TCP_MAX_SACK; nsack++) {
 			struct tcp_opts o = {.present = present,
-			                     .mss = (uint16_t) rnd(),
-			                     .wscale = (uint8_t) (rnd() % 15),
-			                     .nsack = (uint8_t) nsack,
-			                     .ts_val = rnd(),
-			                     .ts_ecr = rnd()},
-			                p;
+					     .mss = (uint16_t) rnd(),
+					     .wscale = (uint8_t) (rnd() % 15),
+					     .nsack = (uint8_t) nsack,
+					     .ts_val = rnd(),
+					     .ts_ecr = rnd()},
+					p;
 			for (unsigned i = 0; i < nsack; i++)
 				o.sack[i] = (struct tcp_sack_block){rnd(), rnd()};
 			int len = tcp_opts_emit(b, sizeof(b), &o);
@@ -525,17 +525,17 @@ Test(tcp_opts, reject_malformed_lengths)
 		size_t len;
 		const char *why;
 	} bad[] = {
-	        {{2}, 1, "kind without a length byte"},
-	        {{30, 0}, 2, "length 0"},
-	        {{30, 1, 1, 1}, 4, "length 1"},
-	        {{30, 9, 0, 0}, 4, "length past the end"},
-	        {{2, 3, 0, 1}, 4, "MSS of length 3"},
-	        {{2, 5, 0, 1, 0}, 5, "MSS of length 5"},
-	        {{3, 4, 1, 1}, 4, "window scale of length 4"},
-	        {{4, 3, 1, 1}, 4, "SACK-permitted of length 3"},
-	        {{8, 8, 0, 0, 0, 0, 0, 0}, 8, "timestamps of length 8"},
-	        {{5, 2, 1, 1}, 4, "SACK without blocks"},
-	        {{5, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 11, "SACK of a partial block"},
+		{{2}, 1, "kind without a length byte"},
+		{{30, 0}, 2, "length 0"},
+		{{30, 1, 1, 1}, 4, "length 1"},
+		{{30, 9, 0, 0}, 4, "length past the end"},
+		{{2, 3, 0, 1}, 4, "MSS of length 3"},
+		{{2, 5, 0, 1, 0}, 5, "MSS of length 5"},
+		{{3, 4, 1, 1}, 4, "window scale of length 4"},
+		{{4, 3, 1, 1}, 4, "SACK-permitted of length 3"},
+		{{8, 8, 0, 0, 0, 0, 0, 0}, 8, "timestamps of length 8"},
+		{{5, 2, 1, 1}, 4, "SACK without blocks"},
+		{{5, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 11, "SACK of a partial block"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -548,11 +548,11 @@ Test(tcp, round_trips_a_segment_with_options_and_payload)
 {
 	uint8_t seg[128];
 	struct tcp_hdr h = {.sport = 40000,
-	                    .dport = 80,
-	                    .seq = 0xfffffff0,
-	                    .ack = 7,
-	                    .flags = TCP_SYN | TCP_ACK | TCP_ECE,
-	                    .window = 65535};
+			    .dport = 80,
+			    .seq = 0xfffffff0,
+			    .ack = 7,
+			    .flags = TCP_SYN | TCP_ACK | TCP_ECE,
+			    .window = 65535};
 	uint32_t s = IP(198, 18, 0, 1), t = IP(198, 18, 0, 2);
 	struct tcp_view v;
 	struct tcp_opts o;

@@ -128,12 +128,12 @@ void conf_param_range(const struct conf_param *p, char *buf, size_t len)
 		buf[0] = '\0';
 		for (int i = 0; p->choices[i] && n < len; i++)
 			n += (size_t) snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
-			                       p->choices[i]);
+					       p->choices[i]);
 		return;
 	case CONF_STRING:
 		if (p->flags & CONF_F_WORD)
 			snprintf(buf, len, "up to %zu printable characters, no blanks or '#'",
-			         p->size - 1);
+				 p->size - 1);
 		else
 			snprintf(buf, len, "up to %zu bytes", p->size - 1);
 		return;
@@ -180,7 +180,7 @@ static void set_uint(const struct conf_param *p, struct xring_conf *c, uint64_t 
 }
 
 void conf_param_format(const struct conf_param *p, const struct xring_conf *c, char *buf,
-                       size_t len)
+		       size_t len)
 {
 	const char *f = (const char *) c + p->off;
 
@@ -223,7 +223,7 @@ static int check_text(const struct conf_param *p, const char *v)
 }
 
 int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char *v, char *err,
-                   size_t errlen)
+		   size_t errlen)
 {
 	char *f = (char *) c + p->off;
 	char range[160];
@@ -245,7 +245,7 @@ int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char 
 		ret = p->type == CONF_INT ? conf_parse_u64(v, &n) : conf_parse_size(v, &n);
 		if (ret == -EINVAL) {
 			why = p->type == CONF_INT ? "not a decimal integer"
-			                          : "not a size (digits and an optional K, M or G)";
+						  : "not a size (digits and an optional K, M or G)";
 			break;
 		}
 		if (ret || ((n < p->min || n > p->max) && !(n == 0 && (p->flags & CONF_F_ZERO)))) {
@@ -270,8 +270,8 @@ int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char 
 		}
 		if (check_text(p, v)) {
 			why = (p->flags & CONF_F_PID)
-			              ? "bad character or % sequence (only %d and %%)"
-			              : "bad character";
+				      ? "bad character or % sequence (only %d and %%)"
+				      : "bad character";
 			break;
 		}
 		memcpy(f, v, strlen(v) + 1);
@@ -282,7 +282,7 @@ int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char 
 	}
 	conf_param_range(p, range, sizeof(range));
 	conf_errf(err, errlen, "%s='%.64s%s': %s; accepted: %s", p->name, v,
-	          strlen(v) > 64 ? "..." : "", why, range);
+		  strlen(v) > 64 ? "..." : "", why, range);
 	return -EINVAL;
 }
 
@@ -298,22 +298,22 @@ static int relations(const struct xring_conf *c, char *err, size_t errlen)
 {
 	if (c->cq_entries && c->cq_entries < c->sq_entries) {
 		conf_errf(err, errlen, "XRING_CQ_ENTRIES=%u is smaller than XRING_SQ_ENTRIES=%u",
-		          c->cq_entries, c->sq_entries);
+			  c->cq_entries, c->sq_entries);
 		return -EINVAL;
 	}
 	if (c->rx_queue_depth > c->rx_bufs) {
 		conf_errf(err, errlen, "XRING_RX_QUEUE_DEPTH=%u is larger than XRING_RX_BUFS=%u",
-		          c->rx_queue_depth, c->rx_bufs);
+			  c->rx_queue_depth, c->rx_bufs);
 		return -EINVAL;
 	}
 	if (c->tx_queue_depth > c->tx_bufs) {
 		conf_errf(err, errlen, "XRING_TX_QUEUE_DEPTH=%u is larger than XRING_TX_BUFS=%u",
-		          c->tx_queue_depth, c->tx_bufs);
+			  c->tx_queue_depth, c->tx_bufs);
 		return -EINVAL;
 	}
 	if (c->mss && c->mtu && c->mss > c->mtu - 40) {
 		conf_errf(err, errlen, "XRING_MSS=%u does not fit XRING_MTU=%u (at most %u)",
-		          c->mss, c->mtu, c->mtu - 40);
+			  c->mss, c->mtu, c->mtu - 40);
 		return -EINVAL;
 	}
 	/* One port queue's pools must fit, or the limit could never be met. */
@@ -322,9 +322,9 @@ static int relations(const struct xring_conf *c, char *err, size_t errlen)
 
 		conf_format_size(c->mem_limit, lim, sizeof(lim));
 		conf_errf(err, errlen,
-		          "XRING_MEM_LIMIT=%s is below one queue's buffers (XRING_RX_BUFS + "
-		          "XRING_TX_BUFS) * XRING_BUF_SIZE = %" PRIu64,
-		          lim, ((uint64_t) c->rx_bufs + c->tx_bufs) * c->buf_size);
+			  "XRING_MEM_LIMIT=%s is below one queue's buffers (XRING_RX_BUFS + "
+			  "XRING_TX_BUFS) * XRING_BUF_SIZE = %" PRIu64,
+			  lim, ((uint64_t) c->rx_bufs + c->tx_bufs) * c->buf_size);
 		return -EINVAL;
 	}
 	return 0;
@@ -391,7 +391,7 @@ unsigned conf_for_each_changed(const struct xring_conf *c, conf_changed_fn fn, v
 }
 
 unsigned conf_for_each_unknown(char *const *envp, void (*fn)(void *ctx, const char *entry),
-                               void *ctx)
+			       void *ctx)
 {
 	unsigned n = 0;
 

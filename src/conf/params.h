@@ -104,14 +104,14 @@ const struct conf_param *conf_param_find(const char *name);
 void conf_param_range(const struct conf_param *p, char *buf, size_t len);
 /* The value p has in c, as text that parses back to the same value. */
 void conf_param_format(const struct conf_param *p, const struct xring_conf *c, char *buf,
-                       size_t len);
+		       size_t len);
 
 /*
  * Parses text v as p's value into c, checking p's own range only (conf_load_from() also checks
  * how parameters relate). -EINVAL with "NAME='v': why; accepted: range" in err.
  */
 int conf_param_set(const struct conf_param *p, struct xring_conf *c, const char *v, char *err,
-                   size_t errlen);
+		   size_t errlen);
 
 /* Every parameter at its default. */
 void conf_defaults(struct xring_conf *c);
@@ -131,7 +131,7 @@ int conf_load(struct xring_conf *out, char *err, size_t errlen);
  * both values as text; returns how many. Used to log the effective configuration at start.
  */
 typedef void (*conf_changed_fn)(void *ctx, const struct conf_param *p, const char *value,
-                                const char *def);
+				const char *def);
 unsigned conf_for_each_changed(const struct xring_conf *c, conf_changed_fn fn, void *ctx);
 
 /*
@@ -139,7 +139,7 @@ unsigned conf_for_each_changed(const struct xring_conf *c, conf_changed_fn fn, v
  * parameter, typically a misspelling; returns how many.
  */
 unsigned conf_for_each_unknown(char *const *envp, void (*fn)(void *ctx, const char *entry),
-                               void *ctx);
+			       void *ctx);
 
 /*
  * The start-up report: logs (info) each parameter that differs from its default and warns about

@@ -26,6 +26,6 @@ int conf_parse_choice(const char *s, const char *const *names);
 void conf_format_size(uint64_t v, char *buf, size_t len);
 /* snprintf that never fails loudly: a NULL or empty buffer is ignored. */
 void conf_errf(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 #endif

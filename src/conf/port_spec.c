@@ -15,7 +15,7 @@ static const char *const xdp_mode_names[] = {"auto", "skb", "drv", "zc", NULL};
 
 /* Accepted keys per kind, in the order the error message lists them. */
 static const char *const memif_keys[] = {"path",    "role", "ip",   "id",  "secret", "queues",
-                                         "bufsize", "ring", "mode", "mac", NULL};
+					 "bufsize", "ring", "mode", "mac", NULL};
 static const char *const xdp_keys[] = {"dev", "queues", "mode", NULL};
 static const char *const verbs_keys[] = {"netdev", "dev", "queues", NULL};
 static const char *const *const kind_keys[] = {memif_keys, xdp_keys, verbs_keys};
@@ -36,13 +36,13 @@ const char *pspec_kind_name(enum pspec_kind kind)
 static int bad_value(struct ctx *c, const char *key, const char *val, const char *expect)
 {
 	conf_errf(c->err, c->errlen,
-	          "port spec %u (%s): bad value '%.64s' for key '%s': expected %s", c->index,
-	          c->kind, val, key, expect);
+		  "port spec %u (%s): bad value '%.64s' for key '%s': expected %s", c->index,
+		  c->kind, val, key, expect);
 	return -EINVAL;
 }
 
 static int uint_in(struct ctx *c, const char *key, const char *val, uint64_t lo, uint64_t hi,
-                   const char *expect, uint64_t *out)
+		   const char *expect, uint64_t *out)
 {
 	if (conf_parse_u64(val, out) || *out < lo || *out > hi)
 		return bad_value(c, key, val, expect);
@@ -50,7 +50,7 @@ static int uint_in(struct ctx *c, const char *key, const char *val, uint64_t lo,
 }
 
 static int copy_str(struct ctx *c, const char *key, const char *val, char *dst, size_t cap,
-                    const char *expect)
+		    const char *expect)
 {
 	size_t n = strlen(val);
 
@@ -111,8 +111,8 @@ static int memif_key(struct ctx *c, struct pspec_memif *m, int key, const char *
 	case 0: /* path */
 		m->abstract = val[0] == '@' && !c->esc0;
 		return copy_str(
-		        c, name, val + m->abstract, m->path, PSPEC_PATH_LEN,
-		        "a socket path of 1 to 107 bytes ('@name' for the abstract namespace)");
+			c, name, val + m->abstract, m->path, PSPEC_PATH_LEN,
+			"a socket path of 1 to 107 bytes ('@name' for the abstract namespace)");
 	case 1: /* role */
 		if ((i = conf_parse_choice(val, role_names)) < 0)
 			return bad_value(c, name, val, "server or client");
@@ -124,7 +124,7 @@ static int memif_key(struct ctx *c, struct pspec_memif *m, int key, const char *
 		if (!strchr(val, '/') || conf_parse_ipv4(val, &m->ip, &m->prefix_len, true) ||
 		    !m->prefix_len)
 			return bad_value(c, name, val,
-			                 "an IPv4 address with a prefix length 1 to 32");
+					 "an IPv4 address with a prefix length 1 to 32");
 		h = ntohl(m->ip);
 		if (!h || h >= 0xe0000000u)
 			return bad_value(c, name, val, "a unicast IPv4 address");
@@ -199,9 +199,9 @@ static int verbs_key(struct ctx *c, struct pspec_verbs *vb, int key, const char 
 		for (const char *p = val; *p; p++)
 			if (*p == '/' || (unsigned char) *p <= ' ' || *p == 0x7f)
 				return bad_value(c, "dev", val,
-				                 "a verbs device name such as mlx5_0");
+						 "a verbs device name such as mlx5_0");
 		return copy_str(c, "dev", val, vb->dev, sizeof(vb->dev),
-		                "a verbs device name of 1 to 63 characters");
+				"a verbs device name of 1 to 63 characters");
 	case 2:
 		if (uint_in(c, "queues", val, 1, PSPEC_MAX_QUEUES, "an integer from 1 to 64", &v))
 			return -EINVAL;
@@ -238,22 +238,22 @@ static int finish(struct ctx *c, struct pspec *p)
 	case PSPEC_MEMIF:
 		if (!p->memif.prefix_len) {
 			conf_errf(c->err, c->errlen, "port spec %u (memif): missing key 'ip'",
-			          c->index);
+				  c->index);
 			return -EINVAL;
 		}
 		return 0;
 	case PSPEC_XDP:
 		if (!p->xdp.dev[0]) {
 			conf_errf(c->err, c->errlen, "port spec %u (xdp): missing key 'dev'",
-			          c->index);
+				  c->index);
 			return -EINVAL;
 		}
 		return 0;
 	case PSPEC_VERBS:
 		if (!p->verbs.netdev[0] == !p->verbs.dev[0]) {
 			conf_errf(c->err, c->errlen,
-			          "port spec %u (verbs): give exactly one of 'netdev' and 'dev'",
-			          c->index);
+				  "port spec %u (verbs): give exactly one of 'netdev' and 'dev'",
+				  c->index);
 			return -EINVAL;
 		}
 		return 0;
@@ -286,7 +286,7 @@ static int unknown_key(struct ctx *c, const char *const *keys, const char *key, 
 	for (int i = 0; keys[i] && n < sizeof(list); i++)
 		n += (size_t) snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", keys[i]);
 	conf_errf(c->err, c->errlen, "port spec %u (%s): unknown key '%.*s' (accepted: %s)",
-	          c->index, c->kind, (int) (len > 32 ? 32 : len), key, list);
+		  c->index, c->kind, (int) (len > 32 ? 32 : len), key, list);
 	return -EINVAL;
 }
 
@@ -309,14 +309,14 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 	}
 	if (k < 0) {
 		conf_errf(c->err, c->errlen,
-		          "port spec %u: unknown kind '%.*s': expected memif, xdp or verbs",
-		          c->index, (int) (n > 32 ? 32 : n), s);
+			  "port spec %u: unknown kind '%.*s': expected memif, xdp or verbs",
+			  c->index, (int) (n > 32 ? 32 : n), s);
 		return -EINVAL;
 	}
 	c->kind = kind_names[k];
 	if (!colon) {
 		conf_errf(c->err, c->errlen, "port spec %u (%s): missing ':' after the kind",
-		          c->index, c->kind);
+			  c->index, c->kind);
 		return -EINVAL;
 	}
 	defaults(p, (enum pspec_kind) k);
@@ -336,12 +336,12 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 			return unknown_key(c, keys, s, kn);
 		if (!eq) {
 			conf_errf(c->err, c->errlen, "port spec %u (%s): key '%s' needs '=value'",
-			          c->index, c->kind, key);
+				  c->index, c->kind, key);
 			return -EINVAL;
 		}
 		if (seen & (1u << ki)) {
 			conf_errf(c->err, c->errlen, "port spec %u (%s): key '%s' given twice",
-			          c->index, c->kind, key);
+				  c->index, c->kind, key);
 			return -EINVAL;
 		}
 		seen |= 1u << ki;
@@ -349,15 +349,15 @@ static int parse_one(struct ctx *c, const char *s, const char *end, struct pspec
 		for (const char *q = eq + 1; q < e; q++) {
 			if (*q == '\\' && ++q == e) {
 				conf_errf(
-				        c->err, c->errlen,
-				        "port spec %u (%s): value of key '%s' ends in a lone '\\'",
-				        c->index, c->kind, key);
+					c->err, c->errlen,
+					"port spec %u (%s): value of key '%s' ends in a lone '\\'",
+					c->index, c->kind, key);
 				return -EINVAL;
 			}
 			if (vn + 1 >= sizeof(val)) {
 				conf_errf(c->err, c->errlen,
-				          "port spec %u (%s): value of key '%s' is too long",
-				          c->index, c->kind, key);
+					  "port spec %u (%s): value of key '%s' is too long",
+					  c->index, c->kind, key);
 				return -EINVAL;
 			}
 			val[vn++] = *q;
@@ -404,7 +404,7 @@ int pspec_parse(const char *s, struct pspec *out, unsigned max, char *err, size_
 		if (b < t) {
 			if (n == max) {
 				conf_errf(err, errlen, "port spec %u: more than %u ports", c.index,
-				          max);
+					  max);
 				return -EINVAL;
 			}
 			ret = parse_one(&c, b, t, &out[n]);

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 static const char *const role_names[] = {"tcp_client",   "tcp_server",  "udp_sender",
-                                         "udp_receiver", "udp_connect", NULL};
+					 "udp_receiver", "udp_connect", NULL};
 static const char *const verdict_names[] = {"xring", "os", NULL};
 
 /* State while reading one source of rules. */
@@ -95,9 +95,9 @@ static int parse_use(struct loader *l, char **tok, struct rule *out)
 		return fail(l, "unknown target '%.32s': expected xring or os", tok[1]);
 	if ((role = conf_parse_choice(tok[2], role_names)) < 0)
 		return fail(l,
-		            "unknown role '%.32s': expected tcp_client, tcp_server, udp_sender, "
-		            "udp_receiver or udp_connect",
-		            tok[2]);
+			    "unknown role '%.32s': expected tcp_client, tcp_server, udp_sender, "
+			    "udp_receiver or udp_connect",
+			    tok[2]);
 	if (!colon)
 		return fail(l, "'%.48s' is not <addr[/len]|*>:<port[-port]|*>", tok[3]);
 	*colon = '\0';
@@ -110,7 +110,7 @@ static int parse_use(struct loader *l, char **tok, struct rule *out)
 	}
 	if (parse_ports(colon + 1, &out->port_lo, &out->port_hi))
 		return fail(l, "bad port '%.16s': expected N, N-M (N <= M <= 65535) or *",
-		            colon + 1);
+			    colon + 1);
 	out->role = (uint8_t) role;
 	out->verdict = v ? RULES_OS : RULES_XRING;
 	out->line = l->line;
@@ -146,17 +146,17 @@ static int parse_line(struct loader *l, char *line, bool sections, struct rule *
 		if (n != 3)
 			return fail(l, "%s takes two words: <program|*> <id|*>", tok[0]);
 		l->active = (!strcmp(tok[1], "*") ||
-		             (l->r->program[0] && !strcmp(tok[1], l->r->program))) &&
-		            (!strcmp(tok[2], "*") ||
-		             (l->r->app_id[0] && !strcmp(tok[2], l->r->app_id)));
+			     (l->r->program[0] && !strcmp(tok[1], l->r->program))) &&
+			    (!strcmp(tok[2], "*") ||
+			     (l->r->app_id[0] && !strcmp(tok[2], l->r->app_id)));
 		return 0;
 	}
 	if (strcmp(tok[0], "use"))
 		return fail(l, "unknown keyword '%.32s': expected use or application-id", tok[0]);
 	if (n != 4)
 		return fail(
-		        l, "%s takes three words: <xring|os> <role> <addr[/len]|*>:<port[-port]|*>",
-		        tok[0]);
+			l, "%s takes three words: <xring|os> <role> <addr[/len]|*>:<port[-port]|*>",
+			tok[0]);
 	ret = parse_use(l, tok, out);
 	if (ret)
 		return ret;
@@ -188,14 +188,14 @@ static int feed(struct loader *l, const char *text, size_t len)
 }
 
 static void loader_init(struct loader *l, struct rules *r, const char *name, char *err,
-                        size_t errlen)
+			size_t errlen)
 {
 	*l = (struct loader){.r = r, .name = name, .active = true, .err = err, .errlen = errlen};
 	r->nfile = 0;
 }
 
 int rules_load_buf(struct rules *r, const char *name, const char *buf, size_t len, char *err,
-                   size_t errlen)
+		   size_t errlen)
 {
 	const char *end = buf + len;
 	struct loader l;
@@ -239,7 +239,7 @@ int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
 		if (got < 0) {
 			ret = -errno;
 			conf_errf(err, errlen, "%s: %s", path,
-			          strerror_r(-ret, what, sizeof(what)));
+				  strerror_r(-ret, what, sizeof(what)));
 			break;
 		}
 		have += (size_t) got;
@@ -267,7 +267,7 @@ int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
 }
 
 int rules_setup(struct rules *r, const char *path, bool must_exist, const char *app_id, char *err,
-                size_t errlen)
+		size_t errlen)
 {
 	int ret;
 
@@ -285,11 +285,11 @@ int rules_add_line(struct rules *r, const char *text, char *err, size_t errlen)
 	unsigned n = __atomic_load_n(&r->nrt, __ATOMIC_RELAXED);
 	char line[RULES_LINE_MAX];
 	struct loader l = {.r = r,
-	                   .name = "rule",
-	                   .line = n + 1,
-	                   .active = true,
-	                   .err = err,
-	                   .errlen = errlen};
+			   .name = "rule",
+			   .line = n + 1,
+			   .active = true,
+			   .err = err,
+			   .errlen = errlen};
 	struct rule rule;
 	size_t len = strlen(text);
 	int ret;
@@ -322,7 +322,7 @@ static bool hit(const struct rule *rl, enum rules_role role, uint32_t addr, uint
 }
 
 enum rules_verdict rules_match(const struct rules *r, enum rules_role role, uint32_t addr,
-                               uint16_t port, const struct rule **which)
+			       uint16_t port, const struct rule **which)
 {
 	unsigned nrt = __atomic_load_n(&r->nrt, __ATOMIC_ACQUIRE);
 	const struct rule *rl = NULL;

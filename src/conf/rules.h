@@ -69,7 +69,7 @@ void rules_init(struct rules *r, const char *program, const char *app_id);
  * -ENOSPC past RULES_MAX rules).
  */
 int rules_load_buf(struct rules *r, const char *name, const char *buf, size_t len, char *err,
-                   size_t errlen);
+		   size_t errlen);
 /* The same from a file; -ENOENT (and a message) when it does not exist. */
 int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen);
 
@@ -79,7 +79,7 @@ int rules_load_file(struct rules *r, const char *path, char *err, size_t errlen)
  * is -EINVAL, with the reason in err.
  */
 int rules_setup(struct rules *r, const char *path, bool must_exist, const char *app_id, char *err,
-                size_t errlen);
+		size_t errlen);
 
 /*
  * Adds one "use ..." rule ahead of every other. Comments and blanks are allowed around it;
@@ -92,7 +92,7 @@ int rules_add_line(struct rules *r, const char *line, char *err, size_t errlen);
  * order). *which, when not NULL, points to the rule that matched.
  */
 enum rules_verdict rules_match(const struct rules *r, enum rules_role role, uint32_t addr,
-                               uint16_t port, const struct rule **which);
+			       uint16_t port, const struct rule **which);
 
 const char *rules_role_name(enum rules_role role);
 

@@ -35,7 +35,7 @@ void cq_post_overflow(struct xring_ctx *ctx, uint64_t user_data, int32_t res, ui
 		/* Only when malloc fails with the CQ full, as the kernel does in the same spot. */
 		ctx->cq_dropped++;
 		log_error("CQ full and no memory for the overflow list: completion %llu dropped",
-		          (unsigned long long) user_data);
+			  (unsigned long long) user_data);
 		return;
 	}
 	cqe = &ctx->ovf[ctx->ovf_tail++ & (ctx->ovf_cap - 1)];

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ops/kring.h"
+#include "ops/netport.h"
 #include "ops/ops.h"
 #include "ring/ring.h"
 
@@ -59,6 +60,8 @@ int engine_progress(struct xring_ctx *ctx)
 	timeout_flush_counts(ctx);
 	req_run_later(ctx);
 	kring_flush(ctx);
+	if (ctx->netports)
+		netport_flush_all(ctx);
 	if (ctx->ring->cq.overflow)
 		cq_flush_overflow(ctx);
 	return n;
@@ -149,8 +152,8 @@ static int64_t deadline_after(const struct __kernel_timespec *ts)
 	if (ts->tv_sec < 0 || ts->tv_nsec < 0)
 		return (int64_t) clock_mono_ns();
 	d = (uint64_t) ts->tv_sec > INT64_MAX / 2000000000
-	            ? (uint64_t) INT64_MAX / 2
-	            : (uint64_t) ts->tv_sec * 1000000000u + (uint64_t) ts->tv_nsec;
+		    ? (uint64_t) INT64_MAX / 2
+		    : (uint64_t) ts->tv_sec * 1000000000u + (uint64_t) ts->tv_nsec;
 	return (int64_t) (clock_mono_ns() + d);
 }
 
@@ -188,7 +191,7 @@ XRING_API int __xring_get_cqe(struct xring *ring, struct xring_cqe **cqe_ptr, un
 }
 
 XRING_API int xring_wait_cqes(struct xring *ring, struct xring_cqe **cqe_ptr, unsigned wait_nr,
-                              struct __kernel_timespec *ts, sigset_t *sigmask)
+			      struct __kernel_timespec *ts, sigset_t *sigmask)
 {
 	int ret = engine_wait(ring->ctx, wait_nr ? wait_nr : 1, deadline_after(ts), sigmask);
 
@@ -202,7 +205,7 @@ XRING_API int xring_wait_cqes(struct xring *ring, struct xring_cqe **cqe_ptr, un
 }
 
 XRING_API int xring_wait_cqe_timeout(struct xring *ring, struct xring_cqe **cqe_ptr,
-                                     struct __kernel_timespec *ts)
+				     struct __kernel_timespec *ts)
 {
 	return xring_wait_cqes(ring, cqe_ptr, 1, ts, NULL);
 }

@@ -8,7 +8,7 @@ _Static_assert(sizeof(struct xring_buf) == sizeof(struct io_uring_buf), "buf lay
 _Static_assert(sizeof(struct xring_buf_reg) == sizeof(struct io_uring_buf_reg), "buf_reg layout");
 
 XRING_API int xring_register_buffers(struct xring *ring, const struct iovec *iovecs,
-                                     unsigned nr_iovecs)
+				     unsigned nr_iovecs)
 {
 	struct io_uring *kr = kring_ring(ring->ctx);
 
@@ -39,7 +39,7 @@ XRING_API int xring_unregister_buf_ring(struct xring *ring, int bgid)
 }
 
 XRING_API struct xring_buf_ring *xring_setup_buf_ring(struct xring *ring, unsigned nentries,
-                                                      int bgid, unsigned flags, int *ret)
+						      int bgid, unsigned flags, int *ret)
 {
 	size_t len = (size_t) nentries * sizeof(struct xring_buf);
 	struct xring_buf_reg reg = {0};
@@ -70,7 +70,7 @@ XRING_API struct xring_buf_ring *xring_setup_buf_ring(struct xring *ring, unsign
 }
 
 XRING_API int xring_free_buf_ring(struct xring *ring, struct xring_buf_ring *br, unsigned nentries,
-                                  int bgid)
+				  int bgid)
 {
 	int ret = xring_unregister_buf_ring(ring, bgid);
 

@@ -31,7 +31,7 @@ static int register_table(struct xring *ring, const int *files, unsigned nr_file
 	if (!kr)
 		return -EOPNOTSUPP;
 	ret = sparse ? io_uring_register_files_sparse(kr, nr_files)
-	             : io_uring_register_files(kr, files, nr_files);
+		     : io_uring_register_files(kr, files, nr_files);
 	if (ret)
 		return ret;
 	ret = table_set(ring->ctx, nr_files);
@@ -51,7 +51,7 @@ XRING_API int xring_register_files_sparse(struct xring *ring, unsigned nr_files)
 }
 
 XRING_API int xring_register_files_update(struct xring *ring, unsigned off, const int *files,
-                                          unsigned nr_files)
+					  unsigned nr_files)
 {
 	struct io_uring *kr = kring_ring(ring->ctx);
 

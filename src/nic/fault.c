@@ -163,7 +163,7 @@ static unsigned ft_let_go(struct ft_dir *d, uint64_t now, bool waiting)
 
 		for (unsigned i = 0; i < d->nheld; i++) {
 			const struct ft_held *h = &d->held[i],
-			                     *b = best < 0 ? NULL : &d->held[best];
+					     *b = best < 0 ? NULL : &d->held[best];
 
 			if (waiting ? !h->waiting : h->due > now)
 				continue;
@@ -184,7 +184,7 @@ static unsigned ft_let_go(struct ft_dir *d, uint64_t now, bool waiting)
 
 /* Hold a frame if there is room; false when it must go on at once. */
 static bool ft_hold(struct ft_queue *fq, struct ft_dir *d, const struct port_frame *f,
-                    unsigned fate, uint64_t now)
+		    unsigned fate, uint64_t now)
 {
 	const struct fault_config *c = &fq->fp->cfg;
 	struct ft_held *h;
@@ -732,19 +732,19 @@ static void ft_destroy(struct port *p)
 }
 
 static const struct port_ops ft_ops = {
-        .rx_poll = ft_rx_poll,
-        .rx_release = ft_rx_release,
-        .tx_alloc = ft_tx_alloc,
-        .tx_post = ft_tx_post,
-        .tx_flush = ft_tx_flush,
-        .tx_reap = ft_tx_reap,
-        .wait_fd = ft_wait_fd,
-        .arm = ft_arm,
-        .steer = ft_steer,
-        .unsteer = ft_unsteer,
-        .mem_register = ft_mem_register,
-        .mem_deregister = ft_mem_deregister,
-        .destroy = ft_destroy,
+	.rx_poll = ft_rx_poll,
+	.rx_release = ft_rx_release,
+	.tx_alloc = ft_tx_alloc,
+	.tx_post = ft_tx_post,
+	.tx_flush = ft_tx_flush,
+	.tx_reap = ft_tx_reap,
+	.wait_fd = ft_wait_fd,
+	.arm = ft_arm,
+	.steer = ft_steer,
+	.unsteer = ft_unsteer,
+	.mem_register = ft_mem_register,
+	.mem_deregister = ft_mem_deregister,
+	.destroy = ft_destroy,
 };
 
 static int ft_thr(const struct fault_rates *r, struct ft_thr *t)

@@ -152,7 +152,7 @@ int fault_parse(const char *spec, struct fault_config *cfg, char *err, size_t er
 				snprintf(err, errlen, "fault spec: unknown key '%s'", kv);
 			else if (err)
 				snprintf(err, errlen, "fault spec: bad value '%s' for '%s'", eq + 1,
-				         kv);
+					 kv);
 			return -EINVAL;
 		}
 	}

@@ -133,10 +133,10 @@ static int ml_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)
 			const struct ml_desc *d = &l->desc[mq->rx_head++ & mask];
 
 			f[n] = (struct port_frame){
-			        .data = l->bufs + (size_t) d->slot * bs + d->off,
-			        .len = d->len,
-			        .buf = d->slot,
-			        .flags = (uint16_t) d->flags,
+				.data = l->bufs + (size_t) d->slot * bs + d->off,
+				.len = d->len,
+				.buf = d->slot,
+				.flags = (uint16_t) d->flags,
 			};
 			q->stats.rx_bytes += d->len;
 			n++;
@@ -180,9 +180,9 @@ static int ml_tx_alloc(struct port_queue *q, struct port_frame *f, unsigned n)
 
 		mq->state[s] = SLOT_ALLOC;
 		f[i] = (struct port_frame){
-		        .data = mq->tx->bufs + (size_t) s * bs,
-		        .len = bs,
-		        .buf = s,
+			.data = mq->tx->bufs + (size_t) s * bs,
+			.len = bs,
+			.buf = s,
 		};
 	}
 	if (i < n)
@@ -227,10 +227,10 @@ static void ml_tx_put(struct ml_queue *mq, uint32_t slot, const struct port_fram
 
 	mq->state[slot] = SLOT_SENT;
 	l->desc[mq->tx_tail++ & ml_mask(mq)] = (struct ml_desc){
-	        .slot = slot,
-	        .off = off,
-	        .len = f->len,
-	        .flags = f->flags & PORT_F_MORE,
+		.slot = slot,
+		.off = off,
+		.len = f->len,
+		.flags = f->flags & PORT_F_MORE,
 	};
 	mq->q.stats.tx_bytes += f->len;
 	if (!(f->flags & PORT_F_MORE))
@@ -429,19 +429,19 @@ static void ml_destroy(struct port *p)
 }
 
 static const struct port_ops ml_ops = {
-        .rx_poll = ml_rx_poll,
-        .rx_release = ml_rx_release,
-        .tx_alloc = ml_tx_alloc,
-        .tx_post = ml_tx_post,
-        .tx_flush = ml_tx_flush,
-        .tx_reap = ml_tx_reap,
-        .wait_fd = ml_wait_fd,
-        .arm = ml_arm,
-        .steer = ml_steer,
-        .unsteer = ml_unsteer,
-        .mem_register = ml_mem_register,
-        .mem_deregister = ml_mem_deregister,
-        .destroy = ml_destroy,
+	.rx_poll = ml_rx_poll,
+	.rx_release = ml_rx_release,
+	.tx_alloc = ml_tx_alloc,
+	.tx_post = ml_tx_post,
+	.tx_flush = ml_tx_flush,
+	.tx_reap = ml_tx_reap,
+	.wait_fd = ml_wait_fd,
+	.arm = ml_arm,
+	.steer = ml_steer,
+	.unsteer = ml_unsteer,
+	.mem_register = ml_mem_register,
+	.mem_deregister = ml_mem_deregister,
+	.destroy = ml_destroy,
 };
 
 static int ml_lane_init(struct ml_lane *l, unsigned nbufs, unsigned bs)

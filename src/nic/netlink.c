@@ -307,7 +307,7 @@ int nlk_poll(struct nlk *n)
 		/* Most likely the socket overran (ENOBUFS, which libnl calls "out of memory") and
 		 * notifications were lost: only a full dump makes the caches trustworthy again. */
 		log_warn("netlink: notification socket error (%s), dumping everything again",
-		         nl_geterror(got));
+			 nl_geterror(got));
 		err = resync(n);
 		if (err < 0)
 			return err;
@@ -373,7 +373,7 @@ int nlk_link_by_name(struct nlk *n, const char *name, struct nlk_link *out)
 
 /* Calls fn for each IPv4 address (of ifindex, or all when 0) until it returns nonzero. */
 static int addr_walk(struct nlk *n, uint32_t ifindex, int (*fn)(const struct nlk_addr *, void *),
-                     void *arg)
+		     void *arg)
 {
 	struct nl_object *o;
 

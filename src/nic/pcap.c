@@ -56,9 +56,9 @@ static uint64_t pw_write(struct pw_port *pp, const struct port_frame *f, unsigne
 {
 	uint64_t t = pw_now(pp), records = 0;
 	struct pcap_pkthdr h = {
-	        /* The file is opened with nanosecond precision: tv_usec carries nanoseconds. */
-	        .ts = {.tv_sec = (time_t) (t / 1000000000u),
-	               .tv_usec = (suseconds_t) (t % 1000000000u)},
+		/* The file is opened with nanosecond precision: tv_usec carries nanoseconds. */
+		.ts = {.tv_sec = (time_t) (t / 1000000000u),
+		       .tv_usec = (suseconds_t) (t % 1000000000u)},
 	};
 
 	for (unsigned i = 0; i < n;) {
@@ -69,7 +69,7 @@ static uint64_t pw_write(struct pw_port *pp, const struct port_frame *f, unsigne
 			len = cap = 0;
 			for (; i < n; i++) {
 				uint32_t room = PW_SNAPLEN - cap,
-				         k = f[i].len < room ? f[i].len : room;
+					 k = f[i].len < room ? f[i].len : room;
 
 				memcpy(pp->scratch + cap, f[i].data, k);
 				cap += k;
@@ -213,23 +213,23 @@ static void pw_destroy(struct port *p)
 }
 
 static const struct port_ops pw_ops = {
-        .rx_poll = pw_rx_poll,
-        .rx_release = pw_rx_release,
-        .tx_alloc = pw_tx_alloc,
-        .tx_post = pw_tx_post,
-        .tx_flush = pw_tx_flush,
-        .tx_reap = pw_tx_reap,
-        .wait_fd = pw_wait_fd,
-        .arm = pw_arm,
-        .steer = pw_steer,
-        .unsteer = pw_unsteer,
-        .mem_register = pw_mem_register,
-        .mem_deregister = pw_mem_deregister,
-        .destroy = pw_destroy,
+	.rx_poll = pw_rx_poll,
+	.rx_release = pw_rx_release,
+	.tx_alloc = pw_tx_alloc,
+	.tx_post = pw_tx_post,
+	.tx_flush = pw_tx_flush,
+	.tx_reap = pw_tx_reap,
+	.wait_fd = pw_wait_fd,
+	.arm = pw_arm,
+	.steer = pw_steer,
+	.unsteer = pw_unsteer,
+	.mem_register = pw_mem_register,
+	.mem_deregister = pw_mem_deregister,
+	.destroy = pw_destroy,
 };
 
 int pcapw_wrap(struct port *inner, const char *path, uint64_t (*now)(void *arg), void *now_arg,
-               struct port **out)
+	       struct port **out)
 {
 	struct pw_port *pp;
 
@@ -247,7 +247,7 @@ int pcapw_wrap(struct port *inner, const char *path, uint64_t (*now)(void *arg),
 	pp->qs = calloc(inner->nqueues, sizeof(*pp->qs));
 	pp->qptrs = calloc(inner->nqueues, sizeof(*pp->qptrs));
 	pp->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, PW_SNAPLEN,
-	                                                PCAP_TSTAMP_PRECISION_NANO);
+							PCAP_TSTAMP_PRECISION_NANO);
 	if (!pp->qs || !pp->qptrs || !pp->pcap) {
 		pw_free(pp);
 		return -ENOMEM;

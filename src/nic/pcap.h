@@ -28,7 +28,7 @@
  * failure inner is left as it was.
  */
 int pcapw_wrap(struct port *inner, const char *path, uint64_t (*now)(void *arg), void *now_arg,
-               struct port **out);
+	       struct port **out);
 
 /*
  * If XRING_PCAP is set and non-empty, wrap *p with a capture to that path and replace *p.

@@ -47,7 +47,7 @@ struct port_frame {
 /* Flow steering: which received frames this queue wants. Zero fields are wildcards. */
 enum port_rule_kind {
 	PORT_RULE_TCP, /* 5-tuple when remote is set (a connection), 3-tuple otherwise (a listener)
-	                */
+			*/
 	PORT_RULE_UDP,
 	PORT_RULE_ARP,  /* every ARP frame for the port */
 	PORT_RULE_ICMP, /* every ICMP packet to local_ip */
@@ -65,7 +65,7 @@ struct port_rule {
 /* Per-queue counters; the backend only ever increments them, from the queue's thread. */
 struct port_counters {
 	uint64_t rx_frames, rx_bytes, rx_drops,
-	        rx_bad; /* bad: malformed descriptors, peer faults */
+		rx_bad; /* bad: malformed descriptors, peer faults */
 	uint64_t tx_frames, tx_bytes, tx_drops, tx_full;
 	uint64_t polls, poll_hits;
 	uint64_t kicks; /* system calls made to kick the device */

@@ -31,7 +31,7 @@ static bool matches(const struct xreq *c, const struct xreq *r)
 {
 	uint32_t flags = c->u.cancel.flags;
 	bool by_data = !(flags & (XRING_ASYNC_CANCEL_FD | XRING_ASYNC_CANCEL_OP)) ||
-	               (flags & XRING_ASYNC_CANCEL_USERDATA);
+		       (flags & XRING_ASYNC_CANCEL_USERDATA);
 
 	if (!r->op->cancel)
 		return false; /* not something a cancellation can find, as in the kernel */
@@ -94,7 +94,7 @@ static int64_t cancel_issue(struct xring_ctx *ctx, struct xreq *req)
 }
 
 const struct xring_op op_async_cancel = {
-        .name = "ASYNC_CANCEL",
-        .prep = cancel_prep,
-        .issue = cancel_issue,
+	.name = "ASYNC_CANCEL",
+	.prep = cancel_prep,
+	.issue = cancel_issue,
 };

@@ -83,7 +83,7 @@ static void kr_cqe(struct xring_ctx *ctx, const struct io_uring_cqe *cqe)
 			req->u.cancel.first = cqe->res;
 		if (--req->u.cancel.outstanding == 0) {
 			bool all = req->u.cancel.flags &
-			           (XRING_ASYNC_CANCEL_ALL | XRING_ASYNC_CANCEL_ANY);
+				   (XRING_ASYNC_CANCEL_ALL | XRING_ASYNC_CANCEL_ANY);
 
 			req_complete(ctx, req, all ? req->u.cancel.nr : req->u.cancel.first, 0);
 		}
@@ -156,7 +156,7 @@ int kring_init(struct xring_ctx *ctx, unsigned entries)
 		/* io_uring may be disabled (kernel.io_uring_disabled); xring still runs its own
 		 * opcodes and offloaded sockets. */
 		log_warn("no kernel io_uring (%d): opcodes xring does not implement will fail",
-		         ret);
+			 ret);
 		kr->broken = true;
 	} else {
 		struct io_uring_probe *probe = io_uring_get_probe_ring(&kr->ring);
@@ -231,10 +231,10 @@ static int pt_cancel(struct xring_ctx *ctx, struct xreq *req)
 }
 
 const struct xring_op op_passthrough = {
-        .name = "PASSTHROUGH",
-        .ioprio = true,
-        .buffer_select = true,
-        .prep = pt_prep,
-        .issue = pt_issue,
-        .cancel = pt_cancel,
+	.name = "PASSTHROUGH",
+	.ioprio = true,
+	.buffer_select = true,
+	.prep = pt_prep,
+	.issue = pt_issue,
+	.cancel = pt_cancel,
 };

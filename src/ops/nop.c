@@ -52,8 +52,8 @@ static int64_t nop_issue(struct xring_ctx *ctx, struct xreq *req)
 }
 
 const struct xring_op op_nop = {
-        .name = "NOP",
-        .quick = nop_quick,
-        .prep = nop_prep,
-        .issue = nop_issue,
+	.name = "NOP",
+	.quick = nop_quick,
+	.prep = nop_prep,
+	.issue = nop_issue,
 };

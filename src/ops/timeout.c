@@ -96,7 +96,7 @@ static void count_list_add(struct xring_ctx *ctx, struct xreq *req)
 }
 
 static int prep_common(struct xring_ctx *ctx, struct xreq *req, const struct xring_sqe *sqe,
-                       bool is_link)
+		       bool is_link)
 {
 	uint32_t off = (uint32_t) sqe->off, flags = sqe->timeout_flags;
 	int err;
@@ -137,7 +137,7 @@ static int timeout_prep(struct xring_ctx *ctx, struct xreq *req, const struct xr
 static int arm(struct xring_ctx *ctx, struct xreq *req)
 {
 	return timer_add(&ctx->timers, &req->u.timeout.tm,
-	                 deadline_of(req->u.timeout.flags, &req->u.timeout.ts));
+			 deadline_of(req->u.timeout.flags, &req->u.timeout.ts));
 }
 
 static bool counts_events(const struct xreq *req)
@@ -153,7 +153,7 @@ static int64_t timeout_issue(struct xring_ctx *ctx, struct xreq *req)
 		return err;
 	if (counts_events(req)) {
 		uint64_t base =
-		        ctx->in_submit ? ctx->cq_seq_committed : ctx->cq_posted - ctx->cq_timeouts;
+			ctx->in_submit ? ctx->cq_seq_committed : ctx->cq_posted - ctx->cq_timeouts;
 
 		req->u.timeout.target_seq = base + req->u.timeout.count;
 		count_list_add(ctx, req);
@@ -295,7 +295,7 @@ static int64_t remove_issue(struct xring_ctx *ctx, struct xreq *req)
 	uint32_t flags = req->u.tremove.flags;
 	bool lt = flags & XRING_LINK_TIMEOUT_UPDATE;
 	struct xreq *t = find_timeout(ctx, req->u.tremove.addr,
-	                              lt ? XRING_OP_LINK_TIMEOUT : XRING_OP_TIMEOUT);
+				      lt ? XRING_OP_LINK_TIMEOUT : XRING_OP_TIMEOUT);
 
 	if (!t)
 		return -ENOENT;
@@ -311,27 +311,27 @@ static int64_t remove_issue(struct xring_ctx *ctx, struct xreq *req)
 	if (!lt && !(t->u.timeout.flags & XRING_TIMEOUT_MULTISHOT))
 		count_list_del(ctx, t);
 	t->u.timeout.flags =
-	        (t->u.timeout.flags & ~(XRING_TIMEOUT_ABS | XRING_TIMEOUT_CLOCK_MASK)) |
-	        (flags & (XRING_TIMEOUT_ABS | XRING_TIMEOUT_CLOCK_MASK));
+		(t->u.timeout.flags & ~(XRING_TIMEOUT_ABS | XRING_TIMEOUT_CLOCK_MASK)) |
+		(flags & (XRING_TIMEOUT_ABS | XRING_TIMEOUT_CLOCK_MASK));
 	t->u.timeout.ts = req->u.tremove.ts;
 	return arm(ctx, t);
 }
 
 const struct xring_op op_timeout = {
-        .name = "TIMEOUT",
-        .prep = timeout_prep,
-        .issue = timeout_issue,
-        .cancel = timeout_cancel,
+	.name = "TIMEOUT",
+	.prep = timeout_prep,
+	.issue = timeout_issue,
+	.cancel = timeout_cancel,
 };
 
 const struct xring_op op_link_timeout = {
-        .name = "LINK_TIMEOUT",
-        .prep = link_timeout_prep,
-        .issue = link_timeout_issue,
+	.name = "LINK_TIMEOUT",
+	.prep = link_timeout_prep,
+	.issue = link_timeout_issue,
 };
 
 const struct xring_op op_timeout_remove = {
-        .name = "TIMEOUT_REMOVE",
-        .prep = remove_prep,
-        .issue = remove_issue,
+	.name = "TIMEOUT_REMOVE",
+	.prep = remove_prep,
+	.issue = remove_issue,
 };

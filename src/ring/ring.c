@@ -7,6 +7,7 @@
 #include "conf/params.h"
 #include "files/files.h"
 #include "ops/kring.h"
+#include "ops/xsock.h"
 #include "ring/ring.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -55,6 +56,8 @@ static void ctx_free(struct xring_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	xsock_exit(ctx);
+	netport_exit(ctx);
 	files_free(ctx);
 	kring_exit(ctx);
 	timer_heap_free(&ctx->timers);

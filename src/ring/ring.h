@@ -31,9 +31,11 @@ struct kring;
 
 struct xring_ctx {
 	struct xring *ring;
-	struct kring *kr;       /* the kernel io_uring behind passthrough ops */
-	struct xreq *canceller; /* the ASYNC_CANCEL being issued, for cancels answered later */
-	struct ftable *files;   /* registered files, NULL when none */
+	struct kring *kr;           /* the kernel io_uring behind passthrough ops */
+	struct xreq *canceller;     /* the ASYNC_CANCEL being issued, for cancels answered later */
+	struct ftable *files;       /* registered files, NULL when none */
+	struct xsock_table *xsocks; /* offloaded sockets, NULL until the first */
+	struct netport *netports;   /* ports this ring's sockets use */
 	unsigned setup_flags;
 
 	struct req_pool pool;
@@ -85,7 +87,7 @@ static inline struct xring_ctx *ring_ctx(struct xring *ring)
 
 /* Completion side (src/cqe). */
 void cq_post_overflow(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)
-        __attribute__((noinline, cold));
+	__attribute__((noinline, cold));
 
 /* Posts a CQE; when the CQ is full, or older CQEs still wait, it joins the overflow list. */
 static inline void cq_post(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)

@@ -16,6 +16,7 @@
 
 struct xring_ctx;
 struct xring_op;
+struct xsock;
 
 /* xreq.flags */
 enum {
@@ -24,7 +25,7 @@ enum {
 	REQ_F_FAIL = 1u << 2,     /* completed (or will complete) as a failure */
 	REQ_F_CQE_SKIP = 1u << 3, /* CQE_SKIP_SUCCESS and not failed */
 	REQ_F_SKIP_LINK_CQES =
-	        1u << 4, /* failed with CQE_SKIP_SUCCESS: cancelled links post nothing */
+		1u << 4, /* failed with CQE_SKIP_SUCCESS: cancelled links post nothing */
 	REQ_F_DRAIN = 1u << 5,
 	REQ_F_ARM_LTIMEOUT = 1u << 6, /* req->link is a LINK_TIMEOUT to arm when this is issued */
 	REQ_F_LTIMEOUT_ACTIVE = 1u << 7, /* req->link is an armed LINK_TIMEOUT guarding this req */
@@ -47,6 +48,7 @@ struct xreq {
 	struct xreq *link;          /* next request of the chain */
 	struct xreq *qnext;         /* FIFO membership: defer, tw, free list */
 	struct xreq *lprev, *lnext; /* pending list */
+	struct xreq *wprev, *wnext; /* an operation's own wait list (receives on a socket) */
 	union {
 		struct {
 			struct timer tm;
@@ -73,8 +75,14 @@ struct xreq {
 			uint32_t flags;
 			struct __kernel_timespec ts;
 		} tremove;
-		struct xring_sqe
-		        sqe; /* a copy, for requests issued after their SQE slot is reused */
+		/* A copy, for requests issued after their SQE slot is reused. */
+		struct xring_sqe sqe;
+		struct {
+			struct xring_sqe sqe; /* first: passthrough reads it as u.sqe */
+			struct xsock *xs;     /* the offloaded socket, NULL on the kernel path */
+			uint8_t addr[16];     /* a sockaddr_in read at prep, as the kernel does */
+			uint32_t addrlen;
+		} net;
 	} u;
 };
 
@@ -163,6 +171,36 @@ static inline void list_del(struct req_list *l, struct xreq *r)
 	else
 		l->last = r->lprev;
 	r->lprev = r->lnext = NULL;
+}
+
+/* An operation's wait list, linked through wprev/wnext so a request can be on it and on the
+ * pending list at once. */
+struct req_wlist {
+	struct xreq *first, *last;
+};
+
+static inline void wlist_add_tail(struct req_wlist *l, struct xreq *r)
+{
+	r->wnext = NULL;
+	r->wprev = l->last;
+	if (l->last)
+		l->last->wnext = r;
+	else
+		l->first = r;
+	l->last = r;
+}
+
+static inline void wlist_del(struct req_wlist *l, struct xreq *r)
+{
+	if (r->wprev)
+		r->wprev->wnext = r->wnext;
+	else
+		l->first = r->wnext;
+	if (r->wnext)
+		r->wnext->wprev = r->wprev;
+	else
+		l->last = r->wprev;
+	r->wprev = r->wnext = NULL;
 }
 
 /* What an operation's issue() may return instead of a result. */

@@ -8,6 +8,7 @@
 
 #include "ops/kring.h"
 #include "ops/ops.h"
+#include "ops/xsock.h"
 #include "ring/ring.h"
 #include "sqe/req.h"
 
@@ -146,6 +147,14 @@ static int init_req(struct xring_ctx *ctx, struct xreq *req, const struct xring_
 	if (fl & XRING_SQE_CQE_SKIP_SUCCESS)
 		req->flags |= REQ_F_CQE_SKIP;
 
+	if (xring_unlikely(ctx->xsocks != NULL) && !(fl & XRING_SQE_FIXED_FILE) &&
+	    xsock_by_fd(ctx, sqe->fd)) {
+		/* An offloaded socket: its operations run on the ring's stack. */
+		const struct xring_op *xop = xsock_op(sqe->opcode);
+
+		if (xop)
+			req->op = xop;
+	}
 	if (!req->op)
 		req->op = &op_passthrough; /* not ours: the kernel ring runs it, or refuses it */
 	if (fl & ~SQE_VALID_FLAGS)
@@ -338,6 +347,8 @@ static int submit_sqes(struct xring_ctx *ctx)
 	timeout_flush_counts(ctx);
 	req_run_later(ctx);
 	kring_flush(ctx);
+	if (ctx->netports)
+		netport_flush_all(ctx);
 	return n;
 }
 

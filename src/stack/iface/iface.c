@@ -18,7 +18,7 @@
 	} while (0)
 
 int iface_init(struct iface *ifc, const struct iface_config *cfg, struct iface_dev dev,
-               const struct iface_hooks *hooks)
+	       const struct iface_hooks *hooks)
 {
 	struct iface_config *c = &ifc->cfg;
 	int ret;
@@ -107,7 +107,7 @@ void iface_xmit_frame(struct iface *ifc, const uint8_t *frame, uint32_t len)
 }
 
 static int arp_send(struct iface *ifc, uint16_t op, const uint8_t *eth_dst, const uint8_t *tha,
-                    uint32_t tpa)
+		    uint32_t tpa)
 {
 	struct iface_txbuf b;
 
@@ -202,16 +202,16 @@ void iface_ip4_abort(struct iface *ifc, struct iface_tx *tx)
 }
 
 int iface_ip4_commit(struct iface *ifc, struct iface_tx *tx, uint8_t proto, uint8_t tos,
-                     size_t l4_len)
+		     size_t l4_len)
 {
 	struct ip4_hdr h = {
-	        .src = ifc->ip,
-	        .dst = tx->dst,
-	        .id = ifc->ip_id++,
-	        .tos = tos,
-	        .ttl = ifc->ttl,
-	        .proto = proto,
-	        .df = true,
+		.src = ifc->ip,
+		.dst = tx->dst,
+		.id = ifc->ip_id++,
+		.tos = tos,
+		.ttl = ifc->ttl,
+		.proto = proto,
+		.df = true,
 	};
 	uint32_t len = (uint32_t) (ETH_HLEN + IP4_HLEN + l4_len);
 
@@ -229,7 +229,7 @@ int iface_ip4_commit(struct iface *ifc, struct iface_tx *tx, uint8_t proto, uint
 }
 
 int iface_ip4_send(struct iface *ifc, uint64_t now, uint32_t dst, uint8_t proto, uint8_t tos,
-                   const void *l4, size_t l4_len)
+		   const void *l4, size_t l4_len)
 {
 	struct iface_tx tx;
 	int ret = iface_ip4_begin(ifc, now, dst, &tx);
@@ -278,7 +278,7 @@ static bool icmp_allow(struct iface *ifc, uint64_t now)
  * callers have already dropped bad sources and fragments.
  */
 static void icmp_error_send(struct iface *ifc, uint64_t now, const struct ip4_view *ip,
-                            uint8_t type, uint8_t code)
+			    uint8_t type, uint8_t code)
 {
 	struct iface_tx tx;
 	size_t quote = ip->total_len;
@@ -329,7 +329,7 @@ static int icmp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip
 		if (ret < 0)
 			return ret;
 		ret = icmp_emit_echo(tx.l4, tx.l4_cap, ICMP_ECHO_REPLY, v.id, v.seq, v.body,
-		                     v.body_len);
+				     v.body_len);
 		if (ret < 0) {
 			ifc->stats.tx_too_big++;
 			iface_ip4_abort(ifc, &tx);
@@ -358,11 +358,11 @@ static int icmp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip
 /* ---- UDP and TCP ---- */
 
 static int udp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip, bool bcast,
-                     unsigned flags)
+		     unsigned flags)
 {
 	struct udp_view v;
 	int ret = udp_parse(ip->payload, ip->payload_len, ip->src, ip->dst,
-	                    flags & IFACE_RX_L4_CSUM_OK ? UDP_CSUM_OK : 0, &v);
+			    flags & IFACE_RX_L4_CSUM_OK ? UDP_CSUM_OK : 0, &v);
 
 	if (ret < 0) {
 		if (ret == -EILSEQ)
@@ -372,7 +372,7 @@ static int udp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip,
 		return ret;
 	}
 	ret = ifc->hooks.udp_input ? ifc->hooks.udp_input(ifc->hooks.ctx, now, ip, &v)
-	                           : -ECONNREFUSED;
+				   : -ECONNREFUSED;
 	if (ret == -ECONNREFUSED) {
 		ifc->stats.udp_no_port++;
 		if (!bcast)
@@ -384,7 +384,7 @@ static int udp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip,
 }
 
 static int tcp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip, bool bcast,
-                     unsigned flags)
+		     unsigned flags)
 {
 	struct tcp_view v;
 	int ret;
@@ -394,7 +394,7 @@ static int tcp_input(struct iface *ifc, uint64_t now, const struct ip4_view *ip,
 		return -EADDRNOTAVAIL;
 	}
 	ret = tcp_parse(ip->payload, ip->payload_len, ip->src, ip->dst,
-	                flags & IFACE_RX_L4_CSUM_OK ? TCP_CSUM_OK : 0, &v);
+			flags & IFACE_RX_L4_CSUM_OK ? TCP_CSUM_OK : 0, &v);
 	if (ret < 0) {
 		if (ret == -EILSEQ)
 			ifc->stats.tcp_bad_csum++;
@@ -418,7 +418,7 @@ static int ip4_input(struct iface *ifc, uint64_t now, const struct eth_view *eth
 	struct ip4_view ip;
 	bool bcast;
 	int ret = ip4_parse(eth->payload, eth->payload_len,
-	                    flags & IFACE_RX_IP_CSUM_OK ? IP4_CSUM_OK : 0, &ip);
+			    flags & IFACE_RX_IP_CSUM_OK ? IP4_CSUM_OK : 0, &ip);
 
 	if (ret < 0) {
 		if (ret == -EPROTONOSUPPORT)
@@ -502,8 +502,8 @@ static int arp_input(struct iface *ifc, uint64_t now, const struct eth_view *eth
 	 * what a gratuitous ARP is for). */
 	if (a.spa != IP4_ANY && !ip4_is_multicast(a.spa) && !is_bcast(ifc, a.spa))
 		neigh_learn(ifc, now, a.spa, a.sha,
-		            (for_us && on_link(ifc, a.spa) ? NEIGH_CREATE : 0) |
-		                    (for_us && a.op == ARP_OP_REPLY ? NEIGH_CONFIRM : 0));
+			    (for_us && on_link(ifc, a.spa) ? NEIGH_CREATE : 0) |
+				    (for_us && a.op == ARP_OP_REPLY ? NEIGH_CONFIRM : 0));
 	if (!for_us) {
 		ifc->stats.arp_not_for_us++;
 		return 0;

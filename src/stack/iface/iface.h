@@ -77,14 +77,14 @@ struct iface_hooks {
 	 * -ECONNREFUSED when no socket is bound to the port (the interface then sends an ICMP
 	 * port unreachable, where RFC 1122 allows one). A NULL hook refuses everything. */
 	int (*udp_input)(void *ctx, uint64_t now, const struct ip4_view *ip,
-	                 const struct udp_view *udp);
+			 const struct udp_view *udp);
 	/* A unicast segment for us, checksum verified, options not yet parsed. */
 	void (*tcp_input)(void *ctx, uint64_t now, const struct ip4_view *ip,
-	                  const struct tcp_view *tcp);
+			  const struct tcp_view *tcp);
 	/* An ICMP error quoting a datagram we sent (icmp->orig), for the socket to turn into
 	 * -ECONNREFUSED / -EHOSTUNREACH / -ENETUNREACH or a path MTU. */
 	void (*icmp_error)(void *ctx, uint64_t now, const struct ip4_view *ip,
-	                   const struct icmp_view *icmp);
+			   const struct icmp_view *icmp);
 };
 
 enum neigh_state {
@@ -145,7 +145,7 @@ struct iface {
 
 /* 0, -EINVAL for a bad configuration, -ENOMEM. */
 int iface_init(struct iface *ifc, const struct iface_config *cfg, struct iface_dev dev,
-               const struct iface_hooks *hooks);
+	       const struct iface_hooks *hooks);
 void iface_fini(struct iface *ifc);
 
 /* Receive flags (the port's PORT_F_RX_* checksum results). */
@@ -183,12 +183,12 @@ struct iface_tx {
 
 int iface_ip4_begin(struct iface *ifc, uint64_t now, uint32_t dst, struct iface_tx *tx);
 int iface_ip4_commit(struct iface *ifc, struct iface_tx *tx, uint8_t proto, uint8_t tos,
-                     size_t l4_len);
+		     size_t l4_len);
 void iface_ip4_abort(struct iface *ifc, struct iface_tx *tx);
 
 /* begin + copy + commit. */
 int iface_ip4_send(struct iface *ifc, uint64_t now, uint32_t dst, uint8_t proto, uint8_t tos,
-                   const void *l4, size_t l4_len);
+		   const void *l4, size_t l4_len);
 
 /* Broadcast a gratuitous ARP (an RFC 5227 announcement) for our address. 0 or -ENOBUFS. */
 int iface_announce(struct iface *ifc, uint64_t now);

@@ -68,9 +68,9 @@ static void txq_abort(void *ctx, const struct iface_txbuf *b)
 }
 
 const struct iface_dev_ops txq_ops = {
-        .tx_alloc = txq_alloc,
-        .tx_post = txq_post,
-        .tx_abort = txq_abort,
+	.tx_alloc = txq_alloc,
+	.tx_post = txq_post,
+	.tx_abort = txq_abort,
 };
 
 const uint8_t *txq_peek(const struct txq *q, uint32_t *len)

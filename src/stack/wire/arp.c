@@ -27,7 +27,7 @@ int arp_parse(const void *buf, size_t len, struct arp_view *v)
 }
 
 int arp_emit(void *buf, size_t cap, uint16_t op, const uint8_t *sha, uint32_t spa,
-             const uint8_t *tha, uint32_t tpa)
+	     const uint8_t *tha, uint32_t tpa)
 {
 	uint8_t *p = buf;
 

@@ -29,6 +29,6 @@ int arp_parse(const void *buf, size_t len, struct arp_view *v);
 /* Write an ARP packet (ARP_LEN bytes) at buf. tha may be NULL (all zero, as in requests).
  * Returns ARP_LEN or -EMSGSIZE. */
 int arp_emit(void *buf, size_t cap, uint16_t op, const uint8_t *sha, uint32_t spa,
-             const uint8_t *tha, uint32_t tpa);
+	     const uint8_t *tha, uint32_t tpa);
 
 #endif

@@ -51,7 +51,7 @@ int icmp_parse(const void *buf, size_t len, unsigned flags, struct icmp_view *v)
 }
 
 static int emit(uint8_t *p, size_t cap, uint8_t type, uint8_t code, uint32_t rest, const void *data,
-                size_t data_len)
+		size_t data_len)
 {
 	if (cap < ICMP_HLEN || data_len > cap - ICMP_HLEN || data_len > 65535 - 28)
 		return -EMSGSIZE;
@@ -66,13 +66,13 @@ static int emit(uint8_t *p, size_t cap, uint8_t type, uint8_t code, uint32_t res
 }
 
 int icmp_emit_echo(void *buf, size_t cap, uint8_t type, uint16_t id, uint16_t seq, const void *data,
-                   size_t data_len)
+		   size_t data_len)
 {
 	return emit(buf, cap, type, 0, (uint32_t) id << 16 | seq, data, data_len);
 }
 
 int icmp_emit_error(void *buf, size_t cap, uint8_t type, uint8_t code, uint32_t rest,
-                    const void *orig, size_t orig_len)
+		    const void *orig, size_t orig_len)
 {
 	return emit(buf, cap, type, code, rest, orig, orig_len);
 }

@@ -73,12 +73,12 @@ int icmp_parse(const void *buf, size_t len, unsigned flags, struct icmp_view *v)
 /* Write an echo message (type ICMP_ECHO_REQUEST or ICMP_ECHO_REPLY) with data; data may alias
  * buf + ICMP_HLEN. Returns the message length or -EMSGSIZE. */
 int icmp_emit_echo(void *buf, size_t cap, uint8_t type, uint16_t id, uint16_t seq, const void *data,
-                   size_t data_len);
+		   size_t data_len);
 
 /* Write an error message quoting orig_len bytes of the offending datagram (the caller chooses
  * how much: RFC 1812 4.3.2.3 allows up to 576 bytes of ICMP datagram). rest is host order
  * (next-hop MTU for ICMP_FRAG_NEEDED, otherwise usually 0). Returns the length or -EMSGSIZE. */
 int icmp_emit_error(void *buf, size_t cap, uint8_t type, uint8_t code, uint32_t rest,
-                    const void *orig, size_t orig_len);
+		    const void *orig, size_t orig_len);
 
 #endif

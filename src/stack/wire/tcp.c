@@ -9,7 +9,7 @@
 #include "stack/wire/ipv4.h"
 
 int tcp_parse(const void *buf, size_t len, uint32_t src, uint32_t dst, unsigned flags,
-              struct tcp_view *v)
+	      struct tcp_view *v)
 {
 	const uint8_t *p = buf;
 	unsigned hl;
@@ -190,7 +190,7 @@ int tcp_opts_emit(uint8_t *buf, size_t cap, const struct tcp_opts *o)
 }
 
 int tcp_emit(void *buf, size_t cap, const struct tcp_hdr *h, const struct tcp_opts *o,
-             const void *payload, size_t payload_len, uint32_t src, uint32_t dst, unsigned flags)
+	     const void *payload, size_t payload_len, uint32_t src, uint32_t dst, unsigned flags)
 {
 	uint8_t *p = buf;
 	int olen = o ? tcp_opts_len(o) : 0;

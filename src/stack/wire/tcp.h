@@ -62,7 +62,7 @@ struct tcp_view {
  * bad checksum (not checked with TCP_CSUM_OK). Options are not parsed here.
  */
 int tcp_parse(const void *buf, size_t len, uint32_t src, uint32_t dst, unsigned flags,
-              struct tcp_view *v);
+	      struct tcp_view *v);
 
 /* Options present in struct tcp_opts. */
 enum {
@@ -123,6 +123,6 @@ struct tcp_hdr {
  * -EMSGSIZE.
  */
 int tcp_emit(void *buf, size_t cap, const struct tcp_hdr *h, const struct tcp_opts *o,
-             const void *payload, size_t payload_len, uint32_t src, uint32_t dst, unsigned flags);
+	     const void *payload, size_t payload_len, uint32_t src, uint32_t dst, unsigned flags);
 
 #endif

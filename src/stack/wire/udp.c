@@ -8,7 +8,7 @@
 #include "stack/wire/ipv4.h"
 
 int udp_parse(const void *buf, size_t len, uint32_t src, uint32_t dst, unsigned flags,
-              struct udp_view *v)
+	      struct udp_view *v)
 {
 	const uint8_t *p = buf;
 	uint16_t ulen;
@@ -34,7 +34,7 @@ int udp_parse(const void *buf, size_t len, uint32_t src, uint32_t dst, unsigned 
 }
 
 int udp_emit(void *buf, size_t cap, uint16_t sport, uint16_t dport, uint32_t src, uint32_t dst,
-             size_t payload_len, unsigned flags)
+	     size_t payload_len, unsigned flags)
 {
 	uint8_t *p = buf;
 	size_t ulen = UDP_HLEN + payload_len;

@@ -26,7 +26,7 @@ struct udp_view {
  * non-zero checksum does not verify. Bytes beyond the UDP length are ignored.
  */
 int udp_parse(const void *buf, size_t len, uint32_t src, uint32_t dst, unsigned flags,
-              struct udp_view *v);
+	      struct udp_view *v);
 
 /*
  * Write the 8-byte header at buf for the payload_len bytes the caller already placed at
@@ -36,6 +36,6 @@ int udp_parse(const void *buf, size_t len, uint32_t src, uint32_t dst, unsigned 
  * or -EMSGSIZE.
  */
 int udp_emit(void *buf, size_t cap, uint16_t sport, uint16_t dport, uint32_t src, uint32_t dst,
-             size_t payload_len, unsigned flags);
+	     size_t payload_len, unsigned flags);
 
 #endif
