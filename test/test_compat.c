@@ -206,3 +206,13 @@ Test(compat, added_prep_helpers_encode_sqes_as_liburing_does)
 
 	cr_expect_eq(line, 0, "failed at compat_names.c line %d", line);
 }
+
+Test(compat, the_errors_the_manual_pages_list_are_the_ones_returned)
+{
+	const char *what = "";
+	int got = 0, want = 0;
+	int line = compat_documented_errors(&what, &got, &want);
+
+	cr_expect_eq(line, 0, "%s: got %d, expected %d (compat_names.c line %d)", what, got, want,
+	             line);
+}

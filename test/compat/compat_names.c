@@ -314,3 +314,146 @@ int compat_prep_encodings(void)
 		return __LINE__;
 	return 0;
 }
+
+/*
+ * The errors the manual pages promise, as a liburing program sees them through the header.
+ * Each value was first observed on the kernel's own io_uring; the cases are ones whose answer
+ * has been stable across kernels.
+ */
+static struct io_uring er;
+
+/* Runs the one SQE prepared, returns the res of its first CQE, and sets *flags to its flags. */
+static int er_run(unsigned *flags)
+{
+	struct io_uring_cqe *cqe;
+	int res;
+
+	io_uring_submit(&er);
+	if (io_uring_wait_cqe(&er, &cqe))
+		return 1000;
+	res = cqe->res;
+	*flags = cqe->flags;
+	io_uring_cqe_seen(&er, cqe);
+	/* A failed zero-copy send still posts its notification: take it too. */
+	if (*flags & IORING_CQE_F_MORE) {
+		if (io_uring_wait_cqe(&er, &cqe))
+			return 1001;
+		if (!(cqe->flags & IORING_CQE_F_NOTIF))
+			return 1002;
+		io_uring_cqe_seen(&er, cqe);
+	}
+	return res;
+}
+
+int compat_documented_errors(const char **what, int *got, int *want)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	struct io_uring_sqe *s;
+	unsigned fl;
+	int t, u, closed, sv[2], fds[2] = {-1, -1}, bad[1] = {9999}, ret = 0;
+
+	if (io_uring_queue_init(8, &er, 0))
+		return -1;
+	t = socket(AF_INET, SOCK_STREAM, 0);
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	closed = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Bound but not listening: connecting to its port is refused. */
+	if (t < 0 || u < 0 || closed < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) ||
+	    bind(closed, (struct sockaddr *) &a, sizeof(a)) ||
+	    getsockname(closed, (struct sockaddr *) &a, &alen))
+		return -1;
+
+#define NOTE(name, expect, r)                                                                      \
+	do {                                                                                       \
+		if ((r) != (expect) && !ret) {                                                     \
+			*what = name;                                                              \
+			*got = (r);                                                                \
+			*want = (expect);                                                          \
+			ret = __LINE__;                                                            \
+		}                                                                                  \
+	} while (0)
+#define CHECK(name, expect, prep)                                                                  \
+	do {                                                                                       \
+		int r_;                                                                            \
+		s = io_uring_get_sqe(&er);                                                         \
+		prep;                                                                              \
+		r_ = er_run(&fl);                                                                  \
+		NOTE(name, expect, r_);                                                            \
+	} while (0)
+#define CHECK_CALL(name, expect, call)                                                             \
+	do {                                                                                       \
+		int r_ = (call);                                                                   \
+		NOTE(name, expect, r_);                                                            \
+	} while (0)
+
+	CHECK("socket with flags", -EINVAL, io_uring_prep_socket(s, AF_INET, SOCK_STREAM, 0, 1));
+	CHECK("socket_direct without a table", -ENXIO,
+	      io_uring_prep_socket_direct(s, AF_INET, SOCK_STREAM, 0, 0, 0));
+	CHECK("close_direct without a table", -ENXIO, io_uring_prep_close_direct(s, 0));
+	CHECK_CALL("unregister_files without a table", -ENXIO, io_uring_unregister_files(&er));
+	CHECK_CALL("register_files_update without a table", -ENXIO,
+	           io_uring_register_files_update(&er, 0, fds, 1));
+	CHECK_CALL("register_files of none", -EINVAL, io_uring_register_files(&er, fds, 0));
+	CHECK_CALL("register_files_sparse", 0, io_uring_register_files_sparse(&er, 4));
+	CHECK_CALL("a second table", -EBUSY, io_uring_register_files(&er, fds, 2));
+	CHECK_CALL("register_files_update past the end", -EINVAL,
+	           io_uring_register_files_update(&er, 3, fds, 2));
+	CHECK_CALL("register_files_update of a closed fd", -EBADF,
+	           io_uring_register_files_update(&er, 0, bad, 1));
+	CHECK_CALL("register_file_alloc_range past the end", -EINVAL,
+	           io_uring_register_file_alloc_range(&er, 3, 2));
+	CHECK_CALL("register_file_alloc_range overflowing", -EOVERFLOW,
+	           io_uring_register_file_alloc_range(&er, 0xffffffffu, 2));
+	CHECK("close_direct of an empty slot", -EBADF, io_uring_prep_close_direct(s, 1));
+	CHECK("close_direct past the end", -EINVAL, io_uring_prep_close_direct(s, 9));
+	CHECK("socket_direct with SOCK_CLOEXEC", -EINVAL,
+	      io_uring_prep_socket_direct(s, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0));
+	CHECK("socket_direct past the end", -EINVAL,
+	      io_uring_prep_socket_direct(s, AF_INET, SOCK_STREAM, 0, 7, 0));
+	CHECK("accept on a socket not listening", -EINVAL,
+	      io_uring_prep_accept(s, t, NULL, NULL, 0));
+	CHECK("listen on a datagram socket", -EOPNOTSUPP, io_uring_prep_listen(s, u, 4));
+	CHECK("multishot recv without buffer selection", -EINVAL,
+	      io_uring_prep_recv_multishot(s, t, NULL, 0, 0));
+	CHECK("shutdown of an unconnected socket", -ENOTCONN,
+	      io_uring_prep_shutdown(s, t, SHUT_WR));
+	CHECK("provide_buffers of none", -E2BIG,
+	      io_uring_prep_provide_buffers(s, NULL, 16, 0, 1, 0));
+	CHECK("remove_buffers of a missing group", -ENOENT, io_uring_prep_remove_buffers(s, 1, 77));
+	CHECK("send_zc on a unix socket", -EOPNOTSUPP,
+	      io_uring_prep_send_zc(s, sv[0], "x", 1, 0, 0));
+	CHECK("send on a never-connected TCP socket", -EPIPE,
+	      io_uring_prep_send(s, t, "x", 1, MSG_NOSIGNAL));
+	CHECK("connect to a port nobody listens on", -ECONNREFUSED,
+	      io_uring_prep_connect(s, t, (struct sockaddr *) &a, sizeof(a)));
+	CHECK("close of a closed fd", -EBADF, io_uring_prep_close(s, 9999));
+	CHECK_CALL("unregister_buffers without buffers", -ENXIO, io_uring_unregister_buffers(&er));
+	CHECK_CALL("unregister_buf_ring of a missing group", -ENOENT,
+	           io_uring_unregister_buf_ring(&er, 3));
+	{
+		int r2 = 0;
+		struct io_uring_buf_ring *br = io_uring_setup_buf_ring(&er, 3, 1, 0, &r2);
+
+		CHECK_CALL("setup_buf_ring of 3 entries", -EINVAL, br ? 0 : r2);
+		br = io_uring_setup_buf_ring(&er, 4, 1, 0, &r2);
+		CHECK_CALL("setup_buf_ring", 0, r2);
+		if (br) {
+			io_uring_setup_buf_ring(&er, 4, 1, 0, &r2);
+			CHECK_CALL("a second ring for the group", -EEXIST, r2);
+			CHECK_CALL("free_buf_ring", 0, io_uring_free_buf_ring(&er, br, 4, 1));
+		}
+	}
+#undef CHECK_CALL
+#undef CHECK
+#undef NOTE
+
+	close(t);
+	close(u);
+	close(closed);
+	close(sv[0]);
+	close(sv[1]);
+	io_uring_queue_exit(&er);
+	return ret;
+}

@@ -8,5 +8,7 @@ int compat_probe(void);
 int compat_cmd_sock(void);
 int compat_prep_encodings(void);
 int compat_kernel_consts_checked(void);
+/* On a mismatch: what was checked, the result and the one expected. */
+int compat_documented_errors(const char **what, int *got, int *want);
 
 #endif
