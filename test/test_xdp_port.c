@@ -1,0 +1,588 @@
+/*
+ * The AF_XDP port across a veth pair between two network namespaces: xring's port on if_a in A,
+ * the kernel in B. Frames are built and checked by hand here, since the stack is not involved.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netns_util.h"
+#include "nic/port.h"
+#include "nic/xdp/xdp_maps.h"
+#include "nic/xdp/xdp_port.h"
+
+#define UDP_XR   7000 /* xring's UDP port on the kernel's address 198.18.0.1 */
+#define TCP_KERN 7001 /* a kernel TCP listener on the same address */
+#define UDP_PEER 6000 /* the peer's kernel UDP socket on 198.18.0.2 */
+#define NDGRAMS  32
+#define DEADLINE 5.0 /* seconds any single wait may take */
+
+/* --- time and checksums ---------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static uint32_t sum16(const void *p, size_t len, uint32_t sum)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t) (b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t) (b[len - 1] << 8);
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t) ~sum;
+}
+
+/* Internet checksum of the L4 segment with the IPv4 pseudo-header; 0 when a received segment's
+ * checksum is right. */
+static uint16_t l4_sum(const uint8_t *ip, const uint8_t *l4, size_t l4len)
+{
+	uint8_t ph[12];
+
+	memcpy(ph, ip + 12, 8);
+	ph[8] = 0;
+	ph[9] = ip[9];
+	ph[10] = (uint8_t) (l4len >> 8);
+	ph[11] = (uint8_t) l4len;
+	return fold(sum16(l4, l4len, sum16(ph, sizeof(ph), 0)));
+}
+
+/* --- frames ---------------------------------------------------------------------------------- */
+
+static void get_mac(const char *dev, uint8_t mac[6])
+{
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	CHECK(s >= 0 && ioctl(s, SIOCGIFHWADDR, &ifr) == 0, "(%s)", strerror(errno));
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(s);
+}
+
+/* Ethernet + IPv4 + UDP with both checksums; returns the frame length. */
+static uint32_t build_udp(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint32_t sip,
+                          uint32_t dip, uint16_t sport, uint16_t dport, const void *pay, size_t n)
+{
+	uint8_t *ip = f + 14, *udp = ip + 20;
+	uint16_t ulen = (uint16_t) (8 + n), tlen = (uint16_t) (20 + 8 + n), c;
+
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[2] = (uint8_t) (tlen >> 8);
+	ip[3] = (uint8_t) tlen;
+	ip[6] = 0x40; /* DF */
+	ip[8] = 64;
+	ip[9] = IPPROTO_UDP;
+	memcpy(ip + 12, &sip, 4);
+	memcpy(ip + 16, &dip, 4);
+	c = fold(sum16(ip, 20, 0));
+	ip[10] = (uint8_t) (c >> 8);
+	ip[11] = (uint8_t) c;
+	udp[0] = (uint8_t) (sport >> 8);
+	udp[1] = (uint8_t) sport;
+	udp[2] = (uint8_t) (dport >> 8);
+	udp[3] = (uint8_t) dport;
+	udp[4] = (uint8_t) (ulen >> 8);
+	udp[5] = (uint8_t) ulen;
+	udp[6] = udp[7] = 0;
+	memcpy(udp + 8, pay, n);
+	c = l4_sum(ip, udp, ulen);
+	if (!c)
+		c = 0xffff;
+	udp[6] = (uint8_t) (c >> 8);
+	udp[7] = (uint8_t) c;
+	return 14u + tlen;
+}
+
+struct udp_view {
+	uint32_t sip, dip;
+	uint16_t sport, dport;
+	const uint8_t *pay;
+	size_t len;
+};
+
+/* Parse and verify an Ethernet/IPv4/UDP frame: lengths, both checksums. */
+static bool parse_udp(const uint8_t *f, uint32_t len, struct udp_view *v)
+{
+	const uint8_t *ip = f + 14, *udp;
+	unsigned ihl, tlen, ulen;
+
+	if (len < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00 || (ip[0] >> 4) != 4)
+		return false;
+	ihl = (ip[0] & 15u) * 4;
+	tlen = (unsigned) (ip[2] << 8 | ip[3]);
+	if (ihl < 20 || tlen > len - 14 || tlen < ihl + 8 || ip[9] != IPPROTO_UDP)
+		return false;
+	if (fold(sum16(ip, ihl, 0)) != 0)
+		return false;
+	udp = ip + ihl;
+	ulen = (unsigned) (udp[4] << 8 | udp[5]);
+	if (ulen != tlen - ihl)
+		return false;
+	if ((udp[6] | udp[7]) && l4_sum(ip, udp, ulen) != 0)
+		return false;
+	memcpy(&v->sip, ip + 12, 4);
+	memcpy(&v->dip, ip + 16, 4);
+	v->sport = (uint16_t) (udp[0] << 8 | udp[1]);
+	v->dport = (uint16_t) (udp[2] << 8 | udp[3]);
+	v->pay = udp + 8;
+	v->len = ulen - 8;
+	return true;
+}
+
+/* --- kernel sockets -------------------------------------------------------------------------- */
+
+static uint32_t ip4(const char *s)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, s, &a);
+	return a.s_addr;
+}
+
+static int udp_socket(const char *ip, uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = ip4(ip);
+	CHECK(s >= 0);
+	CHECK(bind(s, (struct sockaddr *) &sa, sizeof(sa)) == 0, "(bind %s:%u: %s)", ip, port,
+	      strerror(errno));
+	return s;
+}
+
+static void udp_send_to(int s, const char *ip, uint16_t port, const void *buf, size_t n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+	sa.sin_addr.s_addr = ip4(ip);
+	CHECK(sendto(s, buf, n, 0, (struct sockaddr *) &sa, sizeof(sa)) == (ssize_t) n, "(%s)",
+	      strerror(errno));
+}
+
+/* Receive one datagram within DEADLINE; returns its length or -1. */
+static ssize_t recv_within(int s, void *buf, size_t n, double secs)
+{
+	struct pollfd p = {.fd = s, .events = POLLIN};
+
+	if (poll(&p, 1, (int) (secs * 1000)) <= 0)
+		return -1;
+	return recv(s, buf, n, MSG_DONTWAIT);
+}
+
+/* --- the port -------------------------------------------------------------------------------- */
+
+static struct port *open_port(const struct topo *t, enum port_xdp_attach mode, uint32_t ip)
+{
+	struct port_xdp_config cfg = {
+	        .dev = t->if_a,
+	        .ip = ip,
+	        .prefix_len = 24,
+	        .attach = mode,
+	        .rx_frames = 512,
+	        .tx_frames = 512,
+	};
+	struct port *p = NULL;
+	int err;
+
+	err = port_xdp_open(&cfg, &p);
+	CHECK(err == 0, "(port_xdp_open %s: %s)", t->if_a, strerror(-err));
+	return p;
+}
+
+static uint32_t steer(struct port *p, enum port_rule_kind kind, const char *lip, uint16_t lport,
+                      const char *rip, uint16_t rport)
+{
+	struct port_rule r = {
+	        .kind = kind, .local_port = htons(lport), .remote_port = htons(rport)};
+	uint32_t h = 0;
+	int err;
+
+	r.local_ip = lip ? ip4(lip) : 0;
+	r.remote_ip = rip ? ip4(rip) : 0;
+	err = p->ops->steer(p, &r, &h);
+	CHECK(err == 0 && h != 0, "(steer: %s)", strerror(-err));
+	return h;
+}
+
+/* Poll every queue until want frames matched by accept() arrived or the deadline passed; other
+ * frames (the kernel's ARP chatter never reaches us, but be safe) are released and ignored.
+ * Returns the number accepted. */
+typedef bool (*accept_fn)(const struct port_frame *f, unsigned i, void *arg);
+
+static unsigned rx_collect(struct port *p, unsigned want, double secs, accept_fn fn, void *arg)
+{
+	struct port_frame f[64];
+	double end = now_s() + secs;
+	unsigned got = 0, q;
+	int n, i;
+
+	while (got < want && now_s() < end) {
+		for (q = 0; q < p->nqueues; q++) {
+			n = port_rx_poll(p->queues[q], f, 64);
+			CHECK(n >= 0);
+			for (i = 0; i < n; i++)
+				if (fn(&f[i], got, arg))
+					got++;
+			port_rx_release(p->queues[q], f, (unsigned) n);
+		}
+		if (!got)
+			usleep(1000);
+	}
+	return got;
+}
+
+struct udp_expect {
+	uint32_t flow;
+	uint16_t dport, sport;
+	uint32_t dip;
+	unsigned bad;
+	const uint8_t *mac;
+};
+
+static bool accept_udp(const struct port_frame *f, unsigned i, void *arg)
+{
+	struct udp_expect *e = arg;
+	struct udp_view v;
+	char want[64];
+
+	if (!parse_udp(f->data, f->len, &v)) {
+		e->bad++;
+		return false;
+	}
+	snprintf(want, sizeof(want), "datagram %u", i);
+	if (v.dport != e->dport || v.dip != e->dip || memcmp(f->data, e->mac, 6) ||
+	    (e->sport && v.sport != e->sport) || f->flow != e->flow || v.len != strlen(want) ||
+	    memcmp(v.pay, want, v.len)) {
+		e->bad++;
+		return false;
+	}
+	return true;
+}
+
+static void send_numbered_from(int s, const char *ip, uint16_t port, unsigned from, unsigned n)
+{
+	char buf[64];
+	unsigned i;
+
+	for (i = from; i < n; i++) {
+		snprintf(buf, sizeof(buf), "datagram %u", i);
+		udp_send_to(s, ip, port, buf, strlen(buf));
+		/* Stay below the peer's qdisc and veth backlog; this is not a load test. */
+		if (i % 8 == 7)
+			usleep(1000);
+	}
+}
+
+static void send_numbered(int s, const char *ip, uint16_t port, unsigned n)
+{
+	send_numbered_from(s, ip, port, 0, n);
+}
+
+/* --- bodies ---------------------------------------------------------------------------------- */
+
+static enum port_xdp_attach body_mode = PORT_XDP_SKB;
+
+static void body_udp_from_peer(const struct topo *t)
+{
+	struct udp_expect e = {.dport = UDP_XR, .sport = UDP_PEER, .dip = ip4(TOPO_IP_A)};
+	struct port_xdp_info info;
+	struct port *p;
+	uint64_t st[XP_NSTATS];
+	unsigned got;
+	int s;
+
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, 0);
+	CHECK(port_xdp_info(p, &info) == 0);
+	fprintf(stderr, "xdp port on %s: %s (%s)\n", t->if_a, port_xdp_mode_name(&info),
+	        info.driver);
+	CHECK(p->ip == ip4(TOPO_IP_A), "(the netdev's address)");
+	e.mac = p->mac;
+	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	send_numbered(s, TOPO_IP_A, UDP_XR, NDGRAMS);
+	got = rx_collect(p, NDGRAMS, DEADLINE, accept_udp, &e);
+	CHECK(got == NDGRAMS, "(got %u of %u, %u malformed or unexpected)", got, NDGRAMS, e.bad);
+	CHECK(e.bad == 0, "(%u malformed or unexpected frames)", e.bad);
+	CHECK(port_xdp_prog_stats(p, st, XP_NSTATS) == 0);
+	CHECK(st[XP_STAT_STEERED] >= NDGRAMS && st[XP_STAT_NO_XSK] == 0);
+	CHECK(p->queues[0]->stats.rx_frames >= NDGRAMS || p->nqueues > 1);
+	p->ops->destroy(p);
+	close(s);
+}
+
+static void body_udp_to_peer(const struct topo *t)
+{
+	uint8_t peer_mac[6], buf[128];
+	struct port_frame f[NDGRAMS];
+	unsigned i, got = 0;
+	struct sockaddr_in from;
+	socklen_t fl;
+	struct port *p;
+	char want[64];
+	ssize_t n;
+	int s, k;
+
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+	get_mac(t->if_b, peer_mac);
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, 0);
+
+	k = port_tx_alloc(p->queues[0], f, NDGRAMS);
+	CHECK(k == NDGRAMS, "(tx_alloc gave %d)", k);
+	for (i = 0; i < NDGRAMS; i++) {
+		CHECK(f[i].len >= 128);
+		snprintf(want, sizeof(want), "datagram %u", i);
+		f[i].len = build_udp(f[i].data, peer_mac, p->mac, ip4(TOPO_IP_A), ip4(TOPO_IP_B),
+		                     UDP_XR, UDP_PEER, want, strlen(want));
+	}
+	/* Two posts, one doorbell: nothing has to leave before the flush. */
+	CHECK(port_tx_post(p->queues[0], f, NDGRAMS / 2) == NDGRAMS / 2);
+	CHECK(port_tx_post(p->queues[0], f + NDGRAMS / 2, NDGRAMS / 2) == NDGRAMS / 2);
+	CHECK(port_tx_flush(p->queues[0]) == 0);
+	for (i = 0; i < NDGRAMS; i++) {
+		fl = sizeof(from);
+		n = recv_within(s, buf, sizeof(buf) - 1, DEADLINE);
+		if (n < 0)
+			break;
+		buf[n] = 0;
+		snprintf(want, sizeof(want), "datagram %u", i);
+		CHECK(!strcmp((char *) buf, want), "(got '%s', want '%s')", buf, want);
+		got++;
+	}
+	CHECK(got == NDGRAMS, "(the peer received %u of %u)", got, NDGRAMS);
+	fl = sizeof(from);
+	(void) fl;
+	/* Every send buffer comes back through the completion ring. */
+	for (i = 0; i < 1000; i++) {
+		port_tx_reap(p->queues[0], NULL, 0);
+		k = port_tx_alloc(p->queues[0], f, NDGRAMS);
+		if (k == NDGRAMS)
+			break;
+		CHECK(port_tx_post(p->queues[0], f, 0) == 0);
+		usleep(1000);
+	}
+	CHECK(i < 1000, "(send buffers were not returned)");
+	CHECK(p->queues[0]->stats.tx_frames == NDGRAMS);
+	CHECK(p->queues[0]->stats.kicks >= 1);
+	p->ops->destroy(p);
+	close(s);
+}
+
+/* One ICMP echo from the current namespace to dst (a ping, without needing ping(8)); true when
+ * the matching reply came back in time. */
+static bool icmp_echo(const char *dst, uint16_t id, uint16_t seq)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	uint8_t req[16] = {8, 0, 0, 0}, buf[256];
+	double end = now_s() + DEADLINE;
+	uint16_t c;
+	ssize_t n;
+	int s, ihl;
+	bool ok = false;
+
+	sa.sin_addr.s_addr = ip4(dst);
+	s = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+	CHECK(s >= 0, "(raw socket: %s)", strerror(errno));
+	req[4] = (uint8_t) (id >> 8);
+	req[5] = (uint8_t) id;
+	req[6] = (uint8_t) (seq >> 8);
+	req[7] = (uint8_t) seq;
+	memcpy(req + 8, "xringecho", 8);
+	c = fold(sum16(req, sizeof(req), 0));
+	req[2] = (uint8_t) (c >> 8);
+	req[3] = (uint8_t) c;
+	CHECK(sendto(s, req, sizeof(req), 0, (struct sockaddr *) &sa, sizeof(sa)) == sizeof(req));
+	while (!ok && now_s() < end) {
+		n = recv_within(s, buf, sizeof(buf), end - now_s());
+		if (n < 20)
+			continue;
+		ihl = (buf[0] & 15) * 4;
+		ok = n >= ihl + 16 && !memcmp(buf + 12, &sa.sin_addr, 4) && buf[ihl] == 0 &&
+		     !memcmp(buf + ihl + 4, req + 4, 12);
+	}
+	close(s);
+	return ok;
+}
+
+static int tcp_listener(const char *ip, uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	sa.sin_addr.s_addr = ip4(ip);
+	CHECK(s >= 0);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	CHECK(bind(s, (struct sockaddr *) &sa, sizeof(sa)) == 0 && listen(s, 4) == 0);
+	return s;
+}
+
+static void tcp_exchange(const char *ip, uint16_t port, int ls)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	char buf[32];
+	int c, a;
+
+	sa.sin_addr.s_addr = ip4(ip);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(c >= 0);
+	CHECK(connect(c, (struct sockaddr *) &sa, sizeof(sa)) == 0, "(connect: %s)",
+	      strerror(errno));
+	a = accept(ls, NULL, NULL);
+	CHECK(a >= 0);
+	CHECK(write(c, "ping over tcp", 13) == 13);
+	CHECK(recv_within(a, buf, sizeof(buf), DEADLINE) == 13 &&
+	      !memcmp(buf, "ping over tcp", 13));
+	CHECK(write(a, "pong", 4) == 4);
+	CHECK(recv_within(c, buf, sizeof(buf), DEADLINE) == 4 && !memcmp(buf, "pong", 4));
+	close(a);
+	close(c);
+}
+
+static void body_kernel_keeps_working(const struct topo *t)
+{
+	struct udp_expect e = {.dport = UDP_XR, .sport = UDP_PEER, .dip = ip4(TOPO_IP_A)};
+	uint64_t st[XP_NSTATS];
+	struct port *p;
+	unsigned got, i;
+	int s, ls;
+
+	topo_enter(t->ns_a);
+	ls = tcp_listener(TOPO_IP_A, TCP_KERN);
+	p = open_port(t, body_mode, 0);
+	e.mac = p->mac;
+	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	/* A TCP listener rule for another port must not catch the kernel's connection either. */
+	steer(p, PORT_RULE_TCP, TOPO_IP_A, TCP_KERN + 1, NULL, 0);
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+
+	/* Interleave: xring's UDP flow, the kernel's ICMP, ARP and TCP on the same interface. */
+	send_numbered(s, TOPO_IP_A, UDP_XR, NDGRAMS / 2);
+	for (i = 0; i < 3; i++)
+		CHECK(icmp_echo(TOPO_IP_A, 0x7872, (uint16_t) i), "(ping %u failed)", i);
+	tcp_exchange(TOPO_IP_A, TCP_KERN, ls);
+	send_numbered_from(s, TOPO_IP_A, UDP_XR, NDGRAMS / 2, NDGRAMS);
+	CHECK(topo_sh("ip neigh flush dev %s", t->if_b) == 0);
+	CHECK(icmp_echo(TOPO_IP_A, 0x7872, 3), "(ping after flushing the peer's neighbours)");
+	got = rx_collect(p, NDGRAMS, DEADLINE, accept_udp, &e);
+	CHECK(got == NDGRAMS, "(xring got %u of %u)", got, NDGRAMS);
+	CHECK(e.bad == 0);
+	CHECK(port_xdp_prog_stats(p, st, XP_NSTATS) == 0);
+	CHECK(st[XP_STAT_PASSED] > 0, "(the program passed nothing to the kernel)");
+	topo_enter(t->ns_a); /* the port detaches its program in the namespace it was opened in */
+	p->ops->destroy(p);
+	close(s);
+	close(ls);
+}
+
+static void body_unsteer(const struct topo *t)
+{
+	struct udp_expect e = {.dport = UDP_XR, .sport = UDP_PEER, .dip = ip4(TOPO_IP_A)};
+	struct port_frame f[16];
+	struct port *p;
+	unsigned got, i;
+	char buf[64];
+	int s, ks, n;
+
+	topo_enter(t->ns_a);
+	/* A kernel socket on the very port xring steers: it sees the datagrams only once the
+	 * rule is gone. */
+	ks = udp_socket(TOPO_IP_A, UDP_XR);
+	p = open_port(t, body_mode, 0);
+	e.mac = p->mac;
+	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+
+	send_numbered(s, TOPO_IP_A, UDP_XR, 8);
+	got = rx_collect(p, 8, DEADLINE, accept_udp, &e);
+	CHECK(got == 8, "(xring got %u of 8 while steered)", got);
+	CHECK(recv(ks, buf, sizeof(buf), MSG_DONTWAIT) < 0, "(the kernel got a steered datagram)");
+
+	CHECK(p->ops->unsteer(p, e.flow) == 0);
+	CHECK(p->ops->unsteer(p, e.flow) == -ENOENT);
+	send_numbered(s, TOPO_IP_A, UDP_XR, 8);
+	for (i = 0; i < 8; i++)
+		CHECK(recv_within(ks, buf, sizeof(buf), DEADLINE) > 0,
+		      "(the kernel got %u of 8 after unsteer)", i);
+	for (i = 0; i < p->nqueues; i++) {
+		n = port_rx_poll(p->queues[i], f, 16);
+		CHECK(n == 0, "(xring still received %d frames after unsteer)", n);
+	}
+	topo_enter(t->ns_a);
+	p->ops->destroy(p);
+	close(s);
+	close(ks);
+}
+
+/* --- tests ----------------------------------------------------------------------------------- */
+
+TestSuite(xdp_port, .timeout = 120);
+
+Test(xdp_port, udp_from_a_peer_kernel_socket_reaches_rx_poll_intact_in_generic_mode)
+{
+	body_mode = PORT_XDP_SKB;
+	topo_run(1, 30, body_udp_from_peer);
+}
+
+Test(xdp_port, udp_from_a_peer_kernel_socket_reaches_rx_poll_intact_in_driver_mode)
+{
+	body_mode = PORT_XDP_NATIVE;
+	topo_run(1, 30, body_udp_from_peer);
+}
+
+Test(xdp_port, frames_built_by_hand_reach_a_peer_kernel_udp_socket_in_generic_mode)
+{
+	body_mode = PORT_XDP_SKB;
+	topo_run(1, 30, body_udp_to_peer);
+}
+
+Test(xdp_port, frames_built_by_hand_reach_a_peer_kernel_udp_socket_in_driver_mode)
+{
+	body_mode = PORT_XDP_NATIVE;
+	topo_run(1, 30, body_udp_to_peer);
+}
+
+Test(xdp_port, kernel_ping_arp_and_tcp_keep_working_beside_steered_udp)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(1, 30, body_kernel_keeps_working);
+}
+
+Test(xdp_port, unsteer_hands_the_flow_back_to_the_kernel)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(1, 30, body_unsteer);
+}
