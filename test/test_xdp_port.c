@@ -400,17 +400,13 @@ static void body_udp_to_peer(const struct topo *t)
 	close(s);
 }
 
-/* One ICMP echo from the current namespace to dst (a ping, without needing ping(8)); true when
- * the matching reply came back in time. */
-static bool icmp_echo(const char *dst, uint16_t id, uint16_t seq)
+/* Send an ICMP echo request from the current namespace; returns the raw socket to wait on. */
+static int icmp_send(const char *dst, uint16_t id, uint16_t seq)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	uint8_t req[16] = {8, 0, 0, 0}, buf[256];
-	double end = now_s() + DEADLINE;
+	uint8_t req[16] = {8, 0, 0, 0};
 	uint16_t c;
-	ssize_t n;
-	int s, ihl;
-	bool ok = false;
+	int s;
 
 	sa.sin_addr.s_addr = ip4(dst);
 	s = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
@@ -424,16 +420,37 @@ static bool icmp_echo(const char *dst, uint16_t id, uint16_t seq)
 	req[2] = (uint8_t) (c >> 8);
 	req[3] = (uint8_t) c;
 	CHECK(sendto(s, req, sizeof(req), 0, (struct sockaddr *) &sa, sizeof(sa)) == sizeof(req));
+	return s;
+}
+
+/* Wait for the reply to icmp_send(dst, id, seq) on s, and close s. */
+static bool icmp_wait(int s, const char *dst, uint16_t id, uint16_t seq)
+{
+	double end = now_s() + DEADLINE;
+	uint8_t buf[256];
+	uint32_t from = ip4(dst);
+	bool ok = false;
+	ssize_t n;
+	int ihl;
+
 	while (!ok && now_s() < end) {
 		n = recv_within(s, buf, sizeof(buf), end - now_s());
 		if (n < 20)
 			continue;
 		ihl = (buf[0] & 15) * 4;
-		ok = n >= ihl + 16 && !memcmp(buf + 12, &sa.sin_addr, 4) && buf[ihl] == 0 &&
-		     !memcmp(buf + ihl + 4, req + 4, 12);
+		ok = n >= ihl + 16 && !memcmp(buf + 12, &from, 4) && buf[ihl] == 0 &&
+		     buf[ihl + 4] == (uint8_t) (id >> 8) && buf[ihl + 5] == (uint8_t) id &&
+		     buf[ihl + 6] == (uint8_t) (seq >> 8) && buf[ihl + 7] == (uint8_t) seq &&
+		     !memcmp(buf + ihl + 8, "xringecho", 8);
 	}
 	close(s);
 	return ok;
+}
+
+/* A ping, without needing ping(8). */
+static bool icmp_echo(const char *dst, uint16_t id, uint16_t seq)
+{
+	return icmp_wait(icmp_send(dst, id, seq), dst, id, seq);
 }
 
 static int tcp_listener(const char *ip, uint16_t port)
@@ -547,6 +564,287 @@ static void body_unsteer(const struct topo *t)
 	close(ks);
 }
 
+#define TOPO_IP_X "198.18.0.3" /* an address of xring's own on if_a, next to the kernel's */
+
+/* Take frames from every queue until one satisfies want(), answering nothing; copies it out. */
+static bool rx_one(struct port *p, bool (*want)(const uint8_t *f, uint32_t len), uint8_t *out,
+                   uint32_t *len, uint32_t *flow)
+{
+	struct port_frame f[16];
+	double end = now_s() + DEADLINE;
+	bool found = false;
+	unsigned q;
+	int n, i;
+
+	while (!found && now_s() < end) {
+		for (q = 0; q < p->nqueues; q++) {
+			n = port_rx_poll(p->queues[q], f, 16);
+			for (i = 0; i < n; i++) {
+				if (found || !want(f[i].data, f[i].len))
+					continue;
+				memcpy(out, f[i].data, f[i].len);
+				*len = f[i].len;
+				*flow = f[i].flow;
+				found = true;
+			}
+			port_rx_release(p->queues[q], f, n > 0 ? (unsigned) n : 0);
+		}
+		if (!found)
+			usleep(1000);
+	}
+	return found;
+}
+
+static bool is_arp_request_for_x(const uint8_t *f, uint32_t len)
+{
+	uint32_t x = ip4(TOPO_IP_X);
+
+	return len >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[20] == 0 && f[21] == 1 &&
+	       !memcmp(f + 38, &x, 4);
+}
+
+static bool is_udp_to_x(const uint8_t *f, uint32_t len)
+{
+	struct udp_view v;
+
+	return parse_udp(f, len, &v) && v.dip == ip4(TOPO_IP_X) && v.dport == UDP_XR;
+}
+
+static bool is_echo_to_x(const uint8_t *f, uint32_t len)
+{
+	uint32_t x = ip4(TOPO_IP_X);
+
+	return len >= 14 + 20 + 8 && f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45 &&
+	       f[23] == IPPROTO_ICMP && !memcmp(f + 30, &x, 4) && f[34] == 8;
+}
+
+static void send_one(struct port *p, const uint8_t *frame, uint32_t len)
+{
+	struct port_frame f;
+
+	CHECK(port_tx_alloc(p->queues[0], &f, 1) == 1);
+	memcpy(f.data, frame, len);
+	f.len = len;
+	CHECK(port_tx_post(p->queues[0], &f, 1) == 1);
+	CHECK(port_tx_flush(p->queues[0]) == 0);
+}
+
+static void body_arp_and_icmp(const struct topo *t)
+{
+	uint8_t fr[2048], reply[64];
+	uint32_t len, flow, x = ip4(TOPO_IP_X), ha, hi, hu;
+	struct port *p;
+	uint16_t c;
+	int s, is;
+
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, x);
+	CHECK(p->ip == x);
+	ha = steer(p, PORT_RULE_ARP, TOPO_IP_X, 0, NULL, 0);
+	hi = steer(p, PORT_RULE_ICMP, TOPO_IP_X, 0, NULL, 0);
+	hu = steer(p, PORT_RULE_UDP, TOPO_IP_X, UDP_XR, NULL, 0);
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+
+	/* The peer's kernel must resolve 198.18.0.3 first: its ARP request comes to xring. */
+	udp_send_to(s, TOPO_IP_X, UDP_XR, "datagram 0", 10);
+	CHECK(rx_one(p, is_arp_request_for_x, fr, &len, &flow), "(no ARP request for .3)");
+	CHECK(flow == ha, "(flow %u, want the ARP rule's %u)", flow, ha);
+	/* Answer it by hand (RFC 826): we are 198.18.0.3 at the port's MAC. */
+	memcpy(reply, fr + 6, 6);
+	memcpy(reply + 6, p->mac, 6);
+	memcpy(reply + 12, fr + 12, 8); /* ethertype, hrd, pro, hln, pln */
+	reply[20] = 0;
+	reply[21] = 2;
+	memcpy(reply + 22, p->mac, 6);
+	memcpy(reply + 28, &x, 4);
+	memcpy(reply + 32, fr + 22, 10); /* their sha and spa become tha and tpa */
+	memset(reply + 42, 0, 18);
+	send_one(p, reply, 60);
+	/* Now the datagram the kernel held back comes to our MAC. */
+	CHECK(rx_one(p, is_udp_to_x, fr, &len, &flow), "(the datagram to .3 never came)");
+	CHECK(flow == hu);
+	CHECK(!memcmp(fr, p->mac, 6));
+
+	/* An echo request to .3 reaches xring; our reply reaches the peer's raw socket. */
+	is = icmp_send(TOPO_IP_X, 0x7878, 1);
+	CHECK(rx_one(p, is_echo_to_x, fr, &len, &flow), "(no echo request for .3)");
+	CHECK(flow == hi);
+	memcpy(reply, fr, 12);
+	memcpy(fr, reply + 6, 6);
+	memcpy(fr + 6, reply, 6);
+	memcpy(reply, fr + 26, 4);
+	memcpy(fr + 26, fr + 30, 4);
+	memcpy(fr + 30, reply, 4);
+	fr[34] = 0;
+	fr[36] = fr[37] = 0;
+	c = fold(sum16(fr + 34, len - 34, 0));
+	fr[36] = (uint8_t) (c >> 8);
+	fr[37] = (uint8_t) c;
+	send_one(p, fr, len);
+	CHECK(icmp_wait(is, TOPO_IP_X, 0x7878, 1), "(the peer did not get xring's echo reply)");
+
+	/* The kernel's own address still answers ARP and ping. */
+	CHECK(topo_sh("ip neigh flush dev %s", t->if_b) == 0);
+	CHECK(icmp_echo(TOPO_IP_A, 0x7872, 9), "(the kernel's address stopped answering)");
+	topo_enter(t->ns_a);
+	p->ops->destroy(p);
+	close(s);
+}
+
+struct spread {
+	uint32_t flow;
+	unsigned per_queue[XP_MAX_QUEUES];
+	unsigned bad;
+	uint8_t seen[256];
+};
+
+static bool accept_spread(const struct port_frame *f, unsigned i, void *arg)
+{
+	struct spread *sp = arg;
+	struct udp_view v;
+	unsigned id;
+
+	if (!parse_udp(f->data, f->len, &v) || v.dport != UDP_XR || f->flow != sp->flow ||
+	    sscanf((const char *) v.pay, "flow datagram %u", &id) != 1 || id >= 256 ||
+	    sp->seen[id]) {
+		sp->bad++;
+		return false;
+	}
+	sp->seen[id] = 1;
+	return true;
+}
+
+static void body_multi_queue(const struct topo *t)
+{
+	struct spread sp = {0};
+	struct port_frame f[64];
+	char buf[64];
+	unsigned i, got = 0, q, used = 0;
+	struct port *p;
+	double end;
+	int s[16], n, k;
+
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, 0);
+	CHECK(p->nqueues == t->nqueues, "(%u queues, the veth has %u)", p->nqueues, t->nqueues);
+	sp.flow = steer(p, PORT_RULE_UDP, NULL, UDP_XR, NULL, 0);
+	topo_enter(t->ns_b);
+	/* Sixteen source ports, so the peer's transmit hash spreads them over its queues. */
+	for (i = 0; i < 16; i++)
+		s[i] = udp_socket(TOPO_IP_B, (uint16_t) (UDP_PEER + i));
+	for (i = 0; i < 128; i++) {
+		snprintf(buf, sizeof(buf), "flow datagram %u", i);
+		udp_send_to(s[i % 16], TOPO_IP_A, UDP_XR, buf, strlen(buf));
+		if (i % 8 == 7)
+			usleep(1000);
+	}
+	end = now_s() + DEADLINE;
+	while (got < 128 && now_s() < end) {
+		for (q = 0; q < p->nqueues; q++) {
+			n = port_rx_poll(p->queues[q], f, 64);
+			for (k = 0; k < n; k++) {
+				if (accept_spread(&f[k], got, &sp)) {
+					got++;
+					sp.per_queue[q]++;
+				}
+			}
+			port_rx_release(p->queues[q], f, n > 0 ? (unsigned) n : 0);
+		}
+		usleep(500);
+	}
+	CHECK(got == 128, "(got %u of 128, %u bad)", got, sp.bad);
+	for (q = 0; q < p->nqueues; q++) {
+		fprintf(stderr, "queue %u: %u frames\n", q, sp.per_queue[q]);
+		used += sp.per_queue[q] > 0;
+		CHECK(p->queues[q]->stats.rx_frames == sp.per_queue[q]);
+	}
+	fprintf(stderr, "%u of %u queues received\n", used, p->nqueues);
+	topo_enter(t->ns_a);
+	p->ops->destroy(p);
+	for (i = 0; i < 16; i++)
+		close(s[i]);
+}
+
+static void body_rules_and_limits(const struct topo *t)
+{
+	struct port_xdp_config cfg = {.dev = t->if_a, .max_rules = 4, .attach = body_mode};
+	struct port_rule r = {.kind = PORT_RULE_TCP};
+	struct port_frame f[2];
+	uint32_t h[5], hx, key;
+	uint8_t mac[6];
+	struct port *p = NULL, *p2 = NULL;
+	int err;
+	unsigned i;
+
+	topo_enter(t->ns_a);
+	CHECK(port_xdp_open(&(struct port_xdp_config){.dev = "xr-no-such-dev"}, &p) == -ENODEV);
+	CHECK(port_xdp_open(&(struct port_xdp_config){.dev = t->if_a, .frame_size = 1000}, &p) ==
+	      -EINVAL);
+	CHECK(port_xdp_open(&(struct port_xdp_config){.dev = t->if_a, .rx_frames = 1000}, &p) ==
+	      -EINVAL);
+	err = port_xdp_open(&cfg, &p);
+	CHECK(err == 0, "(%s)", strerror(-err));
+	/* What the port knows of its netdev. */
+	get_mac(t->if_a, mac);
+	CHECK(!memcmp(p->mac, mac, 6));
+	CHECK(p->ifindex == if_nametoindex(t->if_a));
+	CHECK(p->mtu == 1500 && p->ip == ip4(TOPO_IP_A) && p->prefix_len == 24);
+	CHECK(p->caps & PORT_CAP_STEER);
+	CHECK(!(p->caps & (PORT_CAP_RX_CSUM | PORT_CAP_TX_CSUM | PORT_CAP_EXTERNAL_TX)));
+	/* A second program on the same device is refused, and the first keeps working. */
+	err = port_xdp_open(&cfg, &p2);
+	CHECK(err < 0 || p2 != NULL);
+	if (!err)
+		p2->ops->destroy(p2); /* with libxdp's dispatcher both may run */
+
+	/* Rules the program cannot express. */
+	CHECK(p->ops->steer(p, &r, &hx) == -EINVAL, "(TCP without a local port)");
+	r = (struct port_rule){.kind = PORT_RULE_UDP, .local_port = 1, .remote_ip = 1};
+	CHECK(p->ops->steer(p, &r, &hx) == -EINVAL, "(remote address without remote port)");
+	r = (struct port_rule){.kind = PORT_RULE_ICMP, .local_port = 1};
+	CHECK(p->ops->steer(p, &r, &hx) == -EINVAL, "(ICMP with a port)");
+	r = (struct port_rule){.kind = PORT_RULE_UDP, .local_port = 1, .queue = 1};
+	CHECK(p->ops->steer(p, &r, &hx) == -EINVAL, "(queue beyond the port's)");
+	r = (struct port_rule){.kind = 99};
+	CHECK(p->ops->steer(p, &r, &hx) == -EINVAL, "(unknown kind)");
+
+	/* Four rules fit, a fifth does not, a duplicate is refused, a freed slot is reused. */
+	for (i = 0; i < 4; i++) {
+		r = (struct port_rule){.kind = PORT_RULE_UDP,
+		                       .local_port = htons((uint16_t) (100 + i))};
+		CHECK(p->ops->steer(p, &r, &h[i]) == 0);
+	}
+	r.local_port = htons(200);
+	CHECK(p->ops->steer(p, &r, &h[4]) == -ENOSPC);
+	CHECK(p->ops->unsteer(p, h[1]) == 0);
+	r.local_port = htons(100);
+	CHECK(p->ops->steer(p, &r, &hx) == -EEXIST);
+	r.local_port = htons(200);
+	CHECK(p->ops->steer(p, &r, &hx) == 0 && hx == h[1]);
+	CHECK(p->ops->unsteer(p, 0) == -ENOENT && p->ops->unsteer(p, 77) == -ENOENT);
+
+	/* The data path refuses what it cannot send, and takes the rest. */
+	CHECK(p->ops->mem_register(p, mac, sizeof(mac), &key) == -EOPNOTSUPP);
+	CHECK(port_tx_alloc(p->queues[0], f, 2) == 2);
+	f[0].flags = PORT_F_EXTERNAL;
+	CHECK(port_tx_post(p->queues[0], f, 2) == 0);
+	f[0].flags = 0;
+	f[0].len = 5000;
+	CHECK(port_tx_post(p->queues[0], f, 2) == 0, "(longer than its buffer)");
+	f[0].len = 60;
+	f[0].data = f[1].data;
+	CHECK(port_tx_post(p->queues[0], f, 2) == 0, "(data outside the buffer it names)");
+	CHECK(p->queues[0]->stats.tx_frames == 0);
+	CHECK(port_xdp_prog_stats(p, (uint64_t[XP_NSTATS]){0}, XP_NSTATS) == 0);
+	p->ops->destroy(p);
+
+	/* After destroy the device is free for the next port. */
+	err = port_xdp_open(&cfg, &p);
+	CHECK(err == 0, "(reopen: %s)", strerror(-err));
+	p->ops->destroy(p);
+}
+
 /* --- tests ----------------------------------------------------------------------------------- */
 
 TestSuite(xdp_port, .timeout = 120);
@@ -585,4 +883,28 @@ Test(xdp_port, unsteer_hands_the_flow_back_to_the_kernel)
 {
 	body_mode = PORT_XDP_AUTO;
 	topo_run(1, 30, body_unsteer);
+}
+
+Test(xdp_port, arp_and_icmp_for_an_address_of_its_own_reach_xring_and_its_replies_the_peer)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(1, 30, body_arp_and_icmp);
+}
+
+Test(xdp_port, a_two_queue_veth_gets_a_socket_per_queue_and_loses_nothing_in_driver_mode)
+{
+	body_mode = PORT_XDP_NATIVE;
+	topo_run(2, 30, body_multi_queue);
+}
+
+Test(xdp_port, a_two_queue_veth_gets_a_socket_per_queue_and_loses_nothing_in_generic_mode)
+{
+	body_mode = PORT_XDP_SKB;
+	topo_run(2, 30, body_multi_queue);
+}
+
+Test(xdp_port, steering_rules_are_validated_limited_and_reused)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(1, 30, body_rules_and_limits);
 }
