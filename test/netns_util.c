@@ -17,6 +17,7 @@
 
 static int fail_fd = -1;
 bool topo_bpffs = true;
+bool topo_peer_offloads;
 
 /* libxdp keeps its multi-program dispatcher state in bpffs. Mount one in a private mount
  * namespace, so the test exercises the dispatcher without touching the host's mounts. */
@@ -102,8 +103,10 @@ static int topo_create(struct topo *t)
 	err |= topo_sh("ip -n %s link set lo up && ip -n %s link set %s up", t->ns_b, t->ns_b,
 	               t->if_b);
 	/* The kernel in B must put whole, fully checksummed frames on the wire (see xdp_port.h). */
-	err |= topo_sh("ip netns exec %s ethtool -K %s tx off tso off gso off >/dev/null 2>&1",
-	               t->ns_b, t->if_b);
+	if (!topo_peer_offloads)
+		err |= topo_sh(
+		        "ip netns exec %s ethtool -K %s tx off tso off gso off >/dev/null 2>&1",
+		        t->ns_b, t->if_b);
 	return err ? -1 : 0;
 }
 

@@ -1,8 +1,9 @@
 /*
  * Two network namespaces joined by a veth pair, for tests that need real interfaces: A holds
- * 198.18.0.1/24 on if_a, B holds 198.18.0.2/24 on if_b. The test body runs in a forked child
- * (so a crash or a hang cannot leave the namespaces behind) and reports failures through a pipe;
- * the parent always deletes both namespaces before judging the result.
+ * 198.18.0.1/24 on if_a, B holds 198.18.0.2/24 on if_b; B's kernel sends whole frames with
+ * full checksums (ethtool -K tx off tso off gso off) unless topo_peer_offloads is set. The test
+ * body runs in a forked child (so a crash or a hang cannot leave the namespaces behind) and reports
+ * failures through a pipe; the parent always deletes both namespaces before judging the result.
  */
 #ifndef XRING_TEST_NETNS_UTIL_H
 #define XRING_TEST_NETNS_UTIL_H
@@ -21,6 +22,8 @@ struct topo {
 
 /* Mount a bpffs for the body, in a mount namespace of its own (default true). */
 extern bool topo_bpffs;
+/* Leave checksum offload, TSO and GSO on at B's veth end (default false: turned off). */
+extern bool topo_peer_offloads;
 
 /* Run body(t) in a child inside a fresh topology with nqueues queues per veth end, within
  * timeout_s seconds; skips when not root, fails the Criterion test when the body fails. */

@@ -129,7 +129,7 @@ struct udp_view {
 };
 
 /* Parse and verify an Ethernet/IPv4/UDP frame: lengths, both checksums. */
-static bool parse_udp(const uint8_t *f, uint32_t len, struct udp_view *v)
+static bool parse_udp_l4(const uint8_t *f, uint32_t len, struct udp_view *v, bool verify_l4)
 {
 	const uint8_t *ip = f + 14, *udp;
 	unsigned ihl, tlen, ulen;
@@ -146,7 +146,7 @@ static bool parse_udp(const uint8_t *f, uint32_t len, struct udp_view *v)
 	ulen = (unsigned) (udp[4] << 8 | udp[5]);
 	if (ulen != tlen - ihl)
 		return false;
-	if ((udp[6] | udp[7]) && l4_sum(ip, udp, ulen) != 0)
+	if (verify_l4 && (udp[6] | udp[7]) && l4_sum(ip, udp, ulen) != 0)
 		return false;
 	memcpy(&v->sip, ip + 12, 4);
 	memcpy(&v->dip, ip + 16, 4);
@@ -200,6 +200,8 @@ static ssize_t recv_within(int s, void *buf, size_t n, double secs)
 
 /* --- the port -------------------------------------------------------------------------------- */
 
+static bool trust_csum;
+
 static struct port *open_port(const struct topo *t, enum port_xdp_attach mode, uint32_t ip)
 {
 	struct port_xdp_config cfg = {
@@ -209,6 +211,7 @@ static struct port *open_port(const struct topo *t, enum port_xdp_attach mode, u
 	        .attach = mode,
 	        .rx_frames = 512,
 	        .tx_frames = 512,
+	        .trust_rx_csum = trust_csum,
 	};
 	struct port *p = NULL;
 	int err;
@@ -260,6 +263,11 @@ static unsigned rx_collect(struct port *p, unsigned want, double secs, accept_fn
 	return got;
 }
 
+static bool parse_udp(const uint8_t *f, uint32_t len, struct udp_view *v)
+{
+	return parse_udp_l4(f, len, v, true);
+}
+
 struct udp_expect {
 	uint32_t flow;
 	uint16_t dport, sport;
@@ -274,7 +282,8 @@ static bool accept_udp(const struct port_frame *f, unsigned i, void *arg)
 	struct udp_view v;
 	char want[64];
 
-	if (!parse_udp(f->data, f->len, &v)) {
+	/* Trusted frames may carry the partial checksum a sender's offload left. */
+	if (!parse_udp_l4(f->data, f->len, &v, !(f->flags & PORT_F_RX_L4_CSUM_OK))) {
 		e->bad++;
 		return false;
 	}
@@ -845,6 +854,101 @@ static void body_rules_and_limits(const struct topo *t)
 	p->ops->destroy(p);
 }
 
+/* B's kernel with every offload on: checksums arrive partial, which trust_rx_csum accepts. */
+static void body_trusted_checksums(const struct topo *t)
+{
+	struct udp_expect e = {.dport = UDP_XR, .sport = UDP_PEER, .dip = ip4(TOPO_IP_A)};
+	struct port_frame f[64];
+	unsigned got, q, partial = 0;
+	struct port *p;
+	int s, n, i;
+
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+	topo_enter(t->ns_a);
+	trust_csum = false;
+	p = open_port(t, body_mode, 0);
+	CHECK(!(p->caps & PORT_CAP_RX_CSUM));
+	e.mac = p->mac;
+	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	/* Untrusted: the frames come, unflagged, and their UDP checksums do not verify. */
+	send_numbered(s, TOPO_IP_A, UDP_XR, 8);
+	for (i = 0; i < 5000 && partial < 8; i++) {
+		for (q = 0; q < p->nqueues; q++) {
+			n = port_rx_poll(p->queues[q], f, 64);
+			for (int k = 0; k < n; k++) {
+				struct udp_view v;
+
+				CHECK(!(f[k].flags &
+				        (PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK)));
+				CHECK(parse_udp_l4(f[k].data, f[k].len, &v, false));
+				partial += !parse_udp(f[k].data, f[k].len, &v);
+			}
+			port_rx_release(p->queues[q], f, n > 0 ? (unsigned) n : 0);
+		}
+		usleep(1000);
+	}
+	CHECK(partial == 8, "(%u of 8 frames had partial checksums: is tx offload on at B?)",
+	      partial);
+	p->ops->destroy(p);
+
+	trust_csum = true;
+	p = open_port(t, body_mode, 0);
+	trust_csum = false;
+	CHECK(p->caps & PORT_CAP_RX_CSUM);
+	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	send_numbered(s, TOPO_IP_A, UDP_XR, NDGRAMS);
+	got = rx_collect(p, NDGRAMS, DEADLINE, accept_udp, &e);
+	CHECK(got == NDGRAMS && e.bad == 0, "(got %u of %u, %u bad)", got, NDGRAMS, e.bad);
+	p->ops->destroy(p);
+	close(s);
+}
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+/* B's kernel sends one 16-segment UDP GSO datagram: either the segments arrive one by one, or
+ * the whole too-big frame is dropped by the kernel and counted; never lost silently. */
+static void body_gso(const struct topo *t)
+{
+	struct port_frame f[64];
+	unsigned got = 0, q;
+	static char big[16 * 1000];
+	int s, n, i, seg = 1000;
+	struct port *p;
+
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+	CHECK(setsockopt(s, SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg)) == 0, "(%s)", strerror(errno));
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, 0);
+	steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	memset(big, 'g', sizeof(big));
+	udp_send_to(s, TOPO_IP_A, UDP_XR, big, sizeof(big));
+	for (i = 0; i < 300 && got < 16; i++) {
+		for (q = 0; q < p->nqueues; q++) {
+			n = port_rx_poll(p->queues[q], f, 64);
+			for (int k = 0; k < n; k++)
+				CHECK(f[k].len <= 14 + 20 + 8 + 1000u, "(a %u-byte frame)",
+				      f[k].len);
+			got += n > 0 ? (unsigned) n : 0;
+			port_rx_release(p->queues[q], f, n > 0 ? (unsigned) n : 0);
+		}
+		usleep(10000);
+	}
+	CHECK(port_xdp_sync_drops(p->queues[0]) == 0);
+	fprintf(stderr, "GSO datagram: %u segments arrived, %llu frames dropped by the kernel\n",
+	        got, (unsigned long long) p->queues[0]->stats.rx_drops);
+	CHECK(got == 16 || p->queues[0]->stats.rx_drops > 0,
+	      "(%u of 16 segments arrived and no drop was counted)", got);
+	p->ops->destroy(p);
+	close(s);
+}
+
 /* --- tests ----------------------------------------------------------------------------------- */
 
 TestSuite(xdp_port, .timeout = 120);
@@ -907,4 +1011,25 @@ Test(xdp_port, steering_rules_are_validated_limited_and_reused)
 {
 	body_mode = PORT_XDP_AUTO;
 	topo_run(1, 30, body_rules_and_limits);
+}
+
+Test(xdp_port, trust_rx_csum_accepts_the_partial_checksums_of_an_offloading_peer)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_peer_offloads = true;
+	topo_run(1, 30, body_trusted_checksums);
+}
+
+Test(xdp_port, a_gso_datagram_from_the_peer_arrives_in_segments_or_counts_as_drops_generic)
+{
+	body_mode = PORT_XDP_SKB;
+	topo_peer_offloads = true;
+	topo_run(1, 30, body_gso);
+}
+
+Test(xdp_port, a_gso_datagram_from_the_peer_arrives_in_segments_or_counts_as_drops_driver)
+{
+	body_mode = PORT_XDP_NATIVE;
+	topo_peer_offloads = true;
+	topo_run(1, 30, body_gso);
 }

@@ -29,6 +29,7 @@ struct xp_queue {
 	uint32_t nfree;
 	uint32_t tx_unsubmitted; /* descriptors written by tx_post, not yet made visible */
 	bool kick_pending;       /* the last kick left descriptors behind */
+	uint16_t rx_flags;       /* flags for every received frame (trusted checksums) */
 	int fd;
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
@@ -45,6 +46,8 @@ int xp_tx_flush(struct port_queue *q);
 int xp_tx_reap(struct port_queue *q, uint64_t *cookies, unsigned max);
 int xp_wait_fd(struct port_queue *q);
 int xp_arm(struct port_queue *q);
+/* Read the kernel's drop counters for the socket (a system call: not per frame). */
+int xp_sync_drops(struct xp_queue *xq);
 /* Hand every receive buffer to the fill ring and every send buffer to the free stack. */
 void xp_queue_prime(struct xp_queue *xq);
 

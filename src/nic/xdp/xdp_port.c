@@ -304,6 +304,8 @@ static int xp_queue_open(struct xp_port *xp, const struct port_xdp_config *cfg, 
 		xp_queue_free(xq);
 		return err;
 	}
+	if (cfg->trust_rx_csum)
+		xq->rx_flags = PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK;
 	xp_queue_prime(xq);
 	xp->p.queues[qid] = &xq->q;
 	return 0;
@@ -474,7 +476,7 @@ int port_xdp_open(const struct port_xdp_config *cfg, struct port **out)
 		return -ENOMEM;
 	xp->p.ops = &xp_ops;
 	snprintf(xp->p.name, sizeof(xp->p.name), "xdp:%s", cfg->dev);
-	xp->p.caps = PORT_CAP_STEER;
+	xp->p.caps = PORT_CAP_STEER | (cfg->trust_rx_csum ? PORT_CAP_RX_CSUM : 0);
 	xp->max_rules = cfg->max_rules ? cfg->max_rules : 4096;
 	xp->rules = calloc(xp->max_rules, sizeof(*xp->rules));
 	err = xp->rules ? xp_read_netdev(xp, cfg) : -ENOMEM;
@@ -555,6 +557,13 @@ int port_xdp_prog_stats(const struct port *p, uint64_t *stats, unsigned n)
 			stats[k] += vals[c];
 	}
 	return 0;
+}
+
+int port_xdp_sync_drops(struct port_queue *q)
+{
+	if (!q || q->ops != &xp_ops)
+		return -EINVAL;
+	return xp_sync_drops((struct xp_queue *) q);
 }
 
 const struct port_ops xp_ops = {

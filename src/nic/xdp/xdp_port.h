@@ -14,12 +14,19 @@
  * frame on the queue it arrived on, so port_rule.queue is a hint here; frames carry the matching
  * rule's handle in port_frame.flow.
  *
- * Checksums: received frames never carry PORT_F_RX_*_CSUM_OK, so the stack verifies every one.
- * A kernel sending over veth (or any device with tx checksum offload on the same host) leaves
- * TCP/UDP checksums partial (only the pseudo-header sum) and, with TSO/GSO on, sends frames
- * larger than the MTU; neither reaches xring intact. Turn those offloads off on the sending side
- * (ethtool -K PEER tx off tso off gso off), as the tests do. Frames larger than a UMEM buffer are
- * dropped by the kernel (counted by XDP_STATISTICS, not by us); port.mtu is clamped to fit.
+ * veth quirks (what the tests measured on Linux 6.18):
+ * - Checksums. A kernel sending over veth with tx checksum offload on (the default) leaves
+ *   TCP/UDP checksums partial: only the pseudo-header sum is in the frame. Received frames carry
+ *   no PORT_F_RX_*_CSUM_OK, so the stack verifies every checksum and would drop those frames.
+ *   Either turn the offload off on the sending side (ethtool -K PEER tx off), as the tests do, or
+ *   set port_xdp_config.trust_rx_csum when the peer can only be this host's kernel: frames are
+ *   then flagged as verified (and PORT_CAP_RX_CSUM set) and the stack skips the check.
+ * - Segmentation. With TSO/GSO on at the sender, a GSO packet crosses the veth whole. In driver
+ *   mode veth itself turns GSO off on its peer while an XDP program is attached, so segments
+ *   arrive; in generic mode the whole packet reaches the program, is bigger than a UMEM buffer,
+ *   and the kernel drops it, counting it in XDP_STATISTICS (port_xdp_sync_drops() copies that into
+ *   rx_drops). Turn tso and gso off at the sender for generic mode. port.mtu is clamped so that a
+ *   frame of the port's own MTU always fits a buffer.
  */
 #ifndef XRING_NIC_XDP_PORT_H
 #define XRING_NIC_XDP_PORT_H
@@ -53,6 +60,10 @@ struct port_xdp_config {
 	enum port_xdp_attach attach;
 	enum port_xdp_zc zerocopy;
 	const char *bpf_obj; /* load this object file instead of the built-in program */
+	/* Mark received frames PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK. Only for a veth
+	 * whose peer is this host's kernel: its frames cannot be corrupted on the way, and with
+	 * tx checksum offload on they carry partial checksums the stack would reject. */
+	bool trust_rx_csum;
 };
 
 /* How the port ended up running. */
@@ -68,5 +79,8 @@ int port_xdp_info(const struct port *p, struct port_xdp_info *info);
 /* Sums over CPUs of the program's counters, indexed by XP_STAT_* (nic/xdp/xdp_maps.h). */
 int port_xdp_prog_stats(const struct port *p, uint64_t *stats, unsigned n);
 const char *port_xdp_mode_name(const struct port_xdp_info *info);
+/* Copy the kernel's XDP_STATISTICS for queue q into q->stats (rx_drops, rx_bad). A system call:
+ * call it from the queue's thread when reporting, not per frame. */
+int port_xdp_sync_drops(struct port_queue *q);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/if_xdp.h>
 
 #include "nic/xdp/xdp_internal.h"
 
@@ -99,7 +100,7 @@ int xp_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)
 		f[i].buf = (uint32_t) (d->addr >> xq->shift);
 		f[i].cookie = 0;
 		f[i].flow = 0;
-		f[i].flags = 0; /* never claim checksums: see xdp_port.h */
+		f[i].flags = xq->rx_flags; /* 0 unless the config trusts the sender: xdp_port.h */
 		f[i].l4_off = 0;
 		if (off >= sizeof(*meta)) {
 			meta = (struct xp_meta *) (xq->area + d->addr - sizeof(*meta));
@@ -225,6 +226,25 @@ int xp_tx_reap(struct port_queue *q, uint64_t *cookies, unsigned max)
 		xp_kick_tx(xq);
 	xp_reclaim(xq);
 	return 0; /* no PORT_F_EXTERNAL frames on this port, so never a cookie */
+}
+
+int xp_sync_drops(struct xp_queue *xq)
+{
+	struct xdp_statistics st;
+	socklen_t len = sizeof(st);
+	uint64_t drops;
+
+	if (getsockopt(xq->fd, SOL_XDP, XDP_STATISTICS, &st, &len))
+		return -errno;
+	/* Frames the kernel could not deliver: too big for a buffer or a full RX ring (dropped),
+	 * no fill buffer (fill ring empty), and malformed TX descriptors as rx_bad. The counters
+	 * only grow, so copying them keeps port_counters monotonic. */
+	drops = st.rx_dropped + st.rx_ring_full + st.rx_fill_ring_empty_descs;
+	if (drops > xq->q.stats.rx_drops)
+		xq->q.stats.rx_drops = drops;
+	if (st.tx_invalid_descs > xq->q.stats.rx_bad)
+		xq->q.stats.rx_bad = st.tx_invalid_descs;
+	return 0;
 }
 
 int xp_wait_fd(struct port_queue *q)
