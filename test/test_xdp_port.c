@@ -896,6 +896,7 @@ static void body_trusted_checksums(const struct topo *t)
 	p = open_port(t, body_mode, 0);
 	trust_csum = false;
 	CHECK(p->caps & PORT_CAP_RX_CSUM);
+	e.mac = p->mac;
 	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
 	send_numbered(s, TOPO_IP_A, UDP_XR, NDGRAMS);
 	got = rx_collect(p, NDGRAMS, DEADLINE, accept_udp, &e);

@@ -261,6 +261,25 @@ fail:
 	return err;
 }
 
+/*
+ * A socket closed a moment ago still holds its queue until a kernel work item releases its buffer
+ * pool, and binding meanwhile fails with -EBUSY; so does binding a queue another process owns.
+ * Wait a bounded while for the first case before reporting the second.
+ */
+static int xp_queue_bind(struct xp_queue *xq, const char *dev, unsigned qid, unsigned fsize,
+                         uint16_t bind_flags)
+{
+	unsigned i;
+	int err;
+
+	for (i = 0;; i++) {
+		err = xp_queue_try(xq, dev, qid, fsize, bind_flags);
+		if (err != -EBUSY || i == 100)
+			return err;
+		usleep(10000);
+	}
+}
+
 static int xp_queue_open(struct xp_port *xp, const struct port_xdp_config *cfg, unsigned qid,
                          bool *zc)
 {
@@ -285,13 +304,13 @@ static int xp_queue_open(struct xp_port *xp, const struct port_xdp_config *cfg, 
 	}
 	/* Zero-copy needs driver mode; once a queue has fallen back to copy, so do the rest. */
 	if (*zc)
-		err = xp_queue_try(xq, cfg->dev, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY);
+		err = xp_queue_bind(xq, cfg->dev, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY);
 	if (err && cfg->zerocopy != PORT_XDP_ZC_REQUIRED) {
 		if (*zc)
 			log_info("xdp %s: queue %u: no zero-copy (%s), copying", cfg->dev, qid,
 			         strerror(-err));
 		*zc = false;
-		err = xp_queue_try(xq, cfg->dev, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_COPY);
+		err = xp_queue_bind(xq, cfg->dev, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_COPY);
 	}
 	if (err) {
 		log_error("xdp %s: queue %u: cannot create the AF_XDP socket: %s", cfg->dev, qid,
