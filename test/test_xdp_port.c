@@ -322,6 +322,8 @@ static enum port_xdp_attach body_mode = PORT_XDP_SKB;
 
 static void body_udp_from_peer(const struct topo *t)
 {
+	struct pollfd pfd = {.events = POLLIN};
+	struct port_queue *q0;
 	struct udp_expect e = {.dport = UDP_XR, .sport = UDP_PEER, .dip = ip4(TOPO_IP_A)};
 	struct port_xdp_info info;
 	struct port *p;
@@ -339,10 +341,20 @@ static void body_udp_from_peer(const struct topo *t)
 	CHECK(p->ip == ip4(TOPO_IP_A), "(the netdev's address)");
 	e.mac = p->mac;
 	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	/* Idle: arm() lets the caller sleep; the wait fd wakes it when frames come. */
+	q0 = p->queues[0];
+	CHECK(q0->ops->arm(q0) == 0);
+	pfd.fd = q0->ops->wait_fd(q0);
+	CHECK(pfd.fd >= 0);
 	send_numbered(s, TOPO_IP_A, UDP_XR, NDGRAMS);
+	if (p->nqueues == 1) {
+		CHECK(poll(&pfd, 1, (int) (DEADLINE * 1000)) == 1 && (pfd.revents & POLLIN));
+		CHECK(q0->ops->arm(q0) == -EAGAIN, "(work is waiting)");
+	}
 	got = rx_collect(p, NDGRAMS, DEADLINE, accept_udp, &e);
 	CHECK(got == NDGRAMS, "(got %u of %u, %u malformed or unexpected)", got, NDGRAMS, e.bad);
 	CHECK(e.bad == 0, "(%u malformed or unexpected frames)", e.bad);
+	CHECK(q0->ops->arm(q0) == 0);
 	CHECK(port_xdp_prog_stats(p, st, XP_NSTATS) == 0);
 	CHECK(st[XP_STAT_STEERED] >= NDGRAMS && st[XP_STAT_NO_XSK] == 0);
 	CHECK(p->queues[0]->stats.rx_frames >= NDGRAMS || p->nqueues > 1);
@@ -851,6 +863,22 @@ static void body_rules_and_limits(const struct topo *t)
 	/* After destroy the device is free for the next port. */
 	err = port_xdp_open(&cfg, &p);
 	CHECK(err == 0, "(reopen: %s)", strerror(-err));
+	p->ops->destroy(p);
+
+	/* Zero-copy on demand: veth has none, so the open fails and leaves nothing attached
+	 * (a driver that has it must report it). */
+	cfg.attach = PORT_XDP_NATIVE;
+	cfg.zerocopy = PORT_XDP_ZC_REQUIRED;
+	err = port_xdp_open(&cfg, &p);
+	if (!err) {
+		struct port_xdp_info info;
+
+		CHECK(port_xdp_info(p, &info) == 0 && info.zerocopy);
+		p->ops->destroy(p);
+	}
+	cfg.zerocopy = PORT_XDP_ZC_TRY;
+	err = port_xdp_open(&cfg, &p);
+	CHECK(err == 0, "(open after a failed zero-copy open: %s)", strerror(-err));
 	p->ops->destroy(p);
 }
 

@@ -12,7 +12,9 @@
  * same interface, steering ARP or ICMP for it takes them away from the kernel: give xring an
  * address of its own for that, or leave ARP and ICMP to the kernel. AF_XDP can only deliver a
  * frame on the queue it arrived on, so port_rule.queue is a hint here; frames carry the matching
- * rule's handle in port_frame.flow.
+ * rule's handle in port_frame.flow. Open every queue (nqueues 0) unless the NIC's RSS or ntuple
+ * rules keep xring's flows on the opened ones: a steered frame that arrives on a queue without a
+ * socket goes to the kernel (counted as XP_STAT_NO_XSK).
  *
  * veth quirks (what the tests measured on Linux 6.18):
  * - Checksums. A kernel sending over veth with tx checksum offload on (the default) leaves
