@@ -34,16 +34,17 @@ struct xp_val {
 	__u32 queue;  /* the queue the rule asked for; AF_XDP delivers on the receiving queue */
 };
 
-/* xp_cfg.shapes: which lookups the program makes, in this order. */
-#define XP_SHAPE_CONN       (1u << 0) /* kind, local ip, remote ip, local port, remote port */
-#define XP_SHAPE_CONN_ANYIP (1u << 1) /* the same with local ip 0 */
-#define XP_SHAPE_LISTEN     (1u << 2) /* kind, local ip, local port */
-#define XP_SHAPE_LISTEN_ANY (1u << 3) /* kind, local port */
-#define XP_SHAPE_ICMP       (1u << 4) /* ICMP, destination ip */
-#define XP_SHAPE_ICMP_ANY   (1u << 5) /* every ICMP packet */
-#define XP_SHAPE_ARP        (1u << 6) /* ARP, target protocol address */
-#define XP_SHAPE_ARP_ANY    (1u << 7) /* every ARP frame */
-#define XP_NSHAPES          8
+/* Key shapes, by bit number in xp_cfg.shapes; the program tries them in this order. */
+#define XP_SH_CONN       0 /* kind, local ip, remote ip, local port, remote port */
+#define XP_SH_CONN_ANYIP 1 /* the same with local ip 0 */
+#define XP_SH_LISTEN     2 /* kind, local ip, local port */
+#define XP_SH_LISTEN_ANY 3 /* kind, local port */
+#define XP_SH_ICMP       4 /* ICMP, destination ip */
+#define XP_SH_ICMP_ANY   5 /* every ICMP packet */
+#define XP_SH_ARP        6 /* ARP, target protocol address */
+#define XP_SH_ARP_ANY    7 /* every ARP frame */
+#define XP_SHAPE(sh)     (1u << (sh))
+#define XP_NSHAPES       8
 
 struct xp_cfg {
 	__u32 shapes;

@@ -346,16 +346,19 @@ static int xp_rule_key(const struct port_rule *r, struct xp_key *k, uint8_t *sha
 		k->remote_ip = r->remote_ip;
 		k->remote_port = r->remote_port;
 		if (r->remote_ip)
-			*shape = r->local_ip ? 0 : 1; /* XP_SHAPE_CONN, _CONN_ANYIP */
+			*shape = r->local_ip ? XP_SH_CONN : XP_SH_CONN_ANYIP;
 		else
-			*shape = r->local_ip ? 2 : 3; /* XP_SHAPE_LISTEN, _LISTEN_ANY */
+			*shape = r->local_ip ? XP_SH_LISTEN : XP_SH_LISTEN_ANY;
 		return 0;
 	case PORT_RULE_ICMP:
 	case PORT_RULE_ARP:
 		if (r->remote_ip || r->local_port || r->remote_port)
 			return -EINVAL;
 		k->kind = r->kind == PORT_RULE_ICMP ? XP_KIND_ICMP : XP_KIND_ARP;
-		*shape = (uint8_t) ((r->kind == PORT_RULE_ICMP ? 4 : 6) + !r->local_ip);
+		if (r->kind == PORT_RULE_ICMP)
+			*shape = r->local_ip ? XP_SH_ICMP : XP_SH_ICMP_ANY;
+		else
+			*shape = r->local_ip ? XP_SH_ARP : XP_SH_ARP_ANY;
 		return 0;
 	}
 	return -EINVAL;
@@ -367,9 +370,9 @@ static int xp_shape_ref(struct xp_port *xp, unsigned shape, int delta)
 	struct xp_cfg c;
 
 	xp->shape_refs[shape] += (unsigned) delta;
-	shapes = xp->shapes & ~(1u << shape);
+	shapes = xp->shapes & ~XP_SHAPE(shape);
 	if (xp->shape_refs[shape])
-		shapes |= 1u << shape;
+		shapes |= XP_SHAPE(shape);
 	if (shapes == xp->shapes)
 		return 0;
 	c.shapes = shapes;

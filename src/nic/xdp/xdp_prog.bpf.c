@@ -82,10 +82,10 @@ static __always_inline struct xp_val *match_arp(void *l3, void *end, __u32 shape
 		return 0;
 	k.kind = XP_KIND_ARP;
 	__builtin_memcpy(&k.local_ip, a->tpa, 4);
-	v = lookup(&k, shapes, XP_SHAPE_ARP);
+	v = lookup(&k, shapes, XP_SHAPE(XP_SH_ARP));
 	if (!v) {
 		k.local_ip = 0;
-		v = lookup(&k, shapes, XP_SHAPE_ARP_ANY);
+		v = lookup(&k, shapes, XP_SHAPE(XP_SH_ARP_ANY));
 	}
 	return v;
 }
@@ -106,10 +106,10 @@ static __always_inline struct xp_val *match_ip(void *l3, void *end, __u32 shapes
 	k.local_ip = ip->daddr;
 	if (ip->protocol == IPPROTO_ICMP) {
 		k.kind = XP_KIND_ICMP;
-		v = lookup(&k, shapes, XP_SHAPE_ICMP);
+		v = lookup(&k, shapes, XP_SHAPE(XP_SH_ICMP));
 		if (!v) {
 			k.local_ip = 0;
-			v = lookup(&k, shapes, XP_SHAPE_ICMP_ANY);
+			v = lookup(&k, shapes, XP_SHAPE(XP_SH_ICMP_ANY));
 		}
 		return v;
 	}
@@ -124,21 +124,21 @@ static __always_inline struct xp_val *match_ip(void *l3, void *end, __u32 shapes
 	k.remote_ip = ip->saddr;
 	k.remote_port = ports[0];
 	k.local_port = ports[1];
-	v = lookup(&k, shapes, XP_SHAPE_CONN);
+	v = lookup(&k, shapes, XP_SHAPE(XP_SH_CONN));
 	if (v)
 		return v;
 	k.local_ip = 0;
-	v = lookup(&k, shapes, XP_SHAPE_CONN_ANYIP);
+	v = lookup(&k, shapes, XP_SHAPE(XP_SH_CONN_ANYIP));
 	if (v)
 		return v;
 	k.local_ip = ip->daddr;
 	k.remote_ip = 0;
 	k.remote_port = 0;
-	v = lookup(&k, shapes, XP_SHAPE_LISTEN);
+	v = lookup(&k, shapes, XP_SHAPE(XP_SH_LISTEN));
 	if (v)
 		return v;
 	k.local_ip = 0;
-	return lookup(&k, shapes, XP_SHAPE_LISTEN_ANY);
+	return lookup(&k, shapes, XP_SHAPE(XP_SH_LISTEN_ANY));
 }
 
 SEC("xdp")
