@@ -3,7 +3,9 @@
  * socket on the same veth, in the same run. Needs root: it creates two network namespaces
  * (198.18.0.1/24 and .2/24 on a veth pair) and removes them at the end.
  *
- *   xdp_pps [seconds per phase, default 2]
+ *   xdp_pps [seconds per phase, default 1] [rounds, default 3]
+ *
+ * Prints the median of the rounds for each measurement, with its ratio to AF_PACKET.
  *
  * Send: each sender in namespace A puts frames on its veth end for the period, as fast as it can
  * (AF_PACKET: sendmmsg in batches of 64 with PACKET_QDISC_BYPASS; AF_XDP: tx_alloc / tx_post /
@@ -22,6 +24,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +43,7 @@
 #define UDP_PORT  7000
 
 static char ns_a[32], ns_b[32], if_a[16], if_b[16];
-static double period = 2.0;
+static double period = 1.0;
 
 static double now_s(void)
 {
@@ -276,19 +279,66 @@ static uint64_t xdp_recv(struct port *p, double secs)
 	return got;
 }
 
-static void run(void)
+#define MAX_ROUNDS 9
+
+/* Rates of one kind of measurement over the rounds; the median is reported. */
+struct series {
+	double v[MAX_ROUNDS];
+	double offered[MAX_ROUNDS];
+	unsigned n;
+	char name[48];
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, unsigned n)
+{
+	double t[MAX_ROUNDS];
+
+	if (!n)
+		return 0;
+	memcpy(t, v, n * sizeof(*t));
+	qsort(t, n, sizeof(*t), cmp_double);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static void report(const struct series *x, const struct series *base, bool rx)
+{
+	double m = median(x->v, x->n);
+
+	if (!x->n) {
+		printf("%s: not measured\n", x->name);
+		return;
+	}
+	printf("%s 64B: %.3f Mpps", x->name, m / 1e6);
+	if (rx)
+		printf(" (offered %.3f Mpps)", median(x->offered, x->n) / 1e6);
+	if (base && base->n && median(base->v, base->n) > 0)
+		printf(", ratio to af_packet %.2f", m / median(base->v, base->n));
+	printf("\n");
+}
+
+/* The phases alternate within each round, so drift in a shared machine's load hits all alike. */
+static void run(unsigned rounds)
 {
 	static const uint8_t nobody[6] = {0x02, 0x78, 0x72, 0x6e, 0x67, 0x00};
 	static const enum port_xdp_attach modes[2] = {PORT_XDP_SKB, PORT_XDP_NATIVE};
 	uint8_t mac_a[6], mac_b[6], to_nobody[FRAME_LEN], to_a[FRAME_LEN];
-	double afp_tx, afp_rx, pps, rx_secs = period + 0.3;
+	struct series afp_tx = {.name = "af_packet send"}, afp_rx = {.name = "af_packet receive"};
+	struct series xtx[2] = {0}, xrx[2] = {0};
+	double rx_secs = period + 0.3;
 	struct port_xdp_info info;
 	struct port_rule rule = {.kind = PORT_RULE_UDP, .local_port = htons(UDP_PORT)};
 	uint64_t got, sent;
 	uint32_t handle;
 	struct port *p;
 	int pfd[2], s;
-	unsigned i;
+	unsigned i, r;
 	pid_t gen;
 
 	enter(ns_b);
@@ -300,42 +350,50 @@ static void run(void)
 	if (pipe(pfd))
 		exit(1);
 
-	s = packet_socket(if_a, 0);
-	afp_tx = (double) afp_send(s, to_nobody, period) / period;
-	close(s);
-	printf("af_packet send 64B: %.3f Mpps\n", afp_tx / 1e6);
+	for (r = 0; r < rounds; r++) {
+		s = packet_socket(if_a, 0);
+		afp_tx.v[afp_tx.n++] = (double) afp_send(s, to_nobody, period) / period;
+		close(s);
 
-	s = packet_socket(if_a, ETH_P_ALL);
-	/* Room for bursts: the kernel receiver should not lose frames to a small buffer. */
-	setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &(int){8 << 20}, sizeof(int));
-	gen = offer(to_a, period, pfd[1]);
-	got = afp_recv(s, rx_secs);
-	sent = offered(gen, pfd[0]);
-	close(s);
-	afp_rx = (double) got / period;
-	printf("af_packet receive 64B: %.3f Mpps (offered %.3f Mpps)\n", afp_rx / 1e6,
-	       (double) sent / period / 1e6);
+		s = packet_socket(if_a, ETH_P_ALL);
+		/* Room for bursts: the kernel receiver should not lose frames to a small buffer. */
+		setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &(int){8 << 20}, sizeof(int));
+		gen = offer(to_a, period, pfd[1]);
+		got = afp_recv(s, rx_secs);
+		sent = offered(gen, pfd[0]);
+		close(s);
+		afp_rx.offered[afp_rx.n] = (double) sent / period;
+		afp_rx.v[afp_rx.n++] = (double) got / period;
 
-	for (i = 0; i < 2; i++) {
-		p = open_port(modes[i]);
-		if (!p)
-			continue;
-		port_xdp_info(p, &info);
-		pps = xdp_send(p, to_nobody, period);
-		printf("af_xdp %s send 64B: %.3f Mpps, ratio to af_packet %.2f\n",
-		       port_xdp_mode_name(&info), pps / 1e6, pps / afp_tx);
-		if (p->ops->steer(p, &rule, &handle) == 0) {
-			gen = offer(to_a, period, pfd[1]);
-			got = xdp_recv(p, rx_secs);
-			sent = offered(gen, pfd[0]);
-			pps = (double) got / period;
-			printf("af_xdp %s receive 64B: %.3f Mpps (offered %.3f Mpps), ratio to "
-			       "af_packet %.2f\n",
-			       port_xdp_mode_name(&info), pps / 1e6, (double) sent / period / 1e6,
-			       afp_rx > 0 ? pps / afp_rx : 0.0);
+		for (i = 0; i < 2; i++) {
+			p = open_port(modes[i]);
+			if (!p)
+				continue;
+			port_xdp_info(p, &info);
+			snprintf(xtx[i].name, sizeof(xtx[i].name), "af_xdp %s send",
+			         port_xdp_mode_name(&info));
+			snprintf(xrx[i].name, sizeof(xrx[i].name), "af_xdp %s receive",
+			         port_xdp_mode_name(&info));
+			xtx[i].v[xtx[i].n++] = xdp_send(p, to_nobody, period);
+			if (p->ops->steer(p, &rule, &handle) == 0) {
+				gen = offer(to_a, period, pfd[1]);
+				got = xdp_recv(p, rx_secs);
+				sent = offered(gen, pfd[0]);
+				xrx[i].offered[xrx[i].n] = (double) sent / period;
+				xrx[i].v[xrx[i].n++] = (double) got / period;
+			}
+			p->ops->destroy(p);
 		}
-		p->ops->destroy(p);
+		fprintf(stderr, "round %u of %u done\n", r + 1, rounds);
 	}
+	printf("# medians of %u rounds of %.1f s; receive rates are bounded by the offered load\n",
+	       rounds, period);
+	report(&afp_tx, NULL, false);
+	for (i = 0; i < 2; i++)
+		report(&xtx[i], &afp_tx, false);
+	report(&afp_rx, NULL, true);
+	for (i = 0; i < 2; i++)
+		report(&xrx[i], &afp_rx, true);
 }
 
 static void cleanup(void)
@@ -347,12 +405,16 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
 	int status = 0, err = 0;
+	unsigned rounds = 3;
 	pid_t pid;
 
 	if (argc > 1)
 		period = atof(argv[1]);
-	if (period <= 0 || period > 60) {
-		fprintf(stderr, "usage: xdp_pps [seconds per phase, 0-60]\n");
+	if (argc > 2)
+		rounds = (unsigned) atoi(argv[2]);
+	if (period <= 0 || period > 60 || !rounds || rounds > MAX_ROUNDS) {
+		fprintf(stderr, "usage: xdp_pps [seconds per phase, 0-60] [rounds, 1-%d]\n",
+		        MAX_ROUNDS);
 		return 2;
 	}
 	if (geteuid() != 0) {
@@ -380,8 +442,8 @@ int main(int argc, char **argv)
 	/* The measurement runs in a child so that the namespaces go away whatever happens to it. */
 	pid = fork();
 	if (pid == 0) {
-		alarm((unsigned) (period * 12 + 30));
-		run();
+		alarm((unsigned) (period * 12 * rounds + 30));
+		run(rounds);
 		fflush(NULL);
 		_exit(0);
 	}
