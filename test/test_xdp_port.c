@@ -978,6 +978,56 @@ static void body_gso(const struct topo *t)
 	close(s);
 }
 
+/* Four times the queue's receive buffers, released one at a time: the fill ring is refilled (in
+ * batches) and nothing is lost or left behind. */
+static void body_recycling(const struct topo *t)
+{
+	struct port_frame f[64];
+	static uint8_t seen[2048];
+	unsigned got = 0, bad = 0, id, k;
+	struct udp_view v;
+	struct port *p;
+	uint32_t flow;
+	char buf[32];
+	double end;
+	int s, n, i;
+
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, 0); /* 512 receive buffers */
+	flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
+	end = now_s() + 4 * DEADLINE;
+	for (k = 0; k < 2048 && now_s() < end; k++) {
+		snprintf(buf, sizeof(buf), "n %u", k);
+		udp_send_to(s, TOPO_IP_A, UDP_XR, buf, strlen(buf));
+		if (k % 16 != 15)
+			continue;
+		/* Drain between bursts, so the peer's and the veth's queues never overflow. */
+		for (i = 0; i < 50 && got < k + 1; i++) {
+			n = port_rx_poll(p->queues[0], f, 64);
+			for (int j = 0; j < n; j++) {
+				if (parse_udp(f[j].data, f[j].len, &v) && f[j].flow == flow &&
+				    sscanf((const char *) v.pay, "n %u", &id) == 1 && id < 2048 &&
+				    !seen[id]) {
+					seen[id] = 1;
+					got++;
+				} else {
+					bad++;
+				}
+				port_rx_release(p->queues[0], &f[j], 1);
+			}
+			if (n <= 0)
+				usleep(200);
+		}
+	}
+	CHECK(got == 2048 && bad == 0, "(got %u of 2048, %u bad)", got, bad);
+	CHECK(port_xdp_sync_drops(p->queues[0]) == 0 && p->queues[0]->stats.rx_drops == 0);
+	CHECK(p->queues[0]->ops->arm(p->queues[0]) == 0);
+	p->ops->destroy(p);
+	close(s);
+}
+
 /* --- tests ----------------------------------------------------------------------------------- */
 
 TestSuite(xdp_port, .timeout = 120);
@@ -1061,4 +1111,10 @@ Test(xdp_port, a_gso_datagram_from_the_peer_arrives_in_segments_or_counts_as_dro
 	body_mode = PORT_XDP_NATIVE;
 	topo_peer_offloads = true;
 	topo_run(1, 30, body_gso);
+}
+
+Test(xdp_port, receiving_four_times_its_buffers_recycles_them_through_the_fill_ring)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(1, 60, body_recycling);
 }

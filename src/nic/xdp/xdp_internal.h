@@ -27,14 +27,18 @@ struct xp_queue {
 	uint32_t nrx, ntx;
 	uint32_t *tx_free; /* stack of free send buffer ids */
 	uint32_t nfree;
-	uint32_t tx_unsubmitted; /* descriptors written by tx_post, not yet made visible */
-	bool kick_pending;       /* the last kick left descriptors behind */
-	uint16_t rx_flags;       /* flags for every received frame (trusted checksums) */
+	uint32_t tx_unsubmitted;   /* descriptors written by tx_post, not yet made visible */
+	uint32_t fill_unsubmitted; /* buffers written by rx_release, not yet made visible */
+	bool kick_pending;         /* the last kick left descriptors behind */
+	uint16_t rx_flags;         /* flags for every received frame (trusted checksums) */
 	int fd;
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
 	size_t area_len;
 };
+
+/* rx_release publishes refilled buffers once this many are pending (or when a poll is idle). */
+#define XP_FILL_BATCH 32
 
 extern const struct port_ops xp_ops;
 

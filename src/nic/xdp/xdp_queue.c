@@ -74,6 +74,14 @@ static void xp_reclaim(struct xp_queue *xq)
 		xsk_ring_cons__release(&xq->comp, n);
 }
 
+/* Publish refilled buffers to the kernel in batches: one release store per XP_FILL_BATCH
+ * buffers, however the caller chunks its releases. */
+static void xp_fill_submit(struct xp_queue *xq)
+{
+	xsk_ring_prod__submit(&xq->fill, xq->fill_unsubmitted);
+	xq->fill_unsubmitted = 0;
+}
+
 int xp_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)
 {
 	struct xp_queue *xq = xq_of(q);
@@ -85,6 +93,9 @@ int xp_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)
 	q->stats.polls++;
 	n = xsk_ring_cons__peek(&xq->rx, max, &idx);
 	if (!n) {
+		/* Idle: hand back whatever is held, so a quiet link never lacks buffers. */
+		if (xq->fill_unsubmitted)
+			xp_fill_submit(xq);
 		/* Drivers that ran out of fill buffers sleep until told; copy mode never asks. */
 		if (xsk_ring_prod__needs_wakeup(&xq->fill)) {
 			recvfrom(xq->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
@@ -139,7 +150,9 @@ void xp_rx_release(struct port_queue *q, const struct port_frame *f, unsigned n)
 	}
 	/* Slots reserved for rejected buffers are returned by never submitting them. */
 	xq->fill.cached_prod -= n - k;
-	xsk_ring_prod__submit(&xq->fill, k);
+	xq->fill_unsubmitted += k;
+	if (xq->fill_unsubmitted >= XP_FILL_BATCH)
+		xp_fill_submit(xq);
 }
 
 int xp_tx_alloc(struct port_queue *q, struct port_frame *f, unsigned n)
@@ -256,6 +269,8 @@ int xp_arm(struct port_queue *q)
 {
 	struct xp_queue *xq = xq_of(q);
 
+	if (xq->fill_unsubmitted)
+		xp_fill_submit(xq);
 	/* poll() on an XSK is level-triggered on the RX ring and drives copy-mode TX itself, so
 	 * there is nothing to enable; only report work that is already there. */
 	if (xq->kick_pending)
