@@ -1028,6 +1028,61 @@ static void body_recycling(const struct topo *t)
 	close(s);
 }
 
+/* Four times the queue's send buffers in bursts as large as the ring allows: completions recycle
+ * them and every flush's kicks push out all it posted (copy mode sends a few dozen per kick). */
+static void body_tx_bulk(const struct topo *t)
+{
+	static uint8_t seen[2048];
+	struct port_frame f[512];
+	unsigned sent = 0, got = 0, id, i, rounds = 0;
+	uint8_t peer_mac[6], buf[64];
+	struct port_queue *q;
+	struct port *p;
+	char pay[32];
+	ssize_t n;
+	double end;
+	int s, k;
+
+	topo_enter(t->ns_b);
+	s = udp_socket(TOPO_IP_B, UDP_PEER);
+	CHECK(setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &(int){16 << 20}, sizeof(int)) == 0);
+	get_mac(t->if_b, peer_mac);
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, 0); /* 512 send buffers */
+	q = p->queues[0];
+	end = now_s() + 4 * DEADLINE;
+	while ((sent < 2048 || got < sent) && now_s() < end) {
+		k = sent < 2048 ? port_tx_alloc(q, f, 2048 - sent < 512 ? 2048 - sent : 512) : 0;
+		for (i = 0; i < (unsigned) k; i++) {
+			snprintf(pay, sizeof(pay), "bulk %u", sent + i);
+			f[i].len = build_udp(f[i].data, peer_mac, p->mac, ip4(TOPO_IP_A),
+			                     ip4(TOPO_IP_B), UDP_XR, UDP_PEER, pay, strlen(pay));
+		}
+		if (k > 0) {
+			CHECK(port_tx_post(q, f, (unsigned) k) == k);
+			CHECK(port_tx_flush(q) == 0);
+			sent += (unsigned) k;
+			rounds++;
+		}
+		port_tx_reap(q, NULL, 0);
+		while ((n = recv(s, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+			buf[n] = 0;
+			CHECK(sscanf((char *) buf, "bulk %u", &id) == 1 && id < 2048 && !seen[id],
+			      "(unexpected '%s')", buf);
+			seen[id] = 1;
+			got++;
+		}
+		if (k <= 0)
+			usleep(500);
+	}
+	fprintf(stderr, "bulk send: %u frames in %u bursts, %llu kicks\n", sent, rounds,
+	        (unsigned long long) q->stats.kicks);
+	CHECK(sent == 2048 && got == 2048, "(sent %u, the peer received %u)", sent, got);
+	CHECK(q->stats.tx_frames == 2048);
+	p->ops->destroy(p);
+	close(s);
+}
+
 /* --- tests ----------------------------------------------------------------------------------- */
 
 TestSuite(xdp_port, .timeout = 120);
@@ -1117,4 +1172,10 @@ Test(xdp_port, receiving_four_times_its_buffers_recycles_them_through_the_fill_r
 {
 	body_mode = PORT_XDP_AUTO;
 	topo_run(1, 60, body_recycling);
+}
+
+Test(xdp_port, sending_four_times_its_buffers_in_large_bursts_delivers_every_frame)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(1, 60, body_tx_bulk);
 }
