@@ -58,7 +58,8 @@ struct port_xdp_config {
 	unsigned frame_size; /* UMEM buffer size, 2048 or 4096; 0: 4096 */
 	unsigned rx_frames;  /* receive buffers per queue, a power of two; 0: 2048 */
 	unsigned tx_frames;  /* send buffers per queue, a power of two; 0: 2048 */
-	unsigned max_rules;  /* steering rules; 0: 4096 */
+	/* UMEM per queue: (rx_frames + tx_frames) * frame_size, 16 MiB by default. */
+	unsigned max_rules; /* steering rules; 0: 4096 */
 	enum port_xdp_attach attach;
 	enum port_xdp_zc zerocopy;
 	const char *bpf_obj; /* load this object file instead of the built-in program */

@@ -40,22 +40,28 @@ void xp_queue_prime(struct xp_queue *xq)
  * descriptors are left; each further call sends another batch, so a flush of n frames makes about
  * n/32 calls. In zero-copy mode one call wakes the driver, which then sends on its own.
  */
-static void xp_kick_tx(struct xp_queue *xq)
+static int xp_kick_tx(struct xp_queue *xq)
 {
 	unsigned limit = xq->ntx / 16 + 2, i;
 	ssize_t r = 0;
+	int err = 0;
 
 	xq->kick_pending = false;
 	for (i = 0; i < limit; i++) {
 		r = sendto(xq->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
 		xq->q.stats.kicks++;
-		if (r >= 0 || errno != EAGAIN)
+		err = r < 0 ? errno : 0;
+		if (err != EAGAIN)
 			break;
 	}
 	/* -EAGAIN after the limit, -ENOBUFS or -EBUSY: descriptors remain; kick again from
-	 * tx_reap or arm instead of losing them until the next flush. */
-	if (r < 0 && (errno == EAGAIN || errno == ENOBUFS || errno == EBUSY))
+	 * tx_reap or arm instead of leaving them until the next flush. Anything else (the
+	 * device went down) is the caller's to hear about. */
+	if (err == EAGAIN || err == ENOBUFS || err == EBUSY) {
 		xq->kick_pending = true;
+		return 0;
+	}
+	return -err;
 }
 
 static void xp_reclaim(struct xp_queue *xq)
@@ -227,7 +233,7 @@ int xp_tx_flush(struct port_queue *q)
 		return 0;
 	}
 	if (xsk_ring_prod__needs_wakeup(&xq->tx))
-		xp_kick_tx(xq);
+		return xp_kick_tx(xq);
 	return 0;
 }
 
@@ -236,7 +242,7 @@ int xp_tx_reap(struct port_queue *q, uint64_t *cookies, unsigned max)
 	struct xp_queue *xq = xq_of(q);
 
 	if (xq->kick_pending)
-		xp_kick_tx(xq);
+		(void) xp_kick_tx(xq); /* errors reach the caller through the next tx_flush */
 	xp_reclaim(xq);
 	return 0; /* no PORT_F_EXTERNAL frames on this port, so never a cookie */
 }
@@ -274,7 +280,7 @@ int xp_arm(struct port_queue *q)
 	/* poll() on an XSK is level-triggered on the RX ring and drives copy-mode TX itself, so
 	 * there is nothing to enable; only report work that is already there. */
 	if (xq->kick_pending)
-		xp_kick_tx(xq);
+		(void) xp_kick_tx(xq);
 	if (xsk_cons_nb_avail(&xq->rx, 1))
 		return -EAGAIN;
 	return 0;
