@@ -1083,6 +1083,69 @@ static void body_tx_bulk(const struct topo *t)
 	close(s);
 }
 
+static uint16_t syn_sport;
+
+static bool is_syn_from(const uint8_t *f, uint32_t len)
+{
+	const uint8_t *tcp = f + 34;
+
+	return len >= 54 && f[12] == 0x08 && f[13] == 0x00 && f[14] == 0x45 &&
+	       f[23] == IPPROTO_TCP && (tcp[13] & 0x12) == 0x02 &&
+	       (uint16_t) (tcp[0] << 8 | tcp[1]) == syn_sport;
+}
+
+/* Open a non-blocking TCP connection from B (bound to sport) to A's steered port. */
+static int tcp_connect_from(uint16_t sport, uint16_t dport)
+{
+	struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(sport)};
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(dport)};
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	src.sin_addr.s_addr = ip4(TOPO_IP_B);
+	dst.sin_addr.s_addr = ip4(TOPO_IP_A);
+	CHECK(c >= 0 && bind(c, (struct sockaddr *) &src, sizeof(src)) == 0);
+	CHECK(connect(c, (struct sockaddr *) &dst, sizeof(dst)) < 0 && errno == EINPROGRESS);
+	return c;
+}
+
+/* A TCP connection rule (5-tuple) wins over a listener rule (3-tuple) on the same port; other
+ * connections to the port match the listener. */
+static void body_tcp_rules(const struct topo *t)
+{
+	uint32_t listener, conn, len, flow;
+	static uint8_t fr[2048];
+	struct pollfd pfd = {.events = POLLOUT};
+	socklen_t sl = sizeof(int);
+	struct port *p;
+	int c1, c2, soerr = 0;
+
+	topo_enter(t->ns_a);
+	p = open_port(t, body_mode, 0);
+	listener = steer(p, PORT_RULE_TCP, TOPO_IP_A, 7002, NULL, 0);
+	conn = steer(p, PORT_RULE_TCP, TOPO_IP_A, 7002, TOPO_IP_B, 40001);
+	topo_enter(t->ns_b);
+	c1 = tcp_connect_from(40001, 7002);
+	syn_sport = 40001;
+	CHECK(rx_one(p, is_syn_from, fr, &len, &flow), "(no SYN from port 40001)");
+	CHECK(flow == conn, "(flow %u: want the connection rule's %u)", flow, conn);
+	c2 = tcp_connect_from(40002, 7002);
+	syn_sport = 40002;
+	CHECK(rx_one(p, is_syn_from, fr, &len, &flow), "(no SYN from port 40002)");
+	CHECK(flow == listener, "(flow %u: want the listener rule's %u)", flow, listener);
+	/* Without the listener, other connections go to the kernel (which refuses them). */
+	CHECK(p->ops->unsteer(p, listener) == 0);
+	close(c2);
+	c2 = tcp_connect_from(40003, 7002);
+	pfd.fd = c2;
+	CHECK(poll(&pfd, 1, (int) (DEADLINE * 1000)) == 1);
+	getsockopt(c2, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+	CHECK(soerr == ECONNREFUSED, "(the kernel should have refused: %s)", strerror(soerr));
+	topo_enter(t->ns_a);
+	p->ops->destroy(p);
+	close(c1);
+	close(c2);
+}
+
 /* --- tests ----------------------------------------------------------------------------------- */
 
 TestSuite(xdp_port, .timeout = 120);
@@ -1178,4 +1241,10 @@ Test(xdp_port, sending_four_times_its_buffers_in_large_bursts_delivers_every_fra
 {
 	body_mode = PORT_XDP_AUTO;
 	topo_run(1, 60, body_tx_bulk);
+}
+
+Test(xdp_port, a_tcp_connection_rule_wins_over_the_listener_rule_of_its_port)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(1, 30, body_tcp_rules);
 }
