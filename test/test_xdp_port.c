@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "netns_util.h"
+#include "xdp_topo.h"
 #include "nic/port.h"
 #include "nic/xdp/xdp_maps.h"
 #include "nic/xdp/xdp_port.h"
@@ -532,7 +532,7 @@ static void body_kernel_keeps_working(const struct topo *t)
 		CHECK(icmp_echo(TOPO_IP_A, 0x7872, (uint16_t) i), "(ping %u failed)", i);
 	tcp_exchange(TOPO_IP_A, TCP_KERN, ls);
 	send_numbered_from(s, TOPO_IP_A, UDP_XR, NDGRAMS / 2, NDGRAMS);
-	CHECK(topo_sh("ip neigh flush dev %s", t->if_b) == 0);
+	CHECK(netns_sh(t->ns_b, NULL, 0, "ip neigh flush dev %s", t->if_b) == 0);
 	CHECK(icmp_echo(TOPO_IP_A, 0x7872, 3), "(ping after flushing the peer's neighbours)");
 	got = rx_collect(p, NDGRAMS, DEADLINE, accept_udp, &e);
 	CHECK(got == NDGRAMS, "(xring got %u of %u)", got, NDGRAMS);
@@ -706,7 +706,7 @@ static void body_arp_and_icmp(const struct topo *t)
 	CHECK(icmp_wait(is, TOPO_IP_X, 0x7878, 1), "(the peer did not get xring's echo reply)");
 
 	/* The kernel's own address still answers ARP and ping. */
-	CHECK(topo_sh("ip neigh flush dev %s", t->if_b) == 0);
+	CHECK(netns_sh(t->ns_b, NULL, 0, "ip neigh flush dev %s", t->if_b) == 0);
 	CHECK(icmp_echo(TOPO_IP_A, 0x7872, 9), "(the kernel's address stopped answering)");
 	topo_enter(t->ns_a);
 	p->ops->destroy(p);
@@ -1148,7 +1148,7 @@ static void body_tcp_rules(const struct topo *t)
 
 /* --- tests ----------------------------------------------------------------------------------- */
 
-TestSuite(xdp_port, .timeout = 120);
+TestSuite(xdp_port, .timeout = 120, .fini = netns_cleanup);
 
 Test(xdp_port, udp_from_a_peer_kernel_socket_reaches_rx_poll_intact_in_generic_mode)
 {
