@@ -1146,6 +1146,37 @@ static void body_tcp_rules(const struct topo *t)
 	close(c2);
 }
 
+/* XRING_PORTS text through the conf parser to an open port. */
+static void body_from_spec(const struct topo *t)
+{
+	struct port_xdp_config cfg;
+	struct port_xdp_info info;
+	struct pspec spec[2];
+	char err[128], text[64];
+	struct port *p;
+	int n, e;
+
+	topo_enter(t->ns_a);
+	snprintf(text, sizeof(text), "xdp:dev=%s,mode=skb,queues=2", t->if_a);
+	n = pspec_parse(text, spec, 2, err, sizeof(err));
+	CHECK(n == 1 && spec[0].kind == PSPEC_XDP, "(%s)", err);
+	port_xdp_config_from_spec(&spec[0].xdp, &cfg);
+	e = port_xdp_open(&cfg, &p);
+	CHECK(e == 0, "(%s)", strerror(-e));
+	CHECK(port_xdp_info(p, &info) == 0 && info.attach == PORT_XDP_SKB && !info.zerocopy);
+	CHECK(p->nqueues == 2);
+	p->ops->destroy(p);
+	/* zc on a veth: refused, cleanly. */
+	snprintf(text, sizeof(text), "xdp:dev=%s,mode=zc", t->if_a);
+	CHECK(pspec_parse(text, spec, 2, err, sizeof(err)) == 1);
+	port_xdp_config_from_spec(&spec[0].xdp, &cfg);
+	e = port_xdp_open(&cfg, &p);
+	if (e == 0) {
+		CHECK(port_xdp_info(p, &info) == 0 && info.zerocopy);
+		p->ops->destroy(p);
+	}
+}
+
 /* --- tests ----------------------------------------------------------------------------------- */
 
 TestSuite(xdp_port, .timeout = 120, .fini = netns_cleanup);
@@ -1247,4 +1278,10 @@ Test(xdp_port, a_tcp_connection_rule_wins_over_the_listener_rule_of_its_port)
 {
 	body_mode = PORT_XDP_AUTO;
 	topo_run(1, 30, body_tcp_rules);
+}
+
+Test(xdp_port, a_port_spec_from_xring_ports_opens_the_port_it_describes)
+{
+	body_mode = PORT_XDP_AUTO;
+	topo_run(2, 30, body_from_spec);
 }

@@ -545,6 +545,28 @@ fail:
 	return err;
 }
 
+void port_xdp_config_from_spec(const struct pspec_xdp *spec, struct port_xdp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->dev = spec->dev;
+	cfg->nqueues = spec->queues;
+	switch (spec->mode) {
+	case PSPEC_XDP_AUTO:
+		break;
+	case PSPEC_XDP_SKB:
+		cfg->attach = PORT_XDP_SKB;
+		cfg->zerocopy = PORT_XDP_ZC_NEVER;
+		break;
+	case PSPEC_XDP_DRV:
+		cfg->attach = PORT_XDP_NATIVE;
+		break;
+	case PSPEC_XDP_ZC:
+		cfg->attach = PORT_XDP_NATIVE;
+		cfg->zerocopy = PORT_XDP_ZC_REQUIRED;
+		break;
+	}
+}
+
 int port_xdp_info(const struct port *p, struct port_xdp_info *info)
 {
 	if (!p || p->ops != &xp_ops)

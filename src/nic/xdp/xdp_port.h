@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf/port_spec.h"
 #include "nic/port.h"
 
 enum port_xdp_attach {
@@ -78,6 +79,10 @@ struct port_xdp_info {
 
 /* Open the port: read the netdev, load and attach the XDP program, create the sockets. */
 int port_xdp_open(const struct port_xdp_config *cfg, struct port **out);
+/* The same from an XRING_PORTS spec ("xdp:dev=veth0,queues=2,mode=drv"): mode auto tries
+ * driver mode and zero-copy, skb is generic mode, drv driver mode (zero-copy when it can), zc
+ * driver mode with zero-copy or nothing; queues is how many queues get a socket. */
+void port_xdp_config_from_spec(const struct pspec_xdp *spec, struct port_xdp_config *cfg);
 int port_xdp_info(const struct port *p, struct port_xdp_info *info);
 /* Sums over CPUs of the program's counters, indexed by XP_STAT_* (nic/xdp/xdp_maps.h). */
 int port_xdp_prog_stats(const struct port *p, uint64_t *stats, unsigned n);
