@@ -372,6 +372,10 @@ XRING_API int __xring_get_cqe(struct xring *ring, struct xring_cqe **cqe_ptr, un
 XRING_API int __xring_peek_slow(struct xring *ring, struct xring_cqe **cqe_ptr);
 XRING_API void __xring_flush_overflow(struct xring *ring);
 
+/* Ports: where offloaded sockets send and receive. XRING_PORTS names them at start; this adds
+ * more at run time, with the same ;-separated specs (see xring-params(7)). */
+XRING_API int xring_port_add(const char *spec);
+
 /* Registered (direct) files: the table the application sees, mirrored into the kernel ring. */
 XRING_API int xring_register_files(struct xring *ring, const int *files, unsigned nr_files);
 XRING_API int xring_register_files_sparse(struct xring *ring, unsigned nr_files);

@@ -4,6 +4,7 @@
 
 #include "ops/netport.h"
 #include "ops/xsock.h"
+#include "util/log.h"
 
 static int dev_tx_alloc(void *arg, struct iface_txbuf *b)
 {
@@ -145,6 +146,10 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 		free(np);
 		return NULL;
 	}
+	/* Frames for the stack, where the port filters (AF_XDP, verbs): ARP and ICMP for its
+	 * address. Sockets add their own flows. */
+	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ARP, .local_ip = xp->ip}, NULL);
+	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ICMP, .local_ip = xp->ip}, NULL);
 	np->src.poll = np_poll;
 	np->src.wait_fd = np_wait_fd;
 	np->src.arm = np_arm;
@@ -152,6 +157,30 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	np->next = ctx->netports;
 	ctx->netports = np;
 	return np;
+}
+
+int netport_steer(struct netport *np, const struct port_rule *rule, uint32_t *handle)
+{
+	struct port *p = np->xp->port;
+	struct port_rule r = *rule;
+	uint32_t h;
+	int ret;
+
+	if (!p->ops->steer)
+		return 0;
+	r.queue = np->q->index;
+	ret = p->ops->steer(p, &r, handle ? handle : &h);
+	if (ret && ret != -EEXIST)
+		log_warn("port %s: steering rule refused: %d", p->name, ret);
+	return ret == -EEXIST ? 0 : ret;
+}
+
+void netport_unsteer(struct netport *np, uint32_t handle)
+{
+	struct port *p = np->xp->port;
+
+	if (p->ops->unsteer)
+		p->ops->unsteer(p, handle);
 }
 
 void netport_flush_all(struct xring_ctx *ctx)

@@ -28,6 +28,10 @@ struct netport {
 
 /* The ring's attachment to xp, made on first use. NULL with *err set on failure. */
 struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err);
+/* Asks the port to deliver rule's frames to this ring's queue (a no-op on ports that do not
+ * filter). 0 or a negated errno; *handle (may be NULL) is for netport_unsteer(). */
+int netport_steer(struct netport *np, const struct port_rule *rule, uint32_t *handle);
+void netport_unsteer(struct netport *np, uint32_t handle);
 /* Rings the doorbell of every port the ring posted to; end of each submission and round. */
 void netport_flush_all(struct xring_ctx *ctx);
 void netport_exit(struct xring_ctx *ctx);

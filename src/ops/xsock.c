@@ -91,6 +91,8 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 			break;
 		}
 	ctx->xsocks->n--;
+	if (xs->steered)
+		netport_unsteer(xs->np, xs->steer_handle);
 	while (xs->recvq.first) {
 		struct xreq *r = xs->recvq.first;
 
@@ -207,6 +209,13 @@ static int64_t offload(struct xring_ctx *ctx, struct xreq *req, struct xport *xp
 	err = xsock_new(ctx, req->fd, np, xp->ip, (uint16_t) lport, &xs);
 	if (err)
 		return err;
+	/* Its datagrams come to this ring's queue (3-tuple: any remote may send to it). */
+	if (netport_steer(np,
+			  &(struct port_rule){.kind = PORT_RULE_UDP,
+					      .local_ip = xp->ip,
+					      .local_port = htons((uint16_t) lport)},
+			  &xs->steer_handle) == 0)
+		xs->steered = np->xp->port->ops->steer != NULL;
 	if (peer) {
 		xs->rip = peer->sin_addr.s_addr;
 		xs->rport = ntohs(peer->sin_port);

@@ -35,6 +35,8 @@ struct xsock {
 	uint32_t lip, rip;     /* network order */
 	uint16_t lport, rport; /* host order */
 	bool connected;
+	bool steered;
+	uint32_t steer_handle;
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
 	struct xsock_dgram *rx;
 	unsigned rx_head, rx_tail;

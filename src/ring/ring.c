@@ -6,6 +6,7 @@
 
 #include "conf/params.h"
 #include "files/files.h"
+#include "nic/portcfg.h"
 #include "ops/kring.h"
 #include "ops/xsock.h"
 #include "ring/ring.h"
@@ -105,6 +106,9 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 		cq = 2 * sq;
 	}
 	err = load_conf(&conf);
+	if (err)
+		return err;
+	err = portcfg_open_env(conf);
 	if (err)
 		return err;
 
