@@ -378,6 +378,35 @@ XRING_API int xring_port_add(const char *spec);
 /* Adds an offload rule ("use xring udp_connect 198.18.0.0/24:*") ahead of all others. */
 XRING_API int xring_add_conf_rule(const char *line);
 
+/* What a ring can run: io_uring's probe layout, with xring's own flags beside the kernel's. */
+#define XRING_PROBE_OP_SUPPORTED (1U << 0) /* IO_URING_OP_SUPPORTED: the ring accepts it */
+#define XRING_PROBE_OP_IN_XRING  (1U << 8) /* xring runs it itself, without the kernel */
+#define XRING_PROBE_OP_OFFLOADED (1U << 9) /* runs on xring's stack for offloaded sockets */
+
+struct xring_probe_op {
+	uint8_t op;
+	uint8_t resv;
+	uint16_t flags; /* XRING_PROBE_OP_* */
+	uint32_t resv2;
+};
+
+struct xring_probe {
+	uint8_t last_op; /* highest supported opcode */
+	uint8_t ops_len; /* entries in ops[] */
+	uint16_t resv;
+	uint32_t resv2[3];
+	struct xring_probe_op ops[];
+};
+
+XRING_API struct xring_probe *xring_get_probe(struct xring *ring);
+XRING_API void xring_free_probe(struct xring_probe *probe);
+
+static inline bool xring_opcode_supported(const struct xring_probe *p, int op)
+{
+	return op >= 0 && op <= p->last_op && op < p->ops_len &&
+	       (p->ops[op].flags & XRING_PROBE_OP_SUPPORTED);
+}
+
 /* Registered (direct) files: the table the application sees, mirrored into the kernel ring. */
 XRING_API int xring_register_files(struct xring *ring, const int *files, unsigned nr_files);
 XRING_API int xring_register_files_sparse(struct xring *ring, unsigned nr_files);

@@ -104,6 +104,16 @@ Test(abi, params_match_io_uring_params)
 	SAME_FIELD(xring_params, io_uring_params, cq_off);
 }
 
+Test(abi, the_probe_has_io_uring_probe_layout)
+{
+	cr_assert_eq(sizeof(struct xring_probe), sizeof(struct io_uring_probe));
+	cr_assert_eq(sizeof(struct xring_probe_op), sizeof(struct io_uring_probe_op));
+	SAME_FIELD(xring_probe, io_uring_probe, last_op);
+	SAME_FIELD(xring_probe, io_uring_probe, ops_len);
+	SAME_FIELD(xring_probe_op, io_uring_probe_op, flags);
+	cr_expect_eq(XRING_PROBE_OP_SUPPORTED, IO_URING_OP_SUPPORTED);
+}
+
 Test(abi, opcodes_and_flags_carry_the_kernel_values)
 {
 	static const struct {

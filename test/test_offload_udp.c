@@ -390,3 +390,14 @@ Test(offload_udp, a_rule_keeps_a_destination_on_the_kernel)
 		cr_expect_neq(me.sin_addr.s_addr, inet_addr(XRING_IP), "the socket was offloaded");
 	close(fd);
 }
+
+Test(offload_udp, the_probe_marks_the_socket_operations_that_run_offloaded)
+{
+	struct xring_probe *p = xring_get_probe(&ring);
+
+	cr_assert_not_null(p);
+	cr_expect(p->ops[XRING_OP_SEND].flags & XRING_PROBE_OP_OFFLOADED);
+	cr_expect(p->ops[XRING_OP_RECVMSG].flags & XRING_PROBE_OP_OFFLOADED);
+	cr_expect_not(p->ops[XRING_OP_ACCEPT].flags & XRING_PROBE_OP_OFFLOADED);
+	xring_free_probe(p);
+}

@@ -334,3 +334,24 @@ Test(ring, a_long_link_chain_runs_without_deep_recursion)
 	}
 	xring_queue_exit(&ring);
 }
+
+Test(ring, the_probe_tells_what_runs_in_xring_and_what_in_the_kernel)
+{
+	struct xring_probe *p;
+
+	cr_assert_eq(xring_queue_init(4, &ring, 0), 0);
+	p = xring_get_probe(&ring);
+	cr_assert_not_null(p);
+	cr_expect(xring_opcode_supported(p, XRING_OP_NOP));
+	cr_expect(p->ops[XRING_OP_NOP].flags & XRING_PROBE_OP_IN_XRING);
+	cr_expect(p->ops[XRING_OP_LINK_TIMEOUT].flags & XRING_PROBE_OP_IN_XRING);
+	cr_expect(xring_opcode_supported(p, XRING_OP_SEND), "the kernel ring runs SEND");
+	cr_expect_not(p->ops[XRING_OP_SEND].flags & XRING_PROBE_OP_IN_XRING);
+	cr_expect_not(p->ops[XRING_OP_SEND].flags & XRING_PROBE_OP_OFFLOADED,
+		      "no port, no offload");
+	cr_expect_not(xring_opcode_supported(p, 250));
+	cr_expect_not(xring_opcode_supported(p, -1));
+	cr_expect_geq(p->last_op, XRING_OP_LISTEN);
+	xring_free_probe(p);
+	xring_queue_exit(&ring);
+}
