@@ -233,7 +233,6 @@ static const struct tcp_config small_cfg = {
         .max_socks = 8,
         .sndbuf = 16384,
         .rcvbuf = 16384,
-        .msl2_ns = 4 * S,
 };
 
 Test(tcp_sim, transfers_every_byte_once_and_in_order_over_a_clean_link)

@@ -2,6 +2,7 @@
 #include "sim.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ int sim_init(struct sim *s, uint64_t seed, const struct sim_faults *f,
 	memset(s, 0, sizeof(*s));
 	s->rng = seed * 0x2545f4914f6cdd1dull + 1;
 	s->f = *f;
+	s->trace = getenv("TCP_SIM_TRACE") != NULL;
 	s->now = 1000000000ull; /* not 0: 0 means "unarmed" to several timers */
 	s->cap = 4096;
 	s->fr = malloc(s->cap * sizeof(*s->fr));
@@ -71,6 +73,28 @@ void sim_fini(struct sim *s)
 	s->fr = NULL;
 }
 
+/* One line per frame event when TCP_SIM_TRACE is set: the way to read a failing seed. */
+static void trace(struct sim *s, const char *what, int from, const uint8_t *d, uint32_t len)
+{
+	struct eth_view e;
+	struct ip4_view ip;
+	struct tcp_view t;
+
+	if (!s->trace)
+		return;
+	if (eth_parse(d, len, &e) < 0 || e.type != ETH_P_IPV4 ||
+	    ip4_parse(e.payload, e.payload_len, 0, &ip) < 0 || ip.proto != IP4_PROTO_TCP ||
+	    tcp_parse(ip.payload, ip.payload_len, ip.src, ip.dst, 0, &t) < 0) {
+		fprintf(stderr, "%12.6f %-7s %d->%d non-TCP or bad frame, %u bytes\n",
+		        (double) s->now / 1e9, what, from, !from, len);
+		return;
+	}
+	fprintf(stderr, "%12.6f %-7s %d->%d %s%s%s%s seq %u ack %u win %u len %zu\n",
+	        (double) s->now / 1e9, what, from, !from, t.flags & TCP_SYN ? "S" : ".",
+	        t.flags & TCP_FIN ? "F" : ".", t.flags & TCP_RST ? "R" : ".",
+	        t.flags & TCP_ACK ? "A" : ".", t.seq, t.ack, t.window, t.payload_len);
+}
+
 static void put(struct sim *s, uint8_t to, const uint8_t *data, uint32_t len, uint64_t at)
 {
 	struct sim_frame *fr;
@@ -99,12 +123,15 @@ static void drain(struct sim *s, int from)
 		s->sent++;
 		memcpy(buf, d, len < sizeof(buf) ? len : sizeof(buf));
 		txq_pop(q);
+		trace(s, "send", from, buf, len);
 		if (sim_uniform(s) < s->f.drop) {
 			s->dropped++;
+			trace(s, "DROP", from, buf, len);
 			continue;
 		}
 		if (sim_uniform(s) < s->f.dup) {
 			s->duped++;
+			trace(s, "DUP", from, buf, len);
 			copies = 2;
 		}
 		for (int c = 0; c < copies; c++) {
@@ -119,6 +146,7 @@ static void drain(struct sim *s, int from)
 				uint8_t cb[1536];
 
 				s->corrupted++;
+				trace(s, "CORRUPT", from, buf, len);
 				memcpy(cb, buf, len);
 				cb[bit / 8] ^= (uint8_t) (1u << (bit % 8));
 				put(s, (uint8_t) !from, cb, len, at);
@@ -149,6 +177,7 @@ unsigned sim_step(struct sim *s)
 
 			memmove(&s->fr[best], &s->fr[best + 1], (s->nfr - best - 1) * sizeof(f));
 			s->nfr--;
+			trace(s, "deliver", !f.to, f.data, f.len);
 			iface_input(&s->n[f.to].ifc, s->now, f.data, f.len, 0);
 			s->delivered++;
 			n++;

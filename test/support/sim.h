@@ -6,6 +6,7 @@
 #ifndef XRING_TEST_SIM_H
 #define XRING_TEST_SIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "stack/iface/iface.h"
@@ -38,6 +39,7 @@ struct sim {
 	unsigned nfr, cap;
 	uint64_t now, rng;
 	struct sim_faults f;
+	bool trace;
 	uint64_t sent, dropped, duped, reordered, corrupted, delivered, link_full;
 };
 

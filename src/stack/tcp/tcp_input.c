@@ -12,6 +12,7 @@ struct seg {
 	uint32_t wnd; /* unscaled field */
 	const uint8_t *data;
 	uint32_t len;
+	bool old; /* entirely before rcv_nxt: only its ACK field counts */
 	struct tcp_opts o;
 };
 
@@ -451,8 +452,9 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		iface_neigh_confirm(st->ifc, now, t->raddr);
 		if (data)
 			tcp_event(st, t, TCP_EV_ACKED | TCP_EV_WRITABLE);
-	} else if (s->ack == t->snd_una && !s->len && !(s->flags & (TCP_SYN | TCP_FIN)) &&
-	           wnd == t->snd_wnd && t->snd_max != t->snd_una && !(t->flags & TF_PERSIST)) {
+	} else if (s->ack == t->snd_una && !s->len && !s->old &&
+	           !(s->flags & (TCP_SYN | TCP_FIN)) && wnd == t->snd_wnd &&
+	           t->snd_max != t->snd_una && !(t->flags & TF_PERSIST)) {
 		/* A duplicate ACK (RFC 5681 2). */
 		t->dupacks++;
 		if (t->flags & TF_IN_RECOVERY) {
@@ -531,11 +533,22 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 	if (!ok) {
 		if (s->flags & TCP_RST)
 			return;
+		t->flags |= TF_ACKNOW;
+		if (SEQ_LEQ(s->seq + seglen, t->rcv_nxt) && (s->flags & TCP_ACK) &&
+		    !(s->flags & TCP_SYN) && t->state != TCPS_SYN_RCVD) {
+			/* Entirely old: a retransmission we already hold. Its ACK field is still
+			 * news (as BSD and Linux read it); ignoring it lets two ends that both
+			 * went back after a timeout reject each other's ACKs for ever. */
+			st->stats.dup_segs++;
+			s->len = 0;
+			s->flags &= ~TCP_FIN;
+			s->old = true;
+			goto ack;
+		}
 		if (SEQ_LT(s->seq, t->rcv_nxt))
 			st->stats.dup_segs++;
 		else
 			st->stats.out_of_window++;
-		t->flags |= TF_ACKNOW;
 		tcp_output(st, t, now);
 		return;
 	}
@@ -598,6 +611,7 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 		s->flags &= ~TCP_FIN;
 		t->flags |= TF_ACKNOW;
 	}
+ack:
 	if (!ack_input(st, t, now, s, &fin_acked))
 		goto out;
 	if (t->state == TCPS_CLOSED)

@@ -143,7 +143,10 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 
 void tcp_send_ack(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
-	tcp_send_seg(st, t, now, t->snd_nxt, 0, TCP_ACK);
+	/* snd_max, not snd_nxt: after a timeout snd_nxt goes back, and an ACK numbered below
+	 * what the peer already holds would be unacceptable to it (as in Linux). A window
+	 * probe's byte is not really sent, so then snd_nxt. */
+	tcp_send_seg(st, t, now, t->flags & TF_PERSIST ? t->snd_nxt : t->snd_max, 0, TCP_ACK);
 }
 
 void tcp_send_rst(struct tcp_stack *st, struct tcb *t, uint64_t now)
