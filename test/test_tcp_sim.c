@@ -214,6 +214,10 @@ static void campaign(const char *what, uint64_t def_seeds, uint64_t def_bytes,
 		int ret = run_one(&r, seed, bytes, f, tc);
 
 		vt += r.sim.now;
+		if (getenv("TCP_SIM_VERBOSE"))
+			fprintf(stderr, "seed %llu: %.3f s virtual, %llu steps, %llu frames\n",
+			        (unsigned long long) seed, (double) r.sim.now / 1e9,
+			        (unsigned long long) r.steps, (unsigned long long) r.sim.sent);
 		sent += r.sim.sent;
 		dropped += r.sim.dropped;
 		corrupted += r.sim.corrupted;
@@ -251,7 +255,7 @@ Test(tcp_sim, survives_loss_reordering_duplication_and_corruption_on_every_seed)
 	                       .delay_ns = 1 * MS,
 	                       .reorder_ns = 4 * MS};
 
-	campaign("faulty", 2000, 20000, &f, &small_cfg);
+	campaign("faulty", 3000, 50000, &f, &small_cfg);
 }
 
 Test(tcp_sim, survives_the_same_faults_with_newreno)

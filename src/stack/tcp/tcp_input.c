@@ -563,9 +563,12 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 		case TCPS_SYN_RCVD:
 			tcp_drop(st, t, t->parent >= 0 ? 0 : -ECONNREFUSED);
 			break;
+		case TCPS_TIME_WAIT:
+			/* RFC 1337 (TIME-WAIT assassination, hazard H1): a RST must not cut
+			 * TIME_WAIT short, or old duplicates may reach a new incarnation. */
+			break;
 		case TCPS_CLOSING:
 		case TCPS_LAST_ACK:
-		case TCPS_TIME_WAIT:
 			tcp_drop(st, t, 0);
 			break;
 		default:

@@ -100,8 +100,12 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		st->stats.tx_fail++;
 		return -EMSGSIZE;
 	}
-	if (len > tx.l4_cap - hl)
+	if (len > tx.l4_cap - hl) {
+		/* SACK blocks took room the caller counted on: send less, and the FIN (which
+		 * follows the last byte) not yet. Callers look at the length returned. */
 		len = (uint32_t) (tx.l4_cap - hl);
+		flags &= (uint16_t) ~TCP_FIN;
+	}
 	if (len) {
 		uint32_t off = (t->sbuf_head + (seq - t->snd_buf_seq)) % t->sbuf_size;
 		uint32_t first = t->sbuf_size - off < len ? t->sbuf_size - off : len;
