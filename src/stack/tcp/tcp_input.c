@@ -471,8 +471,11 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 			tcp_rexmt_arm(st, t, now);
 		}
 	}
-	/* RFC 9293 3.10.7.4: window update from the newest segment only. */
-	if (SEQ_LT(t->snd_wl1, s->seq) || (t->snd_wl1 == s->seq && SEQ_LEQ(t->snd_wl2, s->ack))) {
+	/* RFC 9293 3.10.7.4: window update from the newest segment only. With SEQ and ACK both
+	 * unchanged, only a larger (or zero) window counts, as in Linux: a receiver never
+	 * moves its right edge back, so a smaller one is a reordered old segment. */
+	if (SEQ_LT(t->snd_wl1, s->seq) || (t->snd_wl1 == s->seq && SEQ_LT(t->snd_wl2, s->ack)) ||
+	    (t->snd_wl1 == s->seq && t->snd_wl2 == s->ack && (wnd > t->snd_wnd || !wnd))) {
 		t->snd_wnd = wnd;
 		t->snd_wl1 = s->seq;
 		t->snd_wl2 = s->ack;

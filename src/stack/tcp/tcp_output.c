@@ -291,8 +291,10 @@ int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now)
 	}
 	if (!sent && (t->flags & TF_ACKNOW))
 		tcp_send_ack(st, t, now);
-	/* RFC 9293 3.8.6.1: data waits behind a zero window: probe it on the persist timer. */
-	if (t->snd_wnd == 0 && t->snd_nxt == t->snd_una && !t->t_rexmt &&
+	/* Data waits with nothing in flight: behind a zero window (RFC 9293 3.8.6.1, probe
+	 * it), or behind one too small for sender SWS avoidance (3.8.6.2.1, whose override
+	 * timeout this is). Either way the persist timer moves it. */
+	if (t->snd_nxt == t->snd_una && !t->t_rexmt &&
 	    (t->sbuf_len > t->snd_nxt - t->snd_buf_seq)) {
 		t->flags |= TF_PERSIST;
 		tcp_rexmt_arm(st, t, now);

@@ -77,6 +77,31 @@ static void persist_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		tcp_drop(st, t, -ETIMEDOUT);
 		return;
 	}
+	if (t->snd_wnd) {
+		/* A window too small to please SWS avoidance: the override timeout expired, so
+		 * fill what there is (RFC 9293 3.8.6.2.1). */
+		uint32_t off = t->snd_nxt - t->snd_buf_seq;
+		uint32_t len = t->sbuf_len > off ? t->sbuf_len - off : 0;
+		uint32_t fl = t->snd_nxt - t->snd_una;
+		uint32_t room = t->snd_wnd > fl ? t->snd_wnd - fl : 0;
+		int ret;
+
+		if (len > room)
+			len = room;
+		if (len > t->mss)
+			len = t->mss;
+		t->flags &= ~TF_PERSIST;
+		if (!len)
+			return;
+		ret = tcp_send_seg(st, t, now, t->snd_nxt, len, TCP_ACK | TCP_PSH);
+		if (ret > 0) {
+			t->snd_nxt += (uint32_t) ret;
+			if (SEQ_GT(t->snd_nxt, t->snd_max))
+				t->snd_max = t->snd_nxt;
+		}
+		tcp_rexmt_arm(st, t, now);
+		return;
+	}
 	/* One byte beyond the closed window (RFC 9293 3.8.6.1). The byte is not counted as sent
 	 * (snd_nxt stays), but an ACK covering it must be acceptable, hence snd_max. */
 	if (t->sbuf_len > t->snd_una - t->snd_buf_seq) {
