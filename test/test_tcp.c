@@ -168,10 +168,11 @@ static struct tcb *accept_plain(void)
 	return t;
 }
 
-/* The window we announce on a plain connection with n bytes unread (no scaling). */
+/* The window we announce on a plain connection with n bytes unread (no scaling): the right
+ * edge stays where the first 65535 put it until reading opens a full MSS (receiver SWS). */
 static uint16_t win_after(uint32_t unread)
 {
-	return (uint16_t) (65535 < 65536 - unread ? 65535 : 65536 - unread);
+	return (uint16_t) (65535 - unread);
 }
 
 /* ---- opening ---- */
@@ -523,14 +524,14 @@ Test(tcp, passive_close_goes_through_close_wait_and_last_ack)
 	char buf[8];
 
 	seg_in(TCP_ACK | TCP_FIN, PEER_ISS + 1, iss + 1, 8192, NULL, 0);
-	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 2, 65535, 0);
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 2, 65534, 0); /* the FIN took one */
 	cr_assert_eq(tcp_state(t), TCPS_CLOSE_WAIT);
 	cr_assert_eq(tcp_recv(t, now, buf, sizeof(buf)), 0, "end of stream");
 	/* Half-close: we may still send. */
 	cr_assert_eq(tcp_send(t, now, "bye", 3), 3);
-	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 2, 65535, 3);
+	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 2, 65534, 3);
 	cr_assert_eq(tcp_close(t, now), 0);
-	expect_seg(TCP_ACK | TCP_FIN, iss + 4, PEER_ISS + 2, 65535, 0);
+	expect_seg(TCP_ACK | TCP_FIN, iss + 4, PEER_ISS + 2, 65534, 0);
 	seg_in(TCP_ACK, PEER_ISS + 2, iss + 5, 8192, NULL, 0);
 	expect_nothing();
 	cr_assert_eq(tcp_inuse(&st), 1, "only the listener is left");
@@ -551,11 +552,11 @@ Test(tcp, active_close_goes_through_fin_wait_and_time_wait)
 	seg_in(TCP_ACK, PEER_ISS + 1, iss + 2, 8192, "more", 4);
 	cr_assert_eq(tcp_rcvavail(t), 4);
 	seg_in(TCP_ACK | TCP_FIN, PEER_ISS + 5, iss + 2, 8192, NULL, 0);
-	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 6, win_after(4), 0);
+	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 6, win_after(5), 0);
 	cr_assert_eq(tcp_state(t), TCPS_TIME_WAIT);
 	/* A retransmitted FIN is acknowledged again. */
 	seg_in(TCP_ACK | TCP_FIN, PEER_ISS + 5, iss + 2, 8192, NULL, 0);
-	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 6, win_after(4), 0);
+	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 6, win_after(5), 0);
 	next = tcp_poll(&st, now);
 	cr_assert_eq(next, now + 60 * S, "2 MSL");
 	now = next;
@@ -572,7 +573,7 @@ Test(tcp, simultaneous_close_goes_through_closing)
 	expect_seg(TCP_ACK | TCP_FIN, iss + 1, PEER_ISS + 1, 65535, 0);
 	/* The peer's FIN crosses ours: it does not acknowledge our FIN. */
 	seg_in(TCP_ACK | TCP_FIN, PEER_ISS + 1, iss + 1, 8192, NULL, 0);
-	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 2, 65535, 0);
+	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 2, 65534, 0);
 	cr_assert_eq(tcp_state(t), TCPS_CLOSING);
 	seg_in(TCP_ACK, PEER_ISS + 2, iss + 2, 8192, NULL, 0);
 	cr_assert_eq(tcp_state(t), TCPS_TIME_WAIT);

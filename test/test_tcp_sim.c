@@ -23,7 +23,9 @@
 struct side {
 	struct tcb *t;
 	struct tcb *lis;
-	uint64_t sent, rcvd, total;
+	uint64_t sent, rcvd, total, expect;
+	uint64_t read_every, next_read; /* a slow reader: one read of read_max per period */
+	size_t read_max;
 	uint8_t dir;
 	bool shut, closed, saw_tw, connected;
 	int err;
@@ -85,8 +87,18 @@ static int app(struct run *r, struct side *sd)
 			FAIL(r, "side %u: shutdown failed", sd->dir);
 		sd->shut = true;
 	}
-	for (;;) {
-		n = tcp_recv(sd->t, now, buf, sizeof(buf));
+	for (unsigned reads = 0;; reads++) {
+		size_t want = sizeof(buf);
+
+		if (sd->read_every) {
+			if (now < sd->next_read || reads) {
+				n = -EAGAIN;
+				break;
+			}
+			sd->next_read = now + sd->read_every;
+			want = sd->read_max;
+		}
+		n = tcp_recv(sd->t, now, buf, want);
 		if (n == -EAGAIN || n == 0)
 			break;
 		if (n < 0)
@@ -96,17 +108,17 @@ static int app(struct run *r, struct side *sd)
 				FAIL(r, "side %u: byte %llu altered", sd->dir,
 				     (unsigned long long) (sd->rcvd + (uint64_t) i));
 		sd->rcvd += (uint64_t) n;
-		if (sd->rcvd > sd->total)
+		if (sd->rcvd > sd->expect)
 			FAIL(r, "side %u: %llu bytes received, %llu sent", sd->dir,
-			     (unsigned long long) sd->rcvd, (unsigned long long) sd->total);
+			     (unsigned long long) sd->rcvd, (unsigned long long) sd->expect);
 	}
 	if (tcp_state(sd->t) == TCPS_TIME_WAIT)
 		sd->saw_tw = true;
 	if (n == 0 && sd->shut && tcp_acked(sd->t) == sd->total &&
 	    (tcp_state(sd->t) == TCPS_TIME_WAIT || tcp_state(sd->t) == TCPS_CLOSED)) {
-		if (sd->rcvd != sd->total)
+		if (sd->rcvd != sd->expect)
 			FAIL(r, "side %u: end of stream after %llu of %llu bytes", sd->dir,
-			     (unsigned long long) sd->rcvd, (unsigned long long) sd->total);
+			     (unsigned long long) sd->rcvd, (unsigned long long) sd->expect);
 		sd->final = tcp_state(sd->t);
 		sd->err = tcp_error(sd->t);
 		tcp_close(sd->t, now);
@@ -133,8 +145,14 @@ static int apps(struct run *r)
 	return 0;
 }
 
-static int run_one(struct run *r, uint64_t seed, uint64_t bytes, const struct sim_faults *f,
-                   const struct tcp_config *tc)
+struct scenario {
+	uint64_t client_bytes, server_bytes; /* each side sends this many */
+	uint64_t read_every;                 /* server reads slowly: period, 0 for at once */
+	size_t read_max;
+};
+
+static int run_one(struct run *r, uint64_t seed, const struct scenario *sc,
+                   const struct sim_faults *f, const struct tcp_config *tc)
 {
 	struct sim *sim = &r->sim;
 	int ret;
@@ -143,7 +161,10 @@ static int run_one(struct run *r, uint64_t seed, uint64_t bytes, const struct si
 	r->seed = seed;
 	if (sim_init(sim, seed, f, tc) < 0)
 		FAIL(r, "sim_init");
-	r->c.total = r->s.total = bytes;
+	r->c.total = r->s.expect = sc->client_bytes;
+	r->s.total = r->c.expect = sc->server_bytes;
+	r->s.read_every = sc->read_every;
+	r->s.read_max = sc->read_max;
 	r->c.dir = 0;
 	r->s.dir = 1;
 	if (tcp_listen(&sim->n[1].st, SERVER_PORT, 8, NULL, NULL, &r->s.lis) < 0)
@@ -175,6 +196,8 @@ static int run_one(struct run *r, uint64_t seed, uint64_t bytes, const struct si
 			     (unsigned long long) r->c.sent, (unsigned long long) r->s.sent,
 			     (unsigned long long) r->c.rcvd, (unsigned long long) r->s.rcvd);
 		}
+		if (r->s.read_every && r->s.t && !r->s.closed && r->s.next_read < next)
+			next = r->s.next_read > sim->now ? r->s.next_read : sim->now + 1;
 		if (next > sim->now)
 			sim->now = next;
 		if (sim->now > MAX_VTIME + S)
@@ -200,18 +223,25 @@ static uint64_t env_u64(const char *name, uint64_t def)
 	return v && *v ? strtoull(v, NULL, 0) : def;
 }
 
-static void campaign(const char *what, uint64_t def_seeds, uint64_t def_bytes,
-                     const struct sim_faults *f, const struct tcp_config *tc)
+static void campaign_sc(const char *what, uint64_t def_seeds, const struct scenario *def_sc,
+                        const struct sim_faults *f, const struct tcp_config *tc)
 {
 	uint64_t first = env_u64("TCP_SIM_SEED", 1), n = env_u64("TCP_SIM_SEEDS", def_seeds);
-	uint64_t bytes = env_u64("TCP_SIM_BYTES", def_bytes);
-	uint64_t vt = 0, sent = 0, dropped = 0, corrupted = 0;
+	struct scenario sc = *def_sc;
+	uint64_t bytes = env_u64("TCP_SIM_BYTES", sc.client_bytes);
+	uint64_t vt = 0, sent = 0, dropped = 0, corrupted = 0, rto = 0, frx = 0, probes = 0;
 	static struct run r;
 
 	if (getenv("TCP_SIM_SEED") && !getenv("TCP_SIM_SEEDS"))
 		n = 1;
 	for (uint64_t seed = first; seed < first + n; seed++) {
-		int ret = run_one(&r, seed, bytes, f, tc);
+		int ret;
+
+		if (getenv("TCP_SIM_BYTES")) {
+			sc.client_bytes = bytes;
+			sc.server_bytes = def_sc->server_bytes ? bytes : 0;
+		}
+		ret = run_one(&r, seed, &sc, f, tc);
 
 		vt += r.sim.now;
 		if (getenv("TCP_SIM_VERBOSE"))
@@ -221,16 +251,33 @@ static void campaign(const char *what, uint64_t def_seeds, uint64_t def_bytes,
 		sent += r.sim.sent;
 		dropped += r.sim.dropped;
 		corrupted += r.sim.corrupted;
+		for (int i = 0; i < 2; i++) {
+			const struct tcp_stats *ts = tcp_get_stats(&r.sim.n[i].st);
+
+			rto += ts->rto_fired;
+			frx += ts->fast_rexmt;
+			probes += ts->probes_sent;
+		}
 		sim_fini(&r.sim);
 		cr_assert_eq(ret, 0, "%s: seed %llu failed: %s (rerun: TCP_SIM_SEED=%llu)", what,
 		             (unsigned long long) seed, r.why, (unsigned long long) seed);
 	}
-	cr_log_info(
-	        "%s: %llu seeds x %llu bytes each way: %llu frames, %llu dropped, %llu corrupted, "
-	        "mean virtual time %.2f s",
-	        what, (unsigned long long) n, (unsigned long long) bytes, (unsigned long long) sent,
-	        (unsigned long long) dropped, (unsigned long long) corrupted,
-	        (double) vt / (double) n / 1e9);
+	cr_log_info("%s: %llu seeds x %llu bytes: %llu frames, %llu dropped, %llu corrupted, "
+	            "mean virtual time %.2f s; %llu timeouts, %llu fast retransmits, %llu persist "
+	            "probes",
+	            what, (unsigned long long) n, (unsigned long long) bytes,
+	            (unsigned long long) sent, (unsigned long long) dropped,
+	            (unsigned long long) corrupted, (double) vt / (double) n / 1e9,
+	            (unsigned long long) rto, (unsigned long long) frx,
+	            (unsigned long long) probes);
+}
+
+static void campaign(const char *what, uint64_t def_seeds, uint64_t def_bytes,
+                     const struct sim_faults *f, const struct tcp_config *tc)
+{
+	struct scenario sc = {.client_bytes = def_bytes, .server_bytes = def_bytes};
+
+	campaign_sc(what, def_seeds, &sc, f, tc);
 }
 
 static const struct tcp_config small_cfg = {
@@ -282,4 +329,33 @@ Test(tcp_sim, survives_heavy_loss_with_long_transfers)
 	                       .reorder_ns = 20 * MS};
 
 	campaign("heavy", 30, 100000, &f, &small_cfg);
+}
+
+Test(tcp_sim, delivers_to_a_slow_reader_through_zero_windows_under_faults)
+{
+	struct sim_faults f = {.drop = 0.05,
+	                       .reorder = 0.05,
+	                       .dup = 0.01,
+	                       .corrupt = 0.001,
+	                       .delay_ns = 1 * MS,
+	                       .reorder_ns = 4 * MS};
+	struct scenario sc = {.client_bytes = 60000,
+	                      .server_bytes = 3000,
+	                      .read_every = 50 * MS,
+	                      .read_max = 1000};
+
+	campaign_sc("slow-reader", 300, &sc, &f, &small_cfg);
+}
+
+Test(tcp_sim, finishes_a_one_way_transfer_where_the_server_sends_nothing)
+{
+	struct sim_faults f = {.drop = 0.05,
+	                       .reorder = 0.05,
+	                       .dup = 0.01,
+	                       .corrupt = 0.001,
+	                       .delay_ns = 1 * MS,
+	                       .reorder_ns = 4 * MS};
+	struct scenario sc = {.client_bytes = 40000, .server_bytes = 0};
+
+	campaign_sc("one-way", 500, &sc, &f, &small_cfg);
 }

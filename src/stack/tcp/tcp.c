@@ -551,7 +551,7 @@ long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len)
 long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 {
 	struct tcp_stack *st = stack_of(t);
-	uint32_t n, first, before;
+	uint32_t n, first;
 	uint8_t *dst = buf;
 
 	if (t->state == TCPS_LISTEN)
@@ -568,7 +568,6 @@ long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 			return 0;
 		return -EAGAIN;
 	}
-	before = tcp_rcv_space(t);
 	n = len < t->rbuf_len ? (uint32_t) len : t->rbuf_len;
 	first = t->rbuf_size - t->rbuf_head < n ? t->rbuf_size - t->rbuf_head : n;
 	memcpy(dst, t->rbuf + t->rbuf_head, first);
@@ -582,7 +581,7 @@ long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 		uint32_t right = t->rcv_nxt + tcp_rcv_space(t);
 		uint32_t thresh = t->rbuf_size / 2 < t->rcv_mss ? t->rbuf_size / 2 : t->rcv_mss;
 
-		if (SEQ_GEQ(right, t->rcv_adv + thresh) || before < t->rcv_mss) {
+		if (SEQ_GEQ(right, t->rcv_adv + thresh)) {
 			st->now = now;
 			t->flags |= TF_ACKNOW;
 			tcp_output(st, t, now);

@@ -166,7 +166,8 @@ static void syn_sent_input(struct tcp_stack *st, struct tcb *t, uint64_t now, co
 		return;
 	t->irs = s->seq;
 	t->rcv_nxt = s->seq + 1;
-	t->rcv_adv = t->rcv_nxt;
+	/* What our SYN announced (never scaled). */
+	t->rcv_adv = t->rcv_nxt + (tcp_rcv_space(t) > 65535 ? 65535 : tcp_rcv_space(t));
 	t->flags |= TF_SEEN_SYN;
 	syn_options(t, now, s);
 	t->snd_wnd = s->wnd;

@@ -62,10 +62,19 @@ static uint16_t window_field(struct tcb *t, uint16_t flags)
 {
 	uint32_t space = tcp_rcv_space(t), w;
 
-	if (flags & TCP_SYN)
-		return space > 65535 ? 65535 : (uint16_t) space;
-	if (SEQ_GT(t->rcv_adv, t->rcv_nxt + space))
-		space = t->rcv_adv - t->rcv_nxt;
+	uint32_t cur = SEQ_GT(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	uint32_t thresh = t->rbuf_size / 2 < t->rcv_mss ? t->rbuf_size / 2 : t->rcv_mss;
+
+	if (flags & TCP_SYN) {
+		w = space > 65535 ? 65535 : space;
+		if (flags & TCP_ACK)
+			t->rcv_adv = t->rcv_nxt + w;
+		return (uint16_t) w;
+	}
+	/* Receiver SWS avoidance (RFC 9293 3.8.6.2.2): open the window only by at least
+	 * min(half the buffer, one MSS); never move its right edge back. */
+	if (space < cur || space - cur < thresh)
+		space = cur;
 	w = space >> t->rcv_wscale;
 	if (w > 65535)
 		w = 65535;
