@@ -16,10 +16,30 @@ struct seg {
 	struct tcp_opts o;
 };
 
+/*
+ * Replies to segments we reject (out of window, bad ACK) are limited per connection too, as
+ * Linux's tcp_invalid_ratelimit does: two ends that disagree must not ping-pong ACKs at line
+ * rate.
+ */
+#define OOW_GAP_NS (500 * TCP_MS)
+
+static bool oow_allow(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	if (t->last_oow && now - t->last_oow < OOW_GAP_NS) {
+		st->stats.challenge_limited++;
+		return false;
+	}
+	t->last_oow = now;
+	return true;
+}
+
 /* RFC 5961 7: challenge ACKs are rate limited stack-wide. */
 static void challenge_ack(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	uint64_t sec = now / IFACE_NS_PER_S;
+
+	if (!oow_allow(st, t, now))
+		return;
 
 	if (sec != st->chal_sec) {
 		st->chal_sec = sec;
@@ -339,8 +359,13 @@ static void rexmt_first(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	uint32_t off = t->snd_una - t->snd_buf_seq;
 	uint32_t len = t->sbuf_len > off ? t->sbuf_len - off : 0;
+	uint32_t sent = t->snd_max - t->snd_una; /* never beyond what was sent */
 	uint16_t flags = TCP_ACK;
 
+	if ((t->flags & TF_FIN_SENT) && sent)
+		sent--;
+	if (len > sent)
+		len = sent;
 	if (len > t->mss)
 		len = t->mss;
 	if ((t->flags & TF_FIN_SENT) && t->snd_una + len == t->snd_buf_seq + t->sbuf_len)
@@ -537,7 +562,10 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 	if (!ok) {
 		if (s->flags & TCP_RST)
 			return;
-		t->flags |= TF_ACKNOW;
+		/* Answer (RFC 9293 3.10.7.4) what carried something; an old or stray pure ACK
+		 * only at a limited rate. */
+		if (seglen || oow_allow(st, t, now))
+			t->flags |= TF_ACKNOW;
 		if (SEQ_LEQ(s->seq + seglen, t->rcv_nxt) && (s->flags & TCP_ACK) &&
 		    !(s->flags & TCP_SYN) && t->state != TCPS_SYN_RCVD) {
 			/* Entirely old: a retransmission we already hold. Its ACK field is still

@@ -103,6 +103,7 @@ struct tcb {
 	uint64_t t_keep;
 	uint64_t t_2msl; /* TIME_WAIT, orphaned FIN_WAIT_2, or SYN_RCVD expiry */
 	uint64_t last_rx;
+	uint64_t last_oow; /* last reply to a rejected segment */
 
 	int err; /* negated errno once the connection failed */
 	uint32_t ev_pending;
