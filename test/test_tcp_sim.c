@@ -229,7 +229,8 @@ static void campaign_sc(const char *what, uint64_t def_seeds, const struct scena
 	uint64_t first = env_u64("TCP_SIM_SEED", 1), n = env_u64("TCP_SIM_SEEDS", def_seeds);
 	struct scenario sc = *def_sc;
 	uint64_t bytes = env_u64("TCP_SIM_BYTES", sc.client_bytes);
-	uint64_t vt = 0, sent = 0, dropped = 0, corrupted = 0, rto = 0, frx = 0, probes = 0;
+	uint64_t vt = 0, sent = 0, dropped = 0, corrupted = 0, rto = 0, frx = 0, probes = 0,
+	         sackr = 0;
 	static struct run r;
 
 	if (getenv("TCP_SIM_SEED") && !getenv("TCP_SIM_SEEDS"))
@@ -256,6 +257,7 @@ static void campaign_sc(const char *what, uint64_t def_seeds, const struct scena
 
 			rto += ts->rto_fired;
 			frx += ts->fast_rexmt;
+			sackr += ts->sack_recoveries;
 			probes += ts->probes_sent;
 		}
 		sim_fini(&r.sim);
@@ -263,12 +265,12 @@ static void campaign_sc(const char *what, uint64_t def_seeds, const struct scena
 		             (unsigned long long) seed, r.why, (unsigned long long) seed);
 	}
 	cr_log_info("%s: %llu seeds x %llu bytes: %llu frames, %llu dropped, %llu corrupted, "
-	            "mean virtual time %.2f s; %llu timeouts, %llu fast retransmits, %llu persist "
-	            "probes",
+	            "mean virtual time %.2f s; %llu timeouts, %llu fast retransmits (%llu "
+	            "SACK-based), %llu persist probes",
 	            what, (unsigned long long) n, (unsigned long long) bytes,
 	            (unsigned long long) sent, (unsigned long long) dropped,
 	            (unsigned long long) corrupted, (double) vt / (double) n / 1e9,
-	            (unsigned long long) rto, (unsigned long long) frx,
+	            (unsigned long long) rto, (unsigned long long) frx, (unsigned long long) sackr,
 	            (unsigned long long) probes);
 }
 
@@ -305,7 +307,7 @@ Test(tcp_sim, survives_loss_reordering_duplication_and_corruption_on_every_seed)
 	campaign("faulty", 3000, 50000, &f, &small_cfg);
 }
 
-Test(tcp_sim, survives_the_same_faults_with_newreno)
+Test(tcp_sim, survives_the_same_faults_with_newreno_and_without_sack)
 {
 	struct sim_faults f = {.drop = 0.05,
 	                       .reorder = 0.05,
@@ -317,6 +319,10 @@ Test(tcp_sim, survives_the_same_faults_with_newreno)
 
 	c.cc = TCP_CC_NEWRENO;
 	campaign("faulty-newreno", 300, 20000, &f, &c);
+	c.no_sack = true;
+	campaign("faulty-newreno-nosack", 500, 50000, &f, &c);
+	c.cc = TCP_CC_CUBIC;
+	campaign("faulty-cubic-nosack", 500, 50000, &f, &c);
 }
 
 Test(tcp_sim, survives_heavy_loss_with_long_transfers)

@@ -98,6 +98,7 @@ struct tcp_config {
 	unsigned ooo_max;                   /* [8] out-of-order extents kept per TCB, 1..16 */
 	uint32_t challenge_acks;            /* [1000] RFC 5961 7: per second, stack-wide */
 	enum tcp_cc_algo cc;
+	bool no_sack;       /* neither offer nor accept SACK (RFC 2018): NewReno recovery only */
 	uint8_t secret[16]; /* RFC 6528 / RFC 6056 key; all zero is allowed (tests) */
 };
 
@@ -107,7 +108,8 @@ struct tcp_stats {
 	uint64_t bad_opts, no_port_rst, rst_in, rst_out, challenge_acks, challenge_limited;
 	uint64_t paws_drops, out_of_window, ooo_segs, ooo_full, dup_segs, bad_ack;
 	uint64_t syn_queue_full, accept_queue_full, no_tcb;
-	uint64_t rto_fired, fast_rexmt, partial_acks, probes_sent, keepalives_sent, delacks;
+	uint64_t rto_fired, fast_rexmt, sack_recoveries, partial_acks, probes_sent, keepalives_sent,
+	        delacks;
 	uint64_t tx_fail;
 };
 

@@ -90,7 +90,7 @@ static void syn_options(struct tcb *t, uint64_t now, const struct seg *s)
 		t->ts_recent_age = now;
 		mss -= 12; /* RFC 7323 3.2: the option comes out of every segment's payload */
 	}
-	if (s->o.present & TCPO_SACK_PERM)
+	if ((s->o.present & TCPO_SACK_PERM) && !t->st->cfg.no_sack)
 		t->flags |= TF_SACK;
 	t->mss = (uint16_t) (mss < 32 ? 32 : mss);
 }
@@ -420,6 +420,7 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		t->snd_wl2 = s->ack;
 		established(st, t, now);
 	}
+	tcp_sack_update(t, &s->o);
 	if (SEQ_GT(s->ack, t->snd_una)) {
 		uint32_t acked = s->ack - t->snd_una, data = 0;
 
@@ -444,8 +445,14 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 				uint32_t fl = t->snd_max - s->ack;
 
 				t->cwnd = t->ssthresh < fl + t->mss ? t->ssthresh : fl + t->mss;
-				t->flags &= ~TF_IN_RECOVERY;
+				t->flags &= ~(TF_IN_RECOVERY | TF_SACK_RCV);
 				t->dupacks = 0;
+			} else if (t->flags & TF_SACK_RCV) {
+				/* RFC 6675: a partial ACK only moves the scoreboard; the pipe
+				 * decides what goes next (tcp_sack_output via tcp_output). */
+				st->stats.partial_acks++;
+				if (SEQ_LT(t->high_rxt, s->ack))
+					t->high_rxt = s->ack;
 			} else {
 				/* Partial acknowledgement (step 4): retransmit the next hole,
 				 * deflate by what was acked, add back one MSS. */
@@ -467,6 +474,7 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		t->snd_una = s->ack;
 		if (SEQ_LT(t->snd_nxt, t->snd_una))
 			t->snd_nxt = t->snd_una;
+		tcp_sack_prune(t);
 		t->rxt_shift = 0;
 		if (!(t->flags & TF_PERSIST)) {
 			/* RFC 6298 5.2 / 5.3. */
@@ -484,7 +492,8 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		/* A duplicate ACK (RFC 5681 2). */
 		t->dupacks++;
 		if (t->flags & TF_IN_RECOVERY) {
-			t->cwnd += t->mss; /* RFC 6582 3.2 step 3 (inflation) */
+			if (!(t->flags & TF_SACK_RCV))
+				t->cwnd += t->mss; /* RFC 6582 3.2 step 3 (inflation) */
 		} else if (t->dupacks == 3 && SEQ_GT(s->ack, t->recover)) {
 			/* RFC 6582 3.2 step 2: recover guards against a second reduction for
 			 * losses of one window after a timeout. */
@@ -492,9 +501,11 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 			tcp_cc_loss(st, t, now);
 			t->recover = t->snd_max;
 			t->flags |= TF_IN_RECOVERY;
-			rexmt_first(st, t, now);
-			t->cwnd = t->ssthresh + 3u * t->mss;
 			tcp_rexmt_arm(st, t, now);
+			if (!tcp_sack_enter(st, t, now)) {
+				rexmt_first(st, t, now);
+				t->cwnd = t->ssthresh + 3u * t->mss;
+			}
 		}
 	}
 	/* RFC 9293 3.10.7.4: window update from the newest segment only. With SEQ and ACK both

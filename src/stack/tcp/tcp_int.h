@@ -18,6 +18,7 @@
 #define SEQ_GEQ(a, b) ((int32_t) ((uint32_t) (a) - (uint32_t) (b)) >= 0)
 
 #define TCP_OOO_MAX     16
+#define TCP_SACKED_MAX  8   /* scoreboard extents the sender keeps */
 #define TCP_DEFAULT_MSS 536 /* RFC 9293 3.7.1: when the peer sends no MSS option */
 #define TCP_MS          1000000ull
 
@@ -42,6 +43,7 @@ enum {
 	TF_PERSIST = 1u << 16,     /* rexmt timer is the persist timer */
 	TF_ON_NOTIFY = 1u << 17,   /* linked on the stack's notify list */
 	TF_SEEN_SYN = 1u << 18,    /* irs and rcv_nxt are valid */
+	TF_SACK_RCV = 1u << 19,    /* the recovery in progress is SACK based (RFC 6675) */
 };
 
 struct tcp_range {
@@ -88,6 +90,11 @@ struct tcb {
 	/* RTT and RTO (RFC 6298), nanoseconds. */
 	uint64_t srtt, rttvar, rto, rtt_start;
 	uint32_t rtt_seq;
+
+	/* SACK scoreboard (RFC 6675): extents above snd_una the peer holds, sorted, disjoint. */
+	struct tcp_range sacked[TCP_SACKED_MAX];
+	uint8_t nsacked;
+	uint32_t high_rxt; /* HighRxt: retransmitted up to here in this recovery */
 
 	/* Congestion control. */
 	uint32_t cwnd, ssthresh, recover;
@@ -171,6 +178,17 @@ void tcp_rexmt_arm(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_rtt_sample(struct tcp_stack *st, struct tcb *t, uint64_t rtt);
 void tcp_keep_arm(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_timewait(struct tcp_stack *st, struct tcb *t, uint64_t now);
+
+/* tcp_sack.c */
+void tcp_sack_update(struct tcb *t, const struct tcp_opts *o);
+void tcp_sack_prune(struct tcb *t);
+void tcp_sack_clear(struct tcb *t);
+uint32_t tcp_sack_pipe(const struct tcb *t);
+/* Enter SACK-based recovery (RFC 6675 5, steps 4.1 to 4.3); false when the scoreboard is
+ * empty, so NewReno's recovery applies instead. */
+bool tcp_sack_enter(struct tcp_stack *st, struct tcb *t, uint64_t now);
+/* Send what the pipe allows during SACK recovery: holes first, then new data (6675 5 (C)). */
+void tcp_sack_output(struct tcp_stack *st, struct tcb *t, uint64_t now);
 
 /* tcp_cc.c */
 void tcp_cc_init(struct tcp_stack *st, struct tcb *t);

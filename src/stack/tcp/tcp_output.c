@@ -44,7 +44,7 @@ static void build_opts(const struct tcb *t, uint64_t now, uint16_t flags, struct
 			o->ts_val = tcp_tsval(t, now);
 			o->ts_ecr = synack ? t->ts_recent : 0;
 		}
-		if (!synack || (t->flags & TF_SACK))
+		if ((!synack && !t->st->cfg.no_sack) || (t->flags & TF_SACK))
 			o->present |= TCPO_SACK_PERM;
 		return;
 	}
@@ -235,6 +235,14 @@ int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		return 0;
 	default:
 		break;
+	}
+	if ((t->flags & (TF_IN_RECOVERY | TF_SACK_RCV)) == (TF_IN_RECOVERY | TF_SACK_RCV)) {
+		uint64_t before = st->stats.segs_out;
+
+		tcp_sack_output(st, t, now);
+		if (st->stats.segs_out == before && (t->flags & TF_ACKNOW))
+			tcp_send_ack(st, t, now);
+		return 0;
 	}
 	/* Bounded by what one call may send: the whole send ring plus a FIN. */
 	for (unsigned n = 0; n < t->sbuf_size / 64 + 2; n++) {

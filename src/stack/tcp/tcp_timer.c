@@ -139,6 +139,7 @@ static void rexmt_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		tcp_cc_rto(st, t, now);
 	t->recover = t->snd_max;                       /* RFC 6582 3.2 step 2 */
 	t->flags &= ~(TF_IN_RECOVERY | TF_RTT_TIMING); /* Karn: no sample from a retransmission */
+	tcp_sack_clear(t); /* RFC 6675 5.1: the receiver may have reneged */
 	t->dupacks = 0;
 	if (t->state == TCPS_SYN_SENT || t->state == TCPS_SYN_RCVD)
 		t->snd_nxt = t->iss;
