@@ -600,8 +600,11 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how)
 	if (t->state == TCPS_LISTEN || t->state == TCPS_CLOSED)
 		return -ENOTCONN;
 	if (how != 1) {
+		/* Unread and out-of-order data is dropped; what arrives later is acknowledged
+		 * and discarded (rcv_data). */
 		t->flags |= TF_RD_SHUT;
 		t->rbuf_len = 0;
+		t->nooo = 0;
 	}
 	if (how == 0 || (t->flags & TF_FIN_QUEUED))
 		return 0;
@@ -662,6 +665,7 @@ int tcp_close(struct tcb *t, uint64_t now)
 		return 0;
 	}
 	t->flags |= TF_RD_SHUT;
+	t->nooo = 0;
 	if (!(t->flags & TF_FIN_QUEUED)) {
 		t->flags |= TF_FIN_QUEUED;
 		if (t->state == TCPS_ESTABLISHED || t->state == TCPS_SYN_RCVD)

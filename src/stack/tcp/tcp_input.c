@@ -330,6 +330,7 @@ static void rcv_data(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t
 static void fin_arrived(struct tcp_stack *st, struct tcb *t, uint64_t now, bool fin_acked)
 {
 	t->rcv_nxt++;
+	t->nooo = 0; /* nothing beyond the FIN can be valid */
 	t->flags |= TF_FIN_RCVD | TF_ACKNOW;
 	t->flags &= ~TF_FIN_OOO;
 	tcp_event(st, t, TCP_EV_READABLE);
