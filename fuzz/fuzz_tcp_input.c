@@ -136,7 +136,7 @@ static void start(unsigned state)
 {
 	struct tcp_config c = {.max_socks = 4, .sndbuf = 4096, .rcvbuf = 4096, .ooo_max = 4};
 	struct iface_config ic = {.ip = OUR_IP, .prefix_len = 24};
-	struct iface_hooks h = {.tcp_input = tcp_input, .ctx = &st};
+	struct iface_hooks h = {.tcp_input = tcp_input, .icmp_error = tcp_icmp_error, .ctx = &st};
 	uint8_t f[60];
 
 	memcpy(ic.mac, our_mac, 6);
@@ -224,9 +224,9 @@ static void segment(uint8_t ctl, const uint8_t *d, size_t len)
 			st_be32(l4 + 8, t->snd_una + (uint32_t) (int16_t) ld_be16(l4 + 8));
 	}
 	st_raw16(l4 + 16, 0);
-	st_raw16(l4 + 16, csum_fold(csum_acc(csum_pseudo4(PEER_IP, OUR_IP, IP4_PROTO_TCP,
-	                                                  (uint16_t) n),
-	                                     l4, n)));
+	st_raw16(l4 + 16,
+	         csum_fold(csum_acc(csum_pseudo4(PEER_IP, OUR_IP, IP4_PROTO_TCP, (uint16_t) n), l4,
+	                            n)));
 	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
 	ip4_emit(f + 14, 20, &ih, n);
 	iface_input(&ifc, now, f, 34 + n, 0);

@@ -42,7 +42,7 @@ struct out {
 static void init_stack(void)
 {
 	struct iface_config c = {.ip = OUR_IP, .prefix_len = 24};
-	struct iface_hooks h = {.tcp_input = tcp_input, .ctx = &st};
+	struct iface_hooks h = {.tcp_input = tcp_input, .icmp_error = tcp_icmp_error, .ctx = &st};
 	uint8_t f[60];
 
 	memcpy(c.mac, our_mac, 6);
@@ -717,4 +717,177 @@ Test(tcp, derives_isns_from_the_secret_and_the_clock)
 	cr_assert_neq(a, c, "another 4-tuple, another offset");
 	st.cfg.secret[0] ^= 1;
 	cr_assert_neq(tcp_isn(&st, 0, OUR_IP, 1, PEER_IP, 2), a, "another secret");
+}
+
+/* ---- SACK, simultaneous open, RFC 1337, ICMP, windows ---- */
+
+/* Passive open with SACK-permitted (and nothing else): MSS 536 from the peer's default. */
+static struct tcb *accept_sack(void)
+{
+	struct tcp_opts o = {.present = TCPO_SACK_PERM | TCPO_MSS, .mss = 1000};
+	struct tcb *t;
+	struct out r;
+
+	cr_assert_eq(tcp_listen(&st, PORT, 4, NULL, NULL, &lis), 0);
+	seg_in_opts(TCP_SYN, PEER_ISS, 0, 65535, &o, NULL, 0);
+	seg_out(&r);
+	iss = r.v.seq;
+	cr_assert(r.o.present & TCPO_SACK_PERM);
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 1, 65535, NULL, 0);
+	cr_assert_eq(tcp_accept(lis, &t), 0);
+	return t;
+}
+
+Test(tcp, reports_out_of_order_data_in_sack_blocks_most_recent_first)
+{
+	struct out r;
+
+	accept_sack();
+	seg_in(TCP_ACK, PEER_ISS + 11, iss + 1, 8192, "bb", 2);
+	seg_out(&r);
+	cr_assert_eq(r.o.nsack, 1);
+	cr_assert_eq(r.o.sack[0].left, PEER_ISS + 11);
+	cr_assert_eq(r.o.sack[0].right, PEER_ISS + 13);
+	seg_in(TCP_ACK, PEER_ISS + 21, iss + 1, 8192, "cc", 2);
+	seg_out(&r);
+	cr_assert_eq(r.o.nsack, 2);
+	cr_assert_eq(r.o.sack[0].left, PEER_ISS + 21, "the newest block first (RFC 2018 4)");
+	cr_assert_eq(r.o.sack[1].left, PEER_ISS + 11);
+}
+
+Test(tcp, retransmits_only_the_holes_the_peer_reports_with_sack)
+{
+	struct tcb *t = accept_sack();
+	static char d[8000];
+	struct tcp_opts so = {.present = TCPO_SACK, .nsack = 1};
+	struct out r;
+
+	for (unsigned i = 0; i < sizeof(d); i++)
+		d[i] = (char) i;
+	tcp_setopt(t, TCP_OPT_NODELAY, 1);
+	/* Grow cwnd past the initial window first. */
+	cr_assert_eq(tcp_send(t, now, d, 4000), 4000);
+	for (unsigned i = 0; i < 4; i++)
+		seg_out(&r);
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 1 + 4000, 65535, NULL, 0);
+	cr_assert_eq(tcp_send(t, now, d, 8000), 8000);
+	for (unsigned i = 0; i < 5; i++)
+		seg_out(&r); /* cwnd 5000 (slow start, RFC 5681 3.1): 5 segments from iss + 4001 */
+	expect_nothing();
+	/* The first of them is lost: three duplicate ACKs SACK the rest, growing. */
+	for (unsigned k = 1; k <= 3; k++) {
+		so.sack[0].left = iss + 5001;
+		so.sack[0].right = iss + 5001 + 1000 * k;
+		seg_in_opts(TCP_ACK, PEER_ISS + 1, iss + 4001, 65535, &so, NULL, 0);
+	}
+	seg_out(&r);
+	cr_assert_eq(r.v.seq, iss + 4001, "the hole, retransmitted");
+	cr_assert_eq(r.v.payload_len, 1000);
+	cr_assert_eq(tcp_get_stats(&st)->sack_recoveries, 1);
+	/* Nothing SACKed is sent again. */
+	while (txq_peek(&q, &(uint32_t){0})) {
+		seg_out(&r);
+		cr_assert(SEQ_GEQ(r.v.seq, iss + 9001) || r.v.payload_len == 0,
+		          "no SACKed byte resent (seq %u)", r.v.seq - iss);
+	}
+}
+
+Test(tcp, opens_simultaneously_through_syn_received)
+{
+	struct tcb *t;
+	struct out r;
+
+	cr_assert_eq(tcp_connect(&st, now, PEER_IP, PEER_PORT, PORT, NULL, NULL, &t), 0);
+	seg_out(&r);
+	iss = r.v.seq;
+	/* The peer's own SYN crosses ours (RFC 9293 figure 8). */
+	seg_in(TCP_SYN, PEER_ISS, 0, 8192, NULL, 0);
+	expect_seg(TCP_SYN | TCP_ACK, iss, PEER_ISS + 1, 65535, 0);
+	cr_assert_eq(tcp_state(t), TCPS_SYN_RCVD);
+	seg_in(TCP_SYN | TCP_ACK, PEER_ISS, iss + 1, 8192, NULL, 0);
+	cr_assert_eq(tcp_state(t), TCPS_ESTABLISHED);
+}
+
+Test(tcp, keeps_time_wait_when_a_rst_arrives)
+{
+	struct tcb *t = accept_plain();
+
+	cr_assert_eq(tcp_shutdown(t, now, 1), 0);
+	txq_pop(&q);
+	seg_in(TCP_ACK | TCP_FIN, PEER_ISS + 1, iss + 2, 8192, NULL, 0);
+	txq_pop(&q);
+	cr_assert_eq(tcp_state(t), TCPS_TIME_WAIT);
+	seg_in(TCP_RST, PEER_ISS + 2, 0, 0, NULL, 0);
+	cr_assert_eq(tcp_state(t), TCPS_TIME_WAIT, "RFC 1337");
+}
+
+static int icmp_in(uint8_t code, const uint8_t *quoted_tcp)
+{
+	uint8_t f[128], m[64], q8[28];
+	struct ip4_hdr qh = {.src = OUR_IP, .dst = PEER_IP, .ttl = 64, .proto = IP4_PROTO_TCP};
+	struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = IP4_PROTO_ICMP};
+	int n;
+
+	ip4_emit(q8, 20, &qh, 20);
+	memcpy(q8 + 20, quoted_tcp, 8);
+	n = icmp_emit_error(m, sizeof(m), ICMP_DEST_UNREACH, code, 0, q8, 28);
+	cr_assert_gt(n, 0);
+	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
+	ip4_emit(f + 14, 20, &ih, (size_t) n);
+	memcpy(f + 34, m, (size_t) n);
+	return iface_input(&ifc, now, f, 34 + (size_t) n, 0);
+}
+
+Test(tcp, fails_a_connect_on_an_icmp_port_unreachable_quoting_its_syn)
+{
+	struct tcb *t;
+	struct out r;
+	uint8_t hdr[8];
+
+	cr_assert_eq(tcp_connect(&st, now, PEER_IP, PEER_PORT, PORT, NULL, NULL, &t), 0);
+	seg_out(&r);
+	st_be16(hdr, PORT);
+	st_be16(hdr + 2, PEER_PORT);
+	st_be32(hdr + 4, r.v.seq + 1000); /* not in flight: ignored (RFC 5927) */
+	icmp_in(ICMP_PORT_UNREACH, hdr);
+	cr_assert_eq(tcp_state(t), TCPS_SYN_SENT);
+	st_be32(hdr + 4, r.v.seq);
+	icmp_in(ICMP_PORT_UNREACH, hdr);
+	cr_assert_eq(tcp_state(t), TCPS_CLOSED);
+	cr_assert_eq(tcp_error(t), -ECONNREFUSED);
+}
+
+Test(tcp, ignores_a_smaller_window_from_an_older_copy_of_the_same_ack)
+{
+	struct tcb *t = accept_plain();
+	static char d[2000];
+
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 1, 100, NULL, 0);
+	cr_assert_eq(tcp_send(t, now, d, 50), 50);
+	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 50);
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 51, 4000, NULL, 0);
+	/* A reordered copy with the same SEQ and ACK and a smaller window. */
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 51, 100, NULL, 0);
+	cr_assert_eq(tcp_send(t, now, d, 2000), 2000);
+	expect_seg(TCP_ACK, iss + 51, PEER_ISS + 1, 65535, 536);
+}
+
+Test(tcp, sends_into_a_window_too_small_for_a_segment_after_the_override_timeout)
+{
+	struct tcb *t = accept_plain();
+	static char d[1000];
+	uint64_t next;
+
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 1, 2000, NULL, 0);
+	cr_assert_eq(tcp_send(t, now, d, 1000), 1000);
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 1, 65535, 536);
+	/* The rest (464 bytes) waits behind the unacknowledged segment (Nagle)... */
+	expect_nothing();
+	/* ...then the window shrinks to 100 with nothing in flight: SWS avoidance waits. */
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 537, 100, NULL, 0);
+	expect_nothing();
+	next = tcp_poll(&st, now);
+	now = next;
+	tcp_poll(&st, now);
+	expect_seg(TCP_ACK | TCP_PSH, iss + 537, PEER_ISS + 1, 65535, 100);
 }

@@ -42,7 +42,8 @@ int sim_init(struct sim *s, uint64_t seed, const struct sim_faults *f,
 	for (int i = 0; i < 2; i++) {
 		struct sim_node *n = &s->n[i];
 		struct iface_config c = {.prefix_len = 24, .ip_id = (uint16_t) (seed + i)};
-		struct iface_hooks h = {.tcp_input = tcp_input, .ctx = &n->st};
+		struct iface_hooks h = {
+		        .tcp_input = tcp_input, .icmp_error = tcp_icmp_error, .ctx = &n->st};
 		struct tcp_config tc = *tcfg;
 
 		n->ip = IP(198, 18, 0, 1 + i);

@@ -449,6 +449,7 @@ int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rpo
 	tcp_init_conn(st, t, now);
 	t->iss = tcp_isn(st, now, t->laddr, t->lport, raddr, rport);
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+	t->recover = t->iss; /* RFC 6582 3.2 step 1 */
 	t->snd_buf_seq = t->iss + 1;
 	t->state = TCPS_SYN_SENT;
 	tcp_hash_insert(st, t);

@@ -122,6 +122,16 @@ void tcp_fini(struct tcp_stack *st);
 /* The interface's tcp_input hook: ctx is the struct tcp_stack. */
 void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct tcp_view *seg);
 
+/*
+ * The interface's icmp_error hook (ctx is the struct tcp_stack): a destination-unreachable
+ * quoting a segment we sent within SND.UNA..SND.MAX (RFC 5927 4.1) aborts a connection still in
+ * SYN-SENT with -ECONNREFUSED (port or protocol), -EHOSTUNREACH or -ENETUNREACH; on a
+ * synchronized connection it is only remembered and reported instead of -ETIMEDOUT if the
+ * connection later times out (RFC 1122 4.2.3.9: these are soft errors there).
+ */
+void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
+                    const struct icmp_view *icmp);
+
 /* Run due timers and deliver their events. Returns the time it next wants to run, or
  * UINT64_MAX when no timer is armed. */
 uint64_t tcp_poll(struct tcp_stack *st, uint64_t now);

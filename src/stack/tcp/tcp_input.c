@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "stack/tcp/tcp.h"
+#include "stack/wire/bytes.h"
+#include "stack/wire/icmp.h"
 
 #define PAWS_IDLE_NS (24ull * 24 * 3600 * IFACE_NS_PER_S) /* RFC 7323 5.5: 24 days */
 
@@ -138,6 +140,7 @@ static void listen_input(struct tcp_stack *st, struct tcb *lis, uint64_t now,
 	tcp_cc_init(st, t);
 	t->iss = tcp_isn(st, now, t->laddr, t->lport, t->raddr, t->rport);
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+	t->recover = t->iss; /* RFC 6582 3.2 step 1 */
 	t->snd_buf_seq = t->iss + 1;
 	t->snd_wnd = s->wnd; /* RFC 7323 2.2: never scaled in a SYN */
 	t->max_sndwnd = t->snd_wnd;
@@ -560,6 +563,17 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 		tcp_output(st, t, now);
 		return;
 	}
+	/* Simultaneous open: the peer's SYN-ACK answers ours while we sit in SYN-RECEIVED. Its
+	 * SYN is one we hold already; read it as the ACK that completes the handshake (the
+	 * sequence test would reject it, RFC 9293 figure 8 expects it; Linux passes it too). */
+	if (t->state == TCPS_SYN_RCVD && t->parent < 0 && (s->flags & TCP_SYN) &&
+	    (s->flags & TCP_ACK) && s->seq + 1 == t->rcv_nxt && s->ack == t->iss + 1) {
+		s->flags &= (uint16_t) ~TCP_SYN;
+		s->seq = t->rcv_nxt;
+		s->len = 0;
+		s->flags &= (uint16_t) ~TCP_FIN;
+		seglen = 0;
+	}
 	/* Acceptability (RFC 9293 3.10.7.4, the four cases). */
 	if (seglen == 0)
 		ok = wnd == 0 ? s->seq == t->rcv_nxt
@@ -756,5 +770,45 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 	} else {
 		sync_input(st, t, now, &s);
 	}
+	tcp_notify_run(st);
+}
+
+void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
+                    const struct icmp_view *icmp)
+{
+	struct tcp_stack *st = ctx;
+	struct tcb *t;
+	uint32_t seq;
+	int err;
+
+	if (icmp->type != ICMP_DEST_UNREACH || icmp->orig.proto != IP4_PROTO_TCP ||
+	    icmp->orig.l4_len < 8)
+		return;
+	t = tcp_lookup(st, icmp->orig.dst, ld_be16(icmp->orig.l4 + 2), ld_be16(icmp->orig.l4));
+	if (!t || t->state == TCPS_LISTEN)
+		return;
+	seq = ld_be32(icmp->orig.l4 + 4);
+	/* RFC 5927 4.1: only for a sequence number in flight, so blind forgeries miss. */
+	if (SEQ_LT(seq, t->snd_una) || SEQ_GEQ(seq, t->snd_max))
+		return;
+	switch (icmp->code) {
+	case ICMP_PORT_UNREACH:
+	case ICMP_PROT_UNREACH:
+		err = -ECONNREFUSED;
+		break;
+	case ICMP_NET_UNREACH:
+		err = -ENETUNREACH;
+		break;
+	case ICMP_FRAG_NEEDED:
+		return; /* no path MTU discovery yet */
+	default:
+		err = -EHOSTUNREACH;
+		break;
+	}
+	st->now = now;
+	if (t->state == TCPS_SYN_SENT)
+		tcp_drop(st, t, err);
+	else
+		t->soft_err = err;
 	tcp_notify_run(st);
 }

@@ -112,7 +112,8 @@ struct tcb {
 	uint64_t last_rx;
 	uint64_t last_oow; /* last reply to a rejected segment */
 
-	int err; /* negated errno once the connection failed */
+	int err;      /* negated errno once the connection failed */
+	int soft_err; /* last ICMP error on a synchronized connection */
 	uint32_t ev_pending;
 
 	/* Listener. */

@@ -128,7 +128,7 @@ static void rexmt_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		return;
 	if (t->rxt_shift >= limit) {
 		tcp_send_rst(st, t, now);
-		tcp_drop(st, t, -ETIMEDOUT);
+		tcp_drop(st, t, t->soft_err ? t->soft_err : -ETIMEDOUT);
 		return;
 	}
 	st->stats.rto_fired++;
