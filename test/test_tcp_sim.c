@@ -365,3 +365,17 @@ Test(tcp_sim, finishes_a_one_way_transfer_where_the_server_sends_nothing)
 
 	campaign_sc("one-way", 500, &sc, &f, &small_cfg);
 }
+
+Test(tcp_sim, scales_windows_with_large_buffers_under_faults)
+{
+	struct sim_faults f = {.drop = 0.05,
+	                       .reorder = 0.05,
+	                       .dup = 0.01,
+	                       .corrupt = 0.001,
+	                       .delay_ns = 1 * MS,
+	                       .reorder_ns = 4 * MS};
+	struct tcp_config c = small_cfg;
+
+	c.sndbuf = c.rcvbuf = 256 * 1024; /* window scale 3 */
+	campaign("large-buffers", 200, 400000, &f, &c);
+}
