@@ -142,7 +142,12 @@ static void drain(struct sim *s, int from)
 				s->reordered++;
 				at += s->f.reorder_ns ? sim_rand(s) % s->f.reorder_ns : 0;
 			}
-			if (sim_uniform(s) < s->f.corrupt) {
+			/* Only IPv4 frames: corruption here stands for what gets past the Ethernet
+			 * FCS, which IPv4 and TCP checksums must catch. ARP has no checksum, so a
+			 * flipped sender address would poison the neighbour cache, a fault no
+			 * real link delivers and TCP cannot repair. */
+			if (len >= 14 && ld_be16(buf + 12) == ETH_P_IPV4 &&
+			    sim_uniform(s) < s->f.corrupt) {
 				uint32_t bit = (uint32_t) (sim_rand(s) % (len * 8u));
 				uint8_t cb[1536];
 

@@ -14,7 +14,7 @@
 #include "stack/tcp/tcp.h"
 
 struct sim_faults {
-	double drop, dup, reorder, corrupt; /* probabilities per frame */
+	double drop, dup, reorder, corrupt; /* probabilities per frame; corrupt: IPv4 only */
 	uint64_t delay_ns;                  /* one-way base delay */
 	uint64_t reorder_ns; /* extra delay, uniform in [0, reorder_ns), of a reordered frame */
 };
