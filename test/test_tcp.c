@@ -891,3 +891,24 @@ Test(tcp, sends_into_a_window_too_small_for_a_segment_after_the_override_timeout
 	tcp_poll(&st, now);
 	expect_seg(TCP_ACK | TCP_PSH, iss + 537, PEER_ISS + 1, 65535, 100);
 }
+
+Test(tcp, retries_output_that_found_no_device_buffer_on_the_rto)
+{
+	struct tcb *t = accept_plain();
+	struct iface_txbuf b;
+	uint64_t next;
+
+	/* Fill the device queue. */
+	while (txq_ops.tx_alloc(&q, &b) == 0) {
+		b.len = 60;
+		txq_ops.tx_post(&q, &b);
+	}
+	cr_assert_eq(tcp_send(t, now, "late", 4), 4, "taken into the ring");
+	while (txq_peek(&q, &(uint32_t){0}))
+		txq_pop(&q);
+	next = tcp_poll(&st, now);
+	cr_assert_neq(next, UINT64_MAX, "a timer is armed to try again");
+	now = next;
+	tcp_poll(&st, now);
+	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 4);
+}

@@ -561,10 +561,7 @@ long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 		if (t->flags & TF_FIN_RCVD)
 			return 0;
 		if (t->err)
-			return t->err == -ETIMEDOUT || t->err == -ECONNRESET ||
-			                       t->err == -ECONNREFUSED
-			               ? t->err
-			               : 0;
+			return t->err;
 		if (t->state == TCPS_CLOSED)
 			return 0;
 		return -EAGAIN;

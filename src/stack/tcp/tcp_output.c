@@ -279,8 +279,12 @@ int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		if (len && len == avail)
 			flags |= TCP_PSH;
 		ret = tcp_send_seg(st, t, now, t->snd_nxt, len, flags);
-		if (ret < 0)
+		if (ret < 0) {
+			/* No device buffer or neighbour slot: try again on the RTO. */
+			if (!t->t_rexmt)
+				tcp_rexmt_arm(st, t, now);
 			break;
+		}
 		len = (uint32_t) ret;
 		if (len && !rexmt && !(t->flags & TF_RTT_TIMING) && t->rxt_shift == 0) {
 			t->flags |= TF_RTT_TIMING;

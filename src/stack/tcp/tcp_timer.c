@@ -124,8 +124,11 @@ static void rexmt_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		persist_fire(st, t, now);
 		return;
 	}
-	if (t->snd_una == t->snd_max)
+	if (t->snd_una == t->snd_max) {
+		/* Nothing in flight: the timer only retries output that found no buffer. */
+		tcp_output(st, t, now);
 		return;
+	}
 	if (t->rxt_shift >= limit) {
 		tcp_send_rst(st, t, now);
 		tcp_drop(st, t, t->soft_err ? t->soft_err : -ETIMEDOUT);
