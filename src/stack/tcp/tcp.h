@@ -8,10 +8,16 @@
  * ever buffered outside the rings. Input, output and timers never allocate, lock or make system
  * calls. Time is always a parameter (nanoseconds, any monotonic origin), never read here.
  *
- * Files. tcp.c: pool, lookup, ISNs, ports and this API. tcp_input.c: segment arrival
- * (RFC 9293 3.10.7). tcp_output.c: segment transmission. tcp_timer.c: retransmission (RFC 6298),
- * persist, delayed ACK, keepalive, TIME_WAIT. tcp_cc.c: congestion control (RFC 5681 / 6582
- * NewReno, RFC 9438 CUBIC).
+ * Files. tcp.c: pool, lookup, ISNs (RFC 6528), ports (RFC 6056) and this API. tcp_input.c:
+ * segment arrival (RFC 9293 3.10.7, RFC 5961, RFC 7323 PAWS) and ICMP errors. tcp_output.c:
+ * segment transmission (Nagle, SWS avoidance, options). tcp_timer.c: retransmission (RFC 6298),
+ * persist, delayed ACK, keepalive, TIME_WAIT. tcp_sack.c: the SACK scoreboard and RFC 6675 loss
+ * recovery. tcp_cc.c: congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC).
+ *
+ * Not implemented yet: SYN cookies (a full SYN queue drops SYNs), path MTU discovery, ECN,
+ * urgent data (the pointer is ignored), TIME_WAIT reuse by a new SYN (RFC 6191), D-SACK,
+ * send_zc-style referenced send buffers (tcp_send copies; tcp_acked() and TCP_EV_ACKED are the
+ * notification half of it). Timers are found by scanning the pool in tcp_poll().
  *
  * Driving it:
  *	tcp_init(&st, &cfg, &ifc);                 with ifc's hooks .tcp_input = tcp_input_hook,
@@ -151,7 +157,8 @@ int tcp_listen(struct tcp_stack *st, uint16_t lport, unsigned backlog, tcp_event
                struct tcb **out);
 
 /* The oldest established connection of a listener, or -EAGAIN. It inherits the listener's
- * callback; change it with tcp_set_cb(). */
+ * callback; change it with tcp_set_cb(). Data (even a FIN) may already be waiting: check
+ * tcp_events(), no event announces what arrived before the accept. */
 int tcp_accept(struct tcb *lis, struct tcb **out);
 
 /* Copy up to len bytes into the send ring and push what the windows allow. Returns the bytes
