@@ -912,3 +912,68 @@ Test(tcp, retries_output_that_found_no_device_buffer_on_the_rto)
 	tcp_poll(&st, now);
 	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 4);
 }
+
+/* ---- congestion control, through the internal hooks ---- */
+
+/* Feed one window of ACKs per RTT for `rtts` round trips starting at *at. */
+static void ack_rounds(struct tcb *t, uint64_t *at, unsigned rtts)
+{
+	for (unsigned i = 0; i < rtts; i++) {
+		uint32_t w = t->cwnd;
+
+		for (uint32_t a = 0; a < w; a += t->mss)
+			tcp_cc_ack(&st, t, t->mss, *at);
+		*at += t->srtt;
+	}
+}
+
+Test(tcp, cubic_reduces_by_beta_and_regrows_to_wmax_at_k)
+{
+	struct tcb *t = accept_plain();
+	uint64_t at = now;
+	uint32_t mss = t->mss;
+
+	st.cfg.cc = TCP_CC_CUBIC;
+	t->srtt = 100 * MS;
+	t->cwnd = 100 * mss;
+	t->snd_max = t->snd_una + 100 * mss; /* a full window in flight */
+	tcp_cc_loss(&st, t, at);
+	cr_assert_eq(t->ssthresh, 70 * mss, "RFC 9438 4.6: beta 0.7");
+	t->cwnd = t->ssthresh;
+	/* K = cbrt(W_max (1 - beta) / C) = cbrt(100 * 0.3 / 0.4) = 4.22 s: about 42 RTTs. */
+	ack_rounds(t, &at, 20);
+	cr_assert_lt(t->cwnd, 100 * mss, "still below W_max halfway to K");
+	cr_assert_gt(t->cwnd, 85 * mss, "concave: most of the way back after half of K");
+	ack_rounds(t, &at, 22);
+	cr_assert_geq(t->cwnd, 97 * mss, "back at W_max around K (cwnd %u)", t->cwnd / mss);
+	cr_assert_leq(t->cwnd, 103 * mss, "and not far beyond it (cwnd %u)", t->cwnd / mss);
+}
+
+Test(tcp, newreno_halves_the_flight_and_grows_one_segment_per_rtt)
+{
+	struct tcb *t = accept_plain();
+	uint64_t at = now;
+	uint32_t mss = t->mss;
+
+	st.cfg.cc = TCP_CC_NEWRENO;
+	t->srtt = 100 * MS;
+	t->cwnd = 40 * mss;
+	t->snd_max = t->snd_una + 40 * mss;
+	tcp_cc_loss(&st, t, at);
+	cr_assert_eq(t->ssthresh, 20 * mss, "RFC 5681 eq. 4");
+	t->cwnd = t->ssthresh;
+	ack_rounds(t, &at, 10);
+	cr_assert_eq(t->cwnd, 30 * mss, "one SMSS per RTT in congestion avoidance");
+}
+
+Test(tcp, collapses_the_window_to_one_segment_on_a_timeout)
+{
+	struct tcb *t = accept_plain();
+
+	t->cwnd = 40 * t->mss;
+	t->snd_max = t->snd_una + 40 * t->mss;
+	t->rxt_shift = 1;
+	tcp_cc_rto(&st, t, now);
+	cr_assert_eq(t->cwnd, t->mss, "RFC 5681 3.1: the loss window");
+	cr_assert_eq(t->ssthresh, 28 * t->mss, "CUBIC: beta times cwnd");
+}

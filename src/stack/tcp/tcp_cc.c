@@ -119,13 +119,14 @@ static uint32_t cubic_reduce(struct tcb *t)
 	uint32_t w = t->cwnd;
 
 	/* RFC 9438 4.7 fast convergence: give way when W_max shrinks. */
+	/* Integer forms of beta = 0.7 and (1 + beta) / 2 = 0.85, exact for any window. */
 	if (w < t->cc_wlast)
-		t->cc_wmax = (uint32_t) (w * (1 + CUBIC_BETA) / 2);
+		t->cc_wmax = (uint32_t) ((uint64_t) w * 17 / 20);
 	else
 		t->cc_wmax = w;
 	t->cc_wlast = w;
 	t->cc_epoch = 0;
-	w = (uint32_t) (w * CUBIC_BETA);
+	w = (uint32_t) ((uint64_t) w * 7 / 10);
 	return w > 2u * t->mss ? w : 2u * t->mss;
 }
 
