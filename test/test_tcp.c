@@ -554,7 +554,9 @@ Test(tcp, active_close_goes_through_fin_wait_and_time_wait)
 	seg_in(TCP_ACK | TCP_FIN, PEER_ISS + 5, iss + 2, 8192, NULL, 0);
 	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 6, win_after(5), 0);
 	cr_assert_eq(tcp_state(t), TCPS_TIME_WAIT);
-	/* A retransmitted FIN is acknowledged again. */
+	/* A retransmitted FIN is acknowledged again and restarts the 2 MSL wait. */
+	now += 30 * S;
+	cr_assert_eq(tcp_poll(&st, now), now + 30 * S);
 	seg_in(TCP_ACK | TCP_FIN, PEER_ISS + 5, iss + 2, 8192, NULL, 0);
 	expect_seg(TCP_ACK, iss + 2, PEER_ISS + 6, win_after(5), 0);
 	next = tcp_poll(&st, now);

@@ -598,6 +598,9 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 			 * news (as BSD and Linux read it); ignoring it lets two ends that both
 			 * went back after a timeout reject each other's ACKs for ever. */
 			st->stats.dup_segs++;
+			/* RFC 9293 3.10.7.4: a retransmitted FIN restarts the 2 MSL wait. */
+			if (t->state == TCPS_TIME_WAIT && (s->flags & TCP_FIN))
+				t->t_2msl = now + st->cfg.msl2_ns;
 			s->len = 0;
 			s->flags &= ~TCP_FIN;
 			s->old = true;
