@@ -1,0 +1,818 @@
+/* TCB pool and lookup, ISNs and ephemeral ports, and the socket-level API. */
+#include "stack/tcp/tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack/wire/bytes.h"
+
+#define DEF(field, value)                                                                          \
+	do {                                                                                       \
+		if (!c->field)                                                                     \
+			c->field = (value);                                                        \
+	} while (0)
+
+/* ---- SipHash-2-4, the keyed hash behind ISNs (RFC 6528 3) and ports (RFC 6056 3.3.3) ---- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static void sip_round(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = ROTL(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = ROTL(v[0], 32);
+	v[2] += v[3];
+	v[3] = ROTL(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = ROTL(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = ROTL(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = ROTL(v[2], 32);
+}
+
+/* Hash of two 64-bit words under the 128-bit key. */
+static uint64_t siphash2(const uint8_t key[16], uint64_t a, uint64_t b)
+{
+	uint64_t k0, k1, v[4], m[2] = {a, b};
+
+	memcpy(&k0, key, 8);
+	memcpy(&k1, key + 8, 8);
+	v[0] = k0 ^ 0x736f6d6570736575ull;
+	v[1] = k1 ^ 0x646f72616e646f6dull;
+	v[2] = k0 ^ 0x6c7967656e657261ull;
+	v[3] = k1 ^ 0x7465646279746573ull;
+	for (int i = 0; i < 2; i++) {
+		v[3] ^= m[i];
+		sip_round(v);
+		sip_round(v);
+		v[0] ^= m[i];
+	}
+	uint64_t last = (uint64_t) 16 << 56;
+	v[3] ^= last;
+	sip_round(v);
+	sip_round(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (int i = 0; i < 4; i++)
+		sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+uint32_t tcp_isn(struct tcp_stack *st, uint64_t now, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                 uint16_t rport)
+{
+	/* RFC 6528 3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a
+	 * timer ticking every 4 microseconds. */
+	uint64_t f = siphash2(st->cfg.secret, (uint64_t) laddr << 32 | raddr,
+	                      (uint64_t) lport << 16 | rport);
+
+	return (uint32_t) (now / 4000) + (uint32_t) f;
+}
+
+/* ---- pool and lookup ---- */
+
+static unsigned hash4(const struct tcp_stack *st, uint32_t raddr, uint16_t rport, uint16_t lport)
+{
+	uint32_t h = (raddr ^ ((uint32_t) rport << 16 | lport)) * 0x9e3779b1u;
+
+	return (h ^ (h >> 15)) & (st->nbucket - 1);
+}
+
+struct tcb *tcp_lookup(struct tcp_stack *st, uint32_t raddr, uint16_t rport, uint16_t lport)
+{
+	int32_t i = st->bucket[hash4(st, raddr, rport, lport)];
+
+	while (i >= 0) {
+		struct tcb *t = &st->tcbs[i];
+
+		if (t->raddr == raddr && t->rport == rport && t->lport == lport)
+			return t;
+		i = t->hnext;
+	}
+	return NULL;
+}
+
+struct tcb *tcp_lookup_listener(struct tcp_stack *st, uint16_t lport)
+{
+	for (int32_t i = st->listen_head; i >= 0; i = st->tcbs[i].hnext)
+		if (st->tcbs[i].lport == lport)
+			return &st->tcbs[i];
+	return NULL;
+}
+
+void tcp_hash_insert(struct tcp_stack *st, struct tcb *t)
+{
+	unsigned b = hash4(st, t->raddr, t->rport, t->lport);
+
+	t->hnext = st->bucket[b];
+	st->bucket[b] = t->idx;
+}
+
+static void hash_remove(struct tcp_stack *st, struct tcb *t)
+{
+	int32_t *pp;
+
+	if (t->state == TCPS_LISTEN)
+		pp = &st->listen_head;
+	else
+		pp = &st->bucket[hash4(st, t->raddr, t->rport, t->lport)];
+	while (*pp >= 0) {
+		if (*pp == t->idx) {
+			*pp = t->hnext;
+			return;
+		}
+		pp = &st->tcbs[*pp].hnext;
+	}
+}
+
+struct tcb *tcp_alloc(struct tcp_stack *st)
+{
+	struct tcb *t;
+	uint8_t *sb, *rb;
+	int32_t idx;
+
+	if (st->free_head < 0)
+		return NULL;
+	idx = st->free_head;
+	t = &st->tcbs[idx];
+	st->free_head = t->hnext;
+	sb = t->sbuf;
+	rb = t->rbuf;
+	memset(t, 0, sizeof(*t));
+	t->st = st;
+	t->idx = idx;
+	t->sbuf = sb;
+	t->rbuf = rb;
+	t->sbuf_size = st->cfg.sndbuf;
+	t->rbuf_size = st->cfg.rcvbuf;
+	t->hnext = t->parent = t->qnext = t->acc_head = t->acc_tail = -1;
+	t->laddr = st->ifc->ip;
+	st->inuse++;
+	return t;
+}
+
+void tcp_free(struct tcp_stack *st, struct tcb *t)
+{
+	if (t->state != TCPS_CLOSED)
+		hash_remove(st, t);
+	if (t->flags & TF_ON_NOTIFY) {
+		int32_t *pp = &st->notify_head;
+
+		while (*pp >= 0 && *pp != t->idx)
+			pp = &st->tcbs[*pp].qnext;
+		if (*pp >= 0)
+			*pp = t->qnext;
+	}
+	t->state = TCPS_CLOSED;
+	t->flags = 0;
+	t->hnext = st->free_head;
+	t->idx = (int32_t) (t - st->tcbs);
+	st->free_head = t->idx;
+	st->inuse--;
+}
+
+/* Largest shift that still lets the 16-bit window field cover the whole ring (RFC 7323 2.3). */
+static uint8_t wscale_for(uint32_t size)
+{
+	uint8_t s = 0;
+
+	while (s < TCP_MAX_WSCALE && (size >> s) > 65535)
+		s++;
+	return s;
+}
+
+/* Fields every new connection starts with (active, or a passive child). */
+void tcp_init_conn(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	const struct tcp_config *c = &st->cfg;
+	uint16_t mtu_mss = (uint16_t) (st->ifc->mtu - IP4_HLEN - TCP_HLEN);
+
+	t->rcv_mss = c->mss < mtu_mss ? c->mss : mtu_mss;
+	t->mss = TCP_DEFAULT_MSS < t->rcv_mss ? TCP_DEFAULT_MSS : t->rcv_mss;
+	t->rcv_wscale = wscale_for(t->rbuf_size);
+	t->rto = c->rto_init_ns;
+	t->ts_off = (uint32_t) siphash2(c->secret, (uint64_t) t->raddr << 32 | t->laddr,
+	                                0x7473ull << 32 | t->rport);
+	t->last_rx = now;
+	tcp_cc_init(st, t);
+}
+
+void tcp_set_state(struct tcp_stack *st, struct tcb *t, uint8_t state)
+{
+	t->state = state;
+}
+
+/* ---- events ---- */
+
+void tcp_event(struct tcp_stack *st, struct tcb *t, unsigned ev)
+{
+	if (!(t->flags & TF_ACCEPTED) || !(t->flags & TF_USER) || !t->cb)
+		return;
+	t->ev_pending |= ev;
+	if (!(t->flags & TF_ON_NOTIFY)) {
+		t->flags |= TF_ON_NOTIFY;
+		t->qnext = st->notify_head;
+		st->notify_head = t->idx;
+	}
+}
+
+void tcp_notify_run(struct tcp_stack *st)
+{
+	/* Bounded: each pass takes one block off the list, and a callback can only add blocks
+	 * whose events it caused, each at most once per pass through here. */
+	for (unsigned n = 0; st->notify_head >= 0 && n < 4 * st->ntcb; n++) {
+		struct tcb *t = &st->tcbs[st->notify_head];
+		unsigned ev = t->ev_pending;
+
+		st->notify_head = t->qnext;
+		t->qnext = -1;
+		t->flags &= ~TF_ON_NOTIFY;
+		t->ev_pending = 0;
+		if (ev && (t->flags & TF_USER) && t->cb)
+			t->cb(t->arg, t, ev);
+	}
+}
+
+static void acc_remove(struct tcp_stack *st, struct tcb *lis, struct tcb *t)
+{
+	int32_t *pp = &lis->acc_head, prev = -1;
+
+	while (*pp >= 0 && *pp != t->idx) {
+		prev = *pp;
+		pp = &st->tcbs[*pp].qnext;
+	}
+	if (*pp < 0)
+		return;
+	*pp = t->qnext;
+	if (lis->acc_tail == t->idx)
+		lis->acc_tail = prev;
+	lis->nacc--;
+	t->qnext = -1;
+}
+
+void tcp_drop(struct tcp_stack *st, struct tcb *t, int err)
+{
+	if (t->state == TCPS_CLOSED)
+		return;
+	if (t->parent >= 0) {
+		struct tcb *lis = &st->tcbs[t->parent];
+
+		/* A passive child the application never saw goes away quietly. */
+		if (t->state == TCPS_SYN_RCVD)
+			lis->nsyn--;
+		else
+			acc_remove(st, lis, t);
+		t->parent = -1;
+		hash_remove(st, t);
+		t->state = TCPS_CLOSED;
+		t->flags &= ~TF_USER;
+		tcp_free(st, t);
+		return;
+	}
+	hash_remove(st, t);
+	t->state = TCPS_CLOSED;
+	t->t_rexmt = t->t_delack = t->t_keep = t->t_2msl = 0;
+	if (err && !t->err)
+		t->err = err;
+	if (!(t->flags & TF_USER)) {
+		tcp_free(st, t);
+		return;
+	}
+	tcp_event(st, t, err ? TCP_EV_ERROR | TCP_EV_READABLE | TCP_EV_WRITABLE : TCP_EV_CLOSED);
+}
+
+/* ---- init ---- */
+
+int tcp_init(struct tcp_stack *st, const struct tcp_config *cfg, struct iface *ifc)
+{
+	struct tcp_config *c = &st->cfg;
+	size_t per;
+
+	memset(st, 0, sizeof(*st));
+	*c = *cfg;
+	DEF(max_socks, 64);
+	DEF(sndbuf, 64 * 1024);
+	DEF(rcvbuf, 64 * 1024);
+	DEF(mss, (uint16_t) (ifc->mtu - IP4_HLEN - TCP_HLEN));
+	DEF(msl2_ns, 60 * IFACE_NS_PER_S);
+	DEF(fin_wait2_ns, 60 * IFACE_NS_PER_S);
+	DEF(rto_init_ns, 1 * IFACE_NS_PER_S);
+	DEF(rto_min_ns, 200 * TCP_MS);
+	DEF(rto_max_ns, 60 * IFACE_NS_PER_S);
+	DEF(delack_ns, 40 * TCP_MS);
+	DEF(retries, 12);
+	DEF(syn_retries, 6);
+	DEF(keepidle_ns, 7200 * IFACE_NS_PER_S);
+	DEF(keepintvl_ns, 75 * IFACE_NS_PER_S);
+	DEF(keepcnt, 9);
+	DEF(port_lo, 49152);
+	DEF(port_hi, 65535);
+	DEF(ooo_max, 8);
+	DEF(challenge_acks, 1000);
+	if (c->max_socks > (1u << 20) || c->sndbuf < 1024 || c->rcvbuf < 1024 ||
+	    c->sndbuf > (1u << 30) || c->rcvbuf > (1u << 30) || c->mss < 64 ||
+	    c->port_lo > c->port_hi || c->ooo_max > TCP_OOO_MAX || c->rto_min_ns > c->rto_max_ns ||
+	    c->retries > 60 || c->syn_retries > 60)
+		return -EINVAL;
+	st->ifc = ifc;
+	st->ntcb = c->max_socks;
+	for (st->nbucket = 2; st->nbucket < 2 * st->ntcb; st->nbucket <<= 1)
+		;
+	per = (size_t) c->sndbuf + c->rcvbuf;
+	st->tcbs = calloc(st->ntcb, sizeof(*st->tcbs));
+	st->bucket = malloc(st->nbucket * sizeof(*st->bucket));
+	st->slab = malloc(per * st->ntcb);
+	if (!st->tcbs || !st->bucket || !st->slab) {
+		tcp_fini(st);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < st->nbucket; i++)
+		st->bucket[i] = -1;
+	for (unsigned i = 0; i < st->ntcb; i++) {
+		struct tcb *t = &st->tcbs[i];
+
+		t->st = st;
+		t->idx = (int32_t) i;
+		t->sbuf = st->slab + per * i;
+		t->rbuf = t->sbuf + c->sndbuf;
+		t->hnext = i + 1 < st->ntcb ? (int32_t) i + 1 : -1;
+	}
+	st->free_head = 0;
+	st->listen_head = -1;
+	st->notify_head = -1;
+	return 0;
+}
+
+void tcp_fini(struct tcp_stack *st)
+{
+	free(st->tcbs);
+	free(st->bucket);
+	free(st->slab);
+	st->tcbs = NULL;
+	st->bucket = NULL;
+	st->slab = NULL;
+}
+
+uint64_t tcp_poll(struct tcp_stack *st, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	st->now = now;
+	for (unsigned i = 0; i < st->ntcb; i++) {
+		struct tcb *t = &st->tcbs[i];
+		uint64_t d;
+
+		if (t->state == TCPS_CLOSED || t->state == TCPS_LISTEN)
+			continue;
+		tcp_timers_run(st, t, now);
+		if (t->state == TCPS_CLOSED)
+			continue;
+		d = tcp_next_timer(t);
+		if (d && d < next)
+			next = d;
+	}
+	tcp_notify_run(st);
+	/* A callback may have armed new timers. */
+	for (unsigned i = 0; i < st->ntcb; i++) {
+		uint64_t d = st->tcbs[i].state > TCPS_LISTEN ? tcp_next_timer(&st->tcbs[i]) : 0;
+
+		if (d && d < next)
+			next = d;
+	}
+	return next;
+}
+
+/* ---- ports ---- */
+
+static bool tuple_free(struct tcp_stack *st, uint32_t raddr, uint16_t rport, uint16_t lport)
+{
+	return !tcp_lookup(st, raddr, rport, lport) && !tcp_lookup_listener(st, lport);
+}
+
+/* RFC 6056 3.3.3 (double-hash port selection, one table slot): a keyed offset per destination
+ * and a counter that moves on after each use. */
+static int pick_port(struct tcp_stack *st, uint32_t raddr, uint16_t rport)
+{
+	uint32_t n = (uint32_t) st->cfg.port_hi - st->cfg.port_lo + 1;
+	uint32_t off = (uint32_t) siphash2(st->cfg.secret, raddr, 0x706f7274ull << 16 | rport);
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t p = (uint16_t) (st->cfg.port_lo + (off + st->port_ctr + i) % n);
+
+		if (tuple_free(st, raddr, rport, p)) {
+			st->port_ctr += i + 1;
+			return p;
+		}
+	}
+	return -EADDRINUSE;
+}
+
+/* ---- API ---- */
+
+static struct tcp_stack *stack_of(const struct tcb *t)
+{
+	return t->st;
+}
+
+int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
+                tcp_event_fn cb, void *arg, struct tcb **out)
+{
+	struct tcb *t;
+	int p;
+
+	if (!rport || raddr == IP4_ANY || raddr == IP4_BROADCAST || ip4_is_multicast(raddr))
+		return -EINVAL;
+	if (lport) {
+		if (!tuple_free(st, raddr, rport, lport))
+			return -EADDRINUSE;
+		p = lport;
+	} else {
+		p = pick_port(st, raddr, rport);
+		if (p < 0)
+			return p;
+	}
+	t = tcp_alloc(st);
+	if (!t)
+		return -ENOMEM;
+	st->now = now;
+	t->raddr = raddr;
+	t->rport = rport;
+	t->lport = (uint16_t) p;
+	t->flags = TF_USER | TF_ACCEPTED;
+	t->cb = cb;
+	t->arg = arg;
+	tcp_init_conn(st, t, now);
+	t->iss = tcp_isn(st, now, t->laddr, t->lport, raddr, rport);
+	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+	t->recover = t->iss; /* RFC 6582 3.2 step 1 */
+	t->snd_buf_seq = t->iss + 1;
+	t->state = TCPS_SYN_SENT;
+	tcp_hash_insert(st, t);
+	tcp_output(st, t, now);
+	*out = t;
+	tcp_notify_run(st);
+	return 0;
+}
+
+int tcp_listen(struct tcp_stack *st, uint16_t lport, unsigned backlog, tcp_event_fn cb, void *arg,
+               struct tcb **out)
+{
+	struct tcb *t;
+
+	if (!lport || !backlog)
+		return -EINVAL;
+	if (tcp_lookup_listener(st, lport))
+		return -EADDRINUSE;
+	t = tcp_alloc(st);
+	if (!t)
+		return -ENOMEM;
+	t->lport = lport;
+	t->state = TCPS_LISTEN;
+	t->flags = TF_USER | TF_ACCEPTED;
+	t->backlog = (uint16_t) (backlog > 4096 ? 4096 : backlog);
+	t->cb = cb;
+	t->arg = arg;
+	t->hnext = st->listen_head;
+	st->listen_head = t->idx;
+	*out = t;
+	return 0;
+}
+
+int tcp_accept(struct tcb *lis, struct tcb **out)
+{
+	struct tcp_stack *st = stack_of(lis);
+	struct tcb *c;
+
+	if (lis->state != TCPS_LISTEN)
+		return -EINVAL;
+	if (lis->acc_head < 0)
+		return -EAGAIN;
+	c = &st->tcbs[lis->acc_head];
+	lis->acc_head = c->qnext;
+	if (lis->acc_head < 0)
+		lis->acc_tail = -1;
+	lis->nacc--;
+	c->qnext = -1;
+	c->parent = -1;
+	c->flags |= TF_ACCEPTED | TF_USER;
+	c->cb = lis->cb;
+	c->arg = lis->arg;
+	*out = c;
+	return 0;
+}
+
+static uint32_t ring_put(uint8_t *ring, uint32_t size, uint32_t pos, const uint8_t *src,
+                         uint32_t len)
+{
+	uint32_t first = size - pos < len ? size - pos : len;
+
+	memcpy(ring + pos, src, first);
+	memcpy(ring, src + first, len - first);
+	return (pos + len) % size;
+}
+
+long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len)
+{
+	struct tcp_stack *st = stack_of(t);
+	uint32_t room, n;
+
+	if (t->err)
+		return t->err;
+	if (t->flags & TF_FIN_QUEUED)
+		return -EPIPE;
+	switch (t->state) {
+	case TCPS_SYN_SENT:
+	case TCPS_SYN_RCVD:
+		return -ENOTCONN;
+	case TCPS_ESTABLISHED:
+	case TCPS_CLOSE_WAIT:
+		break;
+	case TCPS_LISTEN:
+		return -ENOTCONN;
+	default:
+		return -EPIPE;
+	}
+	room = t->sbuf_size - t->sbuf_len;
+	if (!room)
+		return -EAGAIN;
+	n = len < room ? (uint32_t) len : room;
+	ring_put(t->sbuf, t->sbuf_size, (t->sbuf_head + t->sbuf_len) % t->sbuf_size, buf, n);
+	t->sbuf_len += n;
+	st->now = now;
+	tcp_output(st, t, now);
+	tcp_notify_run(st);
+	return n;
+}
+
+long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
+{
+	struct tcp_stack *st = stack_of(t);
+	uint32_t n, first;
+	uint8_t *dst = buf;
+
+	if (t->state == TCPS_LISTEN)
+		return -ENOTCONN;
+	if (!t->rbuf_len) {
+		if (t->flags & TF_FIN_RCVD)
+			return 0;
+		if (t->err)
+			return t->err;
+		if (t->state == TCPS_CLOSED)
+			return 0;
+		return -EAGAIN;
+	}
+	n = len < t->rbuf_len ? (uint32_t) len : t->rbuf_len;
+	first = t->rbuf_size - t->rbuf_head < n ? t->rbuf_size - t->rbuf_head : n;
+	memcpy(dst, t->rbuf + t->rbuf_head, first);
+	memcpy(dst + first, t->rbuf, n - first);
+	t->rbuf_head = (t->rbuf_head + n) % t->rbuf_size;
+	t->rbuf_len -= n;
+	/* RFC 9293 3.8.6.2.2 (receiver SWS avoidance): announce the opened window only once it
+	 * grew by min(half the ring, one MSS) beyond what the peer was last told. */
+	if (t->state >= TCPS_ESTABLISHED && t->state != TCPS_TIME_WAIT &&
+	    !(t->flags & TF_FIN_RCVD)) {
+		uint32_t right = t->rcv_nxt + tcp_rcv_space(t);
+		uint32_t thresh = t->rbuf_size / 2 < t->rcv_mss ? t->rbuf_size / 2 : t->rcv_mss;
+
+		if (SEQ_GEQ(right, t->rcv_adv + thresh)) {
+			st->now = now;
+			t->flags |= TF_ACKNOW;
+			tcp_output(st, t, now);
+			tcp_notify_run(st);
+		}
+	}
+	return n;
+}
+
+int tcp_shutdown(struct tcb *t, uint64_t now, int how)
+{
+	struct tcp_stack *st = stack_of(t);
+
+	if (how < 0 || how > 2)
+		return -EINVAL;
+	if (t->state == TCPS_LISTEN || t->state == TCPS_CLOSED)
+		return -ENOTCONN;
+	if (how != 1) {
+		/* Unread and out-of-order data is dropped; what arrives later is acknowledged
+		 * and discarded (rcv_data). */
+		t->flags |= TF_RD_SHUT;
+		t->rbuf_len = 0;
+		t->nooo = 0;
+	}
+	if (how == 0 || (t->flags & TF_FIN_QUEUED))
+		return 0;
+	t->flags |= TF_FIN_QUEUED;
+	/* RFC 9293 3.10.4: the state moves now; the FIN itself leaves after the queued data. */
+	if (t->state == TCPS_ESTABLISHED)
+		t->state = TCPS_FIN_WAIT_1;
+	else if (t->state == TCPS_CLOSE_WAIT)
+		t->state = TCPS_LAST_ACK;
+	st->now = now;
+	tcp_output(st, t, now);
+	tcp_notify_run(st);
+	return 0;
+}
+
+static void close_listener(struct tcp_stack *st, struct tcb *lis, uint64_t now)
+{
+	for (unsigned i = 0; i < st->ntcb; i++) {
+		struct tcb *c = &st->tcbs[i];
+
+		if (c->state != TCPS_CLOSED && c->parent == lis->idx) {
+			if (c->state != TCPS_SYN_RCVD)
+				tcp_send_rst(st, c, now);
+			tcp_drop(st, c, -ECONNABORTED);
+		}
+	}
+	hash_remove(st, lis);
+	lis->state = TCPS_CLOSED;
+	lis->flags = 0;
+	tcp_free(st, lis);
+}
+
+int tcp_close(struct tcb *t, uint64_t now)
+{
+	struct tcp_stack *st = stack_of(t);
+
+	st->now = now;
+	t->flags &= ~TF_USER;
+	t->cb = NULL;
+	t->rx_hook = NULL;
+	switch (t->state) {
+	case TCPS_LISTEN:
+		close_listener(st, t, now);
+		return 0;
+	case TCPS_CLOSED:
+		tcp_free(st, t);
+		return 0;
+	case TCPS_SYN_SENT:
+		tcp_drop(st, t, 0);
+		return 0;
+	default:
+		break;
+	}
+	if (t->rbuf_len && !(t->flags & TF_RD_SHUT)) {
+		/* Unread data: the peer must learn it was lost (RFC 9293 3.10.4). */
+		tcp_send_rst(st, t, now);
+		tcp_drop(st, t, 0);
+		return 0;
+	}
+	t->flags |= TF_RD_SHUT;
+	t->nooo = 0;
+	if (!(t->flags & TF_FIN_QUEUED)) {
+		t->flags |= TF_FIN_QUEUED;
+		if (t->state == TCPS_ESTABLISHED || t->state == TCPS_SYN_RCVD)
+			t->state = TCPS_FIN_WAIT_1;
+		else if (t->state == TCPS_CLOSE_WAIT)
+			t->state = TCPS_LAST_ACK;
+	}
+	if (t->state == TCPS_FIN_WAIT_2 && !t->t_2msl)
+		t->t_2msl = now + st->cfg.fin_wait2_ns;
+	tcp_output(st, t, now);
+	tcp_notify_run(st);
+	return 0;
+}
+
+void tcp_abort(struct tcb *t, uint64_t now)
+{
+	struct tcp_stack *st = stack_of(t);
+
+	st->now = now;
+	t->flags &= ~TF_USER;
+	t->cb = NULL;
+	if (t->state == TCPS_LISTEN) {
+		close_listener(st, t, now);
+		return;
+	}
+	if (t->state == TCPS_CLOSED) {
+		tcp_free(st, t);
+		return;
+	}
+	if (t->state != TCPS_SYN_SENT && t->state != TCPS_TIME_WAIT)
+		tcp_send_rst(st, t, now);
+	tcp_drop(st, t, 0);
+}
+
+int tcp_setopt(struct tcb *t, int opt, int value)
+{
+	uint32_t f;
+
+	switch (opt) {
+	case TCP_OPT_NODELAY:
+		f = TF_NODELAY;
+		break;
+	case TCP_OPT_QUICKACK:
+		f = TF_QUICKACK;
+		break;
+	case TCP_OPT_KEEPALIVE:
+		f = TF_KEEPALIVE;
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	if (value)
+		t->flags |= f;
+	else
+		t->flags &= ~f;
+	if (opt == TCP_OPT_KEEPALIVE) {
+		struct tcp_stack *st = stack_of(t);
+
+		if (value)
+			tcp_keep_arm(st, t, st->now);
+		else
+			t->t_keep = 0;
+	}
+	return 0;
+}
+
+void tcp_set_cb(struct tcb *t, tcp_event_fn cb, void *arg)
+{
+	t->cb = cb;
+	t->arg = arg;
+}
+
+void tcp_set_rx_hook(struct tcb *t, tcp_rx_fn fn)
+{
+	t->rx_hook = fn;
+}
+
+uint32_t tcp_rcv_space(const struct tcb *t)
+{
+	return t->rbuf_size - t->rbuf_len;
+}
+
+unsigned tcp_events(const struct tcb *t)
+{
+	unsigned ev = 0;
+
+	if (t->state == TCPS_LISTEN)
+		return t->acc_head >= 0 ? TCP_EV_ACCEPT : 0;
+	if (t->rbuf_len || (t->flags & TF_FIN_RCVD) || t->err)
+		ev |= TCP_EV_READABLE;
+	if (t->err)
+		ev |= TCP_EV_ERROR | TCP_EV_WRITABLE;
+	else if ((t->state == TCPS_ESTABLISHED || t->state == TCPS_CLOSE_WAIT) &&
+	         !(t->flags & TF_FIN_QUEUED) && t->sbuf_len < t->sbuf_size)
+		ev |= TCP_EV_WRITABLE;
+	if (t->state >= TCPS_ESTABLISHED)
+		ev |= TCP_EV_CONNECTED;
+	return ev;
+}
+
+enum tcp_state tcp_state(const struct tcb *t)
+{
+	return (enum tcp_state) t->state;
+}
+
+int tcp_error(const struct tcb *t)
+{
+	return t->err;
+}
+
+uint64_t tcp_acked(const struct tcb *t)
+{
+	return t->acked_total;
+}
+
+size_t tcp_sndspace(const struct tcb *t)
+{
+	return t->sbuf_size - t->sbuf_len;
+}
+
+size_t tcp_rcvavail(const struct tcb *t)
+{
+	return t->rbuf_len;
+}
+
+void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
+                   uint16_t *rport)
+{
+	*laddr = t->laddr;
+	*lport = t->lport;
+	*raddr = t->raddr;
+	*rport = t->rport;
+}
+
+const char *tcp_state_name(enum tcp_state s)
+{
+	static const char *const n[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RCVD",
+	                                "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+	                                "CLOSING",     "LAST_ACK",   "TIME_WAIT"};
+
+	return (unsigned) s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
+}
+
+unsigned tcp_inuse(const struct tcp_stack *st)
+{
+	return st->inuse;
+}
+
+const struct tcp_stats *tcp_get_stats(const struct tcp_stack *st)
+{
+	return &st->stats;
+}

@@ -1,0 +1,215 @@
+/*
+ * TCP (RFC 9293) over one interface: connection blocks, the socket-level API the ops layer
+ * calls, and the two entry points the interface and the event loop drive.
+ *
+ * Shape. Everything is sized at tcp_init(): a fixed pool of connection blocks (TCBs), each with
+ * a send and a receive byte ring taken from one slab. Out-of-order data is reassembled in place
+ * in the receive ring, its extents tracked in a small fixed table per TCB, so no segment is
+ * ever buffered outside the rings. Input, output and timers never allocate, lock or make system
+ * calls. Time is always a parameter (nanoseconds, any monotonic origin), never read here.
+ *
+ * Files. tcp.c: pool, lookup, ISNs (RFC 6528), ports (RFC 6056) and this API. tcp_input.c:
+ * segment arrival (RFC 9293 3.10.7, RFC 5961, RFC 7323 PAWS) and ICMP errors. tcp_output.c:
+ * segment transmission (Nagle, SWS avoidance, options). tcp_timer.c: retransmission (RFC 6298),
+ * persist, delayed ACK, keepalive, TIME_WAIT. tcp_sack.c: the SACK scoreboard and RFC 6675 loss
+ * recovery. tcp_cc.c: congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC).
+ *
+ * Not implemented yet: SYN cookies (a full SYN queue drops SYNs), path MTU discovery, ECN,
+ * urgent data (the pointer is ignored), TIME_WAIT reuse by a new SYN (RFC 6191), D-SACK,
+ * send_zc-style referenced send buffers (tcp_send copies; tcp_acked() and TCP_EV_ACKED are the
+ * notification half of it). Timers are found by scanning the pool in tcp_poll().
+ *
+ * Driving it:
+ *	tcp_init(&st, &cfg, &ifc);                 with ifc's hooks .tcp_input = tcp_input_hook,
+ *	                                           .ctx = &st (or call tcp_input() yourself)
+ *	iface_input(&ifc, now, frame, len, 0);     segments reach tcp_input()
+ *	next = tcp_poll(&st, now);                 timers; call again at or after next
+ *
+ * Events. Each socket has one callback, set with tcp_set_cb(), called with a mask of TCP_EV_*
+ * after the stack has finished with the segment or timer that caused them, never from inside
+ * tcp_send() and friends. The callback may call any function here, on any socket (including
+ * tcp_close() on its own). tcp_events() gives the same readiness as a level-triggered mask.
+ *
+ * Handles. A struct tcb * stays valid until the owner calls tcp_close() or tcp_abort() on it;
+ * after that the stack finishes the connection on its own (FIN exchange, TIME_WAIT) and reuses
+ * the block. Every function returns a negated errno on failure.
+ */
+#ifndef XRING_STACK_TCP_TCP_H
+#define XRING_STACK_TCP_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stack/iface/iface.h"
+
+struct tcb;
+struct tcp_stack;
+
+enum tcp_state {
+	TCPS_CLOSED = 0,
+	TCPS_LISTEN,
+	TCPS_SYN_SENT,
+	TCPS_SYN_RCVD,
+	TCPS_ESTABLISHED,
+	TCPS_FIN_WAIT_1,
+	TCPS_FIN_WAIT_2,
+	TCPS_CLOSE_WAIT,
+	TCPS_CLOSING,
+	TCPS_LAST_ACK,
+	TCPS_TIME_WAIT,
+};
+
+enum tcp_cc_algo {
+	TCP_CC_CUBIC = 0, /* the default */
+	TCP_CC_NEWRENO,
+};
+
+/* Events, as a mask to the callback and from tcp_events(). */
+enum {
+	TCP_EV_READABLE = 1u << 0,  /* tcp_recv() has data, or the peer's FIN (returns 0) */
+	TCP_EV_WRITABLE = 1u << 1,  /* tcp_send() accepts bytes */
+	TCP_EV_CONNECTED = 1u << 2, /* the handshake completed (active open) */
+	TCP_EV_ACCEPT = 1u << 3,    /* a listener's accept queue is not empty */
+	TCP_EV_ERROR = 1u << 4,     /* tcp_error() is set; the connection is gone */
+	TCP_EV_ACKED = 1u << 5,     /* tcp_acked() advanced: sent bytes the peer holds */
+	TCP_EV_CLOSED = 1u << 6,    /* reached CLOSED or TIME_WAIT with both FINs done */
+};
+
+typedef void (*tcp_event_fn)(void *arg, struct tcb *t, unsigned events);
+
+/*
+ * Direct placement: in-order payload is offered to this hook before the receive ring when the
+ * ring holds nothing unread. It copies what it wants to (straight into the caller's buffer) and
+ * returns how many bytes it took; the rest goes to the ring. data is valid only during the call.
+ */
+typedef size_t (*tcp_rx_fn)(void *arg, struct tcb *t, const uint8_t *data, size_t len);
+
+struct tcp_config {
+	unsigned max_socks;                 /* [64] TCBs, listeners and TIME_WAIT ones included */
+	uint32_t sndbuf;                    /* [64 KiB] send ring per TCB */
+	uint32_t rcvbuf;                    /* [64 KiB] receive ring per TCB */
+	uint16_t mss;                       /* [MTU - 40] the MSS we announce */
+	uint64_t msl2_ns;                   /* [60 s] TIME_WAIT length (2 MSL) */
+	uint64_t fin_wait2_ns;              /* [60 s] an orphaned FIN_WAIT_2 gives up after this */
+	uint64_t rto_init_ns;               /* [1 s] RFC 6298 2.1 */
+	uint64_t rto_min_ns;                /* [200 ms] (RFC 6298 2.4 says 1 s; 200 ms as Linux) */
+	uint64_t rto_max_ns;                /* [60 s] */
+	uint64_t delack_ns;                 /* [40 ms] */
+	unsigned retries;                   /* [12] retransmissions before -ETIMEDOUT */
+	unsigned syn_retries;               /* [6] */
+	uint64_t keepidle_ns, keepintvl_ns; /* [2 h, 75 s] */
+	unsigned keepcnt;                   /* [9] */
+	uint16_t port_lo, port_hi;          /* [49152, 65535] ephemeral range */
+	unsigned ooo_max;                   /* [8] out-of-order extents kept per TCB, 1..16 */
+	uint32_t challenge_acks;            /* [1000] RFC 5961 7: per second, stack-wide */
+	enum tcp_cc_algo cc;
+	bool no_sack;       /* neither offer nor accept SACK (RFC 2018): NewReno recovery only */
+	uint8_t secret[16]; /* RFC 6528 / RFC 6056 key; all zero is allowed (tests) */
+};
+
+/* Counters; every drop and every subtle path has its own. */
+struct tcp_stats {
+	uint64_t segs_in, segs_out, bytes_out, rexmt_bytes;
+	uint64_t bad_opts, no_port_rst, rst_in, rst_out, challenge_acks, challenge_limited;
+	uint64_t paws_drops, out_of_window, ooo_segs, ooo_full, dup_segs, bad_ack;
+	uint64_t syn_queue_full, accept_queue_full, no_tcb;
+	uint64_t rto_fired, fast_rexmt, sack_recoveries, partial_acks, probes_sent, keepalives_sent,
+	        delacks;
+	uint64_t tx_fail;
+};
+
+/* ---- set up ---- */
+
+/* 0, -EINVAL for a bad configuration, -ENOMEM. ifc must outlive the stack. */
+int tcp_init(struct tcp_stack *st, const struct tcp_config *cfg, struct iface *ifc);
+void tcp_fini(struct tcp_stack *st);
+
+/* The interface's tcp_input hook: ctx is the struct tcp_stack. */
+void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct tcp_view *seg);
+
+/*
+ * The interface's icmp_error hook (ctx is the struct tcp_stack): a destination-unreachable
+ * quoting a segment we sent within SND.UNA..SND.MAX (RFC 5927 4.1) aborts a connection still in
+ * SYN-SENT with -ECONNREFUSED (port or protocol), -EHOSTUNREACH or -ENETUNREACH; on a
+ * synchronized connection it is only remembered and reported instead of -ETIMEDOUT if the
+ * connection later times out (RFC 1122 4.2.3.9: these are soft errors there).
+ */
+void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
+                    const struct icmp_view *icmp);
+
+/* Run due timers and deliver their events. Returns the time it next wants to run, or
+ * UINT64_MAX when no timer is armed. */
+uint64_t tcp_poll(struct tcp_stack *st, uint64_t now);
+
+/* ---- sockets ---- */
+
+/*
+ * Active open to raddr:rport (network-order address, host-order port) from an ephemeral port
+ * (lport 0) or the given one. Sends the SYN now; TCP_EV_CONNECTED or TCP_EV_ERROR follow.
+ * -ENOMEM (no TCB), -EADDRINUSE (the 4-tuple, or every ephemeral port, is taken), -EINVAL.
+ */
+int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
+                tcp_event_fn cb, void *arg, struct tcb **out);
+
+/* Passive open on lport with a SYN queue and an accept queue of backlog entries each. */
+int tcp_listen(struct tcp_stack *st, uint16_t lport, unsigned backlog, tcp_event_fn cb, void *arg,
+               struct tcb **out);
+
+/* The oldest established connection of a listener, or -EAGAIN. It inherits the listener's
+ * callback; change it with tcp_set_cb(). Data (even a FIN) may already be waiting: check
+ * tcp_events(), no event announces what arrived before the accept. */
+int tcp_accept(struct tcb *lis, struct tcb **out);
+
+/* Copy up to len bytes into the send ring and push what the windows allow. Returns the bytes
+ * taken (maybe fewer than len), -EAGAIN when the ring is full, -EPIPE after shutdown or close,
+ * -ENOTCONN before the handshake, or the connection's error. */
+long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len);
+
+/* Copy out up to len bytes. Returns the bytes copied, 0 at end of stream, -EAGAIN when nothing
+ * is there yet, or the connection's error. Opens the window when enough room was made. */
+long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len);
+
+/* SHUT_RD (0), SHUT_WR (1), SHUT_RDWR (2). SHUT_WR sends a FIN after the queued data. */
+int tcp_shutdown(struct tcb *t, uint64_t now, int how);
+
+/* Release the handle: a graceful close (FIN after queued data; a RST when received data was
+ * left unread, RFC 9293 3.10.4 / RFC 2525 2.17). The stack finishes on its own. */
+int tcp_close(struct tcb *t, uint64_t now);
+
+/* Release the handle and reset the connection now. */
+void tcp_abort(struct tcb *t, uint64_t now);
+
+/* Options. */
+enum {
+	TCP_OPT_NODELAY = 1, /* value 0/1: disable Nagle (RFC 896) */
+	TCP_OPT_QUICKACK,    /* value 0/1: acknowledge every segment at once, no delayed ACK */
+	TCP_OPT_KEEPALIVE,   /* value 0/1 */
+};
+int tcp_setopt(struct tcb *t, int opt, int value);
+
+void tcp_set_cb(struct tcb *t, tcp_event_fn cb, void *arg);
+void tcp_set_rx_hook(struct tcb *t, tcp_rx_fn fn);
+
+/* Level-triggered readiness, TCP_EV_* (ACKED and CLOSED are edge-only and never set here). */
+unsigned tcp_events(const struct tcb *t);
+enum tcp_state tcp_state(const struct tcb *t);
+int tcp_error(const struct tcb *t);
+/* Bytes of this connection's stream the peer has acknowledged: send_zc notifications complete
+ * up to here. */
+uint64_t tcp_acked(const struct tcb *t);
+/* Bytes free in the send ring, bytes unread in the receive ring. */
+size_t tcp_sndspace(const struct tcb *t);
+size_t tcp_rcvavail(const struct tcb *t);
+void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
+                   uint16_t *rport);
+
+const char *tcp_state_name(enum tcp_state s);
+
+/* Sockets in use (for tests: 0 means every connection has finished). */
+unsigned tcp_inuse(const struct tcp_stack *st);
+const struct tcp_stats *tcp_get_stats(const struct tcp_stack *st);
+
+#include "stack/tcp/tcp_int.h" /* struct tcp_stack, so callers can embed it */
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * Timers: retransmission (RFC 6298) and persist (RFC 9293 3.8.6.1) share t_rexmt; delayed ACK,
+ * keepalive (RFC 9293 3.8.4, RFC 1122 4.2.3.6) and the 2 MSL family (TIME_WAIT, an orphaned
+ * FIN_WAIT_2) have their own deadlines. All are absolute times; 0 means not armed.
+ */
+#include <errno.h>
+
+#include "stack/tcp/tcp.h"
+
+#define RTO_G_NS (1 * TCP_MS) /* RFC 6298 2.2 G: the granularity we claim */
+
+uint64_t tcp_next_timer(const struct tcb *t)
+{
+	uint64_t d[4] = {t->t_rexmt, t->t_delack, t->t_keep, t->t_2msl}, m = 0;
+
+	for (unsigned i = 0; i < 4; i++)
+		if (d[i] && (!m || d[i] < m))
+			m = d[i];
+	return m;
+}
+
+void tcp_rexmt_arm(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	uint64_t rto = t->rto;
+
+	if (t->flags & TF_PERSIST) {
+		/* Persist backs off like the RTO, bounded the same way. */
+		for (unsigned i = 0; i < t->rxt_shift && rto < st->cfg.rto_max_ns; i++)
+			rto *= 2;
+		if (rto > st->cfg.rto_max_ns)
+			rto = st->cfg.rto_max_ns;
+	}
+	t->t_rexmt = now + rto;
+}
+
+/* RFC 6298 2.2 and 2.3, in nanoseconds. */
+void tcp_rtt_sample(struct tcp_stack *st, struct tcb *t, uint64_t r)
+{
+	uint64_t var;
+
+	if (!r)
+		r = 1;
+	if (!t->srtt) {
+		t->srtt = r;
+		t->rttvar = r / 2;
+	} else {
+		uint64_t d = t->srtt > r ? t->srtt - r : r - t->srtt;
+
+		t->rttvar = (3 * t->rttvar + d) / 4;
+		t->srtt = (7 * t->srtt + r) / 8;
+	}
+	var = 4 * t->rttvar > RTO_G_NS ? 4 * t->rttvar : RTO_G_NS;
+	t->rto = t->srtt + var;
+	if (t->rto < st->cfg.rto_min_ns)
+		t->rto = st->cfg.rto_min_ns;
+	if (t->rto > st->cfg.rto_max_ns)
+		t->rto = st->cfg.rto_max_ns;
+}
+
+void tcp_keep_arm(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	t->t_keep = now + st->cfg.keepidle_ns;
+}
+
+void tcp_timewait(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	t->state = TCPS_TIME_WAIT;
+	t->t_rexmt = t->t_delack = t->t_keep = 0;
+	t->flags &= ~TF_PERSIST;
+	t->t_2msl = now + st->cfg.msl2_ns;
+	tcp_event(st, t, TCP_EV_CLOSED);
+}
+
+static void persist_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	if (t->rxt_shift >= st->cfg.retries) {
+		tcp_drop(st, t, -ETIMEDOUT);
+		return;
+	}
+	if (t->snd_wnd) {
+		/* A window too small to please SWS avoidance: the override timeout expired, so
+		 * fill what there is (RFC 9293 3.8.6.2.1). */
+		uint32_t off = t->snd_nxt - t->snd_buf_seq;
+		uint32_t len = t->sbuf_len > off ? t->sbuf_len - off : 0;
+		uint32_t fl = t->snd_nxt - t->snd_una;
+		uint32_t room = t->snd_wnd > fl ? t->snd_wnd - fl : 0;
+		int ret;
+
+		if (len > room)
+			len = room;
+		if (len > t->mss)
+			len = t->mss;
+		t->flags &= ~TF_PERSIST;
+		if (!len)
+			return;
+		ret = tcp_send_seg(st, t, now, t->snd_nxt, len, TCP_ACK | TCP_PSH);
+		if (ret > 0) {
+			t->snd_nxt += (uint32_t) ret;
+			if (SEQ_GT(t->snd_nxt, t->snd_max))
+				t->snd_max = t->snd_nxt;
+		}
+		tcp_rexmt_arm(st, t, now);
+		return;
+	}
+	/* One byte beyond the closed window (RFC 9293 3.8.6.1). The byte is not counted as sent
+	 * (snd_nxt stays), but an ACK covering it must be acceptable, hence snd_max. */
+	if (t->sbuf_len > t->snd_una - t->snd_buf_seq) {
+		st->stats.probes_sent++;
+		tcp_send_seg(st, t, now, t->snd_una, 1, TCP_ACK);
+		if (SEQ_GT(t->snd_una + 1, t->snd_max))
+			t->snd_max = t->snd_una + 1;
+	}
+	t->rxt_shift++;
+	tcp_rexmt_arm(st, t, now);
+}
+
+static void rexmt_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	unsigned limit = t->state == TCPS_SYN_SENT || t->state == TCPS_SYN_RCVD
+	                         ? st->cfg.syn_retries
+	                         : st->cfg.retries;
+
+	if (t->flags & TF_PERSIST) {
+		persist_fire(st, t, now);
+		return;
+	}
+	if (t->snd_una == t->snd_max) {
+		/* Nothing in flight: the timer only retries output that found no buffer. */
+		tcp_output(st, t, now);
+		return;
+	}
+	if (t->rxt_shift >= limit) {
+		tcp_send_rst(st, t, now);
+		tcp_drop(st, t, t->soft_err ? t->soft_err : -ETIMEDOUT);
+		return;
+	}
+	st->stats.rto_fired++;
+	t->rxt_shift++;
+	/* RFC 6298 5.5: back off. */
+	t->rto = t->rto * 2 > st->cfg.rto_max_ns ? st->cfg.rto_max_ns : t->rto * 2;
+	if (t->state >= TCPS_ESTABLISHED)
+		tcp_cc_rto(st, t, now);
+	t->recover = t->snd_max;                       /* RFC 6582 3.2 step 2 */
+	t->flags &= ~(TF_IN_RECOVERY | TF_RTT_TIMING); /* Karn: no sample from a retransmission */
+	tcp_sack_clear(t); /* RFC 6675 5.1: the receiver may have reneged */
+	t->dupacks = 0;
+	if (t->state == TCPS_SYN_SENT || t->state == TCPS_SYN_RCVD)
+		t->snd_nxt = t->iss;
+	else
+		t->snd_nxt = t->snd_una; /* go back: resend from the oldest unacknowledged byte */
+	tcp_output(st, t, now);
+	if (!t->t_rexmt && t->state != TCPS_CLOSED)
+		tcp_rexmt_arm(st, t, now);
+}
+
+static void keep_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	if (!(t->flags & TF_KEEPALIVE) || t->state < TCPS_ESTABLISHED || t->state == TCPS_TIME_WAIT)
+		return;
+	if (now - t->last_rx < st->cfg.keepidle_ns && !t->keep_probes) {
+		t->t_keep = t->last_rx + st->cfg.keepidle_ns;
+		return;
+	}
+	if (t->keep_probes >= st->cfg.keepcnt) {
+		tcp_send_rst(st, t, now);
+		tcp_drop(st, t, -ETIMEDOUT);
+		return;
+	}
+	/* RFC 9293 3.8.4: a segment the peer must acknowledge, with sequence SND.NXT - 1. */
+	st->stats.keepalives_sent++;
+	tcp_send_seg(st, t, now, t->snd_una - 1, 0, TCP_ACK);
+	t->keep_probes++;
+	t->t_keep = now + st->cfg.keepintvl_ns;
+}
+
+void tcp_timers_run(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	if (t->t_2msl && now >= t->t_2msl) {
+		t->t_2msl = 0;
+		if (t->state == TCPS_TIME_WAIT || t->state == TCPS_FIN_WAIT_2 ||
+		    t->state == TCPS_SYN_RCVD) {
+			tcp_drop(st, t, t->state == TCPS_TIME_WAIT ? 0 : -ETIMEDOUT);
+			return;
+		}
+	}
+	if (t->t_delack && now >= t->t_delack) {
+		t->t_delack = 0;
+		st->stats.delacks++;
+		t->flags |= TF_ACKNOW;
+		tcp_output(st, t, now);
+	}
+	if (t->t_rexmt && now >= t->t_rexmt) {
+		t->t_rexmt = 0;
+		rexmt_fire(st, t, now);
+		if (t->state == TCPS_CLOSED)
+			return;
+	}
+	if (t->t_keep && now >= t->t_keep) {
+		t->t_keep = 0;
+		keep_fire(st, t, now);
+	}
+}
