@@ -50,19 +50,19 @@ static uint32_t our_iss;
 static bool opts_on;
 
 static void feed(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win, const void *data,
-                 size_t len)
+		 size_t len)
 {
 	uint8_t f[1600];
 	struct tcp_opts o = {.present = TCPO_MSS | TCPO_WSCALE | TCPO_SACK_PERM | TCPO_TS,
-	                     .mss = 1460,
-	                     .wscale = 2,
-	                     .ts_val = (uint32_t) (now / 1000000)};
+			     .mss = 1460,
+			     .wscale = 2,
+			     .ts_val = (uint32_t) (now / 1000000)};
 	struct tcp_hdr h = {.sport = PEER_PORT,
-	                    .dport = PORT,
-	                    .seq = seq,
-	                    .ack = ack,
-	                    .flags = flags,
-	                    .window = win};
+			    .dport = PORT,
+			    .seq = seq,
+			    .ack = ack,
+			    .flags = flags,
+			    .window = win};
 	struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = IP4_PROTO_TCP};
 	int n;
 
@@ -70,7 +70,7 @@ static void feed(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win, const
 		o.present &= TCPO_TS;
 	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
 	n = tcp_emit(f + 34, sizeof(f) - 34, &h, opts_on ? &o : NULL, data, len, PEER_IP, OUR_IP,
-	             0);
+		     0);
 	check(n > 0);
 	ip4_emit(f + 14, 20, &ih, (size_t) n);
 	iface_input(&ifc, now, f, 34 + (size_t) n, 0);
@@ -225,8 +225,8 @@ static void segment(uint8_t ctl, const uint8_t *d, size_t len)
 	}
 	st_raw16(l4 + 16, 0);
 	st_raw16(l4 + 16,
-	         csum_fold(csum_acc(csum_pseudo4(PEER_IP, OUR_IP, IP4_PROTO_TCP, (uint16_t) n), l4,
-	                            n)));
+		 csum_fold(csum_acc(csum_pseudo4(PEER_IP, OUR_IP, IP4_PROTO_TCP, (uint16_t) n), l4,
+				    n)));
 	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
 	ip4_emit(f + 14, 20, &ih, n);
 	iface_input(&ifc, now, f, 34 + n, 0);

@@ -80,15 +80,15 @@ TestSuite(tcp, .init = setup, .fini = teardown);
 /* ---- the peer ---- */
 
 static int seg_in_opts(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
-                       const struct tcp_opts *o, const void *data, size_t len)
+		       const struct tcp_opts *o, const void *data, size_t len)
 {
 	uint8_t f[2048];
 	struct tcp_hdr h = {.sport = PEER_PORT,
-	                    .dport = PORT,
-	                    .seq = seq,
-	                    .ack = ack,
-	                    .flags = flags,
-	                    .window = win};
+			    .dport = PORT,
+			    .seq = seq,
+			    .ack = ack,
+			    .flags = flags,
+			    .window = win};
 	struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = IP4_PROTO_TCP};
 	int n;
 
@@ -100,7 +100,7 @@ static int seg_in_opts(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
 }
 
 static int seg_in(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win, const void *data,
-                  size_t len)
+		  size_t len)
 {
 	return seg_in_opts(flags, seq, ack, win, NULL, data, len);
 }
@@ -119,7 +119,7 @@ static void seg_out(struct out *o)
 	cr_assert_eq(ip.src, OUR_IP);
 	cr_assert_eq(ip.dst, PEER_IP);
 	cr_assert_eq(tcp_parse(ip.payload, ip.payload_len, ip.src, ip.dst, 0, &o->v), 0,
-	             "checksum and header are valid");
+		     "checksum and header are valid");
 	cr_assert_eq(tcp_opts_parse(o->v.opts, o->v.opts_len, &o->o), 0);
 	memcpy(o->data, o->v.payload, o->v.payload_len);
 	o->v.payload = o->data;
@@ -180,13 +180,13 @@ static uint16_t win_after(uint32_t unread)
 Test(tcp, answers_a_syn_on_a_listening_port_with_a_syn_ack_carrying_its_options)
 {
 	struct tcp_opts o = {.present = TCPO_MSS | TCPO_WSCALE | TCPO_SACK_PERM | TCPO_TS,
-	                     .mss = 1400,
-	                     .wscale = 7,
-	                     .ts_val = 777,
-	                     .ts_ecr = 0};
+			     .mss = 1400,
+			     .wscale = 7,
+			     .ts_val = 777,
+			     .ts_ecr = 0};
 	struct out r;
 	static const uint8_t opts_exp[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
-	                                     0, 0, 0,    0,    3, 9, 1, 3,  3, 1};
+					     0, 0, 0,    0,    3, 9, 1, 3,  3, 1};
 
 	cr_assert_eq(tcp_listen(&st, PORT, 4, NULL, NULL, &lis), 0);
 	seg_in_opts(TCP_SYN, PEER_ISS, 0, 65535, &o, NULL, 0);
@@ -262,10 +262,10 @@ Test(tcp, drops_syns_beyond_the_syn_queue)
 	{
 		uint8_t f[128];
 		struct tcp_hdr h = {.sport = PEER_PORT + 1,
-		                    .dport = PORT,
-		                    .seq = 5,
-		                    .flags = TCP_SYN,
-		                    .window = 100};
+				    .dport = PORT,
+				    .seq = 5,
+				    .flags = TCP_SYN,
+				    .window = 100};
 		struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = 6};
 		int n;
 
@@ -790,7 +790,7 @@ Test(tcp, retransmits_only_the_holes_the_peer_reports_with_sack)
 	while (txq_peek(&q, &(uint32_t){0})) {
 		seg_out(&r);
 		cr_assert(SEQ_GEQ(r.v.seq, iss + 9001) || r.v.payload_len == 0,
-		          "no SACKed byte resent (seq %u)", r.v.seq - iss);
+			  "no SACKed byte resent (seq %u)", r.v.seq - iss);
 	}
 }
 

@@ -152,7 +152,7 @@ struct scenario {
 };
 
 static int run_one(struct run *r, uint64_t seed, const struct scenario *sc,
-                   const struct sim_faults *f, const struct tcp_config *tc)
+		   const struct sim_faults *f, const struct tcp_config *tc)
 {
 	struct sim *sim = &r->sim;
 	int ret;
@@ -170,7 +170,7 @@ static int run_one(struct run *r, uint64_t seed, const struct scenario *sc,
 	if (tcp_listen(&sim->n[1].st, SERVER_PORT, 8, NULL, NULL, &r->s.lis) < 0)
 		FAIL(r, "listen");
 	ret = tcp_connect(&sim->n[0].st, sim->now, sim->n[1].ip, SERVER_PORT, 0, NULL, NULL,
-	                  &r->c.t);
+			  &r->c.t);
 	if (ret < 0)
 		FAIL(r, "connect %d", ret);
 	for (r->steps = 0; r->steps < MAX_STEPS; r->steps++) {
@@ -224,13 +224,13 @@ static uint64_t env_u64(const char *name, uint64_t def)
 }
 
 static void campaign_sc(const char *what, uint64_t def_seeds, const struct scenario *def_sc,
-                        const struct sim_faults *f, const struct tcp_config *tc)
+			const struct sim_faults *f, const struct tcp_config *tc)
 {
 	uint64_t first = env_u64("TCP_SIM_SEED", 1), n = env_u64("TCP_SIM_SEEDS", def_seeds);
 	struct scenario sc = *def_sc;
 	uint64_t bytes = env_u64("TCP_SIM_BYTES", sc.client_bytes);
 	uint64_t vt = 0, sent = 0, dropped = 0, corrupted = 0, rto = 0, frx = 0, probes = 0,
-	         sackr = 0;
+		 sackr = 0;
 	static struct run r;
 
 	if (getenv("TCP_SIM_SEED") && !getenv("TCP_SIM_SEEDS"))
@@ -247,8 +247,8 @@ static void campaign_sc(const char *what, uint64_t def_seeds, const struct scena
 		vt += r.sim.now;
 		if (getenv("TCP_SIM_VERBOSE"))
 			fprintf(stderr, "seed %llu: %.3f s virtual, %llu steps, %llu frames\n",
-			        (unsigned long long) seed, (double) r.sim.now / 1e9,
-			        (unsigned long long) r.steps, (unsigned long long) r.sim.sent);
+				(unsigned long long) seed, (double) r.sim.now / 1e9,
+				(unsigned long long) r.steps, (unsigned long long) r.sim.sent);
 		sent += r.sim.sent;
 		dropped += r.sim.dropped;
 		corrupted += r.sim.corrupted;
@@ -262,20 +262,20 @@ static void campaign_sc(const char *what, uint64_t def_seeds, const struct scena
 		}
 		sim_fini(&r.sim);
 		cr_assert_eq(ret, 0, "%s: seed %llu failed: %s (rerun: TCP_SIM_SEED=%llu)", what,
-		             (unsigned long long) seed, r.why, (unsigned long long) seed);
+			     (unsigned long long) seed, r.why, (unsigned long long) seed);
 	}
 	cr_log_info("%s: %llu seeds x %llu bytes: %llu frames, %llu dropped, %llu corrupted, "
-	            "mean virtual time %.2f s; %llu timeouts, %llu fast retransmits (%llu "
-	            "SACK-based), %llu persist probes",
-	            what, (unsigned long long) n, (unsigned long long) bytes,
-	            (unsigned long long) sent, (unsigned long long) dropped,
-	            (unsigned long long) corrupted, (double) vt / (double) n / 1e9,
-	            (unsigned long long) rto, (unsigned long long) frx, (unsigned long long) sackr,
-	            (unsigned long long) probes);
+		    "mean virtual time %.2f s; %llu timeouts, %llu fast retransmits (%llu "
+		    "SACK-based), %llu persist probes",
+		    what, (unsigned long long) n, (unsigned long long) bytes,
+		    (unsigned long long) sent, (unsigned long long) dropped,
+		    (unsigned long long) corrupted, (double) vt / (double) n / 1e9,
+		    (unsigned long long) rto, (unsigned long long) frx, (unsigned long long) sackr,
+		    (unsigned long long) probes);
 }
 
 static void campaign(const char *what, uint64_t def_seeds, uint64_t def_bytes,
-                     const struct sim_faults *f, const struct tcp_config *tc)
+		     const struct sim_faults *f, const struct tcp_config *tc)
 {
 	struct scenario sc = {.client_bytes = def_bytes, .server_bytes = def_bytes};
 
@@ -283,9 +283,9 @@ static void campaign(const char *what, uint64_t def_seeds, uint64_t def_bytes,
 }
 
 static const struct tcp_config small_cfg = {
-        .max_socks = 8,
-        .sndbuf = 16384,
-        .rcvbuf = 16384,
+	.max_socks = 8,
+	.sndbuf = 16384,
+	.rcvbuf = 16384,
 };
 
 Test(tcp_sim, transfers_every_byte_once_and_in_order_over_a_clean_link)
@@ -298,11 +298,11 @@ Test(tcp_sim, transfers_every_byte_once_and_in_order_over_a_clean_link)
 Test(tcp_sim, survives_loss_reordering_duplication_and_corruption_on_every_seed)
 {
 	struct sim_faults f = {.drop = 0.05,
-	                       .reorder = 0.05,
-	                       .dup = 0.01,
-	                       .corrupt = 0.001,
-	                       .delay_ns = 1 * MS,
-	                       .reorder_ns = 4 * MS};
+			       .reorder = 0.05,
+			       .dup = 0.01,
+			       .corrupt = 0.001,
+			       .delay_ns = 1 * MS,
+			       .reorder_ns = 4 * MS};
 
 	campaign("faulty", 3000, 50000, &f, &small_cfg);
 }
@@ -310,11 +310,11 @@ Test(tcp_sim, survives_loss_reordering_duplication_and_corruption_on_every_seed)
 Test(tcp_sim, survives_the_same_faults_with_newreno_and_without_sack)
 {
 	struct sim_faults f = {.drop = 0.05,
-	                       .reorder = 0.05,
-	                       .dup = 0.01,
-	                       .corrupt = 0.001,
-	                       .delay_ns = 1 * MS,
-	                       .reorder_ns = 4 * MS};
+			       .reorder = 0.05,
+			       .dup = 0.01,
+			       .corrupt = 0.001,
+			       .delay_ns = 1 * MS,
+			       .reorder_ns = 4 * MS};
 	struct tcp_config c = small_cfg;
 
 	c.cc = TCP_CC_NEWRENO;
@@ -328,11 +328,11 @@ Test(tcp_sim, survives_the_same_faults_with_newreno_and_without_sack)
 Test(tcp_sim, survives_heavy_loss_with_long_transfers)
 {
 	struct sim_faults f = {.drop = 0.15,
-	                       .reorder = 0.2,
-	                       .dup = 0.05,
-	                       .corrupt = 0.01,
-	                       .delay_ns = 5 * MS,
-	                       .reorder_ns = 20 * MS};
+			       .reorder = 0.2,
+			       .dup = 0.05,
+			       .corrupt = 0.01,
+			       .delay_ns = 5 * MS,
+			       .reorder_ns = 20 * MS};
 
 	campaign("heavy", 30, 100000, &f, &small_cfg);
 }
@@ -340,15 +340,15 @@ Test(tcp_sim, survives_heavy_loss_with_long_transfers)
 Test(tcp_sim, delivers_to_a_slow_reader_through_zero_windows_under_faults)
 {
 	struct sim_faults f = {.drop = 0.05,
-	                       .reorder = 0.05,
-	                       .dup = 0.01,
-	                       .corrupt = 0.001,
-	                       .delay_ns = 1 * MS,
-	                       .reorder_ns = 4 * MS};
+			       .reorder = 0.05,
+			       .dup = 0.01,
+			       .corrupt = 0.001,
+			       .delay_ns = 1 * MS,
+			       .reorder_ns = 4 * MS};
 	struct scenario sc = {.client_bytes = 60000,
-	                      .server_bytes = 3000,
-	                      .read_every = 50 * MS,
-	                      .read_max = 1000};
+			      .server_bytes = 3000,
+			      .read_every = 50 * MS,
+			      .read_max = 1000};
 
 	campaign_sc("slow-reader", 300, &sc, &f, &small_cfg);
 }
@@ -356,11 +356,11 @@ Test(tcp_sim, delivers_to_a_slow_reader_through_zero_windows_under_faults)
 Test(tcp_sim, finishes_a_one_way_transfer_where_the_server_sends_nothing)
 {
 	struct sim_faults f = {.drop = 0.05,
-	                       .reorder = 0.05,
-	                       .dup = 0.01,
-	                       .corrupt = 0.001,
-	                       .delay_ns = 1 * MS,
-	                       .reorder_ns = 4 * MS};
+			       .reorder = 0.05,
+			       .dup = 0.01,
+			       .corrupt = 0.001,
+			       .delay_ns = 1 * MS,
+			       .reorder_ns = 4 * MS};
 	struct scenario sc = {.client_bytes = 40000, .server_bytes = 0};
 
 	campaign_sc("one-way", 500, &sc, &f, &small_cfg);
@@ -369,11 +369,11 @@ Test(tcp_sim, finishes_a_one_way_transfer_where_the_server_sends_nothing)
 Test(tcp_sim, scales_windows_with_large_buffers_under_faults)
 {
 	struct sim_faults f = {.drop = 0.05,
-	                       .reorder = 0.05,
-	                       .dup = 0.01,
-	                       .corrupt = 0.001,
-	                       .delay_ns = 1 * MS,
-	                       .reorder_ns = 4 * MS};
+			       .reorder = 0.05,
+			       .dup = 0.01,
+			       .corrupt = 0.001,
+			       .delay_ns = 1 * MS,
+			       .reorder_ns = 4 * MS};
 	struct tcp_config c = small_cfg;
 
 	c.sndbuf = c.rcvbuf = 256 * 1024; /* window scale 3 */

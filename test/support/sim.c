@@ -26,7 +26,7 @@ double sim_uniform(struct sim *s)
 }
 
 int sim_init(struct sim *s, uint64_t seed, const struct sim_faults *f,
-             const struct tcp_config *tcfg)
+	     const struct tcp_config *tcfg)
 {
 	int ret;
 
@@ -43,7 +43,7 @@ int sim_init(struct sim *s, uint64_t seed, const struct sim_faults *f,
 		struct sim_node *n = &s->n[i];
 		struct iface_config c = {.prefix_len = 24, .ip_id = (uint16_t) (seed + i)};
 		struct iface_hooks h = {
-		        .tcp_input = tcp_input, .icmp_error = tcp_icmp_error, .ctx = &n->st};
+			.tcp_input = tcp_input, .icmp_error = tcp_icmp_error, .ctx = &n->st};
 		struct tcp_config tc = *tcfg;
 
 		n->ip = IP(198, 18, 0, 1 + i);
@@ -87,13 +87,13 @@ static void trace(struct sim *s, const char *what, int from, const uint8_t *d, u
 	    ip4_parse(e.payload, e.payload_len, 0, &ip) < 0 || ip.proto != IP4_PROTO_TCP ||
 	    tcp_parse(ip.payload, ip.payload_len, ip.src, ip.dst, 0, &t) < 0) {
 		fprintf(stderr, "%12.6f %-7s %d->%d non-TCP or bad frame, %u bytes\n",
-		        (double) s->now / 1e9, what, from, !from, len);
+			(double) s->now / 1e9, what, from, !from, len);
 		return;
 	}
 	fprintf(stderr, "%12.6f %-7s %d->%d %s%s%s%s seq %u ack %u win %u len %zu\n",
-	        (double) s->now / 1e9, what, from, !from, t.flags & TCP_SYN ? "S" : ".",
-	        t.flags & TCP_FIN ? "F" : ".", t.flags & TCP_RST ? "R" : ".",
-	        t.flags & TCP_ACK ? "A" : ".", t.seq, t.ack, t.window, t.payload_len);
+		(double) s->now / 1e9, what, from, !from, t.flags & TCP_SYN ? "S" : ".",
+		t.flags & TCP_FIN ? "F" : ".", t.flags & TCP_RST ? "R" : ".",
+		t.flags & TCP_ACK ? "A" : ".", t.seq, t.ack, t.window, t.payload_len);
 }
 
 static void put(struct sim *s, uint8_t to, const uint8_t *data, uint32_t len, uint64_t at)

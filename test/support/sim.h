@@ -48,7 +48,7 @@ double sim_uniform(struct sim *s);
 
 /* Node 0 is 198.18.0.1, node 1 198.18.0.2, both /24; tcfg applies to both stacks. */
 int sim_init(struct sim *s, uint64_t seed, const struct sim_faults *f,
-             const struct tcp_config *tcfg);
+	     const struct tcp_config *tcfg);
 void sim_fini(struct sim *s);
 
 /* Move frames the nodes sent onto the link, then deliver every frame due at s->now.

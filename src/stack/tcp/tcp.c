@@ -64,12 +64,12 @@ static uint64_t siphash2(const uint8_t key[16], uint64_t a, uint64_t b)
 }
 
 uint32_t tcp_isn(struct tcp_stack *st, uint64_t now, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                 uint16_t rport)
+		 uint16_t rport)
 {
 	/* RFC 6528 3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a
 	 * timer ticking every 4 microseconds. */
 	uint64_t f = siphash2(st->cfg.secret, (uint64_t) laddr << 32 | raddr,
-	                      (uint64_t) lport << 16 | rport);
+			      (uint64_t) lport << 16 | rport);
 
 	return (uint32_t) (now / 4000) + (uint32_t) f;
 }
@@ -197,7 +197,7 @@ void tcp_init_conn(struct tcp_stack *st, struct tcb *t, uint64_t now)
 	t->rcv_wscale = wscale_for(t->rbuf_size);
 	t->rto = c->rto_init_ns;
 	t->ts_off = (uint32_t) siphash2(c->secret, (uint64_t) t->raddr << 32 | t->laddr,
-	                                0x7473ull << 32 | t->rport);
+					0x7473ull << 32 | t->rport);
 	t->last_rx = now;
 	tcp_cc_init(st, t);
 }
@@ -420,7 +420,7 @@ static struct tcp_stack *stack_of(const struct tcb *t)
 }
 
 int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
-                tcp_event_fn cb, void *arg, struct tcb **out)
+		tcp_event_fn cb, void *arg, struct tcb **out)
 {
 	struct tcb *t;
 	int p;
@@ -460,7 +460,7 @@ int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rpo
 }
 
 int tcp_listen(struct tcp_stack *st, uint16_t lport, unsigned backlog, tcp_event_fn cb, void *arg,
-               struct tcb **out)
+	       struct tcb **out)
 {
 	struct tcb *t;
 
@@ -507,7 +507,7 @@ int tcp_accept(struct tcb *lis, struct tcb **out)
 }
 
 static uint32_t ring_put(uint8_t *ring, uint32_t size, uint32_t pos, const uint8_t *src,
-                         uint32_t len)
+			 uint32_t len)
 {
 	uint32_t first = size - pos < len ? size - pos : len;
 
@@ -757,7 +757,7 @@ unsigned tcp_events(const struct tcb *t)
 	if (t->err)
 		ev |= TCP_EV_ERROR | TCP_EV_WRITABLE;
 	else if ((t->state == TCPS_ESTABLISHED || t->state == TCPS_CLOSE_WAIT) &&
-	         !(t->flags & TF_FIN_QUEUED) && t->sbuf_len < t->sbuf_size)
+		 !(t->flags & TF_FIN_QUEUED) && t->sbuf_len < t->sbuf_size)
 		ev |= TCP_EV_WRITABLE;
 	if (t->state >= TCPS_ESTABLISHED)
 		ev |= TCP_EV_CONNECTED;
@@ -790,7 +790,7 @@ size_t tcp_rcvavail(const struct tcb *t)
 }
 
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
-                   uint16_t *rport)
+		   uint16_t *rport)
 {
 	*laddr = t->laddr;
 	*lport = t->lport;
@@ -801,8 +801,8 @@ void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32
 const char *tcp_state_name(enum tcp_state s)
 {
 	static const char *const n[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RCVD",
-	                                "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
-	                                "CLOSING",     "LAST_ACK",   "TIME_WAIT"};
+					"ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+					"CLOSING",     "LAST_ACK",   "TIME_WAIT"};
 
 	return (unsigned) s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
 }

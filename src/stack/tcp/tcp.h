@@ -115,7 +115,7 @@ struct tcp_stats {
 	uint64_t paws_drops, out_of_window, ooo_segs, ooo_full, dup_segs, bad_ack;
 	uint64_t syn_queue_full, accept_queue_full, no_tcb;
 	uint64_t rto_fired, fast_rexmt, sack_recoveries, partial_acks, probes_sent, keepalives_sent,
-	        delacks;
+		delacks;
 	uint64_t tx_fail;
 };
 
@@ -136,7 +136,7 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
  * connection later times out (RFC 1122 4.2.3.9: these are soft errors there).
  */
 void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
-                    const struct icmp_view *icmp);
+		    const struct icmp_view *icmp);
 
 /* Run due timers and deliver their events. Returns the time it next wants to run, or
  * UINT64_MAX when no timer is armed. */
@@ -150,11 +150,11 @@ uint64_t tcp_poll(struct tcp_stack *st, uint64_t now);
  * -ENOMEM (no TCB), -EADDRINUSE (the 4-tuple, or every ephemeral port, is taken), -EINVAL.
  */
 int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
-                tcp_event_fn cb, void *arg, struct tcb **out);
+		tcp_event_fn cb, void *arg, struct tcb **out);
 
 /* Passive open on lport with a SYN queue and an accept queue of backlog entries each. */
 int tcp_listen(struct tcp_stack *st, uint16_t lport, unsigned backlog, tcp_event_fn cb, void *arg,
-               struct tcb **out);
+	       struct tcb **out);
 
 /* The oldest established connection of a listener, or -EAGAIN. It inherits the listener's
  * callback; change it with tcp_set_cb(). Data (even a FIN) may already be waiting: check
@@ -202,7 +202,7 @@ uint64_t tcp_acked(const struct tcb *t);
 size_t tcp_sndspace(const struct tcb *t);
 size_t tcp_rcvavail(const struct tcb *t);
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
-                   uint16_t *rport);
+		   uint16_t *rport);
 
 const char *tcp_state_name(enum tcp_state s);
 

@@ -14,7 +14,7 @@ void tcp_cc_init(struct tcp_stack *st, struct tcb *t)
 
 	/* RFC 5681 3.1 eq. 3: IW = min(4 * SMSS, max(2 * SMSS, 4380)). */
 	t->cwnd = 4 * mss < (2 * mss > 4380 ? 2 * mss : 4380) ? 4 * mss
-	                                                      : (2 * mss > 4380 ? 2 * mss : 4380);
+							      : (2 * mss > 4380 ? 2 * mss : 4380);
 	t->ssthresh = UINT32_MAX / 2;
 	t->cc_acked = 0;
 	t->cc_epoch = 0;
@@ -61,7 +61,7 @@ static void cubic_ca(struct tcb *t, uint32_t acked, uint64_t now)
 			t->cc_k_ns = 0;
 		} else {
 			t->cc_k_ns =
-			        (uint64_t) (cbrt_pos((t->cc_wmax - t->cwnd) / mss / CUBIC_C) * 1e9);
+				(uint64_t) (cbrt_pos((t->cc_wmax - t->cwnd) / mss / CUBIC_C) * 1e9);
 		}
 		t->cc_west = t->cwnd;
 		t->cc_acked = 0;

@@ -58,7 +58,7 @@ static void challenge_ack(struct tcp_stack *st, struct tcb *t, uint64_t now)
 
 /* RFC 9293 3.10.7.1: no connection. */
 static void closed_input(struct tcp_stack *st, uint64_t now, uint32_t src, uint16_t sport,
-                         uint16_t dport, const struct seg *s)
+			 uint16_t dport, const struct seg *s)
 {
 	st->stats.no_tcb++;
 	if (s->flags & TCP_RST)
@@ -68,8 +68,8 @@ static void closed_input(struct tcp_stack *st, uint64_t now, uint32_t src, uint1
 		tcp_respond(st, now, src, sport, dport, s->ack, 0, TCP_RST);
 	else
 		tcp_respond(st, now, src, sport, dport, 0,
-		            s->seq + s->len + !!(s->flags & TCP_SYN) + !!(s->flags & TCP_FIN),
-		            TCP_RST | TCP_ACK);
+			    s->seq + s->len + !!(s->flags & TCP_SYN) + !!(s->flags & TCP_FIN),
+			    TCP_RST | TCP_ACK);
 }
 
 /* Options of the peer's SYN or SYN-ACK decide what this connection uses. */
@@ -99,7 +99,7 @@ static void syn_options(struct tcb *t, uint64_t now, const struct seg *s)
 
 /* RFC 9293 3.10.7.2. */
 static void listen_input(struct tcp_stack *st, struct tcb *lis, uint64_t now,
-                         const struct ip4_view *ip, uint16_t sport, const struct seg *s)
+			 const struct ip4_view *ip, uint16_t sport, const struct seg *s)
 {
 	struct tcb *t;
 
@@ -173,7 +173,7 @@ static void syn_sent_input(struct tcp_stack *st, struct tcb *t, uint64_t now, co
 		if (SEQ_LEQ(s->ack, t->iss) || SEQ_GT(s->ack, t->snd_max)) {
 			if (!(s->flags & TCP_RST))
 				tcp_respond(st, now, t->raddr, t->rport, t->lport, s->ack, 0,
-				            TCP_RST);
+					    TCP_RST);
 			return;
 		}
 		ack_ok = true;
@@ -285,7 +285,7 @@ static bool ooo_pull(struct tcb *t)
 
 /* Place payload that starts at or after rcv_nxt (already trimmed to the window). */
 static void rcv_data(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq,
-                     const uint8_t *data, uint32_t len)
+		     const uint8_t *data, uint32_t len)
 {
 	uint32_t off = seq - t->rcv_nxt;
 
@@ -383,7 +383,7 @@ static void rexmt_first(struct tcp_stack *st, struct tcb *t, uint64_t now)
 
 /* Returns false when the segment must be dropped here. */
 static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const struct seg *s,
-                      bool *fin_acked)
+		      bool *fin_acked)
 {
 	uint32_t wnd = s->wnd << t->snd_wscale;
 
@@ -491,8 +491,8 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		if (data)
 			tcp_event(st, t, TCP_EV_ACKED | TCP_EV_WRITABLE);
 	} else if (s->ack == t->snd_una && !s->len && !s->old &&
-	           !(s->flags & (TCP_SYN | TCP_FIN)) && wnd == t->snd_wnd &&
-	           t->snd_max != t->snd_una && !(t->flags & TF_PERSIST)) {
+		   !(s->flags & (TCP_SYN | TCP_FIN)) && wnd == t->snd_wnd &&
+		   t->snd_max != t->snd_una && !(t->flags & TF_PERSIST)) {
 		/* A duplicate ACK (RFC 5681 2). */
 		t->dupacks++;
 		if (t->flags & TF_IN_RECOVERY) {
@@ -577,7 +577,7 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 	/* Acceptability (RFC 9293 3.10.7.4, the four cases). */
 	if (seglen == 0)
 		ok = wnd == 0 ? s->seq == t->rcv_nxt
-		              : SEQ_GEQ(s->seq, t->rcv_nxt) && SEQ_LT(s->seq, t->rcv_nxt + wnd);
+			      : SEQ_GEQ(s->seq, t->rcv_nxt) && SEQ_LT(s->seq, t->rcv_nxt + wnd);
 	else
 		ok = wnd != 0 &&
 		     ((SEQ_GEQ(s->seq, t->rcv_nxt) && SEQ_LT(s->seq, t->rcv_nxt + wnd)) ||
@@ -718,7 +718,7 @@ ack:
 			tcp_drop(st, t, 0);
 			return;
 		} else if (t->state == TCPS_ESTABLISHED || t->state == TCPS_FIN_WAIT_1 ||
-		           t->state == TCPS_FIN_WAIT_2) {
+			   t->state == TCPS_FIN_WAIT_2) {
 			rcv_data(st, t, now, s->seq, s->data, s->len);
 		}
 	}
@@ -744,12 +744,12 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 	struct tcp_stack *st = ctx;
 	struct tcb *t;
 	struct seg s = {
-	        .seq = v->seq,
-	        .ack = v->ack,
-	        .flags = v->flags,
-	        .wnd = v->window,
-	        .data = v->payload,
-	        .len = (uint32_t) v->payload_len,
+		.seq = v->seq,
+		.ack = v->ack,
+		.flags = v->flags,
+		.wnd = v->window,
+		.data = v->payload,
+		.len = (uint32_t) v->payload_len,
 	};
 
 	st->now = now;
@@ -777,7 +777,7 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 }
 
 void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
-                    const struct icmp_view *icmp)
+		    const struct icmp_view *icmp)
 {
 	struct tcp_stack *st = ctx;
 	struct tcb *t;

@@ -149,7 +149,7 @@ struct tcb *tcp_lookup_listener(struct tcp_stack *st, uint16_t lport);
 struct tcb *tcp_alloc(struct tcp_stack *st);
 void tcp_hash_insert(struct tcp_stack *st, struct tcb *t);
 uint32_t tcp_isn(struct tcp_stack *st, uint64_t now, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                 uint16_t rport);
+		 uint16_t rport);
 void tcp_init_conn(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_event(struct tcp_stack *st, struct tcb *t, unsigned ev);
 void tcp_notify_run(struct tcp_stack *st);
@@ -164,12 +164,12 @@ uint32_t tcp_rcv_space(const struct tcb *t);
 int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now);
 /* One segment at seq carrying len bytes of the send ring (from seq) and flags. */
 int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq, uint32_t len,
-                 uint16_t flags);
+		 uint16_t flags);
 void tcp_send_ack(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_send_rst(struct tcp_stack *st, struct tcb *t, uint64_t now);
 /* A segment with no TCB behind it: RST replies (RFC 9293 3.10.7.1). */
 void tcp_respond(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
-                 uint32_t seq, uint32_t ack, uint16_t flags);
+		 uint32_t seq, uint32_t ack, uint16_t flags);
 uint32_t tcp_tsval(const struct tcb *t, uint64_t now);
 
 /* tcp_timer.c */

@@ -84,7 +84,7 @@ static uint16_t window_field(struct tcb *t, uint16_t flags)
 }
 
 int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq, uint32_t len,
-                 uint16_t flags)
+		 uint16_t flags)
 {
 	struct iface_tx tx;
 	struct tcp_opts o;
@@ -123,12 +123,12 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		memcpy(tx.l4 + hl + first, t->sbuf, len - first);
 	}
 	h = (struct tcp_hdr){
-	        .sport = t->lport,
-	        .dport = t->rport,
-	        .seq = seq,
-	        .ack = (flags & TCP_ACK) ? t->rcv_nxt : 0,
-	        .flags = flags,
-	        .window = (flags & TCP_RST) ? 0 : window_field(t, flags),
+		.sport = t->lport,
+		.dport = t->rport,
+		.seq = seq,
+		.ack = (flags & TCP_ACK) ? t->rcv_nxt : 0,
+		.flags = flags,
+		.window = (flags & TCP_RST) ? 0 : window_field(t, flags),
 	};
 	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr, 0);
 	if (ret < 0) {
@@ -168,7 +168,7 @@ void tcp_send_rst(struct tcp_stack *st, struct tcb *t, uint64_t now)
 }
 
 void tcp_respond(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
-                 uint32_t seq, uint32_t ack, uint16_t flags)
+		 uint32_t seq, uint32_t ack, uint16_t flags)
 {
 	struct tcp_hdr h = {.sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
 	struct iface_tx tx;

@@ -69,7 +69,7 @@ void tcp_sack_prune(struct tcb *t)
 			e.left = t->snd_una;
 		if (e.left == t->snd_una)
 			continue; /* cumulative ACK will cover it; keeps every extent above snd_una
-			           */
+				   */
 		t->sacked[n++] = e;
 	}
 	t->nsacked = (uint8_t) n;

@@ -117,8 +117,8 @@ static void persist_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 static void rexmt_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	unsigned limit = t->state == TCPS_SYN_SENT || t->state == TCPS_SYN_RCVD
-	                         ? st->cfg.syn_retries
-	                         : st->cfg.retries;
+				 ? st->cfg.syn_retries
+				 : st->cfg.retries;
 
 	if (t->flags & TF_PERSIST) {
 		persist_fire(st, t, now);
