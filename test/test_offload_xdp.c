@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -114,6 +115,205 @@ static void body(const struct topo *t)
 	xring_queue_exit(&ring);
 	ports_reset();
 	close(kfd);
+}
+
+/* TCP: byte streams both ways between xring's TCP and Linux's, checked byte by byte. */
+
+#define TCP_BYTES (1u << 20)
+
+static uint8_t pattern(size_t i, unsigned salt)
+{
+	return (uint8_t) ((i * 2654435761u) >> 13 ^ salt);
+}
+
+struct linux_side {
+	int fd;      /* listening (server) or unconnected (client) socket, made in namespace B */
+	bool server; /* accept, else connect to xring */
+	int ok;
+};
+
+/* Linux's half: read TCP_BYTES of pattern 1, then send TCP_BYTES of pattern 2, then close. */
+static void *linux_peer(void *arg)
+{
+	struct linux_side *ls = arg;
+	static uint8_t buf[65536];
+	size_t got = 0, sent = 0;
+	int fd = ls->fd;
+
+	if (ls->server) {
+		struct pollfd p = {ls->fd, POLLIN, 0};
+
+		if (poll(&p, 1, 5000) != 1)
+			return NULL;
+		fd = accept(ls->fd, NULL, NULL);
+	} else {
+		struct sockaddr_in x = sin_of(XRING_IP, 8000);
+
+		if (connect(fd, (struct sockaddr *) &x, sizeof(x)))
+			return NULL;
+	}
+	while (got < TCP_BYTES) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			return NULL;
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != pattern(got + (size_t) i, 1))
+				return NULL;
+		got += (size_t) n;
+	}
+	while (sent < TCP_BYTES) {
+		size_t chunk = TCP_BYTES - sent < sizeof(buf) ? TCP_BYTES - sent : sizeof(buf);
+		ssize_t n;
+
+		for (size_t i = 0; i < chunk; i++)
+			buf[i] = pattern(sent + i, 2);
+		n = send(fd, buf, chunk, 0);
+		if (n <= 0)
+			return NULL;
+		sent += (size_t) n;
+	}
+	shutdown(fd, SHUT_WR);
+	ls->ok = recv(fd, buf, 1, 0) == 0; /* xring's FIN */
+	close(fd);
+	return NULL;
+}
+
+/* xring's half over an offloaded fd: send pattern 1, then receive pattern 2 up to EOF. */
+static void xring_stream(struct xring *ring, int fd)
+{
+	static uint8_t buf[65536];
+	size_t sent = 0, got = 0;
+	struct xring_sqe *sqe;
+	int32_t res;
+
+	while (sent < TCP_BYTES) {
+		size_t chunk = TCP_BYTES - sent < sizeof(buf) ? TCP_BYTES - sent : sizeof(buf);
+
+		for (size_t i = 0; i < chunk; i++)
+			buf[i] = pattern(sent + i, 1);
+		sqe = xring_get_sqe(ring);
+		xring_prep_send(sqe, fd, buf, chunk, 0);
+		sqe->user_data = 10;
+		xring_submit(ring);
+		res = wait_ud(ring, 10);
+		CHECK(res == (int32_t) chunk, "send gave %d for %zu", res, chunk);
+		sent += chunk;
+	}
+	for (;;) {
+		sqe = xring_get_sqe(ring);
+		xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
+		sqe->user_data = 11;
+		xring_submit(ring);
+		res = wait_ud(ring, 11);
+		CHECK(res >= 0, "recv gave %d after %zu bytes", res, got);
+		if (res == 0)
+			break;
+		for (int32_t i = 0; i < res; i++)
+			CHECK(buf[i] == pattern(got + (size_t) i, 2), "byte %zu differs",
+			      got + (size_t) i);
+		got += (size_t) res;
+	}
+	CHECK(got == TCP_BYTES, "received %zu of %u bytes", got, TCP_BYTES);
+	sqe = xring_get_sqe(ring);
+	xring_prep_close(sqe, fd);
+	sqe->user_data = 12;
+	xring_submit(ring);
+	CHECK(wait_ud(ring, 12) == 0);
+}
+
+static void open_port(const struct topo *t, struct xring *ring)
+{
+	struct port_xdp_config c = {.dev = t->if_a,
+				    .prefix_len = 24,
+				    .attach = PORT_XDP_SKB,
+				    .zerocopy = PORT_XDP_ZC_NEVER};
+	struct port *p;
+
+	inet_pton(AF_INET, XRING_IP, &c.ip);
+	CHECK(port_xdp_open(&c, &p) == 0, "AF_XDP port on %s", t->if_a);
+	CHECK(ports_add(p, 0, NULL) == 0);
+	CHECK(xring_queue_init(16, ring, 0) == 0);
+}
+
+static void tcp_client_body(const struct topo *t)
+{
+	struct sockaddr_in srv = sin_of(TOPO_IP_B, 7000);
+	struct linux_side ls = {.server = true};
+	struct xring ring;
+	pthread_t th;
+	int one = 1, fd;
+
+	topo_enter(t->ns_b);
+	ls.fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(ls.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	CHECK(bind(ls.fd, (struct sockaddr *) &srv, sizeof(srv)) == 0);
+	CHECK(listen(ls.fd, 4) == 0);
+	pthread_create(&th, NULL, linux_peer, &ls);
+	topo_enter(t->ns_a);
+	open_port(t, &ring);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	xring_prep_connect(xring_get_sqe(&ring), fd, (struct sockaddr *) &srv, sizeof(srv));
+	ring.sq.sqes[0].user_data = 1;
+	xring_submit(&ring);
+	CHECK(wait_ud(&ring, 1) == 0, "connect to Linux");
+	xring_stream(&ring, fd);
+	pthread_join(th, NULL);
+	CHECK(ls.ok, "the Linux server saw every byte, in order, and xring's FIN");
+	xring_queue_exit(&ring);
+	ports_reset();
+	close(ls.fd);
+}
+
+static void tcp_server_body(const struct topo *t)
+{
+	struct sockaddr_in me = sin_of(XRING_IP, 8000);
+	struct linux_side ls = {.server = false};
+	struct xring ring;
+	struct xring_sqe *sqe;
+	pthread_t th;
+	int lfd, cfd;
+
+	topo_enter(t->ns_a);
+	open_port(t, &ring);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_bind(sqe, lfd, (struct sockaddr *) &me, sizeof(me));
+	sqe->user_data = 1;
+	xring_submit(&ring);
+	CHECK(wait_ud(&ring, 1) == 0, "bind");
+	sqe = xring_get_sqe(&ring);
+	xring_prep_listen(sqe, lfd, 8);
+	sqe->user_data = 2;
+	xring_submit(&ring);
+	CHECK(wait_ud(&ring, 2) == 0, "listen");
+	sqe = xring_get_sqe(&ring);
+	xring_prep_accept(sqe, lfd, NULL, NULL, 0);
+	sqe->user_data = 3;
+	xring_submit(&ring);
+
+	topo_enter(t->ns_b);
+	ls.fd = socket(AF_INET, SOCK_STREAM, 0);
+	pthread_create(&th, NULL, linux_peer, &ls);
+	topo_enter(t->ns_a);
+	cfd = wait_ud(&ring, 3);
+	CHECK(cfd >= 0, "accept gave %d", cfd);
+	xring_stream(&ring, cfd);
+	pthread_join(th, NULL);
+	CHECK(ls.ok, "the Linux client saw every byte, in order, and xring's FIN");
+	close(lfd);
+	xring_queue_exit(&ring);
+	ports_reset();
+}
+
+Test(offload_xdp, tcp_client_streams_a_mebibyte_each_way_with_a_linux_server)
+{
+	topo_run(1, 120, tcp_client_body);
+}
+
+Test(offload_xdp, tcp_server_streams_a_mebibyte_each_way_with_a_linux_client)
+{
+	topo_run(1, 120, tcp_server_body);
 }
 
 Test(offload_xdp, udp_crosses_af_xdp_to_linux_and_back)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/proc.h"
 #include "ops/netport.h"
 #include "ops/xsock.h"
 #include "util/log.h"
@@ -92,8 +93,11 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	}
 	if (n > 0)
 		port_rx_release(np->q, frames, (unsigned) n);
-	if (now >= np->next_timer)
-		np->next_timer = iface_poll(&np->ifc, now);
+	if (now >= np->next_timer) {
+		uint64_t a = iface_poll(&np->ifc, now), b = tcp_poll(&np->tcp, now);
+
+		np->next_timer = a < b ? a : b;
+	}
 	flush(np);
 	port_tx_reap(np->q, NULL, 0);
 	ctx->batching = was;
@@ -116,8 +120,49 @@ static int np_arm(struct xring_source *src)
 	return np->q->ops->arm ? np->q->ops->arm(np->q) : 0;
 }
 
+static int np_udp_input(void *arg, uint64_t now, const struct ip4_view *ip,
+			const struct udp_view *udp)
+{
+	return xsock_udp_input(((struct netport *) arg)->ctx, now, ip, udp);
+}
+
+static void np_tcp_input(void *arg, uint64_t now, const struct ip4_view *ip,
+			 const struct tcp_view *seg)
+{
+	struct netport *np = arg;
+
+	tcp_input(&np->tcp, now, ip, seg);
+	/* A segment may have armed a timer (retransmission, delayed ACK): look again soon. */
+	np->next_timer = 0;
+}
+
+static void np_icmp_error(void *arg, uint64_t now, const struct ip4_view *ip,
+			  const struct icmp_view *icmp)
+{
+	tcp_icmp_error(&((struct netport *) arg)->tcp, now, ip, icmp);
+}
+
+/* The TCP parameters of the process (XRING_TCP_*), as the stack takes them. */
+static void tcp_config_from(struct tcp_config *tc)
+{
+	const struct xring_conf *c;
+
+	memset(tc, 0, sizeof(*tc));
+	tc->max_socks = 64; /* buffers are taken at init: 64 x (rmem + wmem) per port and ring */
+	if (proc_conf(&c) == 0) {
+		tc->sndbuf = (uint32_t) c->tcp_wmem;
+		tc->rcvbuf = (uint32_t) c->tcp_rmem;
+		tc->mss = (uint16_t) c->mss;
+		tc->msl2_ns = (uint64_t) c->tcp_timewait_ms * 1000000;
+		tc->cc = c->tcp_cc == CONF_CC_NEWRENO ? TCP_CC_NEWRENO : TCP_CC_CUBIC;
+	}
+	for (unsigned i = 0; i < sizeof(tc->secret); i++)
+		tc->secret[i] = (uint8_t) (clock_mono_ns() >> (i % 8));
+}
+
 struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 {
+	struct tcp_config tc;
 	struct iface_config cfg = {0};
 	struct iface_hooks hooks = {0};
 	struct netport *np;
@@ -139,10 +184,19 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	cfg.gateway = xp->gateway;
 	cfg.mtu = xp->port->mtu;
 	cfg.ip_id = (uint16_t) clock_mono_ns();
-	hooks.ctx = ctx;
-	hooks.udp_input = xsock_udp_input;
+	hooks.ctx = np;
+	hooks.udp_input = np_udp_input;
+	hooks.tcp_input = np_tcp_input;
+	hooks.icmp_error = np_icmp_error;
 	*err = iface_init(&np->ifc, &cfg, (struct iface_dev){&dev_ops, np}, &hooks);
 	if (*err) {
+		free(np);
+		return NULL;
+	}
+	tcp_config_from(&tc);
+	*err = tcp_init(&np->tcp, &tc, &np->ifc);
+	if (*err) {
+		iface_fini(&np->ifc);
 		free(np);
 		return NULL;
 	}
@@ -199,6 +253,7 @@ void netport_exit(struct xring_ctx *ctx)
 		 * and the queue outlives the ring. */
 		flush(np);
 		engine_remove_source(ctx, &np->src);
+		tcp_fini(&np->tcp);
 		iface_fini(&np->ifc);
 		free(np);
 	}

@@ -9,6 +9,7 @@
 #include "nic/ports.h"
 #include "ring/ring.h"
 #include "stack/iface/iface.h"
+#include "stack/tcp/tcp.h"
 
 #define NETPORT_BURST 32
 
@@ -18,6 +19,7 @@ struct netport {
 	struct xport *xp;
 	struct port_queue *q;
 	struct iface ifc;
+	struct tcp_stack tcp;
 	struct port_frame spare; /* a send buffer taken and not used (iface tx_abort) */
 	bool has_spare;
 	unsigned unflushed; /* frames posted since the last doorbell */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "conf/proc.h"
 #include "ops/kring.h"
@@ -42,7 +43,7 @@ static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
 	return NULL;
 }
 
-static int xsock_new(struct xring_ctx *ctx, int fd, struct netport *np, uint32_t lip,
+static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np, uint32_t lip,
 		     uint16_t lport, struct xsock **out)
 {
 	struct xsock *xs;
@@ -52,31 +53,58 @@ static int xsock_new(struct xring_ctx *ctx, int fd, struct netport *np, uint32_t
 		if (!ctx->xsocks)
 			return -ENOMEM;
 	}
-	if (by_port(ctx, lip, lport))
+	if (type == SOCK_DGRAM && by_port(ctx, lip, lport))
 		return -EADDRINUSE;
 	xs = calloc(1, sizeof(*xs));
 	if (!xs)
 		return -ENOMEM;
-	xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS);
-	if (!xs->rx) {
-		free(xs);
-		return -ENOMEM;
+	if (type == SOCK_DGRAM) {
+		xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS);
+		if (!xs->rx) {
+			free(xs);
+			return -ENOMEM;
+		}
 	}
 	xs->fd = fd;
-	xs->type = SOCK_DGRAM;
+	xs->type = type;
+	xs->ctx = ctx;
 	xs->np = np;
 	xs->lip = lip;
 	xs->lport = lport;
 	xs->fd_next = ctx->xsocks->by_fd[hash_fd(fd)];
 	ctx->xsocks->by_fd[hash_fd(fd)] = xs;
-	xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
-	ctx->xsocks->by_port[hash_port(lport)] = xs;
+	/* UDP demultiplexes here; TCP inside its stack. */
+	if (type == SOCK_DGRAM) {
+		xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
+		ctx->xsocks->by_port[hash_port(lport)] = xs;
+	}
 	ctx->xsocks->n++;
 	*out = xs;
 	return 0;
 }
 
-/* Pending receives end with -ECANCELED: the socket they wait on is gone. */
+/* A waiting request ends with res, after the current round (its socket may be going away). */
+static void cancel_waiter(struct xring_ctx *ctx, struct xreq *r, int32_t res)
+{
+	r->u.net.xs = NULL;
+	if (r->flags & REQ_F_PENDING) {
+		list_del(&ctx->pending, r);
+		r->flags &= ~REQ_F_PENDING;
+	}
+	req_complete_later(ctx, r, res);
+}
+
+static void fail_all(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
+{
+	while (q->first) {
+		struct xreq *r = q->first;
+
+		wlist_del(q, r);
+		cancel_waiter(ctx, r, res);
+	}
+}
+
+/* Pending requests end with -ECANCELED: the socket they wait on is gone. */
 static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 {
 	struct xsock **pp;
@@ -86,23 +114,27 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 			*pp = xs->fd_next;
 			break;
 		}
-	for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
-		if (*pp == xs) {
-			*pp = xs->port_next;
-			break;
-		}
+	if (xs->type == SOCK_DGRAM)
+		for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
+			if (*pp == xs) {
+				*pp = xs->port_next;
+				break;
+			}
 	ctx->xsocks->n--;
 	if (xs->steered)
 		netport_unsteer(xs->np, xs->steer_handle);
-	while (xs->recvq.first) {
-		struct xreq *r = xs->recvq.first;
-
-		wlist_del(&xs->recvq, r);
-		r->u.net.xs = NULL;
-		list_del(&ctx->pending, r);
-		r->flags &= ~REQ_F_PENDING;
-		req_complete_later(ctx, r, -ECANCELED);
+	if (xs->tcb) {
+		/* The connection closes gracefully on its own; nothing may call back into xs. */
+		tcp_set_cb(xs->tcb, NULL, NULL);
+		tcp_close(xs->tcb, clock_mono_ns());
 	}
+	if (xs->connecting) {
+		cancel_waiter(ctx, xs->connecting, -ECANCELED);
+		xs->connecting = NULL;
+	}
+	fail_all(ctx, &xs->recvq, -ECANCELED);
+	fail_all(ctx, &xs->sendq, -ECANCELED);
+	fail_all(ctx, &xs->acceptq, -ECANCELED);
 	free(xs->rx);
 	free(xs);
 }
@@ -140,15 +172,23 @@ static const struct sockaddr_in *addr_in(const struct xreq *req)
 	return sin;
 }
 
-static bool is_udp(int fd)
+/* SOCK_DGRAM or SOCK_STREAM for an AF_INET UDP or TCP socket, else 0. */
+static int sock_type(int fd)
 {
-	int type = 0, domain = 0;
+	int type = 0, domain = 0, proto = 0;
 	socklen_t len = sizeof(type);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_DGRAM)
-		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) ||
+	    (type != SOCK_DGRAM && type != SOCK_STREAM))
+		return 0;
 	len = sizeof(domain);
-	return !getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) && domain == AF_INET;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) || domain != AF_INET)
+		return 0;
+	len = sizeof(proto);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) ||
+	    (proto != IPPROTO_UDP && proto != IPPROTO_TCP))
+		return 0;
+	return type;
 }
 
 /*
@@ -194,8 +234,12 @@ static int64_t to_kernel(struct xring_ctx *ctx, struct xreq *req)
 	return op_passthrough.issue(ctx, req);
 }
 
-static int64_t offload(struct xring_ctx *ctx, struct xreq *req, struct xport *xp, uint16_t port,
-		       const struct sockaddr_in *peer)
+static void xs_tcp_event(void *arg, struct tcb *t, unsigned events);
+
+/* Makes req->fd an offloaded socket of this type on port xp, bound to xp's address and port
+ * (0: any, the kernel picks it while reserving). */
+static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xport *xp,
+		   uint16_t port, struct xsock **out)
 {
 	struct netport *np;
 	struct xsock *xs;
@@ -207,50 +251,81 @@ static int64_t offload(struct xring_ctx *ctx, struct xreq *req, struct xport *xp
 	lport = reserve(req->fd, xp->ip, port);
 	if (lport < 0)
 		return lport;
-	err = xsock_new(ctx, req->fd, np, xp->ip, (uint16_t) lport, &xs);
+	err = xsock_new(ctx, req->fd, type, np, xp->ip, (uint16_t) lport, &xs);
 	if (err)
 		return err;
-	/* Its datagrams come to this ring's queue (3-tuple: any remote may send to it). */
-	if (netport_steer(np,
-			  &(struct port_rule){.kind = PORT_RULE_UDP,
-					      .local_ip = xp->ip,
-					      .local_port = htons((uint16_t) lport)},
-			  &xs->steer_handle) == 0)
+	/* Its traffic comes to this ring's queue (3-tuple: any remote may reach it). */
+	if (netport_steer(
+		    np,
+		    &(struct port_rule){.kind = type == SOCK_DGRAM ? PORT_RULE_UDP : PORT_RULE_TCP,
+					.local_ip = xp->ip,
+					.local_port = htons((uint16_t) lport)},
+		    &xs->steer_handle) == 0)
 		xs->steered = np->xp->port->ops->steer != NULL;
-	if (peer) {
-		xs->rip = peer->sin_addr.s_addr;
-		xs->rport = ntohs(peer->sin_port);
-		xs->connected = true;
-	}
-	log_debug("fd %d: UDP offloaded on port %u, local port %d", req->fd, xp->id, lport);
+	log_debug("fd %d: %s offloaded on port %u, local port %d", req->fd,
+		  type == SOCK_DGRAM ? "UDP" : "TCP", xp->id, lport);
+	*out = xs;
 	return 0;
 }
 
-static bool may_offload(struct xring_ctx *ctx, const struct xreq *req)
+/* The socket's type when it may be offloaded at all, else 0. */
+static int may_offload(struct xring_ctx *ctx, const struct xreq *req)
 {
-	return ports_count() && !(req->flags & REQ_F_FIXED_FILE) && is_udp(req->fd);
+	if (!ports_count() || (req->flags & REQ_F_FIXED_FILE))
+		return 0;
+	return sock_type(req->fd);
+}
+
+static int64_t tcp_start_connect(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req,
+				 const struct sockaddr_in *sin)
+{
+	int err = tcp_connect(&xs->np->tcp, clock_mono_ns(), sin->sin_addr.s_addr,
+			      ntohs(sin->sin_port), xs->lport, xs_tcp_event, xs, &xs->tcb);
+
+	if (err)
+		return err;
+	xs->rip = sin->sin_addr.s_addr;
+	xs->rport = ntohs(sin->sin_port);
+	xs->connecting = req;
+	return OP_QUEUED; /* the handshake completes it (xs_tcp_event) */
 }
 
 static int64_t connect_issue(struct xring_ctx *ctx, struct xreq *req)
 {
 	const struct sockaddr_in *sin = addr_in(req);
+	int type = sin ? may_offload(ctx, req) : 0;
 	struct xport *xp;
+	struct xsock *xs;
+	int err;
 
-	if (!sin || !may_offload(ctx, req) || !(xp = ports_route(sin->sin_addr.s_addr)) ||
-	    !proc_offload(RULES_UDP_CONNECT, sin->sin_addr.s_addr, sin->sin_port))
+	if (!type || !(xp = ports_route(sin->sin_addr.s_addr)) ||
+	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_CONNECT : RULES_TCP_CLIENT,
+			  sin->sin_addr.s_addr, sin->sin_port))
 		return to_kernel(ctx, req);
-	return offload(ctx, req, xp, 0, sin);
+	err = offload(ctx, req, type, xp, 0, &xs);
+	if (err)
+		return err;
+	req->u.net.xs = xs;
+	if (type == SOCK_STREAM)
+		return tcp_start_connect(ctx, xs, req, sin);
+	xs->rip = sin->sin_addr.s_addr;
+	xs->rport = ntohs(sin->sin_port);
+	xs->connected = true;
+	return 0;
 }
 
 static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 {
 	const struct sockaddr_in *sin = addr_in(req);
+	int type = sin ? may_offload(ctx, req) : 0;
 	struct xport *xp;
+	struct xsock *xs;
 
-	if (!sin || !may_offload(ctx, req) || !(xp = ports_by_addr(sin->sin_addr.s_addr)) ||
-	    !proc_offload(RULES_UDP_RECEIVER, sin->sin_addr.s_addr, sin->sin_port))
+	if (!type || !(xp = ports_by_addr(sin->sin_addr.s_addr)) ||
+	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_RECEIVER : RULES_TCP_SERVER,
+			  sin->sin_addr.s_addr, sin->sin_port))
 		return to_kernel(ctx, req);
-	return offload(ctx, req, xp, ntohs(sin->sin_port), NULL);
+	return offload(ctx, req, type, xp, ntohs(sin->sin_port), &xs);
 }
 
 const struct xring_op op_connect = {
@@ -354,6 +429,238 @@ static int32_t deliver(struct xreq *req, uint32_t src, uint16_t sport, const uin
 	}
 }
 
+/* TCP on an offloaded socket. A request's progress (bytes moved so far) is kept in req->res
+ * while it waits; only the oldest waiting send or receive of a socket moves data. */
+
+static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
+{
+	const struct xring_sqe *sqe = &req->u.net.sqe;
+
+	if (req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_RECV) {
+		iov[0].iov_base = (void *) (uintptr_t) sqe->addr;
+		iov[0].iov_len = sqe->len;
+		*niov = 1;
+	} else {
+		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
+
+		if (msg->msg_iovlen > 8)
+			return -EMSGSIZE;
+		memcpy(iov, msg->msg_iov, msg->msg_iovlen * sizeof(*iov));
+		*niov = msg->msg_iovlen;
+	}
+	return 0;
+}
+
+/* Moves as much as it can; returns the result when the request is done, or OP_QUEUED. */
+static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
+{
+	const struct xring_sqe *sqe = &req->u.net.sqe;
+	bool all = sending || (sqe->msg_flags & MSG_WAITALL);
+	uint64_t now = clock_mono_ns();
+	struct iovec iov[8];
+	size_t niov, total = 0, off;
+	long done = req->res;
+
+	if (io_len(req, iov, &niov))
+		return -EMSGSIZE;
+	for (size_t i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	off = (size_t) done;
+	for (size_t i = 0; i < niov && (size_t) done < total; i++) {
+		long n;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		n = sending ? tcp_send(xs->tcb, now, (char *) iov[i].iov_base + off,
+				       iov[i].iov_len - off)
+			    : tcp_recv(xs->tcb, now, (char *) iov[i].iov_base + off,
+				       iov[i].iov_len - off);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return done ? done : n;
+		if (n == 0)
+			return done; /* end of stream */
+		done += n;
+		off = 0;
+		if ((size_t) n < iov[i].iov_len - off && !sending)
+			break;
+	}
+	req->res = (int32_t) done;
+	if ((size_t) done == total || (done > 0 && !all))
+		return done;
+	if (sqe->msg_flags & MSG_DONTWAIT)
+		return done ? done : -EAGAIN;
+	return OP_QUEUED;
+}
+
+/* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
+ * for the application to name it by. Returns the descriptor. */
+static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
+{
+	const struct xring_sqe *sqe = &req->u.net.sqe;
+	int flags = SOCK_STREAM | (int) (sqe->accept_flags & (SOCK_NONBLOCK | SOCK_CLOEXEC));
+	struct xsock *xs;
+	struct tcb *c;
+	int fd, err = tcp_accept(lis->tcb, &c);
+
+	if (err)
+		return err;
+	fd = socket(AF_INET, flags, 0);
+	if (fd < 0) {
+		tcp_abort(c, clock_mono_ns());
+		return -errno;
+	}
+	err = xsock_new(ctx, fd, SOCK_STREAM, lis->np, lis->lip, lis->lport, &xs);
+	if (err) {
+		tcp_abort(c, clock_mono_ns());
+		close(fd);
+		return err;
+	}
+	xs->tcb = c;
+	tcp_endpoints(c, NULL, NULL, &xs->rip, &xs->rport);
+	tcp_set_cb(c, xs_tcp_event, xs);
+	if (sqe->addr && sqe->off) {
+		struct sockaddr_in peer = {.sin_family = AF_INET,
+					   .sin_port = htons(xs->rport),
+					   .sin_addr.s_addr = xs->rip};
+		socklen_t *lenp = (socklen_t *) (uintptr_t) sqe->off;
+		size_t n = *lenp < sizeof(peer) ? *lenp : sizeof(peer);
+
+		memcpy((void *) (uintptr_t) sqe->addr, &peer, n);
+		*lenp = sizeof(peer);
+	}
+	return fd;
+}
+
+static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, int kind)
+{
+	while (q->first && xs->tcb) {
+		struct xreq *r = q->first;
+		int64_t res = kind == 2 ? tcp_take(ctx, xs, r) : tcp_move(xs, r, kind == 1);
+
+		if (res == OP_QUEUED || res == -EAGAIN)
+			return;
+		wlist_del(q, r);
+		req_complete(ctx, r, (int32_t) res, 0);
+	}
+}
+
+static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
+{
+	struct xsock *xs = arg;
+	struct xring_ctx *ctx;
+
+	if (!xs)
+		return;
+	ctx = xs->ctx;
+	if ((events & TCP_EV_CONNECTED) && xs->connecting) {
+		struct xreq *r = xs->connecting;
+
+		xs->connecting = NULL;
+		req_complete(ctx, r, 0, 0);
+	}
+	if (events & TCP_EV_ERROR) {
+		int err = tcp_error(t);
+
+		if (xs->connecting) {
+			struct xreq *r = xs->connecting;
+
+			xs->connecting = NULL;
+			req_complete(ctx, r, err, 0);
+		}
+		fail_all(ctx, &xs->sendq, err == -ECONNRESET ? -EPIPE : err);
+		fail_all(ctx, &xs->recvq, err);
+		return;
+	}
+	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED))
+		serve(ctx, xs, &xs->recvq, 0);
+	if (events & TCP_EV_WRITABLE)
+		serve(ctx, xs, &xs->sendq, 1);
+	if (events & TCP_EV_ACCEPT)
+		serve(ctx, xs, &xs->acceptq, 2);
+}
+
+static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)
+{
+	const struct xring_sqe *sqe = &req->u.net.sqe;
+	struct req_wlist *q;
+	int64_t res;
+
+	req->res = 0;
+	switch (req->opcode) {
+	case XRING_OP_CONNECT: {
+		const struct sockaddr_in *sin = addr_in(req);
+
+		if (!sin)
+			return -EAFNOSUPPORT;
+		if (xs->tcb)
+			return xs->listening ? -EINVAL : -EISCONN;
+		return tcp_start_connect(ctx, xs, req, sin);
+	}
+	case XRING_OP_LISTEN: {
+		int err;
+
+		if (xs->listening)
+			return 0;
+		if (xs->tcb)
+			return -EINVAL;
+		err = tcp_listen(&xs->np->tcp, xs->lport, sqe->len ? sqe->len : 1, xs_tcp_event, xs,
+				 &xs->tcb);
+		if (err)
+			return err;
+		xs->listening = true;
+		return 0;
+	}
+	case XRING_OP_ACCEPT:
+		if (!xs->listening)
+			return -EINVAL;
+		if (!xs->acceptq.first) {
+			res = tcp_take(ctx, xs, req);
+			if (res != -EAGAIN)
+				return res;
+		}
+		if (sqe->accept_flags & SOCK_NONBLOCK)
+			return -EAGAIN;
+		q = &xs->acceptq;
+		break;
+	case XRING_OP_SEND:
+	case XRING_OP_SENDMSG:
+	case XRING_OP_RECV:
+	case XRING_OP_RECVMSG: {
+		bool sending = req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_SENDMSG;
+
+		if (!xs->tcb || xs->listening)
+			return sending ? -EPIPE : -ENOTCONN;
+		if (tcp_error(xs->tcb))
+			return tcp_error(xs->tcb);
+		q = sending ? &xs->sendq : &xs->recvq;
+		if (!q->first) {
+			res = tcp_move(xs, req, sending);
+			if (res != OP_QUEUED)
+				return res;
+		}
+		break;
+	}
+	case XRING_OP_SHUTDOWN:
+		if (!xs->tcb || xs->listening)
+			return -ENOTCONN;
+		return tcp_shutdown(xs->tcb, clock_mono_ns(), (int) sqe->len);
+	case XRING_OP_BIND:
+		return -EINVAL;
+	case XRING_OP_CLOSE:
+		xsock_free(ctx, xs);
+		return to_kernel(ctx, req);
+	default:
+		return -EOPNOTSUPP;
+	}
+	/* Last, after every call into the stack: an event it delivered cannot see this request. */
+	wlist_add_tail(q, req);
+	return OP_QUEUED;
+}
+
 static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
@@ -361,6 +668,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xs->type == SOCK_STREAM)
+		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {
 	case XRING_OP_SEND: {
 		struct iovec iov = {(void *) (uintptr_t) sqe->addr, sqe->len};
@@ -419,8 +728,31 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 {
-	if (req->u.net.xs)
-		wlist_del(&req->u.net.xs->recvq, req);
+	struct xsock *xs = req->u.net.xs;
+
+	if (!xs)
+		return 0;
+	switch (req->opcode) {
+	case XRING_OP_SEND:
+	case XRING_OP_SENDMSG:
+		wlist_del(&xs->sendq, req);
+		break;
+	case XRING_OP_ACCEPT:
+		wlist_del(&xs->acceptq, req);
+		break;
+	case XRING_OP_CONNECT:
+		/* A cancelled connect leaves no connection behind. */
+		if (xs->connecting == req) {
+			xs->connecting = NULL;
+			tcp_set_cb(xs->tcb, NULL, NULL);
+			tcp_abort(xs->tcb, clock_mono_ns());
+			xs->tcb = NULL;
+		}
+		break;
+	default:
+		wlist_del(&xs->recvq, req);
+		break;
+	}
 	return 0;
 }
 

@@ -5,8 +5,10 @@
  * an xsock and the kernel socket stays behind as a placeholder that reserves its address and
  * port in the kernel and keeps its descriptor number.
  *
- * This slice offloads UDP over plain descriptors: connect, bind, send / sendto / sendmsg,
- * recv / recvmsg, cancel and close. Direct descriptors and TCP stay on the kernel path.
+ * Offloaded today, over plain descriptors: UDP (connect, bind, send / sendto / sendmsg,
+ * recv / recvmsg) and TCP (connect, bind, listen, accept, send, recv, shutdown), with cancel
+ * and close. Direct descriptors, multishot and zero-copy variants stay on the kernel path or
+ * answer -EOPNOTSUPP on an offloaded socket.
  */
 #ifndef XRING_OPS_XSOCK_H
 #define XRING_OPS_XSOCK_H
@@ -30,7 +32,13 @@ struct xsock_dgram {
 
 struct xsock {
 	int fd;
-	int type;
+	int type;        /* SOCK_DGRAM or SOCK_STREAM */
+	struct tcb *tcb; /* SOCK_STREAM: the connection or listener, NULL before either */
+	struct xring_ctx *ctx;
+	struct req_wlist sendq;   /* TCP sends waiting for room, oldest first */
+	struct req_wlist acceptq; /* accepts waiting for a connection */
+	struct xreq *connecting;  /* the CONNECT waiting for the handshake */
+	bool listening;
 	struct netport *np;
 	uint32_t lip, rip;     /* network order */
 	uint16_t lport, rport; /* host order */

@@ -792,10 +792,15 @@ size_t tcp_rcvavail(const struct tcb *t)
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
 		   uint16_t *rport)
 {
-	*laddr = t->laddr;
-	*lport = t->lport;
-	*raddr = t->raddr;
-	*rport = t->rport;
+	/* Any of them may be NULL. */
+	if (laddr)
+		*laddr = t->laddr;
+	if (lport)
+		*lport = t->lport;
+	if (raddr)
+		*raddr = t->raddr;
+	if (rport)
+		*rport = t->rport;
 }
 
 const char *tcp_state_name(enum tcp_state s)
