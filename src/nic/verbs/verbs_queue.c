@@ -538,7 +538,7 @@ static int cq_create(struct vb_queue *vq, struct vb_cq *c, unsigned n, bool rx)
 			return 0;
 		}
 		if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS)
-			break;
+			return -errno;
 	}
 	c->cq = ibv_create_cq(vp->ctx, (int) n, vq, vq->chan, 0);
 	return c->cq ? 0 : -errno;
