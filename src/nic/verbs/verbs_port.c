@@ -11,11 +11,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "conf/port_spec.h"
 #include "nic/verbs/verbs_internal.h"
 #include "util/log.h"
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -121,7 +122,7 @@ static bool parse_mac(const char *s, uint8_t mac[6])
  * (class/infiniband/<dev>/device/net/<netdev>), then from the netdev GID 0 belongs to.
  */
 static int dev_open(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs,
-                    char *err, size_t errlen)
+		    char *err, size_t errlen)
 {
 	const char *want = c->dev ? c->dev : c->netdev;
 	uint32_t ifindex = c->netdev ? if_nametoindex(c->netdev) : 0;
@@ -147,7 +148,7 @@ static int dev_open(struct vb_port *vp, const struct port_verbs_config *c, const
 			match = !strcmp(name, c->dev);
 		} else {
 			snprintf(path, sizeof(path), "%s/class/infiniband/%s/device/net/%s", sysfs,
-			         name, c->netdev);
+				 name, c->netdev);
 			match = dir_exists(path);
 		}
 		if (!match && !(ifindex && !c->dev))
@@ -186,7 +187,7 @@ static void describe(struct vb_port *vp, const struct port_verbs_config *c, cons
 	if (c->netdev)
 		snprintf(netdev, sizeof(netdev), "%.15s", c->netdev);
 	else if (!sysfs_netdev_of(sysfs, vp->devname, netdev, sizeof(netdev)) &&
-	         (ifx = gid_ifindex(vp->ctx, vp->port_num)) && !if_indextoname(ifx, netdev))
+		 (ifx = gid_ifindex(vp->ctx, vp->port_num)) && !if_indextoname(ifx, netdev))
 		netdev[0] = 0;
 	snprintf(p->name, sizeof(p->name), "%.31s", netdev[0] ? netdev : vp->devname);
 	p->mtu = 1500;
@@ -246,7 +247,7 @@ static int caps(struct vb_port *vp, char *err, size_t errlen)
 	if (da.orig_attr.max_sge > 0 && (unsigned) da.orig_attr.max_sge < vp->max_sge)
 		vp->max_sge = (unsigned) da.orig_attr.max_sge;
 	vp->csum = (da.orig_attr.device_cap_flags & IBV_DEVICE_RAW_IP_CSUM) ||
-	           (da.raw_packet_caps & IBV_RAW_PACKET_CAP_IP_CSUM);
+		   (da.raw_packet_caps & IBV_RAW_PACKET_CAP_IP_CSUM);
 	vp->port.caps = PORT_CAP_STEER | PORT_CAP_EXTERNAL_TX;
 	if (vp->csum)
 		vp->port.caps |= PORT_CAP_TX_CSUM | PORT_CAP_RX_CSUM;
@@ -262,12 +263,12 @@ static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *er
 		size_t hl = (len + (2u << 20) - 1) & ~(size_t) ((2u << 20) - 1);
 
 		m = mmap(NULL, hl, PROT_READ | PROT_WRITE,
-		         MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 		if (m != MAP_FAILED)
 			len = hl;
 		else
 			log_info("verbs: %s: no hugepages (%s), using normal pages", vp->port.name,
-			         strerror(errno));
+				 strerror(errno));
 	}
 	if (m == MAP_FAILED)
 		m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -320,7 +321,7 @@ static bool pow2(unsigned v)
 }
 
 int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char *err,
-                    size_t errlen)
+		    size_t errlen)
 {
 	struct port_verbs_config c = cfg ? *cfg : (struct port_verbs_config){0};
 	const char *sysfs = c.sysfs ? c.sysfs : "/sys";
@@ -402,8 +403,8 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 		}
 	}
 	log_info("verbs: %s on %s port %u: %u queue%s, checksum offload %s", vp->port.name,
-	         vp->devname, vp->port_num, c.nqueues, c.nqueues == 1 ? "" : "s",
-	         vp->csum ? "on" : "off");
+		 vp->devname, vp->port_num, c.nqueues, c.nqueues == 1 ? "" : "s",
+		 vp->csum ? "on" : "off");
 	*out = &vp->port;
 	return 0;
 fail:
@@ -411,49 +412,31 @@ fail:
 	return ret;
 }
 
+void port_verbs_config_from_spec(const struct pspec_verbs *spec, struct port_verbs_config *cfg)
+{
+	*cfg = (struct port_verbs_config){
+		.netdev = spec->netdev[0] ? spec->netdev : NULL,
+		.dev = spec->dev[0] ? spec->dev : NULL,
+		.nqueues = spec->queues,
+	};
+}
+
 int port_verbs_open_spec(const char *spec, struct port **out, char *err, size_t errlen)
 {
-	struct port_verbs_config c = {0};
-	char buf[256], *save = NULL;
+	struct port_verbs_config c;
+	struct pspec ps;
+	char msg[256];
+	int n = pspec_parse(spec ? spec : "", &ps, 1, msg, sizeof(msg));
 
-	if (!spec || strlen(spec) >= sizeof(buf)) {
-		errf(err, errlen, "verbs: bad port spec");
+	if (n == 1 && ps.kind != PSPEC_VERBS) {
+		snprintf(msg, sizeof(msg), "not a verbs port spec: %s", spec);
+		n = -EINVAL;
+	}
+	if (n != 1) {
+		errf(err, errlen, "verbs: %s", n == 0 ? "empty port spec" : msg);
 		return -EINVAL;
 	}
-	if (!strncmp(spec, "verbs:", 6))
-		spec += 6;
-	snprintf(buf, sizeof(buf), "%s", spec);
-	for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-		char *v = strchr(kv, '='), *end;
-
-		if (!v || !v[1]) {
-			errf(err, errlen, "verbs: port spec key '%s' has no value", kv);
-			return -EINVAL;
-		}
-		*v++ = 0;
-		if (!strcmp(kv, "netdev")) {
-			c.netdev = v;
-		} else if (!strcmp(kv, "dev")) {
-			c.dev = v;
-		} else if (!strcmp(kv, "queues")) {
-			unsigned long q = strtoul(v, &end, 10);
-
-			if (*end || !q || q > VERBS_MAX_QUEUES) {
-				errf(err, errlen, "verbs: queues=%s: expected 1 to %d", v,
-				     VERBS_MAX_QUEUES);
-				return -EINVAL;
-			}
-			c.nqueues = (unsigned) q;
-		} else {
-			errf(err, errlen, "verbs: unknown port spec key '%s' (netdev, dev, queues)",
-			     kv);
-			return -EINVAL;
-		}
-	}
-	if (!c.netdev == !c.dev) {
-		errf(err, errlen, "verbs: port spec needs exactly one of netdev= and dev=");
-		return -EINVAL;
-	}
+	port_verbs_config_from_spec(&ps.verbs, &c);
 	return port_verbs_open(&c, out, err, errlen);
 }
 
@@ -463,7 +446,7 @@ static void set_error(struct vb_port *vp, int e)
 
 	/* Fatal errors stay; a port-down state only goes when the link comes back. */
 	while (cur != -EIO && !__atomic_compare_exchange_n(&vp->error, &cur, e, false,
-	                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+							   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 }
 
@@ -497,7 +480,7 @@ int vb_read_events(struct vb_port *vp)
 
 				__atomic_add_fetch(&vp->port_up, 1, __ATOMIC_RELAXED);
 				__atomic_compare_exchange_n(&vp->error, &down, 0, false,
-				                            __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 			}
 			break;
 		case IBV_EVENT_DEVICE_FATAL:
@@ -520,7 +503,7 @@ int vb_read_events(struct vb_port *vp)
 			break;
 		}
 		log_warn("verbs: %s (%s): async event: %s", vp->port.name, vp->devname,
-		         ibv_event_type_str(ev.event_type));
+			 ibv_event_type_str(ev.event_type));
 		ibv_ack_async_event(&ev);
 	}
 	return n;
@@ -548,10 +531,10 @@ void port_verbs_stats(const struct port *p, struct port_verbs_stats *o)
 	const struct vb_port *vp = (const struct vb_port *) p;
 
 	*o = (struct port_verbs_stats){
-	        .async_events = __atomic_load_n(&vp->async_events, __ATOMIC_RELAXED),
-	        .port_down = __atomic_load_n(&vp->port_down, __ATOMIC_RELAXED),
-	        .port_up = __atomic_load_n(&vp->port_up, __ATOMIC_RELAXED),
-	        .fatal = __atomic_load_n(&vp->fatal, __ATOMIC_RELAXED),
+		.async_events = __atomic_load_n(&vp->async_events, __ATOMIC_RELAXED),
+		.port_down = __atomic_load_n(&vp->port_down, __ATOMIC_RELAXED),
+		.port_up = __atomic_load_n(&vp->port_up, __ATOMIC_RELAXED),
+		.fatal = __atomic_load_n(&vp->fatal, __ATOMIC_RELAXED),
 	};
 	for (unsigned i = 0; i < p->nqueues; i++) {
 		const struct vb_queue *vq = &vp->qs[i];
@@ -608,17 +591,17 @@ static int vb_mem_deregister(struct port *p, uint32_t key)
 }
 
 const struct port_ops vb_ops = {
-        .rx_poll = vb_rx_poll,
-        .rx_release = vb_rx_release,
-        .tx_alloc = vb_tx_alloc,
-        .tx_post = vb_tx_post,
-        .tx_flush = vb_tx_flush,
-        .tx_reap = vb_tx_reap,
-        .wait_fd = vb_wait_fd,
-        .arm = vb_arm,
-        .steer = vb_steer,
-        .unsteer = vb_unsteer,
-        .mem_register = vb_mem_register,
-        .mem_deregister = vb_mem_deregister,
-        .destroy = vb_destroy,
+	.rx_poll = vb_rx_poll,
+	.rx_release = vb_rx_release,
+	.tx_alloc = vb_tx_alloc,
+	.tx_post = vb_tx_post,
+	.tx_flush = vb_tx_flush,
+	.tx_reap = vb_tx_reap,
+	.wait_fd = vb_wait_fd,
+	.arm = vb_arm,
+	.steer = vb_steer,
+	.unsteer = vb_unsteer,
+	.mem_register = vb_mem_register,
+	.mem_deregister = vb_mem_deregister,
+	.destroy = vb_destroy,
 };

@@ -92,13 +92,17 @@ struct port_verbs_stats {
  * that failed. Nothing is left allocated on failure.
  */
 int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char *err,
-                    size_t errlen);
+		    size_t errlen);
 
 /*
- * The same from a port spec: "verbs:netdev=ens1f0" or "verbs:dev=mlx5_0", with an optional
- * ",queues=N" (the "verbs:" prefix may be left out).
+ * The same from one port spec (conf/port_spec.h): "verbs:netdev=ens1f0" or "verbs:dev=mlx5_0",
+ * with an optional ",queues=N". -EINVAL with the parser's message for a bad spec.
  */
 int port_verbs_open_spec(const char *spec, struct port **out, char *err, size_t errlen);
+
+/* The configuration a parsed spec stands for; the strings point into spec. */
+struct pspec_verbs;
+void port_verbs_config_from_spec(const struct pspec_verbs *spec, struct port_verbs_config *cfg);
 
 /* 0 while the port works, -ENETDOWN while its link is down, -EIO after a fatal error. */
 int port_verbs_error(const struct port *p);

@@ -28,12 +28,12 @@ static int cq_poll(struct vb_queue *vq, struct vb_cq *c, struct vb_cqe *out, int
 			const struct ibv_wc *w = &vq->wc[i];
 
 			out[i] = (struct vb_cqe){
-			        .wr_id = w->wr_id,
-			        .len = w->byte_len,
-			        .status = (uint16_t) w->status,
-			        .flags = (w->wc_flags & IBV_WC_IP_CSUM_OK)
-			                         ? PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK
-			                         : 0,
+				.wr_id = w->wr_id,
+				.len = w->byte_len,
+				.status = (uint16_t) w->status,
+				.flags = (w->wc_flags & IBV_WC_IP_CSUM_OK)
+						 ? PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK
+						 : 0,
 			};
 		}
 		return ret;
@@ -47,8 +47,8 @@ static int cq_poll(struct vb_queue *vq, struct vb_cq *c, struct vb_cqe *out, int
 		struct ibv_cq_ex *x = c->cx;
 
 		out[n] = (struct vb_cqe){
-		        .wr_id = x->wr_id,
-		        .status = (uint16_t) x->status,
+			.wr_id = x->wr_id,
+			.status = (uint16_t) x->status,
 		};
 		if (x->status == IBV_WC_SUCCESS) {
 			out[n].len = ibv_wc_read_byte_len(x);
@@ -78,15 +78,15 @@ static void rx_post_batch(struct vb_queue *vq)
 		uint32_t b = vq->repost[vq->nrepost - n + i];
 
 		vq->rsge[i] = (struct ibv_sge){
-		        .addr = (uintptr_t) (vq->rx_base + (size_t) b * vp->bs),
-		        .length = vp->bs,
-		        .lkey = vp->pool_mr->lkey,
+			.addr = (uintptr_t) (vq->rx_base + (size_t) b * vp->bs),
+			.length = vp->bs,
+			.lkey = vp->pool_mr->lkey,
 		};
 		vq->rwr[i] = (struct ibv_recv_wr){
-		        .wr_id = b,
-		        .next = i + 1 < n ? &vq->rwr[i + 1] : NULL,
-		        .sg_list = &vq->rsge[i],
-		        .num_sge = 1,
+			.wr_id = b,
+			.next = i + 1 < n ? &vq->rwr[i + 1] : NULL,
+			.sg_list = &vq->rsge[i],
+			.num_sge = 1,
 		};
 	}
 	vq->rx_posts++;
@@ -96,7 +96,7 @@ static void rx_post_batch(struct vb_queue *vq)
 		unsigned posted = bad ? (unsigned) (bad - vq->rwr) : 0;
 
 		memmove(&vq->repost[vq->nrepost - n], &vq->repost[vq->nrepost - n + posted],
-		        (n - posted) * sizeof(*vq->repost));
+			(n - posted) * sizeof(*vq->repost));
 		vq->nrepost -= posted;
 		vq->rx_posted += posted;
 		vq->q.stats.rx_bad++;
@@ -129,11 +129,11 @@ static bool rx_take(struct vb_queue *vq, const struct vb_cqe *c, struct port_fra
 		return false;
 	}
 	*f = (struct port_frame){
-	        .data = vq->rx_base + (size_t) b * vp->bs,
-	        .len = c->len,
-	        .buf = b,
-	        .flow = c->tag,
-	        .flags = c->flags,
+		.data = vq->rx_base + (size_t) b * vp->bs,
+		.len = c->len,
+		.buf = b,
+		.flow = c->tag,
+		.flags = c->flags,
 	};
 	vq->q.stats.rx_frames++;
 	vq->q.stats.rx_bytes += c->len;
@@ -216,9 +216,9 @@ int vb_tx_alloc(struct port_queue *q, struct port_frame *f, unsigned n)
 
 		vq->state[s] = VB_ALLOC;
 		f[i] = (struct port_frame){
-		        .data = vq->tx_base + (size_t) s * bs,
-		        .len = bs,
-		        .buf = s,
+			.data = vq->tx_base + (size_t) s * bs,
+			.len = bs,
+			.buf = s,
 		};
 	}
 	if (i < n)
@@ -292,8 +292,8 @@ static void tx_complete(struct vb_queue *vq)
 				vq->q.stats.tx_drops++;
 				if (c->status != IBV_WC_WR_FLUSH_ERR) {
 					log_warn("verbs: %s queue %u: send completion %s",
-					         vq->vp->port.name, vq->q.index,
-					         ibv_wc_status_str((enum ibv_wc_status) c->status));
+						 vq->vp->port.name, vq->q.index,
+						 ibv_wc_status_str((enum ibv_wc_status) c->status));
 				}
 				vq->err = -EIO;
 			}
@@ -363,26 +363,26 @@ int vb_tx_post(struct port_queue *q, const struct port_frame *f, unsigned n)
 				const struct vb_region *r = &vp->regions[regions[k]];
 
 				pc[k] = (struct vb_piece){.cookie = p->cookie,
-				                          .buf = UINT32_MAX,
-				                          .region = (uint16_t) regions[k]};
+							  .buf = UINT32_MAX,
+							  .region = (uint16_t) regions[k]};
 				sg[k] = (struct ibv_sge){(uintptr_t) p->data, p->len, r->mr->lkey};
 				vq->ext_inflight++;
 				vq->region_inflight[regions[k]]++;
 			} else {
 				pc[k] = (struct vb_piece){.buf = p->buf};
 				sg[k] = (struct ibv_sge){(uintptr_t) p->data, p->len,
-				                         vp->pool_mr->lkey};
+							 vp->pool_mr->lkey};
 				vq->state[p->buf] = VB_SENT;
 			}
 			vq->npieces[s] = (uint8_t) (k + 1);
 			total += p->len;
 		}
 		vq->swr[s] = (struct ibv_send_wr){
-		        .wr_id = slot,
-		        .sg_list = sg,
-		        .num_sge = (int) vq->npieces[s],
-		        .opcode = IBV_WR_SEND,
-		        .send_flags = csum && vp->csum ? IBV_SEND_IP_CSUM : 0,
+			.wr_id = slot,
+			.sg_list = sg,
+			.num_sge = (int) vq->npieces[s],
+			.opcode = IBV_WR_SEND,
+			.send_flags = csum && vp->csum ? IBV_SEND_IP_CSUM : 0,
 		};
 		if (++vq->unsignaled >= vp->tx_signal) {
 			vq->swr[s].send_flags |= IBV_SEND_SIGNALED;
@@ -430,7 +430,7 @@ int vb_tx_flush(struct port_queue *q)
 		}
 		vq->sq_posted = vq->sq_tail;
 		log_warn("verbs: %s queue %u: ibv_post_send: %s", vq->vp->port.name, q->index,
-		         strerror(ret));
+			 strerror(ret));
 		return -ret;
 	}
 	vq->sq_posted = vq->sq_tail;
@@ -515,20 +515,20 @@ static int cq_create(struct vb_queue *vq, struct vb_cq *c, unsigned n, bool rx)
 		uint64_t wc;
 		uint32_t flags;
 	} tries[] = {
-	        {base | IBV_WC_EX_WITH_FLOW_TAG, IBV_CREATE_CQ_ATTR_SINGLE_THREADED},
-	        {base | IBV_WC_EX_WITH_FLOW_TAG, 0},
-	        {base, IBV_CREATE_CQ_ATTR_SINGLE_THREADED},
-	        {base, 0},
+		{base | IBV_WC_EX_WITH_FLOW_TAG, IBV_CREATE_CQ_ATTR_SINGLE_THREADED},
+		{base | IBV_WC_EX_WITH_FLOW_TAG, 0},
+		{base, IBV_CREATE_CQ_ATTR_SINGLE_THREADED},
+		{base, 0},
 	};
 
 	for (unsigned i = rx ? 0 : 2; i < sizeof(tries) / sizeof(tries[0]); i++) {
 		struct ibv_cq_init_attr_ex a = {
-		        .cqe = n,
-		        .cq_context = vq,
-		        .channel = vq->chan,
-		        .wc_flags = tries[i].wc,
-		        .comp_mask = tries[i].flags ? IBV_CQ_INIT_ATTR_MASK_FLAGS : 0,
-		        .flags = tries[i].flags,
+			.cqe = n,
+			.cq_context = vq,
+			.channel = vq->chan,
+			.wc_flags = tries[i].wc,
+			.comp_mask = tries[i].flags ? IBV_CQ_INIT_ATTR_MASK_FLAGS : 0,
+			.flags = tries[i].flags,
 		};
 
 		c->cx = ibv_create_cq_ex(vp->ctx, &a);
@@ -548,16 +548,16 @@ static int qp_create(struct vb_queue *vq)
 {
 	struct vb_port *vp = vq->vp;
 	struct ibv_qp_init_attr qa = {
-	        .send_cq = vq->scq.cq,
-	        .recv_cq = vq->rcq.cq,
-	        .cap =
-	                {
-	                        .max_send_wr = vp->ntx,
-	                        .max_recv_wr = vp->nrx,
-	                        .max_send_sge = vp->max_sge,
-	                        .max_recv_sge = 1,
-	                },
-	        .qp_type = IBV_QPT_RAW_PACKET,
+		.send_cq = vq->scq.cq,
+		.recv_cq = vq->rcq.cq,
+		.cap =
+			{
+				.max_send_wr = vp->ntx,
+				.max_recv_wr = vp->nrx,
+				.max_send_sge = vp->max_sge,
+				.max_recv_sge = 1,
+			},
+		.qp_type = IBV_QPT_RAW_PACKET,
 	};
 	struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = vp->port_num};
 	int ret;

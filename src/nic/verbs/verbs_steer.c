@@ -18,8 +18,8 @@ enum {
 struct vb_flow {
 	struct ibv_flow_attr attr;
 	uint8_t specs[sizeof(struct ibv_flow_spec_eth) + sizeof(struct ibv_flow_spec_ipv4_ext) +
-	              sizeof(struct ibv_flow_spec_tcp_udp) +
-	              sizeof(struct ibv_flow_spec_action_tag)];
+		      sizeof(struct ibv_flow_spec_tcp_udp) +
+		      sizeof(struct ibv_flow_spec_action_tag)];
 };
 
 static void spec_add(struct vb_flow *fl, size_t *off, const void *spec, size_t len)
@@ -31,13 +31,13 @@ static void spec_add(struct vb_flow *fl, size_t *off, const void *spec, size_t l
 
 /* Build the flow for rule; returns its size. */
 static size_t flow_build(const struct vb_port *vp, const struct port_rule *r, uint32_t tag,
-                         struct vb_flow *fl)
+			 struct vb_flow *fl)
 {
 	struct ibv_flow_spec_eth eth = {.type = IBV_FLOW_SPEC_ETH, .size = sizeof(eth)};
 	struct ibv_flow_spec_ipv4_ext ip = {.type = IBV_FLOW_SPEC_IPV4_EXT, .size = sizeof(ip)};
 	struct ibv_flow_spec_tcp_udp l4 = {.size = sizeof(l4)};
 	struct ibv_flow_spec_action_tag at = {
-	        .type = IBV_FLOW_SPEC_ACTION_TAG, .size = sizeof(at), .tag_id = tag};
+		.type = IBV_FLOW_SPEC_ACTION_TAG, .size = sizeof(at), .tag_id = tag};
 	size_t off = sizeof(fl->attr);
 
 	memset(fl, 0, sizeof(*fl));
@@ -107,7 +107,7 @@ int vb_steer(struct port *p, const struct port_rule *rule, uint32_t *handle)
 	if (!flow && rule->kind == PORT_RULE_ARP && vp->dont_trap) {
 		/* Devices that cannot replicate to the kernel still steer ARP to xring. */
 		log_warn("verbs: %s: ARP cannot be shared with the kernel here (%s); taking it",
-		         p->name, strerror(errno));
+			 p->name, strerror(errno));
 		vp->dont_trap = false;
 		flow_build(vp, rule, i + 1, &fl);
 		flow = ibv_create_flow(vp->qs[rule->queue].qp, &fl.attr);
