@@ -52,12 +52,12 @@ static struct port_verbs_config cfg(const char *dev)
 {
 	/* An empty sysfs, so the real host's /sys never plays a part. */
 	return (struct port_verbs_config){
-	        .dev = dev,
-	        .rx_bufs = 64,
-	        .tx_bufs = 64,
-	        .rx_batch = 8,
-	        .tx_signal = 4,
-	        .sysfs = tmpdir,
+		.dev = dev,
+		.rx_bufs = 64,
+		.tx_bufs = 64,
+		.rx_batch = 8,
+		.tx_signal = 4,
+		.sysfs = tmpdir,
 	};
 }
 
@@ -124,8 +124,8 @@ static uint16_t csum(const uint8_t *p, size_t len, uint32_t sum)
 
 /* A TCP or UDP (proto 6/17) or ICMP (1) frame with correct checksums unless raw; returns len. */
 static size_t frame(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint8_t proto, uint32_t sip,
-                    uint32_t dip, uint16_t sport, uint16_t dport, uint32_t payload, uint32_t seq,
-                    bool raw)
+		    uint32_t dip, uint16_t sport, uint16_t dport, uint32_t payload, uint32_t seq,
+		    bool raw)
 {
 	size_t l4 = proto == 6 ? 20 : 8, tot = 20 + l4 + payload;
 	uint8_t *ip = f + 14, *t = ip + 20;
@@ -165,7 +165,7 @@ static size_t frame(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint8_t 
 	ip[10] = (uint8_t) (c >> 8);
 	ip[11] = (uint8_t) c;
 	s = proto == 1 ? 0
-	               : (uint32_t) (csum(ip + 12, 8, 0) ^ 0xffff) + proto + (uint32_t) (tot - 20);
+		       : (uint32_t) (csum(ip + 12, 8, 0) ^ 0xffff) + proto + (uint32_t) (tot - 20);
 	c = csum(t, tot - 20, s);
 	if (proto == 6) {
 		t[16] = (uint8_t) (c >> 8);
@@ -219,7 +219,7 @@ static void send_udp(struct port_queue *q, uint32_t seq, uint32_t payload)
 {
 	uint8_t f[2048];
 	size_t len = frame(f, MAC_B, MAC_A, 17, IP_A, IP_B, htons(5000), htons(7000), payload, seq,
-	                   false);
+			   false);
 
 	post_bytes(q, f, len, 0);
 }
@@ -257,7 +257,7 @@ Test(verbs, runs_on_softverbs_not_on_the_real_libibverbs)
 
 	cr_assert(dladdr((void *) ibv_get_device_list, &info));
 	cr_assert(strstr(info.dli_fname, "softverbs"), "ibv_get_device_list is in %s",
-	          info.dli_fname);
+		  info.dli_fname);
 }
 
 Test(verbs, creates_a_qp_two_cqs_and_a_channel_per_queue)
@@ -275,8 +275,8 @@ Test(verbs, creates_a_qp_two_cqs_and_a_channel_per_queue)
 	cr_assert_arr_eq(pa->mac, MAC_A, 6, "MAC from the EUI-64 of GID 0");
 	cr_assert_eq(pa->mtu, 1500);
 	cr_assert_eq(pa->caps & (PORT_CAP_STEER | PORT_CAP_EXTERNAL_TX | PORT_CAP_TX_CSUM |
-	                         PORT_CAP_RX_CSUM),
-	             PORT_CAP_STEER | PORT_CAP_EXTERNAL_TX | PORT_CAP_TX_CSUM | PORT_CAP_RX_CSUM);
+				 PORT_CAP_RX_CSUM),
+		     PORT_CAP_STEER | PORT_CAP_EXTERNAL_TX | PORT_CAP_TX_CSUM | PORT_CAP_RX_CSUM);
 	for (unsigned i = 0; i < 3; i++) {
 		cr_assert_eq(pa->queues[i]->index, i);
 		cr_assert_eq(pa->queues[i]->port, pa);
@@ -298,9 +298,9 @@ Test(verbs, maps_a_netdev_to_its_device_through_sysfs)
 
 	devices(NULL, NULL);
 	snprintf(path, sizeof(path),
-	         "mkdir -p %s/class/infiniband/svmlx1/device/net/ens9f1 "
-	         "%s/class/net/ens9f1",
-	         tmpdir, tmpdir);
+		 "mkdir -p %s/class/infiniband/svmlx1/device/net/ens9f1 "
+		 "%s/class/net/ens9f1",
+		 tmpdir, tmpdir);
 	cr_assert_eq(system(path), 0);
 	snprintf(path, sizeof(path), "%s/class/net/ens9f1/address", tmpdir);
 	f = fopen(path, "w");
@@ -358,7 +358,7 @@ Test(verbs, opens_from_a_port_spec)
 
 	devices(NULL, NULL);
 	cr_assert_eq(port_verbs_open_spec("verbs:dev=svmlx1,queues=2", &p, err, sizeof(err)), 0,
-	             "%s", err);
+		     "%s", err);
 	cr_assert_eq(p->nqueues, 2);
 	cr_assert_str_eq(port_verbs_device(p), "svmlx1");
 	p->ops->destroy(p);
@@ -502,11 +502,11 @@ static void post_ext(struct port_queue *q, uint8_t *mem, unsigned n, uint64_t ba
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *d = mem + i * 256;
 		struct port_frame f = {.len = (uint32_t) frame(d, MAC_B, MAC_A, 17, IP_A, IP_B,
-		                                               htons(5000), htons(7000), 64,
-		                                               (uint32_t) (base + i), false),
-		                       .data = d,
-		                       .cookie = base + i,
-		                       .flags = PORT_F_EXTERNAL};
+							       htons(5000), htons(7000), 64,
+							       (uint32_t) (base + i), false),
+				       .data = d,
+				       .cookie = base + i,
+				       .flags = PORT_F_EXTERNAL};
 
 		cr_assert_eq(port_tx_post(q, &f, 1), 1);
 	}
@@ -564,16 +564,16 @@ Test(verbs, sends_zero_copy_from_registered_memory_and_returns_the_cookie)
 	cr_assert_eq(pa->ops->mem_register(pa, mem, sizeof(mem), &key), 0);
 	/* One WQE from two places: headers in a queue buffer, payload in application memory. */
 	len = frame(mem + 1000 - 42, MAC_B, MAC_A, 17, IP_A, IP_B, htons(5000), htons(7000), 500,
-	            77, false);
+		    77, false);
 	memcpy(hdr, mem + 1000 - 42, 42);
 	cr_assert_eq(port_tx_alloc(pa->queues[0], &f[0], 1), 1);
 	memcpy(f[0].data, hdr, 42);
 	f[0].len = 42;
 	f[0].flags = PORT_F_MORE;
 	f[1] = (struct port_frame){.data = mem + 1000,
-	                           .len = (uint32_t) len - 42,
-	                           .cookie = 0xc0ffee,
-	                           .flags = PORT_F_EXTERNAL};
+				   .len = (uint32_t) len - 42,
+				   .cookie = 0xc0ffee,
+				   .flags = PORT_F_EXTERNAL};
 	cr_assert_eq(port_tx_post(pa->queues[0], f, 2), 2);
 	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
 	cr_assert_eq(sv_stats(dev_a).send_wqes, 1, "a chain is one WQE with two SGEs");
@@ -625,7 +625,7 @@ Test(verbs, offloads_checksums_when_the_device_can)
 	cr_assert_eq(port_rx_poll(pb->queues[0], &r, 1), 1);
 	cr_assert(checksums_ok(r.data, r.len));
 	cr_assert_eq(r.flags & (PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK),
-	             PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK);
+		     PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK);
 	port_rx_release(pb->queues[0], &r, 1);
 	/* A frame with a bad checksum arrives without the ok flags. */
 	post_bytes(pa->queues[0], f, len, 0);
@@ -683,13 +683,13 @@ static int which_queue(const uint8_t *f, size_t len, uint32_t *flow)
 Test(verbs, steers_connections_listeners_arp_and_icmp_to_their_queues)
 {
 	struct port_rule conn = {.kind = PORT_RULE_TCP,
-	                         .local_ip = IP_B,
-	                         .local_port = htons(80),
-	                         .remote_ip = IP_A,
-	                         .remote_port = htons(40000),
-	                         .queue = 2};
+				 .local_ip = IP_B,
+				 .local_port = htons(80),
+				 .remote_ip = IP_A,
+				 .remote_port = htons(40000),
+				 .queue = 2};
 	struct port_rule lis = {
-	        .kind = PORT_RULE_TCP, .local_ip = IP_B, .local_port = htons(80), .queue = 1};
+		.kind = PORT_RULE_TCP, .local_ip = IP_B, .local_port = htons(80), .queue = 1};
 	struct port_rule arp = {.kind = PORT_RULE_ARP, .local_ip = IP_B, .queue = 0};
 	struct port_rule icmp = {.kind = PORT_RULE_ICMP, .local_ip = IP_B, .queue = 0};
 	uint32_t hc, hl, ha, hi, flow = 0;
@@ -790,9 +790,9 @@ Test(verbs, fails_cleanly_wherever_device_setup_fails)
 		enum sv_fail what;
 		unsigned ok;
 	} points[] = {
-	        {SV_FAIL_OPEN, 0},           {SV_FAIL_ALLOC_PD, 0},  {SV_FAIL_REG_MR, 0},
-	        {SV_FAIL_CREATE_CHANNEL, 1}, {SV_FAIL_CREATE_CQ, 3}, {SV_FAIL_CREATE_QP, 1},
-	        {SV_FAIL_MODIFY_QP, 4},
+		{SV_FAIL_OPEN, 0},           {SV_FAIL_ALLOC_PD, 0},  {SV_FAIL_REG_MR, 0},
+		{SV_FAIL_CREATE_CHANNEL, 1}, {SV_FAIL_CREATE_CQ, 3}, {SV_FAIL_CREATE_QP, 1},
+		{SV_FAIL_MODIFY_QP, 4},
 	};
 	struct port_verbs_config c = cfg("svmlx0");
 
@@ -845,7 +845,7 @@ Test(verbs, reports_a_failed_doorbell_and_gives_the_frames_back)
 	cr_assert_eq(port_tx_alloc(pa->queues[0], all, 64), 64);
 	for (uint32_t i = 0; i < 64; i++)
 		all[i].len = (uint32_t) frame(all[i].data, MAC_B, MAC_A, 17, IP_A, IP_B,
-		                              htons(5000), htons(7000), 32, i, false);
+					      htons(5000), htons(7000), 32, i, false);
 	cr_assert_eq(port_tx_post(pa->queues[0], all, 64), 64);
 	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
 	cr_assert_eq(recv_udp(pb->queues[0], 64, &next, true), 64);
@@ -966,4 +966,47 @@ Test(verbs, tears_down_with_frames_in_flight_and_buffers_lent)
 	send_udp(pa->queues[0], 99, 32); /* posted, never flushed */
 	cr_assert_eq(sv_stats(dev_a).tx_frames, 8);
 	/* teardown() destroys both ports and checks nothing is left behind */
+}
+
+Test(verbs, fails_the_queue_when_a_send_completes_in_error_and_still_tears_down)
+{
+	uint64_t ck[4];
+	struct port_frame f;
+	int ret = 0;
+
+	pair(2);
+	sv_fail_after(SV_FAIL_SEND_WQE, 2, EIO);
+	for (uint32_t s = 0; s < 5; s++)
+		send_udp(pb->queues[0], s, 16);
+	/* The doorbell rings fine; the failure shows in the completions. */
+	cr_assert_eq(port_tx_flush(pb->queues[0]), 0);
+	cr_assert_eq(port_tx_reap(pb->queues[0], ck, 4), 0);
+	cr_assert_eq(pb->queues[0]->stats.tx_drops, 3, "the failed send and the two flushed");
+	cr_assert_eq(sv_stats(dev_b).tx_frames, 2, "the two before it went out");
+	cr_assert_eq(port_tx_alloc(pb->queues[0], &f, 1), 1);
+	f.len = 60;
+	cr_assert_eq(port_tx_post(pb->queues[0], &f, 1), -EIO);
+	/* The receive side of the failed QP is flushed: the poll reports the failure. */
+	for (int i = 0; i < 10 && ret == 0; i++)
+		ret = port_rx_poll(pb->queues[0], &f, 1);
+	cr_assert_eq(ret, -EIO);
+	cr_assert_eq(port_verbs_error(pb), 0, "the port itself is fine ...");
+	send_udp(pb->queues[1], 7, 16);
+	cr_assert_eq(port_tx_flush(pb->queues[1]), 0, "... and so are its other queues");
+}
+
+Test(verbs, falls_back_to_normal_pages_when_hugepages_are_asked_for_but_missing)
+{
+	struct port_verbs_config c = cfg("svmlx0");
+	uint32_t next = 0;
+
+	devices(NULL, NULL);
+	c.hugepages = true;
+	pa = open_port(&c);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	steer_udp(pb, 0);
+	send_udp(pa->queues[0], 0, 100);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	cr_assert_eq(recv_udp(pb->queues[0], 1, &next, true), 1);
 }

@@ -199,8 +199,8 @@ static void cq_push(struct sv_cq *cq, struct sv_wc wc)
 		d->st.cq_overruns++;
 		bad("CQ overrun (%u entries)", cq->cap);
 		async_push(cq->ctx,
-		           (struct ibv_async_event){.element.cq = (struct ibv_cq *) &cq->cx,
-		                                    .event_type = IBV_EVENT_CQ_ERR});
+			   (struct ibv_async_event){.element.cq = (struct ibv_cq *) &cq->cx,
+						    .event_type = IBV_EVENT_CQ_ERR});
 		return;
 	}
 	cq->ring[(cq->head + cq->n++) % cq->cap] = wc;
@@ -213,7 +213,7 @@ static void cq_push(struct sv_cq *cq, struct sv_wc wc)
 		cq->armed = false;
 		if (ch->n < sizeof(ch->pending) / sizeof(ch->pending[0])) {
 			ch->pending[(ch->head + ch->n++) %
-			            (sizeof(ch->pending) / sizeof(ch->pending[0]))] = cq;
+				    (sizeof(ch->pending) / sizeof(ch->pending[0]))] = cq;
 			d->st.comp_events++;
 			if (write(ch->ch.fd, &one, sizeof(one)) < 0)
 				bad("channel eventfd write failed");
@@ -328,7 +328,7 @@ static bool flow_match(const struct sv_flow *fl, const uint8_t *f, size_t len)
 		return false;
 	if (fl->has_eth) {
 		uint16_t et = (uint16_t) (f[12] << 8 | f[13]), v = ntohs(fl->eth.val.ether_type),
-		         m = ntohs(fl->eth.mask.ether_type);
+			 m = ntohs(fl->eth.mask.ether_type);
 
 		if (!masked_eq(f, fl->eth.val.dst_mac, fl->eth.mask.dst_mac, 6) ||
 		    !masked_eq(f + 6, fl->eth.val.src_mac, fl->eth.mask.src_mac, 6) ||
@@ -367,7 +367,7 @@ static bool flow_match(const struct sv_flow *fl, const uint8_t *f, size_t len)
 }
 
 static struct sv_mr *mr_find(struct sv_ctx *c, struct ibv_pd *pd, const struct ibv_sge *s,
-                             bool write)
+			     bool write)
 {
 	for (struct sv_mr *m = c->mrs; m; m = m->next) {
 		uintptr_t a = (uintptr_t) m->mr.addr;
@@ -418,33 +418,19 @@ static void qp_rx(struct sv_qp *q, const uint8_t *f, size_t len, const struct sv
 	cq_push((struct sv_cq *) q->qp.recv_cq, wc);
 }
 
+/* Flows are kept in matching order: lower priority value first, then older first. */
 static void wire_rx(struct sv_dev *d, const uint8_t *f, size_t len)
 {
-	struct sv_flow *order[256];
-	unsigned n = 0;
 	bool trapped = false;
 
 	d->st.rx_frames++;
 	if (d->state != IBV_PORT_ACTIVE)
 		return;
-	for (struct sv_flow *fl = d->flows; fl && n < 256; fl = fl->next)
-		order[n++] = fl;
-	/* Lower priority value first, then older first: a short insertion sort. */
-	for (unsigned i = 1; i < n; i++) {
-		struct sv_flow *x = order[i];
-		unsigned j = i;
-
-		for (; j && (order[j - 1]->priority > x->priority ||
-		             (order[j - 1]->priority == x->priority && order[j - 1]->seq > x->seq));
-		     j--)
-			order[j] = order[j - 1];
-		order[j] = x;
-	}
-	for (unsigned i = 0; i < n && !trapped; i++) {
-		if (!flow_match(order[i], f, len))
+	for (struct sv_flow *fl = d->flows; fl && !trapped; fl = fl->next) {
+		if (!flow_match(fl, f, len))
 			continue;
-		qp_rx(order[i]->qp, f, len, order[i]);
-		trapped = !(order[i]->flags & IBV_FLOW_ATTR_FLAGS_DONT_TRAP);
+		qp_rx(fl->qp, f, len, fl);
+		trapped = !(fl->flags & IBV_FLOW_ATTR_FLAGS_DONT_TRAP);
 	}
 	if (!trapped)
 		d->st.kernel_frames++;
@@ -465,6 +451,18 @@ static void wire_tx(struct sv_dev *d, const uint8_t *f, size_t len)
 	d->cap[(d->cap_head + d->cap_n) % SV_CAPTURE].len = (uint16_t) len;
 	memcpy(d->cap[(d->cap_head + d->cap_n) % SV_CAPTURE].data, f, len);
 	d->cap_n++;
+}
+
+static void rq_flush(struct sv_qp *q)
+{
+	while (q->rq_n) {
+		cq_push((struct sv_cq *) q->qp.recv_cq,
+			(struct sv_wc){.wr_id = q->rq[q->rq_head].wr_id,
+				       .status = IBV_WC_WR_FLUSH_ERR,
+				       .opcode = IBV_WC_RECV});
+		q->rq_head = (q->rq_head + 1) % q->rq_cap;
+		q->rq_n--;
+	}
 }
 
 /* Execute up to max queued send WQEs of q. */
@@ -498,10 +496,14 @@ static unsigned qp_run(struct sv_qp *q, unsigned max)
 				memcpy(frame + len, (const void *) (uintptr_t) s->addr, s->length);
 			len += s->length;
 		}
+		if (!wc.status && failing(SV_FAIL_SEND_WQE))
+			wc.status = IBV_WC_LOC_PROT_ERR;
 		if (wc.status) {
-			/* A failed send takes the QP to the error state, as on hardware. */
+			/* A failed send takes the QP to the error state, as on hardware: what
+			 * is queued behind it is flushed. */
 			q->qp.state = IBV_QPS_ERR;
 			cq_push((struct sv_cq *) q->qp.send_cq, wc);
+			rq_flush(q);
 			continue;
 		}
 		if (w->flags & IBV_SEND_IP_CSUM) {
@@ -593,13 +595,13 @@ static int op_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_re
 		q->ctx->dev->st.recv_wqes++;
 		if (qp->state == IBV_QPS_ERR) {
 			cq_push((struct sv_cq *) qp->recv_cq,
-			        (struct sv_wc){.wr_id = wr->wr_id,
-			                       .status = IBV_WC_WR_FLUSH_ERR,
-			                       .opcode = IBV_WC_RECV});
+				(struct sv_wc){.wr_id = wr->wr_id,
+					       .status = IBV_WC_WR_FLUSH_ERR,
+					       .opcode = IBV_WC_RECV});
 			continue;
 		}
 		q->rq[(q->rq_head + q->rq_n++) % q->rq_cap] =
-		        (struct sv_rwqe){.wr_id = wr->wr_id, .sge = wr->sg_list[0]};
+			(struct sv_rwqe){.wr_id = wr->wr_id, .sge = wr->sg_list[0]};
 	}
 out:
 	pthread_mutex_unlock(&L);
@@ -616,12 +618,12 @@ static int op_poll_cq(struct ibv_cq *ibcq, int num, struct ibv_wc *wc)
 		const struct sv_wc *w = &cq->ring[cq->head];
 
 		wc[n] = (struct ibv_wc){
-		        .wr_id = w->wr_id,
-		        .status = (enum ibv_wc_status) w->status,
-		        .opcode = (enum ibv_wc_opcode) w->opcode,
-		        .byte_len = w->len,
-		        .qp_num = w->qpn,
-		        .wc_flags = w->wc_flags,
+			.wr_id = w->wr_id,
+			.status = (enum ibv_wc_status) w->status,
+			.opcode = (enum ibv_wc_opcode) w->opcode,
+			.byte_len = w->len,
+			.qp_num = w->qpn,
+			.wc_flags = w->wc_flags,
 		};
 		cq->head = (cq->head + 1) % cq->cap;
 		cq->n--;
@@ -728,7 +730,7 @@ static uint32_t cx_qp_num(struct ibv_cq_ex *x)
 }
 
 static struct sv_cq *cq_new(struct ibv_context *ibctx, int cqe, void *cq_ctx,
-                            struct ibv_comp_channel *ch, uint64_t wc_flags, bool ex)
+			    struct ibv_comp_channel *ch, uint64_t wc_flags, bool ex)
 {
 	struct sv_ctx *c = ctx_of(ibctx);
 	struct sv_cq *cq;
@@ -773,7 +775,7 @@ static struct ibv_cq_ex *op_create_cq_ex(struct ibv_context *ibctx, struct ibv_c
 {
 	struct sv_cq *cq = NULL;
 	const uint64_t known =
-	        IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_FLOW_TAG;
+		IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_FLOW_TAG;
 
 	pthread_mutex_lock(&L);
 	if ((a->wc_flags & ~known) || (a->comp_mask & ~(uint32_t) IBV_CQ_INIT_ATTR_MASK_FLAGS) ||
@@ -877,8 +879,14 @@ static struct ibv_flow *op_create_flow(struct ibv_qp *qp, struct ibv_flow_attr *
 	fl->priority = a->priority;
 	fl->flags = a->flags;
 	fl->seq = next_seq++;
-	fl->next = d->flows;
-	d->flows = fl;
+	{
+		struct sv_flow **pp = &d->flows;
+
+		while (*pp && (*pp)->priority <= fl->priority)
+			pp = &(*pp)->next;
+		fl->next = *pp;
+		*pp = fl;
+	}
 	q->flows++;
 	obj_new(q->ctx);
 	goto out;
@@ -930,7 +938,7 @@ static void fill_attr(struct sv_dev *d, struct ibv_device_attr *a)
 }
 
 static int op_query_device_ex(struct ibv_context *c, const struct ibv_query_device_ex_input *in,
-                              struct ibv_device_attr_ex *a, size_t size)
+			      struct ibv_device_attr_ex *a, size_t size)
 {
 	struct ibv_device_attr_ex x = {0};
 
@@ -1120,10 +1128,10 @@ EXPORT int ibv_query_gid(struct ibv_context *c, uint8_t port, int index, union i
 }
 
 EXPORT int _ibv_query_gid_ex(struct ibv_context *c, uint32_t port, uint32_t index,
-                             struct ibv_gid_entry *e, uint32_t flags, size_t size)
+			     struct ibv_gid_entry *e, uint32_t flags, size_t size)
 {
 	struct ibv_gid_entry x = {
-	        .gid_index = index, .port_num = port, .gid_type = IBV_GID_TYPE_ROCE_V2};
+		.gid_index = index, .port_num = port, .gid_type = IBV_GID_TYPE_ROCE_V2};
 
 	if (port != 1 || index != 0 || flags)
 		return EINVAL;
@@ -1203,7 +1211,7 @@ out:
 }
 
 EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t len, uint64_t iova,
-                                       unsigned int access)
+				       unsigned int access)
 {
 	if (iova != (uintptr_t) addr) {
 		errno = EOPNOTSUPP;
@@ -1306,7 +1314,7 @@ EXPORT void ibv_ack_cq_events(struct ibv_cq *ibcq, unsigned int n)
 }
 
 EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *ic, int cqe, void *cq_ctx,
-                                    struct ibv_comp_channel *ch, int vector)
+				    struct ibv_comp_channel *ch, int vector)
 {
 	struct sv_cq *cq;
 
@@ -1408,14 +1416,7 @@ out:
 /* Everything queued completes with a flush error, as when a QP enters the error state. */
 static void qp_flush(struct sv_qp *q)
 {
-	while (q->rq_n) {
-		cq_push((struct sv_cq *) q->qp.recv_cq,
-		        (struct sv_wc){.wr_id = q->rq[q->rq_head].wr_id,
-		                       .status = IBV_WC_WR_FLUSH_ERR,
-		                       .opcode = IBV_WC_RECV});
-		q->rq_head = (q->rq_head + 1) % q->rq_cap;
-		q->rq_n--;
-	}
+	rq_flush(q);
 	qp_run(q, ~0u);
 }
 

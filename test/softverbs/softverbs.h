@@ -68,6 +68,7 @@ enum sv_fail {
 	SV_FAIL_MODIFY_QP,
 	SV_FAIL_CREATE_FLOW,
 	SV_FAIL_POST_SEND,
+	SV_FAIL_SEND_WQE, /* a send WQE completes with IBV_WC_LOC_PROT_ERR: the QP fails */
 	SV_FAIL_COUNT
 };
 

@@ -415,8 +415,7 @@ int vb_tx_flush(struct port_queue *q)
 	vq->pending_ext = false;
 	for (uint32_t s = vq->sq_posted; s != vq->sq_tail; s++)
 		vq->signaled += !!(vq->swr[s & mask].send_flags & IBV_SEND_SIGNALED);
-	vq->doorbells++;
-	q->stats.kicks++;
+	vq->doorbells++; /* an MMIO write on hardware, not a system call: not a kick */
 	ret = ibv_post_send(vq->qp, &vq->swr[vq->sq_posted & mask], &bad);
 	if (ret) {
 		/* The device took the requests before bad; take the rest back, newest first. */
