@@ -755,9 +755,11 @@ Test(verbs, rejects_bad_rules)
 	r.queue = 0;
 	r.remote_ip = IP_A;
 	cr_assert_eq(pb->ops->steer(pb, &r, &h), -EINVAL, "a remote address without a port");
-	r.remote_ip = 0;
+	r.remote_port = htons(80);
 	r.local_port = 0;
-	cr_assert_eq(pb->ops->steer(pb, &r, &h), -EINVAL, "no local port");
+	cr_assert_eq(pb->ops->steer(pb, &r, &h), -EINVAL, "a connection without a local port");
+	r.kind = 7;
+	cr_assert_eq(pb->ops->steer(pb, &r, &h), -EINVAL, "no such kind");
 	cr_assert_eq(pb->ops->unsteer(pb, 0), -ENOENT);
 	cr_assert_eq(pb->ops->unsteer(pb, 12345), -ENOENT);
 }
@@ -1009,4 +1011,26 @@ Test(verbs, falls_back_to_normal_pages_when_hugepages_are_asked_for_but_missing)
 	send_udp(pa->queues[0], 0, 100);
 	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
 	cr_assert_eq(recv_udp(pb->queues[0], 1, &next, true), 1);
+}
+
+Test(verbs, steers_a_protocol_to_an_address_below_its_listeners)
+{
+	struct port_rule host = {.kind = PORT_RULE_UDP, .local_ip = IP_B, .queue = 1};
+	struct port_rule lis = {
+		.kind = PORT_RULE_UDP, .local_ip = IP_B, .local_port = htons(53), .queue = 0};
+	uint32_t hh, hl, flow = 0;
+	uint8_t f[256];
+	size_t len;
+
+	pair(2);
+	cr_assert_eq(pb->ops->steer(pb, &host, &hh), 0);
+	cr_assert_eq(pb->ops->steer(pb, &lis, &hl), 0);
+	len = frame(f, MAC_B, MAC_A, 17, IP_A, IP_B, htons(999), htons(53), 10, 1, false);
+	cr_assert_eq(which_queue(f, len, &flow), 0, "the listener's port");
+	cr_assert_eq(flow, hl);
+	len = frame(f, MAC_B, MAC_A, 17, IP_A, IP_B, htons(999), htons(54), 10, 2, false);
+	cr_assert_eq(which_queue(f, len, &flow), 1, "any other port");
+	cr_assert_eq(flow, hh);
+	len = frame(f, MAC_B, MAC_A, 6, IP_A, IP_B, htons(999), htons(54), 10, 3, false);
+	cr_assert_eq(which_queue(f, len, &flow), -1, "not TCP");
 }

@@ -21,8 +21,9 @@
  * PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK. TSO is not used (port.h has no MSS to give).
  *
  * Steering (ibv_create_flow on the QP of rule.queue): a TCP/UDP rule with a remote address is a
- * 5-tuple (priority 0), one without is a listener 3-tuple (priority 1); both also match the
- * port's MAC and EtherType IPv4. ICMP rules match IPv4 protocol 1 to local_ip. ARP rules match
+ * 5-tuple (priority 0), one without is a listener 3-tuple (priority 1), one without a local port
+ * either takes the protocol to local_ip (priority 2); all also match the port's MAC and
+ * EtherType IPv4. ICMP rules match IPv4 protocol 1 to local_ip. ARP rules match
  * EtherType 0x0806 and are made with IBV_FLOW_ATTR_FLAGS_DONT_TRAP where the device allows it, so
  * the kernel on the same netdev keeps receiving ARP too. Frames no rule matches go to the
  * kernel's netdev as usual. Each rule carries a flow tag equal to its handle; with extended CQs

@@ -11,7 +11,8 @@ enum {
 	ETH_P_ARPV = 0x0806,
 	PRIO_CONN = 0,   /* 5-tuples win over ... */
 	PRIO_LISTEN = 1, /* ... listeners, which win over ... */
-	PRIO_OTHER = 2,  /* ... ARP and ICMP (they never overlap the others anyway) */
+	PRIO_HOST = 2,   /* ... a protocol to an address, any port; then ... */
+	PRIO_OTHER = 3,  /* ... ARP and ICMP (they never overlap the others anyway) */
 };
 
 /* An attribute followed by its specs, laid out as ibv_create_flow() reads them. */
@@ -78,7 +79,7 @@ static size_t flow_build(const struct vb_port *vp, const struct port_rule *r, ui
 		l4.val.src_port = r->remote_port;
 		l4.mask.src_port = r->remote_port ? 0xffff : 0;
 		spec_add(fl, &off, &l4, sizeof(l4));
-		fl->attr.priority = conn ? PRIO_CONN : PRIO_LISTEN;
+		fl->attr.priority = conn ? PRIO_CONN : r->local_port ? PRIO_LISTEN : PRIO_HOST;
 	}
 	spec_add(fl, &off, &at, sizeof(at));
 	fl->attr.size = (uint16_t) off;
@@ -94,9 +95,10 @@ int vb_steer(struct port *p, const struct port_rule *rule, uint32_t *handle)
 
 	if (!rule || !handle || rule->queue >= p->nqueues || rule->kind > PORT_RULE_ICMP)
 		return -EINVAL;
-	/* A connection names both ends: a remote address without a port (or back) is a typo. */
+	/* A connection names both ends and a local port: anything less is a mistake. A rule
+	 * without a local port and without a remote takes the protocol to the address. */
 	if ((rule->kind == PORT_RULE_TCP || rule->kind == PORT_RULE_UDP) &&
-	    (!rule->local_port || !rule->remote_ip != !rule->remote_port))
+	    (!rule->remote_ip != !rule->remote_port || (rule->remote_ip && !rule->local_port)))
 		return -EINVAL;
 	for (i = 0; i < vp->max_rules && vp->rules[i].flow; i++)
 		;
