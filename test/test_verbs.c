@@ -1034,3 +1034,22 @@ Test(verbs, steers_a_protocol_to_an_address_below_its_listeners)
 	len = frame(f, MAC_B, MAC_A, 6, IP_A, IP_B, htons(999), htons(54), 10, 3, false);
 	cr_assert_eq(which_queue(f, len, &flow), -1, "not TCP");
 }
+
+Test(verbs, steers_without_flow_tags_on_a_device_that_has_none)
+{
+	struct sv_dev_config b = {.no_flow_tag = true};
+	struct port_verbs_config c = cfg("svmlx0");
+	uint32_t h, flow = 1;
+	uint8_t f[128];
+	size_t len;
+
+	devices(NULL, &b);
+	pa = open_port(&c);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	h = steer_udp(pb, 0);
+	cr_assert_neq(h, 0);
+	len = frame(f, MAC_B, MAC_A, 17, IP_A, IP_B, htons(5000), htons(7000), 10, 1, false);
+	cr_assert_eq(which_queue(f, len, &flow), 0);
+	cr_assert_eq(flow, 0, "no tag: flow unknown");
+}

@@ -858,6 +858,12 @@ static struct ibv_flow *op_create_flow(struct ibv_qp *qp, struct ibv_flow_attr *
 			fl->l4 = sp.tcp_udp;
 			break;
 		case IBV_FLOW_SPEC_ACTION_TAG:
+			if (d->cfg.no_flow_tag) {
+				errno = EOPNOTSUPP;
+				free(fl);
+				fl = NULL;
+				goto out;
+			}
 			if (sp.hdr.size != sizeof(sp.flow_tag) || fl->has_tag)
 				goto bad_spec;
 			fl->has_tag = true;

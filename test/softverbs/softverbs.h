@@ -50,7 +50,7 @@ struct sv_dev_config {
 	uint32_t ndev_ifindex; /* netdev reported with GID 0; 0: none */
 	bool no_csum;          /* no IBV_DEVICE_RAW_IP_CSUM / IBV_WC_IP_CSUM_OK */
 	bool no_cq_ex;         /* no ibv_create_cq_ex (old provider) */
-	bool no_flow_tag;      /* ibv_create_cq_ex refuses IBV_WC_EX_WITH_FLOW_TAG */
+	bool no_flow_tag;      /* no IBV_WC_EX_WITH_FLOW_TAG, no IBV_FLOW_SPEC_ACTION_TAG */
 	bool no_dont_trap;     /* ibv_create_flow refuses IBV_FLOW_ATTR_FLAGS_DONT_TRAP */
 	bool infiniband;       /* port link layer InfiniBand instead of Ethernet */
 	bool port_down;        /* port starts IBV_PORT_DOWN */

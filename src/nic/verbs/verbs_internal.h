@@ -106,8 +106,8 @@ struct vb_port {
 	size_t pool_len;
 	uint8_t port_num;
 	unsigned nrx, ntx, bs, rx_batch, tx_signal, max_sge, max_rules;
-	bool csum, dont_trap;
-	int error; /* 0, -ENETDOWN or -EIO; atomic */
+	bool csum, dont_trap, tags; /* tags: rules carry a flow tag */
+	int error;                  /* 0, -ENETDOWN or -EIO; atomic */
 	struct vb_queue *qs;
 	struct port_queue **qptrs;
 	struct vb_region regions[VERBS_MAX_REGIONS];

@@ -360,6 +360,7 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	vp->tx_signal = c.tx_signal;
 	vp->max_rules = c.max_rules;
 	vp->dont_trap = true;
+	vp->tags = true;
 	ret = dev_open(vp, &c, sysfs, err, errlen);
 	if (ret) {
 		free(vp);

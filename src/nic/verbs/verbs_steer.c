@@ -51,7 +51,8 @@ static size_t flow_build(const struct vb_port *vp, const struct port_rule *r, ui
 		if (vp->dont_trap)
 			fl->attr.flags = IBV_FLOW_ATTR_FLAGS_DONT_TRAP;
 		spec_add(fl, &off, &eth, sizeof(eth));
-		spec_add(fl, &off, &at, sizeof(at));
+		if (vp->tags)
+			spec_add(fl, &off, &at, sizeof(at));
 		fl->attr.size = (uint16_t) off;
 		return off;
 	}
@@ -81,7 +82,8 @@ static size_t flow_build(const struct vb_port *vp, const struct port_rule *r, ui
 		spec_add(fl, &off, &l4, sizeof(l4));
 		fl->attr.priority = conn ? PRIO_CONN : r->local_port ? PRIO_LISTEN : PRIO_HOST;
 	}
-	spec_add(fl, &off, &at, sizeof(at));
+	if (vp->tags)
+		spec_add(fl, &off, &at, sizeof(at));
 	fl->attr.size = (uint16_t) off;
 	return off;
 }
@@ -106,13 +108,24 @@ int vb_steer(struct port *p, const struct port_rule *rule, uint32_t *handle)
 		return -ENOSPC;
 	flow_build(vp, rule, i + 1, &fl);
 	flow = ibv_create_flow(vp->qs[rule->queue].qp, &fl.attr);
-	if (!flow && rule->kind == PORT_RULE_ARP && vp->dont_trap) {
+	if (!flow && (errno == EINVAL || errno == EOPNOTSUPP) && rule->kind == PORT_RULE_ARP &&
+	    vp->dont_trap) {
 		/* Devices that cannot replicate to the kernel still steer ARP to xring. */
 		log_warn("verbs: %s: ARP cannot be shared with the kernel here (%s); taking it",
 			 p->name, strerror(errno));
 		vp->dont_trap = false;
 		flow_build(vp, rule, i + 1, &fl);
 		flow = ibv_create_flow(vp->qs[rule->queue].qp, &fl.attr);
+	}
+	if (!flow && (errno == EINVAL || errno == EOPNOTSUPP) && vp->tags) {
+		/* Without flow tags frames carry flow 0, which port.h allows. */
+		vp->tags = false;
+		flow_build(vp, rule, i + 1, &fl);
+		flow = ibv_create_flow(vp->qs[rule->queue].qp, &fl.attr);
+		if (flow)
+			log_info("verbs: %s: the device does not tag flows", p->name);
+		else
+			vp->tags = true;
 	}
 	if (!flow)
 		return errno ? -errno : -EIO;
