@@ -27,7 +27,12 @@
  * EtherType 0x0806 and are made with IBV_FLOW_ATTR_FLAGS_DONT_TRAP where the device allows it, so
  * the kernel on the same netdev keeps receiving ARP too. Frames no rule matches go to the
  * kernel's netdev as usual. Each rule carries a flow tag equal to its handle; with extended CQs
- * received frames report it in port_frame.flow.
+ * received frames report it in port_frame.flow (0 where the device has no flow tags).
+ *
+ * A failed send (an error completion other than a flush) takes its QP to the error state, as
+ * verbs does: that queue's tx_post(), tx_flush() and idle rx_poll() then answer -EIO, while the
+ * port's other queues carry on. Received frames still lent when the port is destroyed become
+ * invalid with it; sends in flight are dropped.
  *
  * Waiting: wait_fd() is an epoll fd holding the queue's completion channel and the device's
  * async event fd; arm() acknowledges completion events, re-arms both CQs with
