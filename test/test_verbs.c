@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1052,4 +1053,68 @@ Test(verbs, steers_without_flow_tags_on_a_device_that_has_none)
 	len = frame(f, MAC_B, MAC_A, 17, IP_A, IP_B, htons(5000), htons(7000), 10, 1, false);
 	cr_assert_eq(which_queue(f, len, &flow), 0);
 	cr_assert_eq(flow, 0, "no tag: flow unknown");
+}
+
+struct lane {
+	unsigned q;
+	uint32_t sent, got;
+	bool bad;
+};
+
+/* One thread per queue pair: queue q of a sends to queue q of b, 3000 frames, in order. */
+static void *lane_run(void *arg)
+{
+	struct lane *l = arg;
+	struct port_queue *tx = pa->queues[l->q], *rx = pb->queues[l->q];
+	uint16_t dport = htons((uint16_t) (7000 + l->q));
+
+	for (unsigned round = 0; round < 100000 && l->got < 3000; round++) {
+		struct port_frame f[16];
+		int n = port_tx_alloc(tx, f, 3000 - l->sent < 16 ? 3000 - l->sent : 16);
+
+		for (int i = 0; i < n; i++)
+			f[i].len = (uint32_t) frame(f[i].data, MAC_B, MAC_A, 17, IP_A, IP_B,
+						    htons(5000), dport, 32, l->sent++, false);
+		if (n > 0 && port_tx_post(tx, f, (unsigned) n) != n)
+			l->bad = true;
+		port_tx_flush(tx);
+		n = port_rx_poll(rx, f, 16);
+		for (int i = 0; i < n; i++) {
+			uint32_t seq;
+
+			memcpy(&seq, (uint8_t *) f[i].data + 42, 4);
+			l->bad |= seq != l->got++ || !checksums_ok(f[i].data, f[i].len);
+		}
+		if (n > 0)
+			port_rx_release(rx, f, (unsigned) n);
+		else if (n < 0)
+			l->bad = true;
+	}
+	return NULL;
+}
+
+Test(verbs, drives_two_queues_from_two_threads)
+{
+	struct lane lanes[2] = {{.q = 0}, {.q = 1}};
+	pthread_t th[2];
+
+	pair(2);
+	for (unsigned q = 0; q < 2; q++) {
+		struct port_rule r = {.kind = PORT_RULE_UDP,
+				      .local_ip = IP_B,
+				      .local_port = htons((uint16_t) (7000 + q)),
+				      .queue = (uint16_t) q};
+		uint32_t h;
+
+		cr_assert_eq(pb->ops->steer(pb, &r, &h), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, lane_run, &lanes[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_not(lanes[i].bad, "queue %d saw a bad or misordered frame", i);
+		cr_assert_eq(lanes[i].got, 3000, "queue %d got %u", i, lanes[i].got);
+	}
+	cr_assert_eq(sv_stats(dev_b).rx_no_wqe, 0);
 }
