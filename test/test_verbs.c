@@ -318,6 +318,13 @@ Test(verbs, maps_a_netdev_to_its_device_through_sysfs)
 	cr_assert_str_eq(pb->name, "ens9f1");
 	cr_assert_arr_eq(pb->mac, ((uint8_t[]){0x02, 0x11, 0x22, 0x33, 0x44, 0x55}), 6);
 	cr_assert_eq(pb->mtu, 4000);
+	cr_assert_eq(pb->ip, 0, "no such netdev here: no address");
+	pb->ops->destroy(pb);
+	c.ip = IP_B;
+	c.prefix_len = 24;
+	pb = open_port(&c);
+	cr_assert_eq(pb->ip, IP_B, "an address given wins");
+	cr_assert_eq(pb->prefix_len, 24);
 }
 
 Test(verbs, maps_a_netdev_to_its_device_through_the_gid_table)
@@ -332,7 +339,9 @@ Test(verbs, maps_a_netdev_to_its_device_through_the_gid_table)
 	cr_assert_str_eq(port_verbs_device(pb), "svmlx1");
 	cr_assert_str_eq(pb->name, "lo");
 	cr_assert_eq(pb->ifindex, b.ndev_ifindex);
-	cr_assert_arr_eq(pb->mac, MAC_B, 6);
+	cr_assert_arr_eq(pb->mac, MAC_B, 6, "lo has no MAC: the one of GID 0");
+	cr_assert_eq(pb->ip, htonl(0x7f000001), "the netdev's address");
+	cr_assert_eq(pb->prefix_len, 8);
 }
 
 Test(verbs, an_unknown_netdev_or_device_fails_with_enodev_and_says_so)

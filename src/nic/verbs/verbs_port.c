@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf/port_spec.h"
@@ -177,6 +180,24 @@ static int dev_open(struct vb_port *vp, const struct port_verbs_config *c, const
 	return ret;
 }
 
+/* The netdev's primary IPv4 address and prefix, asked of the caller's network namespace. */
+static void netdev_addr(struct port *p, const char *netdev)
+{
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", netdev);
+	if (!ioctl(s, SIOCGIFADDR, &ifr)) {
+		p->ip = ((struct sockaddr_in *) &ifr.ifr_addr)->sin_addr.s_addr;
+		if (!ioctl(s, SIOCGIFNETMASK, &ifr))
+			p->prefix_len = (uint8_t) __builtin_popcount(
+				((struct sockaddr_in *) &ifr.ifr_netmask)->sin_addr.s_addr);
+	}
+	close(s);
+}
+
 /* Name, MAC, MTU and ifindex: from the netdev when there is one, else from the device. */
 static void describe(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs)
 {
@@ -200,8 +221,14 @@ static void describe(struct vb_port *vp, const struct port_verbs_config *c, cons
 		if (sysfs_read(path, buf, sizeof(buf)) && atoi(buf) >= 68 && atoi(buf) <= 65535)
 			p->mtu = (uint16_t) atoi(buf);
 	}
+	if (netdev[0])
+		netdev_addr(p, netdev);
 	if (!(p->mac[0] | p->mac[1] | p->mac[2] | p->mac[3] | p->mac[4] | p->mac[5]))
 		gid_mac(vp->ctx, vp->port_num, p->mac);
+	if (c->ip) {
+		p->ip = c->ip;
+		p->prefix_len = c->prefix_len;
+	}
 	if (c->mac)
 		memcpy(p->mac, c->mac, 6);
 	if (c->mtu)

@@ -76,6 +76,8 @@ struct port_verbs_config {
 	unsigned max_rules; /* steering rules; 0: 1024 */
 	bool hugepages;     /* try MAP_HUGETLB for the pools (falls back to normal pages) */
 	const uint8_t *mac; /* override the MAC found from the netdev or GID 0 */
+	uint32_t ip;        /* network byte order; 0: the netdev's primary IPv4 address */
+	uint8_t prefix_len; /* with ip */
 	uint16_t mtu;       /* override the MTU; 0: the netdev's, else 1500 */
 	const char *sysfs;  /* root of sysfs for the netdev mapping; NULL means "/sys" */
 };
