@@ -144,7 +144,14 @@ int vb_steer(struct port *p, const struct port_rule *rule, uint32_t *handle);
 int vb_unsteer(struct port *p, uint32_t handle);
 void vb_unsteer_all(struct vb_port *vp);
 
-/* verbs_port.c */
+/* verbs_device.c */
+void vb_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int vb_dev_open(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs, char *err,
+		size_t errlen);
+int vb_caps(struct vb_port *vp, char *err, size_t errlen);
+void vb_describe(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs);
+
+/* verbs_events.c */
 int vb_read_events(struct vb_port *vp);
 
 #endif

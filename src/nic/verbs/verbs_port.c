@@ -1,285 +1,15 @@
-/* The verbs port: device discovery, the netdev mapping, protection domain, pools, lifecycle. */
-#include <dirent.h>
+/* The verbs port: opening and closing it, its pools, registered memory, counters. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <net/if.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf/port_spec.h"
 #include "nic/verbs/verbs_internal.h"
 #include "util/log.h"
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (err && errlen)
-		snprintf(err, errlen, "%s", line);
-	log_error("%s", line);
-}
-
-/* Read a short sysfs attribute into buf without its newline; false when absent. */
-static bool sysfs_read(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return true;
-}
-
-static bool dir_exists(const char *path)
-{
-	return access(path, F_OK) == 0;
-}
-
-/* The first netdev sysfs lists under an RDMA device, for a port given as dev=. */
-static bool sysfs_netdev_of(const char *sysfs, const char *ibdev, char *out, size_t len)
-{
-	char path[PATH_MAX];
-	struct dirent *d;
-	DIR *dir;
-	bool found = false;
-
-	snprintf(path, sizeof(path), "%s/class/infiniband/%s/device/net", sysfs, ibdev);
-	dir = opendir(path);
-	if (!dir)
-		return false;
-	while (!found && (d = readdir(dir))) {
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(out, len, "%.*s", (int) len - 1, d->d_name);
-		found = true;
-	}
-	closedir(dir);
-	return found;
-}
-
-/* The netdev ifindex GID 0 of a port belongs to (RoCE), or 0. */
-static uint32_t gid_ifindex(struct ibv_context *ctx, uint8_t port_num)
-{
-	struct ibv_gid_entry e;
-
-	if (ibv_query_gid_ex(ctx, port_num, 0, &e, 0))
-		return 0;
-	return e.ndev_ifindex;
-}
-
-/* A RoCE GID 0 is the link-local address made from the MAC (EUI-64): undo that. */
-static bool gid_mac(struct ibv_context *ctx, uint8_t port_num, uint8_t mac[6])
-{
-	union ibv_gid g;
-
-	if (ibv_query_gid(ctx, port_num, 0, &g))
-		return false;
-	if (g.raw[0] != 0xfe || g.raw[1] != 0x80 || g.raw[11] != 0xff || g.raw[12] != 0xfe)
-		return false;
-	mac[0] = g.raw[8] ^ 2;
-	mac[1] = g.raw[9];
-	mac[2] = g.raw[10];
-	mac[3] = g.raw[13];
-	mac[4] = g.raw[14];
-	mac[5] = g.raw[15];
-	return true;
-}
-
-static bool parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-		return false;
-	for (int i = 0; i < 6; i++) {
-		if (v[i] > 255)
-			return false;
-		mac[i] = (uint8_t) v[i];
-	}
-	return true;
-}
-
-/*
- * Find and open the device: by name, or by the netdev it drives, first from sysfs
- * (class/infiniband/<dev>/device/net/<netdev>), then from the netdev GID 0 belongs to.
- */
-static int dev_open(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs,
-		    char *err, size_t errlen)
-{
-	const char *want = c->dev ? c->dev : c->netdev;
-	uint32_t ifindex = c->netdev ? if_nametoindex(c->netdev) : 0;
-	struct ibv_device **list;
-	int n = 0, ret = -ENODEV;
-
-	list = ibv_get_device_list(&n);
-	if (!list || n <= 0) {
-		/* NULL with ENOSYS: the kernel has no RDMA support at all. */
-		errf(err, errlen, "verbs: no RDMA device found for %s %s (%s)",
-		     c->dev ? "device" : "netdev", want,
-		     list ? "no device present" : "no RDMA support in the kernel");
-		if (list)
-			ibv_free_device_list(list);
-		return -ENODEV;
-	}
-	for (int i = 0; i < n && ret; i++) {
-		const char *name = ibv_get_device_name(list[i]);
-		char path[PATH_MAX];
-		bool match;
-
-		if (c->dev) {
-			match = !strcmp(name, c->dev);
-		} else {
-			snprintf(path, sizeof(path), "%s/class/infiniband/%s/device/net/%s", sysfs,
-				 name, c->netdev);
-			match = dir_exists(path);
-		}
-		if (!match && !(ifindex && !c->dev))
-			continue;
-		vp->ctx = ibv_open_device(list[i]);
-		if (!vp->ctx) {
-			if (!match)
-				continue;
-			ret = -errno;
-			errf(err, errlen, "verbs: ibv_open_device(%s): %s", name, strerror(errno));
-			break;
-		}
-		if (!match && gid_ifindex(vp->ctx, vp->port_num) != ifindex) {
-			ibv_close_device(vp->ctx);
-			vp->ctx = NULL;
-			continue;
-		}
-		snprintf(vp->devname, sizeof(vp->devname), "%s", name);
-		ret = 0;
-	}
-	if (ret == -ENODEV)
-		errf(err, errlen, "verbs: no RDMA device found for %s %s (%d device%s, none %s)",
-		     c->dev ? "device" : "netdev", want, n, n == 1 ? "" : "s",
-		     c->dev ? "has that name" : "drives it");
-	ibv_free_device_list(list);
-	return ret;
-}
-
-/* The netdev's primary IPv4 address and prefix, asked of the caller's network namespace. */
-static void netdev_addr(struct port *p, const char *netdev)
-{
-	struct ifreq ifr = {0};
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (s < 0)
-		return;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", netdev);
-	if (!ioctl(s, SIOCGIFADDR, &ifr)) {
-		p->ip = ((struct sockaddr_in *) &ifr.ifr_addr)->sin_addr.s_addr;
-		if (!ioctl(s, SIOCGIFNETMASK, &ifr))
-			p->prefix_len = (uint8_t) __builtin_popcount(
-				((struct sockaddr_in *) &ifr.ifr_netmask)->sin_addr.s_addr);
-	}
-	close(s);
-}
-
-/* Name, MAC, MTU and ifindex: from the netdev when there is one, else from the device. */
-static void describe(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs)
-{
-	struct port *p = &vp->port;
-	char netdev[IF_NAMESIZE] = "", path[PATH_MAX], buf[64];
-	uint32_t ifx;
-
-	if (c->netdev)
-		snprintf(netdev, sizeof(netdev), "%.15s", c->netdev);
-	else if (!sysfs_netdev_of(sysfs, vp->devname, netdev, sizeof(netdev)) &&
-		 (ifx = gid_ifindex(vp->ctx, vp->port_num)) && !if_indextoname(ifx, netdev))
-		netdev[0] = 0;
-	snprintf(p->name, sizeof(p->name), "%.31s", netdev[0] ? netdev : vp->devname);
-	p->mtu = 1500;
-	if (netdev[0]) {
-		p->ifindex = if_nametoindex(netdev);
-		snprintf(path, sizeof(path), "%s/class/net/%s/address", sysfs, netdev);
-		if (sysfs_read(path, buf, sizeof(buf)))
-			parse_mac(buf, p->mac);
-		snprintf(path, sizeof(path), "%s/class/net/%s/mtu", sysfs, netdev);
-		if (sysfs_read(path, buf, sizeof(buf)) && atoi(buf) >= 68 && atoi(buf) <= 65535)
-			p->mtu = (uint16_t) atoi(buf);
-	}
-	if (netdev[0])
-		netdev_addr(p, netdev);
-	if (!(p->mac[0] | p->mac[1] | p->mac[2] | p->mac[3] | p->mac[4] | p->mac[5]))
-		gid_mac(vp->ctx, vp->port_num, p->mac);
-	if (c->ip) {
-		p->ip = c->ip;
-		p->prefix_len = c->prefix_len;
-	}
-	if (c->mac)
-		memcpy(p->mac, c->mac, 6);
-	if (c->mtu)
-		p->mtu = c->mtu;
-	/* A frame of the port's MTU must fit one receive buffer. */
-	if (p->mtu + 18u > vp->bs)
-		p->mtu = (uint16_t) (vp->bs - 18);
-}
-
-static int caps(struct vb_port *vp, char *err, size_t errlen)
-{
-	struct ibv_device_attr_ex da;
-	struct ibv_port_attr pa;
-	int ret;
-
-	ret = ibv_query_port(vp->ctx, vp->port_num, &pa);
-	if (ret) {
-		errf(err, errlen, "verbs: %s: ibv_query_port(%u): %s", vp->devname, vp->port_num,
-		     strerror(ret));
-		return -ret;
-	}
-	if (pa.link_layer != IBV_LINK_LAYER_ETHERNET) {
-		errf(err, errlen, "verbs: %s port %u is not Ethernet (raw packet QPs need it)",
-		     vp->devname, vp->port_num);
-		return -EPROTONOSUPPORT;
-	}
-	if (pa.state != IBV_PORT_ACTIVE)
-		vp->error = -ENETDOWN;
-	ret = ibv_query_device_ex(vp->ctx, NULL, &da);
-	if (ret) {
-		errf(err, errlen, "verbs: %s: ibv_query_device_ex: %s", vp->devname, strerror(ret));
-		return -ret;
-	}
-	if (vp->nrx > (unsigned) da.orig_attr.max_qp_wr ||
-	    vp->ntx > (unsigned) da.orig_attr.max_qp_wr ||
-	    vp->nrx > (unsigned) da.orig_attr.max_cqe ||
-	    vp->ntx > (unsigned) da.orig_attr.max_cqe) {
-		errf(err, errlen, "verbs: %s allows %d work requests and %d CQ entries per queue",
-		     vp->devname, da.orig_attr.max_qp_wr, da.orig_attr.max_cqe);
-		return -EINVAL;
-	}
-	vp->max_sge = VERBS_MAX_SGE;
-	if (da.orig_attr.max_sge > 0 && (unsigned) da.orig_attr.max_sge < vp->max_sge)
-		vp->max_sge = (unsigned) da.orig_attr.max_sge;
-	vp->csum = (da.orig_attr.device_cap_flags & IBV_DEVICE_RAW_IP_CSUM) ||
-		   (da.raw_packet_caps & IBV_RAW_PACKET_CAP_IP_CSUM);
-	vp->port.caps = PORT_CAP_STEER | PORT_CAP_EXTERNAL_TX;
-	if (vp->csum)
-		vp->port.caps |= PORT_CAP_TX_CSUM | PORT_CAP_RX_CSUM;
-	return 0;
-}
 
 static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *err, size_t errlen)
 {
@@ -308,8 +38,8 @@ static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *er
 	if (!vp->pool_mr) {
 		int e = errno ? errno : ENOMEM;
 
-		errf(err, errlen, "verbs: %s: ibv_reg_mr of %zu bytes: %s", vp->devname, len,
-		     strerror(e));
+		vb_errf(err, errlen, "verbs: %s: ibv_reg_mr of %zu bytes: %s", vp->devname, len,
+			strerror(e));
 		return -e;
 	}
 	return 0;
@@ -369,9 +99,9 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	    !pow2(c.tx_bufs) || c.rx_bufs > (1u << 16) || c.tx_bufs > (1u << 16) ||
 	    c.buf_size < 256 || c.buf_size > 65536 || c.rx_batch > c.rx_bufs ||
 	    c.tx_signal > c.tx_bufs / 2 || c.max_rules > (1u << 20)) {
-		errf(err, errlen,
-		     "verbs: bad port config (give exactly one of netdev and dev; "
-		     "buffer counts powers of two up to 65536)");
+		vb_errf(err, errlen,
+			"verbs: bad port config (give exactly one of netdev and dev; "
+			"buffer counts powers of two up to 65536)");
 		return -EINVAL;
 	}
 	vp = calloc(1, sizeof(*vp));
@@ -388,19 +118,19 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	vp->max_rules = c.max_rules;
 	vp->dont_trap = true;
 	vp->tags = true;
-	ret = dev_open(vp, &c, sysfs, err, errlen);
+	ret = vb_dev_open(vp, &c, sysfs, err, errlen);
 	if (ret) {
 		free(vp);
 		return ret;
 	}
-	ret = caps(vp, err, errlen);
+	ret = vb_caps(vp, err, errlen);
 	if (ret)
 		goto fail;
-	describe(vp, &c, sysfs);
+	vb_describe(vp, &c, sysfs);
 	vp->pd = ibv_alloc_pd(vp->ctx);
 	if (!vp->pd) {
 		ret = errno ? -errno : -ENOMEM;
-		errf(err, errlen, "verbs: %s: ibv_alloc_pd: %s", vp->devname, strerror(-ret));
+		vb_errf(err, errlen, "verbs: %s: ibv_alloc_pd: %s", vp->devname, strerror(-ret));
 		goto fail;
 	}
 	ret = pools(vp, &c, err, errlen);
@@ -425,8 +155,8 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	for (unsigned i = 0; i < c.nqueues; i++) {
 		ret = vb_queue_setup(vp, &vp->qs[i], i);
 		if (ret) {
-			errf(err, errlen, "verbs: %s: queue %u: %s", vp->devname, i,
-			     strerror(-ret));
+			vb_errf(err, errlen, "verbs: %s: queue %u: %s", vp->devname, i,
+				strerror(-ret));
 			goto fail;
 		}
 	}
@@ -461,92 +191,11 @@ int port_verbs_open_spec(const char *spec, struct port **out, char *err, size_t 
 		n = -EINVAL;
 	}
 	if (n != 1) {
-		errf(err, errlen, "verbs: %s", n == 0 ? "empty port spec" : msg);
+		vb_errf(err, errlen, "verbs: %s", n == 0 ? "empty port spec" : msg);
 		return -EINVAL;
 	}
 	port_verbs_config_from_spec(&ps.verbs, &c);
 	return port_verbs_open(&c, out, err, errlen);
-}
-
-static void set_error(struct vb_port *vp, int e)
-{
-	int cur = __atomic_load_n(&vp->error, __ATOMIC_RELAXED);
-
-	/* Fatal errors stay; a port-down state only goes when the link comes back. */
-	while (cur != -EIO && !__atomic_compare_exchange_n(&vp->error, &cur, e, false,
-							   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
-}
-
-static bool our_qp(const struct vb_port *vp, const struct ibv_qp *qp)
-{
-	for (unsigned i = 0; i < vp->port.nqueues; i++)
-		if (vp->qs[i].qp == qp)
-			return true;
-	return false;
-}
-
-int vb_read_events(struct vb_port *vp)
-{
-	struct ibv_async_event ev;
-	int n = 0;
-
-	while (ibv_get_async_event(vp->ctx, &ev) == 0) {
-		n++;
-		__atomic_add_fetch(&vp->async_events, 1, __ATOMIC_RELAXED);
-		switch (ev.event_type) {
-		case IBV_EVENT_PORT_ERR:
-			if (ev.element.port_num == vp->port_num) {
-				__atomic_add_fetch(&vp->port_down, 1, __ATOMIC_RELAXED);
-				if (__atomic_load_n(&vp->error, __ATOMIC_RELAXED) == 0)
-					set_error(vp, -ENETDOWN);
-			}
-			break;
-		case IBV_EVENT_PORT_ACTIVE:
-			if (ev.element.port_num == vp->port_num) {
-				int down = -ENETDOWN;
-
-				__atomic_add_fetch(&vp->port_up, 1, __ATOMIC_RELAXED);
-				__atomic_compare_exchange_n(&vp->error, &down, 0, false,
-							    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-			}
-			break;
-		case IBV_EVENT_DEVICE_FATAL:
-			__atomic_add_fetch(&vp->fatal, 1, __ATOMIC_RELAXED);
-			set_error(vp, -EIO);
-			break;
-		case IBV_EVENT_QP_FATAL:
-		case IBV_EVENT_QP_REQ_ERR:
-		case IBV_EVENT_QP_ACCESS_ERR:
-			if (our_qp(vp, ev.element.qp)) {
-				__atomic_add_fetch(&vp->fatal, 1, __ATOMIC_RELAXED);
-				set_error(vp, -EIO);
-			}
-			break;
-		case IBV_EVENT_CQ_ERR:
-			__atomic_add_fetch(&vp->fatal, 1, __ATOMIC_RELAXED);
-			set_error(vp, -EIO);
-			break;
-		default:
-			break;
-		}
-		log_warn("verbs: %s (%s): async event: %s", vp->port.name, vp->devname,
-			 ibv_event_type_str(ev.event_type));
-		ibv_ack_async_event(&ev);
-	}
-	return n;
-}
-
-int port_verbs_events(struct port *p)
-{
-	return vb_read_events(vbp(p));
-}
-
-int port_verbs_error(const struct port *p)
-{
-	const struct vb_port *vp = (const struct vb_port *) p;
-
-	return __atomic_load_n(&vp->error, __ATOMIC_RELAXED);
 }
 
 const char *port_verbs_device(const struct port *p)
