@@ -17,6 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xring.h>
+
+#include "nic/ports.h"
 #include "nic/verbs/verbs_port.h"
 #include "softverbs.h"
 
@@ -1126,4 +1129,23 @@ Test(verbs, drives_two_queues_from_two_threads)
 		cr_assert_eq(lanes[i].got, 3000, "queue %d got %u", i, lanes[i].got);
 	}
 	cr_assert_eq(sv_stats(dev_b).rx_no_wqe, 0);
+}
+
+Test(verbs, joins_the_port_table_from_xring_port_add)
+{
+	struct sv_dev_config a = {.ndev_ifindex = if_nametoindex("lo")};
+	struct xport *xp;
+
+	devices(&a, NULL);
+	cr_assert_eq(xring_port_add("verbs:dev=svmlx1"), -EINVAL, "no netdev, so no address");
+	cr_assert_eq(ports_count(), 0);
+	cr_assert_eq(sv_live_objects(), 0);
+	cr_assert_eq(xring_port_add("verbs:dev=svmlx0,queues=2"), 0);
+	cr_assert_eq(ports_count(), 1);
+	xp = ports_by_addr(htonl(0x7f000001));
+	cr_assert_not_null(xp, "the port has lo's address, through the GID's netdev");
+	cr_assert_eq(xp->port->nqueues, 2);
+	cr_assert_str_eq(port_verbs_device(xp->port), "svmlx0");
+	ports_reset();
+	cr_assert_eq(sv_live_objects(), 0);
 }

@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include <xring.h>
+
 #include "nic/memlink.h"
+#include "nic/ports.h"
 #include "nic/verbs/verbs_port.h"
 
 Test(verbs_nodev, a_netdev_spec_fails_with_enodev_and_names_the_netdev)
@@ -39,9 +42,9 @@ Test(verbs_nodev, bad_specs_fail_with_einval_before_looking_for_devices)
 	cr_assert_eq(port_verbs_open_spec("verbs:", &p, err, sizeof(err)), -EINVAL);
 	cr_assert_eq(port_verbs_open_spec("verbs:netdev=a,dev=b", &p, err, sizeof(err)), -EINVAL);
 	cr_assert_eq(port_verbs_open_spec("verbs:netdev=a,queues=0", &p, err, sizeof(err)),
-	             -EINVAL);
+		     -EINVAL);
 	cr_assert_eq(port_verbs_open_spec("verbs:netdev=a,colour=red", &p, err, sizeof(err)),
-	             -EINVAL);
+		     -EINVAL);
 	cr_assert(strstr(err, "colour"), "message: %s", err);
 	cr_assert_null(p);
 }
@@ -64,4 +67,11 @@ Test(verbs_nodev, other_ports_keep_working_after_a_failed_verbs_open)
 	port_rx_release(ends[1]->queues[0], &f, 1);
 	ends[0]->ops->destroy(ends[0]);
 	ends[1]->ops->destroy(ends[1]);
+}
+
+Test(verbs_nodev, xring_port_add_of_a_verbs_spec_fails_with_enodev_and_adds_nothing)
+{
+	cr_assert_eq(xring_port_add("verbs:netdev=ens1f0"), -ENODEV);
+	cr_assert_eq(xring_port_add("verbs:dev=mlx5_0,queues=2"), -ENODEV);
+	cr_assert_eq(ports_count(), 0);
 }
