@@ -1149,3 +1149,41 @@ Test(verbs, joins_the_port_table_from_xring_port_add)
 	ports_reset();
 	cr_assert_eq(sv_live_objects(), 0);
 }
+
+Test(verbs, gives_a_buffer_named_twice_in_a_chain_back_once)
+{
+	struct port_frame f[2], all[65], r;
+	uint8_t fr[128];
+	size_t len = frame(fr, MAC_B, MAC_A, 17, IP_A, IP_B, htons(5000), htons(7000), 0, 0, false);
+	uint32_t next = 0;
+
+	pair(1);
+	steer_udp(pb, 0);
+	cr_assert_eq(port_tx_alloc(pa->queues[0], &f[0], 1), 1);
+	memcpy(f[0].data, fr, len);
+	f[0].len = 20;
+	f[0].flags = PORT_F_MORE;
+	f[1] = f[0]; /* the same buffer, the rest of the frame */
+	f[1].data = (uint8_t *) f[0].data + 20;
+	f[1].len = (uint32_t) len - 20;
+	f[1].flags = 0;
+	cr_assert_eq(port_tx_post(pa->queues[0], f, 2), 2);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	cr_assert_eq(port_rx_poll(pb->queues[0], &r, 1), 1);
+	cr_assert_eq(r.len, len);
+	cr_assert_arr_eq(r.data, fr, len);
+	port_rx_release(pb->queues[0], &r, 1);
+	/* Signalled later: 3 more single frames make the 4th WQE, which retires the chain. */
+	for (uint32_t s = 0; s < 3; s++)
+		send_udp(pa->queues[0], s, 8);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	cr_assert_eq(recv_udp(pb->queues[0], 3, &next, true), 3);
+	cr_assert_eq(port_rx_poll(pb->queues[0], &r, 1), 0, "an idle poll reposts all buffers");
+	cr_assert_eq(port_tx_alloc(pa->queues[0], all, 65), 64, "64 buffers, not 65");
+	for (int i = 0; i < 64; i++)
+		all[i].len = (uint32_t) frame(all[i].data, MAC_B, MAC_A, 17, IP_A, IP_B,
+					      htons(5000), htons(7000), 8, 3 + (uint32_t) i, false);
+	cr_assert_eq(port_tx_post(pa->queues[0], all, 64), 64);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	cr_assert_eq(recv_udp(pb->queues[0], 64, &next, true), 64);
+}

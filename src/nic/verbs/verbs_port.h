@@ -7,12 +7,13 @@
  *
  * Per queue: a QP, a receive CQ and a send CQ (extended CQs from ibv_create_cq_ex() when the
  * device has them, ibv_create_cq() otherwise) and a completion channel. Receive WQEs are posted
- * rx_batch at a time with one ibv_post_recv() per batch. Sends posted with tx_post() wait in a
- * chained work-request list and tx_flush() rings the doorbell once for all of them (one
- * ibv_post_send()); only every tx_signal-th WQE asks for a completion, and a completion retires
- * every WQE before it. A flush that carries PORT_F_EXTERNAL frames asks for a completion on its
- * last WQE, so their cookies come back without waiting for more traffic. Chained frames
- * (PORT_F_MORE) are sent as one WQE with one scatter-gather entry per buffer.
+ * rx_batch at a time with one ibv_post_recv() per batch, or whatever is waiting when rx_poll()
+ * finds nothing (an idle queue keeps no buffer back) or the receive queue runs low. Sends posted
+ * with tx_post() wait in a chained work-request list and tx_flush() rings the doorbell once for all
+ * of them (one ibv_post_send()); only every tx_signal-th WQE asks for a completion, and a
+ * completion retires every WQE before it. A flush that carries PORT_F_EXTERNAL frames asks for a
+ * completion on its last WQE, so their cookies come back without waiting for more traffic. Chained
+ * frames (PORT_F_MORE) are sent as one WQE with one scatter-gather entry per buffer.
  *
  * Checksums: when the device reports IBV_DEVICE_RAW_IP_CSUM (or IBV_RAW_PACKET_CAP_IP_CSUM),
  * PORT_CAP_TX_CSUM and PORT_CAP_RX_CSUM are set; a frame with PORT_F_TX_IP_CSUM or

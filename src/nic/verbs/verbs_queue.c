@@ -180,6 +180,9 @@ int vb_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)
 		q->stats.poll_hits++;
 		return (int) n;
 	}
+	/* Idle: no batch to wait for, give the device every buffer there is. */
+	if (vq->nrepost)
+		rx_post_batch(vq);
 	if (vq->err)
 		return vq->err;
 	return __atomic_load_n(&vp->error, __ATOMIC_RELAXED);
@@ -262,7 +265,8 @@ static void tx_retire(struct vb_queue *vq, uint32_t slot)
 			vq->ck[vq->ck_tail++ & vq->ck_mask] = pc[i].cookie;
 			vq->ext_inflight--;
 			vq->region_inflight[pc[i].region]--;
-		} else {
+		} else if (vq->state[pc[i].buf] == VB_SENT) {
+			/* A chain may name one buffer twice: it goes back once. */
 			vq->state[pc[i].buf] = VB_FREE;
 			vq->free[vq->nfree++] = pc[i].buf;
 		}
