@@ -1187,3 +1187,31 @@ Test(verbs, gives_a_buffer_named_twice_in_a_chain_back_once)
 	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
 	cr_assert_eq(recv_udp(pb->queues[0], 64, &next, true), 64);
 }
+
+Test(verbs, refuses_releases_of_buffers_it_did_not_lend)
+{
+	struct port_frame f, fake;
+	uint32_t next = 0;
+
+	pair(1);
+	steer_udp(pb, 0);
+	send_udp(pa->queues[0], 0, 16);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	cr_assert_eq(port_rx_poll(pb->queues[0], &f, 1), 1);
+	port_rx_release(pb->queues[0], &f, 1);
+	port_rx_release(pb->queues[0], &f, 1);
+	fake = f;
+	fake.buf = (f.buf + 1) % 64; /* posted, never lent */
+	port_rx_release(pb->queues[0], &fake, 1);
+	fake.buf = 1000;
+	port_rx_release(pb->queues[0], &fake, 1);
+	cr_assert_eq(pb->queues[0]->stats.rx_bad, 3);
+	/* The queue still works, with every buffer posted once. */
+	for (uint32_t s = 1; s <= 200; s++) {
+		send_udp(pa->queues[0], s, 16);
+		cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	}
+	next = 1;
+	cr_assert_eq(recv_udp(pb->queues[0], 60, &next, true), 60);
+	cr_assert_eq(sv_misuse(), 0);
+}

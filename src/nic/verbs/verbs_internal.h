@@ -41,6 +41,12 @@ enum {
 	VB_SENT
 };
 
+enum {
+	VB_RX_WAITING, /* in the repost list */
+	VB_RX_POSTED,  /* the device may write it */
+	VB_RX_LENT     /* the caller holds it */
+};
+
 struct vb_port;
 
 struct vb_queue {
@@ -55,7 +61,8 @@ struct vb_queue {
 
 	/* receive side */
 	uint8_t *rx_base;
-	uint32_t *repost; /* buffers waiting to be posted */
+	uint32_t *repost;  /* buffers waiting to be posted */
+	uint8_t *rx_state; /* VB_RX_* per receive buffer: catches double releases */
 	uint32_t nrepost, rx_posted, lent;
 	struct ibv_recv_wr *rwr; /* rx_batch each */
 	struct ibv_sge *rsge;

@@ -89,11 +89,16 @@ static void rx_post_batch(struct vb_queue *vq)
 			.num_sge = 1,
 		};
 	}
+	for (unsigned i = 0; i < n; i++)
+		vq->rx_state[vq->rwr[i].wr_id] = VB_RX_POSTED;
 	vq->rx_posts++;
 	ret = ibv_post_recv(vq->qp, vq->rwr, &bad);
 	if (ret) {
 		/* Work requests from bad on were not posted: their buffers stay waiting. */
 		unsigned posted = bad ? (unsigned) (bad - vq->rwr) : 0;
+
+		for (unsigned i = posted; i < n; i++)
+			vq->rx_state[vq->rwr[i].wr_id] = VB_RX_WAITING;
 
 		memmove(&vq->repost[vq->nrepost - n], &vq->repost[vq->nrepost - n + posted],
 			(n - posted) * sizeof(*vq->repost));
@@ -112,11 +117,12 @@ static bool rx_take(struct vb_queue *vq, const struct vb_cqe *c, struct port_fra
 	struct vb_port *vp = vq->vp;
 	uint32_t b = (uint32_t) c->wr_id;
 
-	if (c->wr_id >= vp->nrx || !vq->rx_posted) {
+	if (c->wr_id >= vp->nrx || vq->rx_state[b] != VB_RX_POSTED) {
 		vq->q.stats.rx_bad++;
 		return false;
 	}
 	vq->rx_posted--;
+	vq->rx_state[b] = VB_RX_WAITING;
 	if (c->status != IBV_WC_SUCCESS || c->len > vp->bs) {
 		vq->wc_errors += c->status != IBV_WC_SUCCESS;
 		if (c->status == IBV_WC_WR_FLUSH_ERR) {
@@ -128,6 +134,7 @@ static bool rx_take(struct vb_queue *vq, const struct vb_cqe *c, struct port_fra
 		vq->repost[vq->nrepost++] = b;
 		return false;
 	}
+	vq->rx_state[b] = VB_RX_LENT;
 	*f = (struct port_frame){
 		.data = vq->rx_base + (size_t) b * vp->bs,
 		.len = c->len,
@@ -195,11 +202,12 @@ void vb_rx_release(struct port_queue *q, const struct port_frame *f, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		/* More releases than loans would overflow the repost list. */
-		if (f[i].buf >= vp->nrx || !vq->lent) {
+		if (f[i].buf >= vp->nrx || vq->rx_state[f[i].buf] != VB_RX_LENT) {
 			q->stats.rx_bad++;
 			continue;
 		}
 		vq->lent--;
+		vq->rx_state[f[i].buf] = VB_RX_WAITING;
 		vq->repost[vq->nrepost++] = f[i].buf;
 		if (vq->nrepost >= vp->rx_batch)
 			rx_post_batch(vq);
@@ -608,6 +616,7 @@ int vb_queue_setup(struct vb_port *vp, struct vb_queue *vq, unsigned index)
 		ck_n <<= 1;
 	vq->ck_mask = ck_n - 1;
 	vq->repost = calloc(vp->nrx, sizeof(*vq->repost));
+	vq->rx_state = calloc(vp->nrx, 1); /* VB_RX_WAITING */
 	vq->rwr = calloc(vp->rx_batch, sizeof(*vq->rwr));
 	vq->rsge = calloc(vp->rx_batch, sizeof(*vq->rsge));
 	vq->free = calloc(vp->ntx, sizeof(*vq->free));
@@ -618,8 +627,8 @@ int vb_queue_setup(struct vb_port *vp, struct vb_queue *vq, unsigned index)
 	vq->npieces = calloc(vp->ntx, 1);
 	vq->ck = calloc(ck_n, sizeof(*vq->ck));
 	vq->region_inflight = calloc(VERBS_MAX_REGIONS, sizeof(*vq->region_inflight));
-	if (!vq->repost || !vq->rwr || !vq->rsge || !vq->free || !vq->state || !vq->swr ||
-	    !vq->ssge || !vq->pieces || !vq->npieces || !vq->ck || !vq->region_inflight)
+	if (!vq->repost || !vq->rx_state || !vq->rwr || !vq->rsge || !vq->free || !vq->state ||
+	    !vq->swr || !vq->ssge || !vq->pieces || !vq->npieces || !vq->ck || !vq->region_inflight)
 		return -ENOMEM;
 	for (uint32_t s = 0; s < vp->ntx; s++)
 		vq->free[s] = vp->ntx - 1 - s;
@@ -683,6 +692,7 @@ void vb_queue_teardown(struct vb_queue *vq)
 	if (vq->epfd >= 0)
 		close(vq->epfd);
 	free(vq->repost);
+	free(vq->rx_state);
 	free(vq->rwr);
 	free(vq->rsge);
 	free(vq->free);
