@@ -10,6 +10,7 @@
 #include "nic/pcap.h"
 #include "nic/portcfg.h"
 #include "nic/ports.h"
+#include "nic/verbs/verbs_port.h"
 #include "nic/xdp/xdp_port.h"
 #include "util/log.h"
 
@@ -45,6 +46,17 @@ int portcfg_open(const struct pspec *spec, char *err, size_t errlen)
 				 strerror(-ret));
 			return ret;
 		}
+		gw = default_gateway(p->ifindex);
+		break;
+	}
+	case PSPEC_VERBS: {
+		struct port_verbs_config c;
+
+		/* The port's own message says which device it looked for and why it failed. */
+		port_verbs_config_from_spec(&spec->verbs, &c);
+		ret = port_verbs_open(&c, &p, err, errlen);
+		if (ret)
+			return ret;
 		gw = default_gateway(p->ifindex);
 		break;
 	}
