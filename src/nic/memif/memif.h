@@ -22,7 +22,10 @@
 #include "nic/port.h"
 #include "nic/memif/memif_proto.h"
 
-enum memif_role { MEMIF_ROLE_CLIENT, MEMIF_ROLE_SERVER };
+enum memif_role {
+	MEMIF_ROLE_CLIENT,
+	MEMIF_ROLE_SERVER
+};
 
 struct memif_config {
 	const char *path; /* socket; a leading '@' puts it in the abstract namespace */
@@ -41,11 +44,11 @@ struct memif_config {
 };
 
 /* Limits we accept from any peer. */
-#define MEMIF_MAX_QUEUES   16
-#define MEMIF_MAX_REGIONS  16
-#define MEMIF_MAX_LOG2     14
+#define MEMIF_MAX_QUEUES    16
+#define MEMIF_MAX_REGIONS   16
+#define MEMIF_MAX_LOG2      14
 #define MEMIF_MAX_REGION_SZ (1ull << 32)
-#define MEMIF_MAX_PENDING  8 /* server: connections not yet past INIT */
+#define MEMIF_MAX_PENDING   8 /* server: connections not yet past INIT */
 
 int memif_port_create(const struct memif_config *cfg, struct port **out);
 /* Advance the control channel: accept, handshake, detect peer loss, reconnect. Never blocks. */

@@ -19,14 +19,14 @@
 #include "nic/memif/memif_priv.h"
 #include "util/log.h"
 
-#define MP(port) ((struct mport *)(port))
+#define MP(port) ((struct mport *) (port))
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
 }
 
 static void copy_str(uint8_t *dst, size_t dsz, const char *src)
@@ -51,7 +51,7 @@ static void ctl_watch(struct mport *p, int fd, bool add)
 static int conn_send(struct mconn *c, const struct memif_msg *m, int fd)
 {
 	char ctl[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
+	struct iovec iov = {.iov_base = (void *) m, .iov_len = sizeof(*m)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
@@ -70,7 +70,7 @@ static int conn_send(struct mconn *c, const struct memif_msg *m, int fd)
 		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	}
 	n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n != (ssize_t)sizeof(*m))
+	if (n != (ssize_t) sizeof(*m))
 		return n < 0 ? -errno : -EIO;
 	return 0;
 }
@@ -103,7 +103,7 @@ static void region_close(struct mport *p, struct mregion *r)
 		 * cannot fault, and free them when the next connection ends.
 		 */
 		void *a = mmap(r->base, r->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 		if (a == MAP_FAILED || p->ntombs == MEMIF_MAX_REGIONS)
 			munmap(r->base, r->size);
 		else
@@ -159,7 +159,7 @@ static void conn_close(struct mport *p, int idx)
 	if (p->active == idx) {
 		p->active = -1;
 		session_clear(p);
-		p->next_retry_ns = now_ns() + (uint64_t)p->retry_ms * 1000000ull;
+		p->next_retry_ns = now_ns() + (uint64_t) p->retry_ms * 1000000ull;
 	}
 }
 
@@ -192,7 +192,7 @@ static int link_up(struct mport *p)
 	p->up = true;
 	p->connects++;
 	log_info("memif %s: connected, %u queue pair(s), %u slots", p->base.name, p->nq,
-		 1u << p->log2);
+	         1u << p->log2);
 	return 0;
 }
 
@@ -208,8 +208,8 @@ static int srv_hello(struct mport *p, struct mconn *c)
 	m.hello.min_version = MEMIF_VERSION;
 	m.hello.max_version = MEMIF_VERSION;
 	m.hello.max_region = MEMIF_MAX_REGIONS - 1;
-	m.hello.max_c2s_ring = (uint16_t)(p->cfg_nq - 1);
-	m.hello.max_s2c_ring = (uint16_t)(p->cfg_nq - 1);
+	m.hello.max_c2s_ring = (uint16_t) (p->cfg_nq - 1);
+	m.hello.max_s2c_ring = (uint16_t) (p->cfg_nq - 1);
 	m.hello.max_log2_ring_size = MEMIF_MAX_LOG2;
 	return conn_send(c, &m, -1);
 }
@@ -252,7 +252,7 @@ static const char *srv_add_region(struct mport *p, const struct memif_msg_add_re
 	 * The peer could shrink a file under our mapping and turn our reads into SIGBUS: take only
 	 * memory that is big enough and sealed against shrinking.
 	 */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < ar->size)
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size < ar->size)
 		return "Region fd too small";
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK))
@@ -288,8 +288,8 @@ static const char *srv_add_ring(struct mport *p, const struct memif_msg_add_ring
 		return "Invalid ring size";
 	if (ar->private_hdr_size != 0)
 		return "Private headers not supported";
-	if (ar->offset % 8 || (uint64_t)ar->offset + memif_ring_bytes(ar->log2_ring_size) >
-				      p->regions[ar->region].size)
+	if (ar->offset % 8 || (uint64_t) ar->offset + memif_ring_bytes(ar->log2_ring_size) >
+	                              p->regions[ar->region].size)
 		return "Ring outside its region";
 	/* We write to it when the peer asks for interrupts: never let that block. */
 	fl = fcntl(fd, F_GETFL);
@@ -305,7 +305,7 @@ static const char *srv_add_ring(struct mport *p, const struct memif_msg_add_ring
 
 static struct memif_ring *ring_at(struct mport *p, const struct mring_info *ri)
 {
-	return (struct memif_ring *)(p->regions[ri->region].base + ri->offset);
+	return (struct memif_ring *) (p->regions[ri->region].base + ri->offset);
 }
 
 static const char *srv_connect(struct mport *p, struct mconn *c)
@@ -425,9 +425,9 @@ static void srv_accept(struct mport *p)
 /* Lay out and create our region: all rings first, then each queue's buffers. */
 static int cli_region(struct mport *p)
 {
-	size_t stride = (memif_ring_bytes(p->log2) + 63) & ~(size_t)63;
-	size_t nbufs = (size_t)p->nq * 2 << p->log2;
-	size_t bufs_off = (stride * 2 * p->nq + 4095) & ~(size_t)4095;
+	size_t stride = (memif_ring_bytes(p->log2) + 63) & ~(size_t) 63;
+	size_t nbufs = (size_t) p->nq * 2 << p->log2;
+	size_t bufs_off = (stride * 2 * p->nq + 4095) & ~(size_t) 4095;
 	size_t size = bufs_off + nbufs * p->buf_size;
 	struct mregion *r = &p->regions[0];
 	void *base;
@@ -438,7 +438,7 @@ static int cli_region(struct mport *p)
 	fd = memfd_create("xring-memif", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0 ||
+	if (ftruncate(fd, (off_t) size) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		int err = -errno;
 
@@ -463,8 +463,8 @@ static int cli_region(struct mport *p)
 
 			ri->have = true;
 			ri->region = 0;
-			ri->offset = (uint32_t)(stride * (d * p->nq + i));
-			ri->log2 = (uint8_t)p->log2;
+			ri->offset = (uint32_t) (stride * (d * p->nq + i));
+			ri->log2 = (uint8_t) p->log2;
 			ri->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 			if (ri->evfd < 0)
 				return -errno;
@@ -476,10 +476,10 @@ static int cli_region(struct mport *p)
 		}
 	}
 	for (unsigned i = 0; i < p->nq; i++) {
-		size_t off = bufs_off + ((size_t)i * 2 << p->log2) * p->buf_size;
+		size_t off = bufs_off + ((size_t) i * 2 << p->log2) * p->buf_size;
 
-		p->q[i].bufs = (uint8_t *)base + off;
-		p->q[i].bufs_off = (uint32_t)off;
+		p->q[i].bufs = (uint8_t *) base + off;
+		p->q[i].bufs_off = (uint32_t) off;
 	}
 	return 0;
 }
@@ -491,10 +491,10 @@ static const char *cli_hello(struct mport *p, struct mconn *c, const struct memi
 	if (h->min_version > MEMIF_VERSION || h->max_version < MEMIF_VERSION)
 		return "Incompatible memif version";
 	p->nq = p->cfg_nq;
-	if (p->nq > (unsigned)h->max_c2s_ring + 1)
-		p->nq = (unsigned)h->max_c2s_ring + 1;
-	if (p->nq > (unsigned)h->max_s2c_ring + 1)
-		p->nq = (unsigned)h->max_s2c_ring + 1;
+	if (p->nq > (unsigned) h->max_c2s_ring + 1)
+		p->nq = (unsigned) h->max_c2s_ring + 1;
+	if (p->nq > (unsigned) h->max_s2c_ring + 1)
+		p->nq = (unsigned) h->max_s2c_ring + 1;
 	p->log2 = p->cfg_log2;
 	if (p->log2 > h->max_log2_ring_size)
 		p->log2 = h->max_log2_ring_size;
@@ -527,7 +527,7 @@ static const char *cli_hello(struct mport *p, struct mconn *c, const struct memi
 			memset(&m, 0, sizeof(m));
 			m.type = MEMIF_MSG_ADD_RING;
 			m.add_ring.flags = d == 0 ? MEMIF_ADD_RING_C2S : 0;
-			m.add_ring.index = (uint16_t)i;
+			m.add_ring.index = (uint16_t) i;
 			m.add_ring.region = ri->region;
 			m.add_ring.offset = ri->offset;
 			m.add_ring.log2_ring_size = ri->log2;
@@ -552,7 +552,7 @@ static int cli_msg(struct mport *p, int idx, const struct memif_msg *m, int *fd)
 
 	if (m->type == MEMIF_MSG_DISCONNECT) {
 		log_info("memif %s: peer disconnected: %.96s", p->base.name,
-			 (const char *)m->disconnect.string);
+		         (const char *) m->disconnect.string);
 		conn_close(p, idx);
 		return -ECONNRESET;
 	}
@@ -582,11 +582,11 @@ static void cli_try_connect(struct mport *p)
 
 	if (c->state != MC_FREE || now_ns() < p->next_retry_ns)
 		return;
-	p->next_retry_ns = now_ns() + (uint64_t)p->retry_ms * 1000000ull;
+	p->next_retry_ns = now_ns() + (uint64_t) p->retry_ms * 1000000ull;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) < 0) {
+	if (connect(fd, (struct sockaddr *) &p->addr, p->addrlen) < 0) {
 		close(fd);
 		return;
 	}
@@ -612,9 +612,9 @@ static void conn_read(struct mport *p, int idx)
 		struct memif_msg m;
 		struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
 		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = ctl,
-				    .msg_controllen = sizeof(ctl)};
+		                    .msg_iovlen = 1,
+		                    .msg_control = ctl,
+		                    .msg_controllen = sizeof(ctl)};
 		int fd = -1, extra = 0;
 		ssize_t n;
 
@@ -646,7 +646,8 @@ static void conn_read(struct mport *p, int idx)
 			conn_close(p, idx);
 			return;
 		}
-		if (n != (ssize_t)sizeof(m) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || extra) {
+		if (n != (ssize_t) sizeof(m) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+		    extra) {
 			if (fd >= 0)
 				close(fd);
 			conn_drop(p, idx, "Invalid message size");
@@ -735,7 +736,7 @@ static int mport_listen(struct mport *p)
 		return -errno;
 	if (!p->abstract)
 		unlink(p->addr.sun_path); /* a stale socket from a previous run */
-	if (bind(fd, (struct sockaddr *)&p->addr, p->addrlen) < 0 ||
+	if (bind(fd, (struct sockaddr *) &p->addr, p->addrlen) < 0 ||
 	    listen(fd, MEMIF_MAX_PENDING) < 0) {
 		int err = -errno;
 
@@ -784,10 +785,10 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 	if (cfg->path[0] == '@') {
 		p->abstract = true;
 		memcpy(p->addr.sun_path + 1, cfg->path + 1, plen - 1);
-		p->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+		p->addrlen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + plen);
 	} else {
 		memcpy(p->addr.sun_path, cfg->path, plen);
-		p->addrlen = (socklen_t)sizeof(p->addr);
+		p->addrlen = (socklen_t) sizeof(p->addr);
 	}
 	for (int i = 0; i <= MEMIF_MAX_PENDING; i++)
 		p->conns[i].fd = -1;
@@ -814,7 +815,7 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 		q->p = p;
 		q->pq.ops = p->base.ops;
 		q->pq.port = &p->base;
-		q->pq.index = (uint16_t)i;
+		q->pq.index = (uint16_t) i;
 		q->rx_evfd = q->tx_evfd = -1;
 		q->epfd = -1;
 		p->qptr[i] = &q->pq;
@@ -866,33 +867,33 @@ static int memif_mem_deregister(struct port *port, uint32_t key)
 }
 
 const struct port_ops memif_client_ops = {
-	.rx_poll = mq_cli_rx_poll,
-	.rx_release = mq_cli_rx_release,
-	.tx_alloc = mq_cli_tx_alloc,
-	.tx_post = mq_cli_tx_post,
-	.tx_flush = mq_tx_flush,
-	.tx_reap = mq_cli_tx_reap,
-	.wait_fd = mq_wait_fd,
-	.arm = mq_arm,
-	.steer = memif_steer,
-	.unsteer = memif_unsteer,
-	.mem_register = memif_mem_register,
-	.mem_deregister = memif_mem_deregister,
-	.destroy = memif_destroy,
+        .rx_poll = mq_cli_rx_poll,
+        .rx_release = mq_cli_rx_release,
+        .tx_alloc = mq_cli_tx_alloc,
+        .tx_post = mq_cli_tx_post,
+        .tx_flush = mq_tx_flush,
+        .tx_reap = mq_cli_tx_reap,
+        .wait_fd = mq_wait_fd,
+        .arm = mq_arm,
+        .steer = memif_steer,
+        .unsteer = memif_unsteer,
+        .mem_register = memif_mem_register,
+        .mem_deregister = memif_mem_deregister,
+        .destroy = memif_destroy,
 };
 
 const struct port_ops memif_server_ops = {
-	.rx_poll = mq_srv_rx_poll,
-	.rx_release = mq_srv_rx_release,
-	.tx_alloc = mq_srv_tx_alloc,
-	.tx_post = mq_srv_tx_post,
-	.tx_flush = mq_tx_flush,
-	.tx_reap = mq_srv_tx_reap,
-	.wait_fd = mq_wait_fd,
-	.arm = mq_arm,
-	.steer = memif_steer,
-	.unsteer = memif_unsteer,
-	.mem_register = memif_mem_register,
-	.mem_deregister = memif_mem_deregister,
-	.destroy = memif_destroy,
+        .rx_poll = mq_srv_rx_poll,
+        .rx_release = mq_srv_rx_release,
+        .tx_alloc = mq_srv_tx_alloc,
+        .tx_post = mq_srv_tx_post,
+        .tx_flush = mq_tx_flush,
+        .tx_reap = mq_srv_tx_reap,
+        .wait_fd = mq_wait_fd,
+        .arm = mq_arm,
+        .steer = memif_steer,
+        .unsteer = memif_unsteer,
+        .mem_register = memif_mem_register,
+        .mem_deregister = memif_mem_deregister,
+        .destroy = memif_destroy,
 };

@@ -55,7 +55,7 @@ struct mq {
 	uint16_t rx_rel;  /* server: tail given back; client: head (refilled up to) */
 	int rx_evfd;
 	uint8_t *rx_done;    /* server: slot released by the caller, tail not yet moved */
-	uint32_t *rx_shadow; /* client: buffer placed in each slot */
+	uint32_t *rx_shadow; /* client: per receive buffer, 1 while the server holds it */
 	uint32_t *rx_free;   /* client: free receive buffers */
 	unsigned rx_nfree;
 
@@ -118,7 +118,7 @@ struct mport {
 	struct port_queue *qptr[MEMIF_MAX_QUEUES];
 };
 
-#define MQ_BUF(gen, idx) (((uint32_t)(gen) << 16) | (uint32_t)(idx))
+#define MQ_BUF(gen, idx) (((uint32_t) (gen) << 16) | (uint32_t) (idx))
 
 extern const struct port_ops memif_client_ops;
 extern const struct port_ops memif_server_ops;

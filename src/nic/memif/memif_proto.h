@@ -25,11 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MEMIF_COOKIE   0x3E31F20u
-#define MEMIF_VERSION  0x0200u /* major 2, minor 0 */
-#define MEMIF_NAME_SZ  32
+#define MEMIF_COOKIE    0x3E31F20u
+#define MEMIF_VERSION   0x0200u /* major 2, minor 0 */
+#define MEMIF_NAME_SZ   32
 #define MEMIF_SECRET_SZ 24
-#define MEMIF_MSG_SIZE 128
+#define MEMIF_MSG_SIZE  128
 
 enum memif_msg_type {
 	MEMIF_MSG_NONE = 0,
@@ -54,9 +54,9 @@ struct memif_msg_hello {
 	uint8_t name[MEMIF_NAME_SZ];
 	uint16_t min_version;
 	uint16_t max_version;
-	uint16_t max_region;    /* highest region index accepted */
-	uint16_t max_s2c_ring;  /* highest S2C ring index accepted */
-	uint16_t max_c2s_ring;  /* highest C2S ring index accepted */
+	uint16_t max_region;   /* highest region index accepted */
+	uint16_t max_s2c_ring; /* highest S2C ring index accepted */
+	uint16_t max_c2s_ring; /* highest C2S ring index accepted */
 	uint8_t max_log2_ring_size;
 } __attribute__((packed));
 

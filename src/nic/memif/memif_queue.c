@@ -5,8 +5,8 @@
  * against what we know the peer may have done (a producer cannot move more than the ring size
  * ahead of us, a consumer cannot give back slots we never handed over). Each descriptor is read
  * once into registers, then checked: a server checks that the buffer lies inside a region the
- * client gave us; a client checks that the peer left its descriptor pointing at the very buffer
- * we put there. A violation counts rx_bad and drops the connection.
+ * client gave us; a client checks that it points at one of our receive buffers that the server
+ * holds right now. A violation counts rx_bad and drops the connection.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 
 #include "nic/memif/memif_priv.h"
 
-#define MQ(pq) ((struct mq *)(pq))
+#define MQ(pq) ((struct mq *) (pq))
 
 struct dsc {
 	uint16_t flags, region;
@@ -26,17 +26,17 @@ struct dsc {
 /* One read of a descriptor the peer can write at any moment. */
 static inline struct dsc desc_read(const struct memif_desc *d)
 {
-	uint64_t w0 = __atomic_load_n((const uint64_t *)d, __ATOMIC_RELAXED);
-	uint64_t w1 = __atomic_load_n((const uint64_t *)d + 1, __ATOMIC_RELAXED);
+	uint64_t w0 = __atomic_load_n((const uint64_t *) d, __ATOMIC_RELAXED);
+	uint64_t w1 = __atomic_load_n((const uint64_t *) d + 1, __ATOMIC_RELAXED);
 
-	return (struct dsc){.flags = (uint16_t)w0,
-			    .region = (uint16_t)(w0 >> 16),
-			    .length = (uint32_t)(w0 >> 32),
-			    .offset = (uint32_t)w1};
+	return (struct dsc){.flags = (uint16_t) w0,
+	                    .region = (uint16_t) (w0 >> 16),
+	                    .length = (uint32_t) (w0 >> 32),
+	                    .offset = (uint32_t) w1};
 }
 
 static inline void desc_write(struct memif_desc *d, uint16_t flags, uint16_t region,
-			      uint32_t length, uint32_t offset)
+                              uint32_t length, uint32_t offset)
 {
 	d->flags = flags;
 	d->region = region;
@@ -71,12 +71,12 @@ int mq_up(struct mq *q)
 	const struct mring_info *txi = &p->rings[srv ? 1 : 0][i];
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = rxi->evfd};
 
-	q->rx = (struct memif_ring *)(p->regions[rxi->region].base + rxi->offset);
-	q->tx = (struct memif_ring *)(p->regions[txi->region].base + txi->offset);
-	q->rx_size = (uint16_t)(1u << rxi->log2);
-	q->rx_mask = (uint16_t)(q->rx_size - 1);
-	q->tx_size = (uint16_t)(1u << txi->log2);
-	q->tx_mask = (uint16_t)(q->tx_size - 1);
+	q->rx = (struct memif_ring *) (p->regions[rxi->region].base + rxi->offset);
+	q->tx = (struct memif_ring *) (p->regions[txi->region].base + txi->offset);
+	q->rx_size = (uint16_t) (1u << rxi->log2);
+	q->rx_mask = (uint16_t) (q->rx_size - 1);
+	q->tx_size = (uint16_t) (1u << txi->log2);
+	q->tx_mask = (uint16_t) (q->tx_size - 1);
 	q->rx_evfd = rxi->evfd;
 	q->tx_evfd = txi->evfd;
 	q->rx_last = q->rx_rel = 0;
@@ -98,7 +98,7 @@ int mq_up(struct mq *q)
 	} else {
 		unsigned n = q->tx_size; /* client rings have one size */
 
-		q->tx_shadow = calloc((size_t)n * 4, sizeof(uint32_t));
+		q->tx_shadow = calloc((size_t) n * 4, sizeof(uint32_t));
 		if (!q->tx_shadow)
 			return -ENOMEM;
 		q->rx_shadow = q->tx_shadow + n;
@@ -159,20 +159,26 @@ int mq_cli_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		return 0;
 	rx_disarm(q);
 	tail = load_acq(&q->rx->tail);
-	n = (uint16_t)(tail - q->rx_last);
-	owned = (uint16_t)(q->rx_rel - q->rx_last); /* slots we gave the server */
+	n = (uint16_t) (tail - q->rx_last);
+	owned = (uint16_t) (q->rx_rel - q->rx_last); /* slots we gave the server */
 	if (n > owned)
 		return mq_fault(q, "S2C tail beyond the buffers we gave");
 	if (n > max)
-		n = (uint16_t)max;
+		n = (uint16_t) max;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t slot = (uint16_t)(q->rx_last + i) & q->rx_mask;
+		uint16_t slot = (uint16_t) (q->rx_last + i) & q->rx_mask;
 		struct dsc d = desc_read(&q->rx->desc[slot]);
-		uint32_t idx = q->rx_shadow[slot];
+		uint32_t rel = d.offset - q->bufs_off, idx = rel / bsz;
 
-		if (d.region != 0 || d.offset != cli_buf_off(q, idx) || d.length > bsz)
-			return mq_fault(q, "S2C descriptor does not match its buffer");
-		f[i].data = q->bufs + (size_t)idx * bsz;
+		/*
+		 * A server may return our buffers in any slot order, but each must be one of our
+		 * receive buffers, whole, and one we handed over and have not had back yet.
+		 */
+		if (d.region != 0 || d.offset < q->bufs_off || rel % bsz || idx < q->tx_size ||
+		    idx >= 2u * q->tx_size || d.length > bsz || !q->rx_shadow[idx - q->tx_size])
+			return mq_fault(q, "S2C descriptor is not a buffer we gave");
+		q->rx_shadow[idx - q->tx_size] = 0;
+		f[i].data = q->bufs + (size_t) idx * bsz;
 		f[i].len = d.length;
 		f[i].buf = MQ_BUF(q->gen, idx);
 		f[i].cookie = 0;
@@ -182,7 +188,7 @@ int mq_cli_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		pq->stats.rx_bytes += d.length;
 		pq->stats.rx_frames += !(d.flags & MEMIF_DESC_NEXT);
 	}
-	q->rx_last = (uint16_t)(q->rx_last + n);
+	q->rx_last = (uint16_t) (q->rx_last + n);
 	pq->stats.poll_hits += n != 0;
 	return n;
 }
@@ -205,11 +211,11 @@ void mq_cli_rx_release(struct port_queue *pq, const struct port_frame *f, unsign
 	}
 	/* Refill: every slot the server does not hold gets a fresh buffer. */
 	head = q->rx_rel;
-	while (q->rx_nfree && (uint16_t)(head - q->rx_last) < q->rx_size) {
+	while (q->rx_nfree && (uint16_t) (head - q->rx_last) < q->rx_size) {
 		uint16_t slot = head & q->rx_mask;
 		uint32_t idx = q->rx_free[--q->rx_nfree];
 
-		q->rx_shadow[slot] = idx;
+		q->rx_shadow[idx - q->tx_size] = 1; /* the server has it */
 		desc_write(&q->rx->desc[slot], 0, 0, q->p->buf_size, cli_buf_off(q, idx));
 		head++;
 	}
@@ -227,11 +233,11 @@ int mq_cli_tx_reap(struct port_queue *pq, uint64_t *cookies, unsigned max)
 	if (!q->up)
 		return 0;
 	tail = load_acq(&q->tx->tail);
-	n = (uint16_t)(tail - q->tx_reaped);
-	if (n > (uint16_t)(q->tx_pub - q->tx_reaped))
+	n = (uint16_t) (tail - q->tx_reaped);
+	if (n > (uint16_t) (q->tx_pub - q->tx_reaped))
 		return mq_fault(q, "C2S tail beyond head");
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t slot = (uint16_t)(q->tx_reaped + i) & q->tx_mask;
+		uint16_t slot = (uint16_t) (q->tx_reaped + i) & q->tx_mask;
 
 		q->tx_free[q->tx_nfree++] = q->tx_shadow[slot];
 	}
@@ -256,7 +262,7 @@ int mq_cli_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t idx = q->tx_free[--q->tx_nfree];
 
-		f[i].data = q->bufs + (size_t)idx * bsz;
+		f[i].data = q->bufs + (size_t) idx * bsz;
 		f[i].len = bsz;
 		f[i].buf = MQ_BUF(q->gen, idx);
 		f[i].cookie = 0;
@@ -264,7 +270,7 @@ int mq_cli_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 		f[i].flags = 0;
 		f[i].l4_off = 0;
 	}
-	return (int)n;
+	return (int) n;
 }
 
 int mq_cli_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n)
@@ -274,7 +280,7 @@ int mq_cli_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 
 	if (!q->up) {
 		pq->stats.tx_drops += n;
-		return (int)n;
+		return (int) n;
 	}
 	for (i = 0; i < n; i++) {
 		uint32_t idx = f[i].buf & 0xffff;
@@ -284,14 +290,14 @@ int mq_cli_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 			pq->stats.tx_drops++; /* a buffer of an earlier connection: gone with it */
 			continue;
 		}
-		if ((uint16_t)(q->tx_post - q->tx_reaped) >= q->tx_size) {
+		if ((uint16_t) (q->tx_post - q->tx_reaped) >= q->tx_size) {
 			pq->stats.tx_full++;
 			break;
 		}
 		slot = q->tx_post & q->tx_mask;
 		q->tx_shadow[slot] = idx;
 		desc_write(&q->tx->desc[slot], (f[i].flags & PORT_F_MORE) ? MEMIF_DESC_NEXT : 0, 0,
-			   f[i].len, cli_buf_off(q, idx));
+		           f[i].len, cli_buf_off(q, idx));
 		q->tx_post++;
 		pq->stats.tx_bytes += f[i].len;
 		if (!(f[i].flags & PORT_F_MORE)) {
@@ -299,7 +305,7 @@ int mq_cli_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 			pq->stats.tx_frames++;
 		}
 	}
-	return (int)i;
+	return (int) i;
 }
 
 /* ---- server: every buffer is the client's ---- */
@@ -307,7 +313,7 @@ int mq_cli_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 static inline bool srv_buf_ok(const struct mport *p, const struct dsc *d)
 {
 	return d->region < p->nregions &&
-	       (uint64_t)d->offset + d->length <= p->regions[d->region].size;
+	       (uint64_t) d->offset + d->length <= p->regions[d->region].size;
 }
 
 int mq_srv_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
@@ -321,14 +327,14 @@ int mq_srv_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		return 0;
 	rx_disarm(q);
 	head = load_acq(&q->rx->head);
-	n = (uint16_t)(head - q->rx_last);
+	n = (uint16_t) (head - q->rx_last);
 	/* Slots from our released tail to head: all of them must fit in the ring. */
-	if ((uint16_t)(head - q->rx_rel) > q->rx_size)
+	if ((uint16_t) (head - q->rx_rel) > q->rx_size)
 		return mq_fault(q, "C2S head moved more than the ring size");
 	if (n > max)
-		n = (uint16_t)max;
+		n = (uint16_t) max;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t slot = (uint16_t)(q->rx_last + i) & q->rx_mask;
+		uint16_t slot = (uint16_t) (q->rx_last + i) & q->rx_mask;
 		struct dsc d = desc_read(&q->rx->desc[slot]);
 
 		if (!srv_buf_ok(p, &d))
@@ -343,7 +349,7 @@ int mq_srv_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		pq->stats.rx_bytes += d.length;
 		pq->stats.rx_frames += !(d.flags & MEMIF_DESC_NEXT);
 	}
-	q->rx_last = (uint16_t)(q->rx_last + n);
+	q->rx_last = (uint16_t) (q->rx_last + n);
 	pq->stats.poll_hits += n != 0;
 	return n;
 }
@@ -382,15 +388,15 @@ int mq_srv_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 	if (!q->up)
 		return 0;
 	head = load_acq(&q->tx->head);
-	if ((uint16_t)(head - q->tx_pub) > q->tx_size)
+	if ((uint16_t) (head - q->tx_pub) > q->tx_size)
 		return mq_fault(q, "S2C head moved more than the ring size");
-	avail = (uint16_t)(head - q->tx_alloc);
-	if ((uint16_t)(q->tx_alloc - q->tx_pub) > (uint16_t)(head - q->tx_pub))
+	avail = (uint16_t) (head - q->tx_alloc);
+	if ((uint16_t) (q->tx_alloc - q->tx_pub) > (uint16_t) (head - q->tx_pub))
 		return mq_fault(q, "S2C head moved back");
 	if (n > avail)
 		n = avail;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t slot = (uint16_t)(q->tx_alloc + i) & q->tx_mask;
+		uint16_t slot = (uint16_t) (q->tx_alloc + i) & q->tx_mask;
 		struct dsc d = desc_read(&q->tx->desc[slot]);
 
 		if (!srv_buf_ok(p, &d))
@@ -403,8 +409,8 @@ int mq_srv_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 		f[i].flags = 0;
 		f[i].l4_off = 0;
 	}
-	q->tx_alloc = (uint16_t)(q->tx_alloc + n);
-	return (int)n;
+	q->tx_alloc = (uint16_t) (q->tx_alloc + n);
+	return (int) n;
 }
 
 int mq_srv_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n)
@@ -415,7 +421,7 @@ int mq_srv_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 
 	if (!q->up) {
 		pq->stats.tx_drops += n;
-		return (int)n;
+		return (int) n;
 	}
 	for (i = 0; i < n; i++) {
 		uint32_t region = f[i].buf & 0xffff;
@@ -424,8 +430,8 @@ int mq_srv_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 
 		if (f[i].buf >> 16 != q->gen || region >= p->nregions ||
 		    data < p->regions[region].base ||
-		    (uint64_t)(data - p->regions[region].base) + f[i].len >
-			    p->regions[region].size) {
+		    (uint64_t) (data - p->regions[region].base) + f[i].len >
+		            p->regions[region].size) {
 			pq->stats.tx_drops++;
 			continue;
 		}
@@ -439,7 +445,8 @@ int mq_srv_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 		}
 		slot = q->tx_post & q->tx_mask;
 		desc_write(&q->tx->desc[slot], (f[i].flags & PORT_F_MORE) ? MEMIF_DESC_NEXT : 0,
-			   (uint16_t)region, f[i].len, (uint32_t)(data - p->regions[region].base));
+		           (uint16_t) region, f[i].len,
+		           (uint32_t) (data - p->regions[region].base));
 		q->tx_post++;
 		pq->stats.tx_bytes += f[i].len;
 		if (!(f[i].flags & PORT_F_MORE)) {
@@ -447,7 +454,7 @@ int mq_srv_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 			pq->stats.tx_frames++;
 		}
 	}
-	return (int)i;
+	return (int) i;
 }
 
 int mq_srv_tx_reap(struct port_queue *pq, uint64_t *cookies, unsigned max)
