@@ -57,6 +57,9 @@ bool memif_connected(const struct port *p);
 /* Times the link came up since creation (tests use it to observe reconnects). */
 uint64_t memif_connects(const struct port *p);
 
+/* Drop the running connection, if any (a client then reconnects after retry_ms). */
+void memif_reset(struct port *p);
+
 /*
  * For the fuzzers: feed one control message (and optional fd, which is consumed) to a server
  * port as if it arrived on a fresh or ongoing connection slot 0. Returns 0 while the connection

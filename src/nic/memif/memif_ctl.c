@@ -328,6 +328,7 @@ static const char *srv_connect(struct mport *p, struct mconn *c)
 		}
 	}
 	p->nq = n;
+	p->log2 = p->rings[0][0].log2;
 	if (link_up(p) < 0)
 		return "Out of memory";
 	c->state = MC_UP;
@@ -671,6 +672,14 @@ int memif_poll(struct port *port)
 		if (p->conns[i].state != MC_FREE && p->conns[i].fd >= 0)
 			conn_read(p, i);
 	return 0;
+}
+
+void memif_reset(struct port *port)
+{
+	struct mport *p = MP(port);
+
+	if (p->active >= 0)
+		conn_drop(p, p->active, "Reset");
 }
 
 bool memif_connected(const struct port *port)
