@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -435,6 +436,8 @@ Test(memif, an_armed_queue_is_interrupted_once_per_flush)
 	cr_assert_eq(port_tx_post(cq, f, 4), 4);
 	port_tx_flush(cq);
 	cr_expect_eq(cq->stats.kicks, 1);
+	struct pollfd pfd = {.fd = sq->ops->wait_fd(sq), .events = POLLIN};
+	cr_expect_eq(poll(&pfd, 1, 1000), 1, "the queue's wait fd woke up");
 	cr_expect_eq(read(pr.ms->q[0].rx_evfd, &v, 8), 8, "the eventfd fired");
 	/* polling again masks interrupts: the next flush makes no system call */
 	cr_expect_eq(port_rx_poll(sq, f, 8), 4);
@@ -448,6 +451,53 @@ Test(memif, an_armed_queue_is_interrupted_once_per_flush)
 	/* arming with work pending says so instead of sleeping */
 	cr_expect_eq(sq->ops->arm(sq), -EAGAIN);
 	pair_close(&pr);
+}
+
+Test(memif, four_queue_pairs_carry_their_own_frames)
+{
+	struct memif_config cfg = {.id = 4, .nqueues = 4, .retry_ms = 5, .log2_ring = 6};
+	struct port *ps[2];
+	struct port_frame f[16];
+
+	make_path(true);
+	cfg.path = sock_path;
+	cfg.role = MEMIF_ROLE_SERVER;
+	cr_assert_eq(memif_port_create(&cfg, &ps[0]), 0);
+	cfg.role = MEMIF_ROLE_CLIENT;
+	cr_assert_eq(memif_port_create(&cfg, &ps[1]), 0);
+	cr_assert(wait_up(ps, 2, 5000));
+	cr_assert_eq(((struct mport *) ps[0])->nq, 4);
+	for (unsigned qi = 0; qi < 4; qi++) {
+		struct port_queue *tq = ps[1]->queues[qi];
+
+		cr_assert_eq(port_tx_alloc(tq, f, 1), 1);
+		mf_build(f[0].data, 80, 100 + qi);
+		f[0].len = 80;
+		cr_assert_eq(port_tx_post(tq, f, 1), 1);
+		port_tx_flush(tq);
+	}
+	for (unsigned qi = 0; qi < 4; qi++) {
+		struct port_queue *rq = ps[0]->queues[qi];
+
+		cr_assert_eq(port_rx_poll(rq, f, 16), 1, "queue %u", qi);
+		cr_expect_eq(mf_check(f[0].data, f[0].len), 100 + qi, "queue %u", qi);
+		port_rx_release(rq, f, 1);
+	}
+	ps[1]->ops->destroy(ps[1]);
+	ps[0]->ops->destroy(ps[0]);
+}
+
+Test(memif, a_client_with_another_interface_id_is_not_let_in)
+{
+	make_path(true);
+	struct port *srv = open_port(MEMIF_ROLE_SERVER, 1, NULL);
+	struct port *cli = open_port(MEMIF_ROLE_CLIENT, 2, NULL);
+	struct port *both[2] = {srv, cli};
+
+	cr_expect(!wait_up(both, 2, 300));
+	cr_expect(!memif_connected(srv));
+	cli->ops->destroy(cli);
+	srv->ops->destroy(srv);
 }
 
 /* ---- hostile control messages ---- */
