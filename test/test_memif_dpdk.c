@@ -19,8 +19,21 @@
 static pid_t tp_pid = -1;
 static int tp_stdin = -1;
 static char tp_sock[108];
+static struct port *tp_server;
+
+static void testpmd_start_as(const char *role);
 
 static void testpmd_start(void)
+{
+	testpmd_start_as("server");
+}
+
+static void testpmd_start_client(void)
+{
+	testpmd_start_as("client");
+}
+
+static void testpmd_start_as(const char *role)
 {
 	char vdev[256], prefix[64], logp[128];
 	int in[2];
@@ -28,11 +41,21 @@ static void testpmd_start(void)
 	if (access(TESTPMD, X_OK) != 0)
 		cr_skip_test("%s not installed (Debian package dpdk-dev)", TESTPMD);
 	snprintf(tp_sock, sizeof(tp_sock), "/tmp/xring-m-%d.sock", getpid());
-	snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=server,socket=%s,socket-abstract=no",
+	snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=%s,socket=%s,socket-abstract=no", role,
 	         tp_sock);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=xring-memif-%d", getpid());
 	snprintf(logp, sizeof(logp), "/tmp/xring-m-%d.log", getpid());
 	unlink(tp_sock);
+	if (!strcmp(role, "client")) {
+		/* testpmd connects to us: our server must listen first */
+		struct memif_config cfg = {.path = tp_sock,
+		                           .role = MEMIF_ROLE_SERVER,
+		                           .id = 0,
+		                           .name = "xring0",
+		                           .mac = {0x02, 0, 0, 0, 0, 0x01}};
+
+		cr_assert_eq(memif_port_create(&cfg, &tp_server), 0);
+	}
 	cr_assert_eq(pipe(in), 0);
 	tp_pid = fork();
 	cr_assert_geq(tp_pid, 0);
@@ -68,6 +91,22 @@ static void testpmd_stop(void)
 		tp_pid = -1;
 	}
 	unlink(tp_sock);
+}
+
+static struct port *wait_connected(struct port *p)
+{
+	uint64_t end = mf_now_ms() + 60000;
+
+	while (!memif_connected(p) && mf_now_ms() < end) {
+		int st;
+
+		memif_poll(p);
+		cr_assert_eq(waitpid(tp_pid, &st, WNOHANG), 0, "testpmd exited early (status %d)",
+		             st);
+		usleep(2000);
+	}
+	cr_assert(memif_connected(p), "testpmd's memif client connected to us");
+	return p;
 }
 
 static struct port *connect_client(void)
@@ -135,7 +174,8 @@ static void echo(struct port *p, uint64_t count, size_t size, unsigned window)
 {
 	struct port_queue *q = p->queues[0];
 	static uint8_t frame[MF_MAX], back[MF_MAX];
-	struct port_frame f[64];
+	struct port_frame f[64], spare[64];
+	unsigned nspare = 0;
 	uint64_t sent = 0, got = 0, bad = 0;
 	size_t have = 0;
 	uint64_t end = mf_now_ms() + 120000;
@@ -144,21 +184,31 @@ static void echo(struct port *p, uint64_t count, size_t size, unsigned window)
 		memif_poll(p);
 		cr_assert(memif_connected(p), "link stayed up");
 		while (sent < count && sent - got < window) {
-			unsigned pieces = (unsigned) ((size + 2047) / 2048), k = 0;
+			unsigned pieces, cap;
 			size_t left = size;
+			int k = port_tx_alloc(q, spare + nspare, 64 - nspare);
 
-			if (port_tx_alloc(q, f, pieces) != (int) pieces)
-				cr_assert_fail("out of send buffers");
+			if (k > 0)
+				nspare += (unsigned) k;
+			if (nspare == 0)
+				break; /* a server waits for the client to hand out buffers */
+			cap = spare[0].len;
+			pieces = (unsigned) ((size + cap - 1) / cap);
+			if (nspare < pieces)
+				break;
 			mf_build(frame, size, sent);
-			for (; k < pieces; k++) {
-				size_t len = left < f[k].len ? left : f[k].len;
+			for (unsigned j = 0; j < pieces; j++) {
+				struct port_frame *fr = &spare[nspare - pieces + j];
+				size_t len = left < fr->len ? left : fr->len;
 
-				memcpy(f[k].data, frame + (size - left), len);
+				memcpy(fr->data, frame + (size - left), len);
 				left -= len;
-				f[k].len = (uint32_t) len;
-				f[k].flags = left ? PORT_F_MORE : 0;
+				fr->len = (uint32_t) len;
+				fr->flags = left ? PORT_F_MORE : 0;
 			}
-			cr_assert_eq(port_tx_post(q, f, pieces), (int) pieces);
+			cr_assert_eq(port_tx_post(q, spare + nspare - pieces, pieces),
+			             (int) pieces);
+			nspare -= pieces;
 			sent++;
 		}
 		port_tx_flush(q);
@@ -217,4 +267,17 @@ Test(memif_dpdk, chained_9000_byte_frames_come_back_through_testpmd, .init = tes
 	warm_up(p);
 	echo(p, 5000, 9000, 64);
 	p->ops->destroy(p);
+}
+
+Test(memif_dpdk, testpmd_as_client_echoes_what_our_server_sends, .init = testpmd_start_client,
+     .fini = testpmd_stop, .timeout = 300)
+{
+	struct port *p = wait_connected(tp_server);
+
+	warm_up(p);
+	echo(p, 100000, 64, 256);
+	echo(p, 20000, 1500, 256);
+	echo(p, 2000, 9000, 32);
+	p->ops->destroy(p);
+	tp_server = NULL;
 }
