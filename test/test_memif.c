@@ -500,6 +500,55 @@ Test(memif, a_client_with_another_interface_id_is_not_let_in)
 	srv->ops->destroy(srv);
 }
 
+Test(memif, two_interfaces_share_one_socket_and_clients_find_theirs_by_id)
+{
+	struct memif_config cfg = {.path = NULL, .retry_ms = 5, .log2_ring = 6};
+	struct port *s1, *s2, *c1, *c2, *c3, *all[4];
+	struct port_frame f[4];
+
+	make_path(true);
+	cfg.path = sock_path;
+	cfg.role = MEMIF_ROLE_SERVER;
+	cfg.id = 1;
+	cr_assert_eq(memif_port_create(&cfg, &s1), 0);
+	cfg.path = NULL;
+	cfg.share = s1;
+	cfg.id = 2;
+	cr_assert_eq(memif_port_create(&cfg, &s2), 0);
+	cfg.id = 1;
+	cr_assert_eq(memif_port_create(&cfg, &c3), -EEXIST, "ids are unique on a socket");
+	cfg.share = NULL;
+	cfg.path = sock_path;
+	cfg.role = MEMIF_ROLE_CLIENT;
+	cfg.id = 2;
+	cr_assert_eq(memif_port_create(&cfg, &c2), 0);
+	cfg.id = 1;
+	cr_assert_eq(memif_port_create(&cfg, &c1), 0);
+	cfg.id = 3;
+	cr_assert_eq(memif_port_create(&cfg, &c3), 0);
+	all[0] = s1, all[1] = s2, all[2] = c1, all[3] = c2;
+	cr_assert(wait_up(all, 4, 5000), "both interfaces up");
+	cr_expect(!memif_connected(c3), "no interface 3");
+	for (int k = 0; k < 2; k++) {
+		struct port *tx = k ? c2 : c1, *rx = k ? s2 : s1;
+
+		cr_assert_eq(port_tx_alloc(tx->queues[0], f, 1), 1);
+		mf_build(f[0].data, 64, 10 + (uint64_t) k);
+		f[0].len = 64;
+		port_tx_post(tx->queues[0], f, 1);
+		port_tx_flush(tx->queues[0]);
+		cr_assert_eq(port_rx_poll(rx->queues[0], f, 4), 1);
+		cr_expect_eq(mf_check(f[0].data, f[0].len), 10 + (uint64_t) k, "interface %d",
+		             k + 1);
+		port_rx_release(rx->queues[0], f, 1);
+	}
+	c3->ops->destroy(c3);
+	c2->ops->destroy(c2);
+	c1->ops->destroy(c1);
+	s2->ops->destroy(s2);
+	s1->ops->destroy(s1);
+}
+
 /* ---- hostile control messages ---- */
 
 static int raw_client(void)

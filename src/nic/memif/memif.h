@@ -41,6 +41,10 @@ struct memif_config {
 	uint16_t mtu; /* 0 means 1500 */
 	uint32_t ip;  /* network byte order, optional */
 	uint8_t prefix_len;
+	/* server: take connections on this server port's socket instead of opening one; the
+	 * interface id tells them apart (path is then ignored). Poll every port; destroy the
+	 * sharing ports before the one that owns the socket. */
+	struct port *share;
 };
 
 /* Limits we accept from any peer. */

@@ -214,24 +214,46 @@ static int srv_hello(struct mport *p, struct mconn *c)
 	return conn_send(c, &m, -1);
 }
 
-static const char *srv_init(struct mport *p, int idx, const struct memif_msg_init *in)
+/*
+ * INIT names the interface: this port or another server port sharing its socket. The
+ * connection moves to that port, which runs the rest of the handshake.
+ */
+static const char *srv_init(struct mport *p, int idx, const struct memif_msg_init *in,
+                            struct mport **tp, int *tidx)
 {
 	uint8_t want[MEMIF_SECRET_SZ];
+	struct mport *t = p;
+	int slot = idx;
 
 	if (in->version != MEMIF_VERSION)
 		return "Incompatible memif version";
-	if (in->id != p->id)
+	while (t && t->id != in->id)
+		t = t == p ? p->shared : t->next_shared;
+	if (!t)
 		return "ID not found";
-	if (p->active >= 0)
+	if (t->active >= 0)
 		return "Already connected";
 	if (in->mode != MEMIF_MODE_ETHERNET)
 		return "Only ethernet mode supported";
-	copy_str(want, sizeof(want), p->secret);
+	copy_str(want, sizeof(want), t->secret);
 	if (memcmp(want, in->secret, sizeof(want)) != 0)
-		return p->secret[0] ? "Incorrect secret" : "Unexpected secret";
-	session_clear(p);
-	p->active = idx;
-	p->conns[idx].state = MC_S_SETUP;
+		return t->secret[0] ? "Incorrect secret" : "Unexpected secret";
+	if (t != p) {
+		for (slot = 0; slot <= MEMIF_MAX_PENDING && t->conns[slot].state != MC_FREE; slot++)
+			;
+		if (slot > MEMIF_MAX_PENDING)
+			return "Interface busy";
+		t->conns[slot] = p->conns[idx];
+		ctl_watch(p, p->conns[idx].fd, false);
+		ctl_watch(t, t->conns[slot].fd, true);
+		p->conns[idx].fd = -1;
+		p->conns[idx].state = MC_FREE;
+	}
+	session_clear(t);
+	t->active = slot;
+	t->conns[slot].state = MC_S_SETUP;
+	*tp = t;
+	*tidx = slot;
 	return NULL;
 }
 
@@ -346,15 +368,21 @@ static int srv_msg(struct mport *p, int idx, const struct memif_msg *m, int *fd)
 		return -ECONNRESET;
 	}
 	switch (c->state) {
-	case MC_S_WAIT_INIT:
+	case MC_S_WAIT_INIT: {
 		if (m->type != MEMIF_MSG_INIT) {
 			err = "Unexpected message";
 			break;
 		}
-		err = srv_init(p, idx, &m->init);
-		if (!err && send_simple(c, MEMIF_MSG_ACK) < 0)
-			err = "Send failed";
+		struct mport *t;
+		int tidx;
+
+		err = srv_init(p, idx, &m->init, &t, &tidx);
+		if (!err && send_simple(&t->conns[tidx], MEMIF_MSG_ACK) < 0) {
+			conn_drop(t, tidx, NULL);
+			return -EIO;
+		}
 		break;
+	}
 	case MC_S_SETUP:
 		if (m->type == MEMIF_MSG_ADD_REGION) {
 			err = srv_add_region(p, &m->add_region, rfd);
@@ -664,7 +692,9 @@ int memif_poll(struct port *port)
 {
 	struct mport *p = MP(port);
 
-	if (p->role == MEMIF_ROLE_SERVER)
+	if (p->owner && p->owner != p)
+		memif_poll(&p->owner->base); /* connections for us arrive on its socket */
+	if (p->role == MEMIF_ROLE_SERVER && p->listen_fd >= 0)
 		srv_accept(p);
 	else
 		cli_try_connect(p);
@@ -723,6 +753,16 @@ static void memif_destroy(struct port *port)
 			conn_drop(p, i, "Interface deleted");
 	session_clear(p);
 	tombs_free(p);
+	if (p->owner && p->owner != p) {
+		struct mport **pp = &p->owner->shared;
+
+		while (*pp && *pp != p)
+			pp = &(*pp)->next_shared;
+		if (*pp)
+			*pp = p->next_shared;
+	}
+	for (struct mport *s = p->shared; s; s = s->next_shared)
+		s->owner = NULL; /* their socket is gone with us */
 	for (unsigned i = 0; i < MEMIF_MAX_QUEUES; i++) {
 		if (p->q[i].epfd >= 0)
 			close(p->q[i].epfd);
@@ -763,12 +803,12 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 	size_t plen;
 	int err;
 
-	if (!cfg || !cfg->path || !out)
+	if (!cfg || !out || (!cfg->path && !cfg->share))
 		return -EINVAL;
-	plen = strlen(cfg->path);
-	if (plen < 2 && cfg->path[0] == '@')
+	plen = cfg->path ? strlen(cfg->path) : 0;
+	if (cfg->path && plen < 2 && cfg->path[0] == '@')
 		return -EINVAL;
-	if (plen == 0 || plen >= sizeof(p->addr.sun_path))
+	if (!cfg->share && (plen == 0 || plen >= sizeof(p->addr.sun_path)))
 		return -ENAMETOOLONG;
 	if (cfg->secret && strlen(cfg->secret) > MEMIF_SECRET_SZ)
 		return -EINVAL;
@@ -791,7 +831,9 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 	p->listen_fd = -1;
 	p->active = -1;
 	p->addr.sun_family = AF_UNIX;
-	if (cfg->path[0] == '@') {
+	if (cfg->share) {
+		p->addrlen = 0; /* we never bind nor connect */
+	} else if (cfg->path[0] == '@') {
 		p->abstract = true;
 		memcpy(p->addr.sun_path + 1, cfg->path + 1, plen - 1);
 		p->addrlen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + plen);
@@ -839,7 +881,26 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 			}
 		}
 	}
-	if (cfg->role == MEMIF_ROLE_SERVER) {
+	if (cfg->role == MEMIF_ROLE_SERVER && cfg->share) {
+		struct mport *o = MP(cfg->share);
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = o->ctl_epfd};
+
+		if (o->role != MEMIF_ROLE_SERVER || o->owner != o) {
+			err = -EINVAL;
+			goto fail;
+		}
+		for (struct mport *s = o; s; s = s == o ? o->shared : s->next_shared) {
+			if (s->id == p->id) {
+				err = -EEXIST;
+				goto fail;
+			}
+		}
+		p->owner = o;
+		p->next_shared = o->shared;
+		o->shared = p;
+		epoll_ctl(p->ctl_epfd, EPOLL_CTL_ADD, o->ctl_epfd, &ev);
+	} else if (cfg->role == MEMIF_ROLE_SERVER) {
+		p->owner = p;
 		err = mport_listen(p);
 		if (err < 0)
 			goto fail;

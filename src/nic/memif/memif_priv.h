@@ -96,6 +96,9 @@ struct mport {
 	socklen_t addrlen;
 	bool abstract;
 	int listen_fd;
+	struct mport *owner;       /* server: the port whose socket we accept on (may be us) */
+	struct mport *shared;      /* owner: other interfaces on our socket */
+	struct mport *next_shared; /* in the owner's list */
 	int ctl_epfd; /* listener and control connections; nested in every queue's epfd */
 	struct mconn conns[1 + MEMIF_MAX_PENDING];
 	int active; /* index in conns of the connection past INIT, -1 when none */
