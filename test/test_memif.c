@@ -647,6 +647,40 @@ Test(memif, hostile_control_messages_are_refused_and_the_server_lives_on)
 	m.add_ring.log2_ring_size = 10;
 	expect_refused(srv, &m, sizeof(m), mfd, "ring before any region");
 
+	/* a ring whose interrupt fd is a pipe (a write could SIGPIPE or block us) */
+	{
+		struct memif_msg r;
+		int pp[2], c2, sealed = memfd_create("t", MFD_ALLOW_SEALING);
+
+		cr_assert_eq(ftruncate(sealed, 1 << 16), 0);
+		fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK);
+		cr_assert_eq(pipe(pp), 0);
+		c2 = raw_client();
+		cr_assert(raw_recv(srv, c2, &r) && r.type == MEMIF_MSG_HELLO);
+		memset(&r, 0, sizeof(r));
+		r.type = MEMIF_MSG_INIT;
+		r.init.version = MEMIF_VERSION;
+		r.init.id = 9;
+		memcpy(r.init.secret, "k", 1);
+		raw_send(c2, &r, sizeof(r), -1);
+		cr_assert(raw_recv(srv, c2, &r) && r.type == MEMIF_MSG_ACK);
+		memset(&r, 0, sizeof(r));
+		r.type = MEMIF_MSG_ADD_REGION;
+		r.add_region.size = 1 << 16;
+		raw_send(c2, &r, sizeof(r), sealed);
+		cr_assert(raw_recv(srv, c2, &r) && r.type == MEMIF_MSG_ACK, "sealed region taken");
+		memset(&r, 0, sizeof(r));
+		r.type = MEMIF_MSG_ADD_RING;
+		r.add_ring.log2_ring_size = 4;
+		raw_send(c2, &r, sizeof(r), pp[1]);
+		cr_expect(raw_recv(srv, c2, &r) && r.type == MEMIF_MSG_DISCONNECT, "pipe refused");
+		close(c2);
+		close(pp[0]);
+		close(pp[1]);
+		close(sealed);
+		memif_poll(srv);
+	}
+
 	m.type = 77;
 	expect_refused(srv, &m, sizeof(m), -1, "unknown type");
 	m.type = MEMIF_MSG_CONNECT;

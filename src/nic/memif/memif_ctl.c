@@ -289,6 +289,23 @@ static const char *srv_add_region(struct mport *p, const struct memif_msg_add_re
 	return NULL;
 }
 
+/*
+ * We write to a ring's fd to interrupt the peer: it must be an eventfd. A pipe without a
+ * reader would raise SIGPIPE in our process, a blocking one could hang it.
+ */
+static bool is_eventfd(int fd)
+{
+	char link[64], target[32];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
 static const char *srv_add_ring(struct mport *p, const struct memif_msg_add_ring *ar, int fd)
 {
 	unsigned dir = (ar->flags & MEMIF_ADD_RING_C2S) ? 0 : 1;
@@ -313,7 +330,9 @@ static const char *srv_add_ring(struct mport *p, const struct memif_msg_add_ring
 	if (ar->offset % 8 || (uint64_t) ar->offset + memif_ring_bytes(ar->log2_ring_size) >
 	                              p->regions[ar->region].size)
 		return "Ring outside its region";
-	/* We write to it when the peer asks for interrupts: never let that block. */
+	if (!is_eventfd(fd))
+		return "Interrupt fd is not an eventfd";
+	/* The peer may have made it blocking; a kick must never wait. */
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return "Bad interrupt fd";
