@@ -573,6 +573,19 @@ static bool raw_recv(struct port *srv, int fd, struct memif_msg *m)
 	return false;
 }
 
+static bool raw_recv_long(struct port *srv, int fd, struct memif_msg *m, uint64_t ms)
+{
+	uint64_t end = mf_now_ms() + ms;
+
+	while (mf_now_ms() < end) {
+		memif_poll(srv);
+		if (recv(fd, m, sizeof(*m), MSG_DONTWAIT) == (ssize_t) sizeof(*m))
+			return true;
+		usleep(2000);
+	}
+	return false;
+}
+
 static void raw_send(int fd, const struct memif_msg *m, size_t len, int pass_fd)
 {
 	char ctl[CMSG_SPACE(sizeof(int))];
@@ -699,6 +712,13 @@ Test(memif, hostile_control_messages_are_refused_and_the_server_lives_on)
 	memcpy(m.init.secret, "nope", 4);
 	raw_send(c, &m, sizeof(m), -1);
 	cr_expect(raw_recv(srv, c, &m) && m.type == MEMIF_MSG_DISCONNECT, "wrong secret refused");
+	close(c);
+
+	/* a client that connects and says nothing is let go */
+	c = raw_client();
+	cr_assert(raw_recv(srv, c, &m) && m.type == MEMIF_MSG_HELLO);
+	cr_expect(raw_recv_long(srv, c, &m, 15000) && m.type == MEMIF_MSG_DISCONNECT,
+	          "a stalled handshake is dropped");
 	close(c);
 
 	/* and after all that, a real client still gets through */

@@ -462,6 +462,7 @@ static void srv_accept(struct mport *p)
 		}
 		p->conns[slot].fd = fd;
 		p->conns[slot].state = MC_S_WAIT_INIT;
+		p->conns[slot].deadline_ns = now_ns() + MEMIF_HANDSHAKE_MS * 1000000ull;
 		ctl_watch(p, fd, true);
 		if (srv_hello(p, &p->conns[slot]) < 0)
 			conn_close(p, slot);
@@ -641,6 +642,7 @@ static void cli_try_connect(struct mport *p)
 	session_clear(p);
 	c->fd = fd;
 	c->state = MC_C_WAIT_HELLO;
+	c->deadline_ns = now_ns() + MEMIF_HANDSHAKE_MS * 1000000ull;
 	p->active = 0;
 	ctl_watch(p, fd, true);
 }
@@ -710,6 +712,7 @@ static void conn_read(struct mport *p, int idx)
 int memif_poll(struct port *port)
 {
 	struct mport *p = MP(port);
+	uint64_t now = 0;
 
 	if (p->owner && p->owner != p)
 		memif_poll(&p->owner->base); /* connections for us arrive on its socket */
@@ -720,6 +723,17 @@ int memif_poll(struct port *port)
 	for (int i = 0; i <= MEMIF_MAX_PENDING; i++)
 		if (p->conns[i].state != MC_FREE && p->conns[i].fd >= 0)
 			conn_read(p, i);
+	/* A peer that connects and then stalls must not hold a slot (or our link) forever. */
+	for (int i = 0; i <= MEMIF_MAX_PENDING; i++) {
+		struct mconn *c = &p->conns[i];
+
+		if (c->state == MC_FREE || c->state == MC_UP || c->fd < 0)
+			continue;
+		if (!now)
+			now = now_ns();
+		if (now > c->deadline_ns)
+			conn_drop(p, i, "Handshake timeout");
+	}
 	return 0;
 }
 

@@ -24,7 +24,10 @@ enum mconn_state {
 struct mconn {
 	int fd;
 	enum mconn_state state;
+	uint64_t deadline_ns; /* the handshake must be done by then */
 };
+
+#define MEMIF_HANDSHAKE_MS 5000
 
 struct mregion {
 	uint8_t *base;
