@@ -35,7 +35,7 @@ struct memif_config {
 	const char *name;   /* our interface name (sent in CONNECT / CONNECTED) */
 	unsigned nqueues;   /* queue pairs wanted; 0 means 1 */
 	unsigned log2_ring; /* ring size, client: 0 means 10 (1024 slots) */
-	unsigned buf_size;  /* client: bytes per buffer, 0 means 2048 */
+	unsigned buf_size;  /* client: bytes per buffer (64..65535), 0 means 2048 */
 	unsigned retry_ms;  /* client reconnect interval, 0 means 200 */
 	uint8_t mac[6];
 	uint16_t mtu; /* 0 means 1500 */
@@ -52,7 +52,8 @@ struct memif_config {
 #define MEMIF_MAX_REGIONS   16
 #define MEMIF_MAX_LOG2      14
 #define MEMIF_MAX_REGION_SZ (1ull << 32)
-#define MEMIF_MAX_PENDING   8 /* server: connections not yet past INIT */
+#define MEMIF_MAX_PENDING   8      /* server: connections not yet past INIT */
+#define MEMIF_MAX_BUF       65535u /* bytes in one buffer */
 
 int memif_port_create(const struct memif_config *cfg, struct port **out);
 /* Advance the control channel: accept, handshake, detect peer loss, reconnect. Never blocks. */

@@ -235,9 +235,10 @@ static const char *srv_init(struct mport *p, int idx, const struct memif_msg_ini
 		return "Already connected";
 	if (in->mode != MEMIF_MODE_ETHERNET)
 		return "Only ethernet mode supported";
+	/* As DPDK and libmemif do: a secret is checked only when the interface has one. */
 	copy_str(want, sizeof(want), t->secret);
-	if (memcmp(want, in->secret, sizeof(want)) != 0)
-		return t->secret[0] ? "Incorrect secret" : "Unexpected secret";
+	if (t->secret[0] && memcmp(want, in->secret, sizeof(want)) != 0)
+		return "Incorrect secret";
 	if (t != p) {
 		for (slot = 0; slot <= MEMIF_MAX_PENDING && t->conns[slot].state != MC_FREE; slot++)
 			;
@@ -846,7 +847,7 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 	if (cfg->secret && strlen(cfg->secret) > MEMIF_SECRET_SZ)
 		return -EINVAL;
 	if (cfg->nqueues > MEMIF_MAX_QUEUES || cfg->log2_ring > MEMIF_MAX_LOG2 ||
-	    (cfg->log2_ring && cfg->log2_ring < 1) || cfg->buf_size > 65535 ||
+	    (cfg->log2_ring && cfg->log2_ring < 1) || cfg->buf_size > MEMIF_MAX_BUF ||
 	    (cfg->buf_size && cfg->buf_size < 64))
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));

@@ -310,9 +310,10 @@ int mq_cli_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 
 /* ---- server: every buffer is the client's ---- */
 
+/* Buffers are at most 64 KiB in every implementation (DPDK's buffer size is 16-bit). */
 static inline bool srv_buf_ok(const struct mport *p, const struct dsc *d)
 {
-	return d->region < p->nregions &&
+	return d->region < p->nregions && d->length <= MEMIF_MAX_BUF &&
 	       (uint64_t) d->offset + d->length <= p->regions[d->region].size;
 }
 
