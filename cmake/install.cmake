@@ -5,7 +5,9 @@ install(TARGETS xring xring_static EXPORT xringTargets
 	ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
 	INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES include/xring.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY include/xring DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+if(EXISTS ${PROJECT_SOURCE_DIR}/include/xring)
+	install(DIRECTORY include/xring DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
 install(EXPORT xringTargets NAMESPACE xring:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xring)
 
 configure_package_config_file(cmake/xringConfig.cmake.in
@@ -16,6 +18,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/xringConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/xringConfig.cmake ${PROJECT_BINARY_DIR}/xringConfigVersion.cmake
 	DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xring)
 
+# The pkg-config file finds its prefix from its own place, so an installed tree can move.
+file(RELATIVE_PATH XRING_PC_UP /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
 configure_file(cmake/xring.pc.in ${PROJECT_BINARY_DIR}/xring.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/xring.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 

@@ -46,7 +46,8 @@ struct port_frame {
 
 /* Flow steering: which received frames this queue wants. Zero fields are wildcards. */
 enum port_rule_kind {
-	PORT_RULE_TCP, /* 5-tuple when remote is set (a connection), 3-tuple otherwise (a listener) */
+	PORT_RULE_TCP, /* 5-tuple when remote is set (a connection), 3-tuple otherwise (a listener)
+			*/
 	PORT_RULE_UDP,
 	PORT_RULE_ARP,  /* every ARP frame for the port */
 	PORT_RULE_ICMP, /* every ICMP packet to local_ip */
@@ -63,7 +64,8 @@ struct port_rule {
 
 /* Per-queue counters; the backend only ever increments them, from the queue's thread. */
 struct port_counters {
-	uint64_t rx_frames, rx_bytes, rx_drops, rx_bad; /* bad: malformed descriptors, peer faults */
+	uint64_t rx_frames, rx_bytes, rx_drops,
+		rx_bad; /* bad: malformed descriptors, peer faults */
 	uint64_t tx_frames, tx_bytes, tx_drops, tx_full;
 	uint64_t polls, poll_hits;
 	uint64_t kicks; /* system calls made to kick the device */
@@ -74,7 +76,8 @@ struct port_ops {
 	int (*rx_poll)(struct port_queue *q, struct port_frame *frames, unsigned max);
 	/* Give received buffers back so the device can receive into them again. */
 	void (*rx_release)(struct port_queue *q, const struct port_frame *frames, unsigned n);
-	/* Take up to n empty send buffers (data and len = capacity filled in). Returns the count. */
+	/* Take up to n empty send buffers (data and len = capacity filled in). Returns the count.
+	 */
 	int (*tx_alloc)(struct port_queue *q, struct port_frame *frames, unsigned n);
 	/* Queue n filled frames for sending; returns how many were accepted (the rest stay the
 	 * caller's). Nothing is guaranteed to leave before tx_flush(). */
@@ -122,8 +125,8 @@ enum {
 	PORT_CAP_RX_CSUM = 1u << 0,
 	PORT_CAP_TX_CSUM = 1u << 1,
 	PORT_CAP_TSO = 1u << 2,
-	PORT_CAP_STEER = 1u << 3,      /* steer() filters in hardware or in an XDP program */
-	PORT_CAP_CHAIN = 1u << 4,      /* frames larger than one buffer arrive as chains */
+	PORT_CAP_STEER = 1u << 3,       /* steer() filters in hardware or in an XDP program */
+	PORT_CAP_CHAIN = 1u << 4,       /* frames larger than one buffer arrive as chains */
 	PORT_CAP_EXTERNAL_TX = 1u << 5, /* can send from memory given to mem_register() */
 };
 

@@ -2,7 +2,13 @@
 #ifndef XRING_UTIL_LOG_H
 #define XRING_UTIL_LOG_H
 
-enum log_level { LOG_NONE, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_level {
+	LOG_NONE,
+	LOG_ERROR,
+	LOG_WARN,
+	LOG_INFO,
+	LOG_DEBUG
+};
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum log_level log_get_level(void);

@@ -1,0 +1,62 @@
+/*
+ * Posting completions. The CQ never drops one: when it is full, or while older completions
+ * still wait, a CQE goes to the overflow list, which flows back in order as the application
+ * makes room (xring_cq_advance calls __xring_flush_overflow).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "ring/ring.h"
+#include "util/log.h"
+
+static int ovf_grow(struct xring_ctx *ctx)
+{
+	unsigned cap = ctx->ovf_cap ? ctx->ovf_cap * 2 : 64;
+	struct xring_cqe *v = malloc(sizeof(*v) * cap);
+	unsigned n = ctx->ovf_tail - ctx->ovf_head;
+
+	if (!v)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		v[i] = ctx->ovf[(ctx->ovf_head + i) & (ctx->ovf_cap - 1)];
+	free(ctx->ovf);
+	ctx->ovf = v;
+	ctx->ovf_cap = cap;
+	ctx->ovf_head = 0;
+	ctx->ovf_tail = n;
+	return 0;
+}
+
+void cq_post_overflow(struct xring_ctx *ctx, uint64_t user_data, int32_t res, uint32_t flags)
+{
+	struct xring_cqe *cqe;
+
+	if (ctx->ovf_tail - ctx->ovf_head == ctx->ovf_cap && ovf_grow(ctx)) {
+		/* Only when malloc fails with the CQ full, as the kernel does in the same spot. */
+		ctx->cq_dropped++;
+		log_error("CQ full and no memory for the overflow list: completion %llu dropped",
+			  (unsigned long long) user_data);
+		return;
+	}
+	cqe = &ctx->ovf[ctx->ovf_tail++ & (ctx->ovf_cap - 1)];
+	cqe->user_data = user_data;
+	cqe->res = res;
+	cqe->flags = flags;
+	ctx->ring->cq.overflow = ctx->ovf_tail - ctx->ovf_head;
+}
+
+void cq_flush_overflow(struct xring_ctx *ctx)
+{
+	struct xring_cq *cq = &ctx->ring->cq;
+
+	while (ctx->ovf_head != ctx->ovf_tail && cq->tail - cq->head < cq->entries) {
+		cq->cqes[cq->tail & cq->mask] = ctx->ovf[ctx->ovf_head++ & (ctx->ovf_cap - 1)];
+		cq->tail++;
+	}
+	cq->overflow = ctx->ovf_tail - ctx->ovf_head;
+}
+
+XRING_API void __xring_flush_overflow(struct xring *ring)
+{
+	cq_flush_overflow(ring->ctx);
+}

@@ -1,0 +1,227 @@
+/*
+ * The completion engine: everything that makes progress without a new submission. It polls
+ * the completion sources (the kernel ring, NIC queues: later layers register them), fires due
+ * timers and runs deferred completions. Waiting spins on that for a budget, then sleeps on the
+ * sources' file descriptors with a timeout set by the nearest timer, so an idle ring sleeps.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include "ops/kring.h"
+#include "ops/netport.h"
+#include "ops/ops.h"
+#include "ring/ring.h"
+
+#define MAX_WAIT_FDS 64
+
+void engine_add_source(struct xring_ctx *ctx, struct xring_source *src)
+{
+	src->next = ctx->sources;
+	ctx->sources = src;
+}
+
+void engine_remove_source(struct xring_ctx *ctx, struct xring_source *src)
+{
+	for (struct xring_source **p = &ctx->sources; *p; p = &(*p)->next)
+		if (*p == src) {
+			*p = src->next;
+			return;
+		}
+}
+
+static int run_timers(struct xring_ctx *ctx)
+{
+	uint64_t now = clock_mono_ns();
+	struct timer *t;
+	int n = 0;
+
+	/* Timers due together fire before any of their consequences run, as kernel timers
+	 * queue task work that runs after them. */
+	ctx->batching = true;
+	while ((t = timer_first(&ctx->timers)) && t->deadline <= now) {
+		timer_del(&ctx->timers, t);
+		timeout_expire(ctx, t);
+		n++;
+	}
+	ctx->batching = false;
+	return n;
+}
+
+int engine_progress(struct xring_ctx *ctx)
+{
+	int n = 0;
+
+	for (struct xring_source *s = ctx->sources; s; s = s->next)
+		n += s->poll(ctx, s);
+	if (ctx->timers.n)
+		n += run_timers(ctx);
+	timeout_flush_counts(ctx);
+	req_run_later(ctx);
+	kring_flush(ctx);
+	if (ctx->netports)
+		netport_flush_all(ctx);
+	if (ctx->ring->cq.overflow)
+		cq_flush_overflow(ctx);
+	return n;
+}
+
+static unsigned ready(const struct xring_ctx *ctx)
+{
+	return xring_cq_ready(ctx->ring) + ctx->ring->cq.overflow;
+}
+
+/* Sleeps until a source has work, the nearest timer or the deadline. 0 or -EINTR. */
+static int sleep_once(struct xring_ctx *ctx, int64_t deadline_ns, const sigset_t *sigmask)
+{
+	struct pollfd fds[MAX_WAIT_FDS];
+	struct timespec tmo, *tp = NULL;
+	int64_t until = deadline_ns;
+	nfds_t n = 0;
+	int ret;
+
+	for (struct xring_source *s = ctx->sources; s && n < MAX_WAIT_FDS; s = s->next) {
+		int fd = s->wait_fd ? s->wait_fd(s) : -1;
+
+		if (fd < 0)
+			continue;
+		if (s->arm && s->arm(s) == -EAGAIN)
+			return 0; /* work arrived while arming: poll again instead */
+		fds[n].fd = fd;
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+		n++;
+	}
+	if (ctx->timers.n) {
+		int64_t t = (int64_t) timer_first(&ctx->timers)->deadline;
+
+		if (until < 0 || t < until)
+			until = t;
+	}
+	if (until >= 0) {
+		int64_t now = (int64_t) clock_mono_ns(), d = until > now ? until - now : 0;
+
+		tmo.tv_sec = d / 1000000000;
+		tmo.tv_nsec = d % 1000000000;
+		tp = &tmo;
+	}
+	ret = ppoll(fds, n, tp, sigmask);
+	if (ret < 0 && errno == EINTR)
+		return -EINTR;
+	return 0;
+}
+
+int engine_wait(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns, const sigset_t *sigmask)
+{
+	uint64_t spin_until = 0;
+	bool spun = false;
+
+	for (;;) {
+		uint64_t now;
+		int ret;
+
+		if (ctx->ring->cq.overflow)
+			cq_flush_overflow(ctx);
+		if (ready(ctx) >= want)
+			return 0;
+		engine_progress(ctx);
+		if (ready(ctx) >= want)
+			return 0;
+		now = clock_mono_ns();
+		if (deadline_ns >= 0 && (int64_t) now >= deadline_ns)
+			return -ETIME;
+		if (!spun) {
+			spun = true;
+			spin_until = now + ctx->spin_ns;
+		}
+		if (now < spin_until)
+			continue;
+		ret = sleep_once(ctx, deadline_ns, sigmask);
+		if (ret)
+			return ret;
+	}
+}
+
+static int64_t deadline_after(const struct __kernel_timespec *ts)
+{
+	uint64_t d;
+
+	if (!ts)
+		return -1;
+	if (ts->tv_sec < 0 || ts->tv_nsec < 0)
+		return (int64_t) clock_mono_ns();
+	d = (uint64_t) ts->tv_sec > INT64_MAX / 2000000000
+		    ? (uint64_t) INT64_MAX / 2
+		    : (uint64_t) ts->tv_sec * 1000000000u + (uint64_t) ts->tv_nsec;
+	return (int64_t) (clock_mono_ns() + d);
+}
+
+static int first_cqe(struct xring *ring, struct xring_cqe **cqe_ptr)
+{
+	if (ring->cq.overflow)
+		cq_flush_overflow(ring->ctx);
+	if (ring->cq.tail == ring->cq.head) {
+		*cqe_ptr = NULL;
+		return -EAGAIN;
+	}
+	*cqe_ptr = &ring->cq.cqes[ring->cq.head & ring->cq.mask];
+	return 0;
+}
+
+XRING_API int __xring_peek_slow(struct xring *ring, struct xring_cqe **cqe_ptr)
+{
+	if (!ring->cq.overflow)
+		engine_progress(ring->ctx);
+	return first_cqe(ring, cqe_ptr);
+}
+
+XRING_API int __xring_get_cqe(struct xring *ring, struct xring_cqe **cqe_ptr, unsigned wait_nr)
+{
+	int ret;
+
+	if (!wait_nr)
+		return __xring_peek_slow(ring, cqe_ptr);
+	ret = engine_wait(ring->ctx, wait_nr, -1, NULL);
+	if (ret) {
+		*cqe_ptr = NULL;
+		return ret;
+	}
+	return first_cqe(ring, cqe_ptr);
+}
+
+XRING_API int xring_wait_cqes(struct xring *ring, struct xring_cqe **cqe_ptr, unsigned wait_nr,
+			      struct __kernel_timespec *ts, sigset_t *sigmask)
+{
+	int ret = engine_wait(ring->ctx, wait_nr ? wait_nr : 1, deadline_after(ts), sigmask);
+
+	if (ret) {
+		/* Like liburing, a CQE that is ready is still handed out with the error. */
+		if (first_cqe(ring, cqe_ptr))
+			*cqe_ptr = NULL;
+		return ret;
+	}
+	return first_cqe(ring, cqe_ptr);
+}
+
+XRING_API int xring_wait_cqe_timeout(struct xring *ring, struct xring_cqe **cqe_ptr,
+				     struct __kernel_timespec *ts)
+{
+	return xring_wait_cqes(ring, cqe_ptr, 1, ts, NULL);
+}
+
+XRING_API unsigned xring_peek_batch_cqe(struct xring *ring, struct xring_cqe **cqes, unsigned count)
+{
+	unsigned n, i;
+
+	if (ring->cq.overflow)
+		cq_flush_overflow(ring->ctx);
+	else if (ring->cq.tail == ring->cq.head)
+		engine_progress(ring->ctx);
+	n = xring_cq_ready(ring);
+	if (n > count)
+		n = count;
+	for (i = 0; i < n; i++)
+		cqes[i] = &ring->cq.cqes[(ring->cq.head + i) & ring->cq.mask];
+	return n;
+}

@@ -1,0 +1,81 @@
+/* Fixed buffers and provided buffer rings, registered with the kernel ring that reads them. */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "ops/kring.h"
+
+_Static_assert(sizeof(struct xring_buf) == sizeof(struct io_uring_buf), "buf layout");
+_Static_assert(sizeof(struct xring_buf_reg) == sizeof(struct io_uring_buf_reg), "buf_reg layout");
+
+XRING_API int xring_register_buffers(struct xring *ring, const struct iovec *iovecs,
+				     unsigned nr_iovecs)
+{
+	struct io_uring *kr = kring_ring(ring->ctx);
+
+	return kr ? io_uring_register_buffers(kr, iovecs, nr_iovecs) : -EOPNOTSUPP;
+}
+
+XRING_API int xring_unregister_buffers(struct xring *ring)
+{
+	struct io_uring *kr = kring_ring(ring->ctx);
+
+	return kr ? io_uring_unregister_buffers(kr) : -EOPNOTSUPP;
+}
+
+XRING_API int xring_register_buf_ring(struct xring *ring, struct xring_buf_reg *reg, unsigned flags)
+{
+	struct io_uring *kr = kring_ring(ring->ctx);
+
+	if (!kr)
+		return -EOPNOTSUPP;
+	return io_uring_register_buf_ring(kr, (struct io_uring_buf_reg *) reg, flags);
+}
+
+XRING_API int xring_unregister_buf_ring(struct xring *ring, int bgid)
+{
+	struct io_uring *kr = kring_ring(ring->ctx);
+
+	return kr ? io_uring_unregister_buf_ring(kr, bgid) : -EOPNOTSUPP;
+}
+
+XRING_API struct xring_buf_ring *xring_setup_buf_ring(struct xring *ring, unsigned nentries,
+						      int bgid, unsigned flags, int *ret)
+{
+	size_t len = (size_t) nentries * sizeof(struct xring_buf);
+	struct xring_buf_reg reg = {0};
+	struct xring_buf_ring *br;
+	int err;
+
+	if (!nentries || nentries > 32768 || (nentries & (nentries - 1))) {
+		*ret = -EINVAL;
+		return NULL;
+	}
+	br = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (br == MAP_FAILED) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	reg.ring_addr = (uint64_t) (uintptr_t) br;
+	reg.ring_entries = nentries;
+	reg.bgid = (uint16_t) bgid;
+	err = xring_register_buf_ring(ring, &reg, flags);
+	if (err) {
+		munmap(br, len);
+		*ret = err;
+		return NULL;
+	}
+	xring_buf_ring_init(br);
+	*ret = 0;
+	return br;
+}
+
+XRING_API int xring_free_buf_ring(struct xring *ring, struct xring_buf_ring *br, unsigned nentries,
+				  int bgid)
+{
+	int ret = xring_unregister_buf_ring(ring, bgid);
+
+	if (ret)
+		return ret;
+	munmap(br, (size_t) nentries * sizeof(struct xring_buf));
+	return 0;
+}

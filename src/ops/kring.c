@@ -1,0 +1,240 @@
+/*
+ * Passthrough to the kernel ring. xring keeps links, drain and CQE_SKIP_SUCCESS to itself
+ * (it sequences chains and decides what a chain's failure is), so each request reaches the
+ * kernel as a lone SQE whose user_data is the request; the kernel's CQE completes it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ops/kring.h"
+#include "ops/ops.h"
+#include "util/log.h"
+
+/* Low bit of a kernel user_data: a CQE for xring itself (a cancellation it asked for), not
+ * for a request. Requests are 8-byte aligned. */
+#define KR_TAG_CANCEL 1ull
+
+static struct io_uring_sqe *kring_sqe(struct kring *kr)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&kr->ring);
+
+	if (!sqe) {
+		/* The kernel SQ is full: hand it over and take a fresh slot. */
+		io_uring_submit(&kr->ring);
+		kr->unsubmitted = 0;
+		sqe = io_uring_get_sqe(&kr->ring);
+	}
+	if (sqe)
+		kr->unsubmitted++;
+	return sqe;
+}
+
+void kring_flush(struct xring_ctx *ctx)
+{
+	struct kring *kr = ctx->kr;
+
+	if (kr && kr->unsubmitted) {
+		int ret = io_uring_submit(&kr->ring);
+
+		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
+			log_warn("kernel ring submit: %d", ret);
+		kr->unsubmitted = 0;
+	}
+}
+
+/* The kernel fails a link on a short transfer where the caller asked for all of it; xring
+ * sequences chains itself, so it applies the same rule to the result. */
+static bool short_is_failure(const struct xreq *req, int32_t res)
+{
+	const struct xring_sqe *sqe = &req->u.sqe;
+
+	if (res < 0)
+		return true;
+	switch (req->opcode) {
+	case XRING_OP_READ:
+	case XRING_OP_WRITE:
+	case XRING_OP_READ_FIXED:
+	case XRING_OP_WRITE_FIXED:
+		return (uint32_t) res < sqe->len;
+	case XRING_OP_SEND:
+	case XRING_OP_RECV:
+	case XRING_OP_SEND_ZC:
+		return (sqe->msg_flags & MSG_WAITALL) && (uint32_t) res < sqe->len;
+	default:
+		return false;
+	}
+}
+
+static void kr_cqe(struct xring_ctx *ctx, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	struct xreq *req;
+
+	if (!ud)
+		return;
+	if (ud & KR_TAG_CANCEL) {
+		/* One of the kernel cancellations an ASYNC_CANCEL asked for has answered. */
+		req = (struct xreq *) (uintptr_t) (ud & ~KR_TAG_CANCEL);
+		if (cqe->res == 0 || cqe->res == -EALREADY)
+			req->u.cancel.nr++;
+		if (req->u.cancel.first == 1)
+			req->u.cancel.first = cqe->res;
+		if (--req->u.cancel.outstanding == 0) {
+			bool all = req->u.cancel.flags &
+				   (XRING_ASYNC_CANCEL_ALL | XRING_ASYNC_CANCEL_ANY);
+
+			req_complete(ctx, req, all ? req->u.cancel.nr : req->u.cancel.first, 0);
+		}
+		return;
+	}
+	req = (struct xreq *) (uintptr_t) ud;
+	if (cqe->flags & IORING_CQE_F_MORE) {
+		/* Multishot results and the first CQE of a zero-copy send: the request goes on. */
+		if (!(req->flags & REQ_F_CQE_SKIP) || cqe->res < 0)
+			cq_post(ctx, req->user_data, cqe->res, cqe->flags);
+		return;
+	}
+	if (!short_is_failure(req, cqe->res))
+		req->flags |= REQ_F_NO_FAIL;
+	else
+		req_set_fail(req);
+	req_complete(ctx, req, cqe->res, cqe->flags);
+}
+
+static int kr_poll(struct xring_ctx *ctx, struct xring_source *src)
+{
+	struct kring *kr = ctx->kr;
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	bool was = ctx->batching;
+
+	if (kr->unsubmitted)
+		kring_flush(ctx);
+	ctx->batching = true;
+	io_uring_for_each_cqe(&kr->ring, head, cqe)
+	{
+		kr_cqe(ctx, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&kr->ring, n);
+	ctx->batching = was;
+	if (n && !was)
+		req_run_later(ctx);
+	return (int) n;
+}
+
+static int kr_wait_fd(struct xring_source *src)
+{
+	struct kring *kr = (struct kring *) ((char *) src - offsetof(struct kring, src));
+
+	return kr->ring.ring_fd;
+}
+
+static int kr_arm(struct xring_source *src)
+{
+	struct kring *kr = (struct kring *) ((char *) src - offsetof(struct kring, src));
+
+	/* Completions already waiting in the kernel CQ: no sleeping. */
+	return io_uring_cq_ready(&kr->ring) ? -EAGAIN : 0;
+}
+
+int kring_init(struct xring_ctx *ctx, unsigned entries)
+{
+	struct io_uring_params p;
+	struct kring *kr = calloc(1, sizeof(*kr));
+	int ret;
+
+	if (!kr)
+		return -ENOMEM;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+	p.cq_entries = entries * 4;
+	ret = io_uring_queue_init_params(entries, &kr->ring, &p);
+	if (ret) {
+		/* io_uring may be disabled (kernel.io_uring_disabled); xring still runs its own
+		 * opcodes and offloaded sockets. */
+		log_warn("no kernel io_uring (%d): opcodes xring does not implement will fail",
+			 ret);
+		kr->broken = true;
+	} else {
+		struct io_uring_probe *probe = io_uring_get_probe_ring(&kr->ring);
+
+		for (unsigned op = 0; probe && op <= probe->last_op && op < probe->ops_len; op++)
+			if (probe->ops[op].flags & IO_URING_OP_SUPPORTED)
+				kr->supported[op / 8] |= (uint8_t) (1u << (op % 8));
+		io_uring_free_probe(probe);
+		kr->src.poll = kr_poll;
+		kr->src.wait_fd = kr_wait_fd;
+		kr->src.arm = kr_arm;
+		engine_add_source(ctx, &kr->src);
+	}
+	ctx->kr = kr;
+	return 0;
+}
+
+void kring_exit(struct xring_ctx *ctx)
+{
+	if (!ctx->kr)
+		return;
+	if (!ctx->kr->broken)
+		io_uring_queue_exit(&ctx->kr->ring);
+	free(ctx->kr);
+	ctx->kr = NULL;
+}
+
+/* The passthrough operation. */
+
+static int pt_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_sqe *sqe)
+{
+	if (!kring_ring(ctx))
+		return -EOPNOTSUPP;
+	/* An opcode this kernel lacks is refused at once, as the kernel itself refuses it. */
+	if (!(ctx->kr->supported[sqe->opcode / 8] & (1u << (sqe->opcode % 8))))
+		return -EINVAL;
+	req->u.sqe = *sqe;
+	return 0;
+}
+
+static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
+{
+	struct io_uring_sqe *ksqe = kring_sqe(ctx->kr);
+
+	if (!ksqe)
+		return -EAGAIN;
+	memcpy(ksqe, &req->u.sqe, sizeof(*ksqe));
+	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);
+	ksqe->user_data = (uint64_t) (uintptr_t) req;
+	if (!ctx->batching)
+		kring_flush(ctx);
+	return OP_QUEUED;
+}
+
+/* Asks the kernel to cancel req; the answer arrives as a CQE tagged with the cancelling
+ * request (see kr_cqe). */
+static int pt_cancel(struct xring_ctx *ctx, struct xreq *req)
+{
+	struct xreq *canceller = ctx->canceller;
+	struct io_uring_sqe *ksqe = kring_sqe(ctx->kr);
+
+	if (!ksqe)
+		return -EALREADY;
+	io_uring_prep_cancel64(ksqe, (uint64_t) (uintptr_t) req, 0);
+	/* A link timeout has no one to tell: its answer is dropped (user_data 0). */
+	ksqe->user_data = canceller ? (uint64_t) (uintptr_t) canceller | KR_TAG_CANCEL : 0;
+	if (canceller)
+		canceller->u.cancel.outstanding++;
+	if (!ctx->batching)
+		kring_flush(ctx);
+	return OP_CANCEL_ASYNC;
+}
+
+const struct xring_op op_passthrough = {
+	.name = "PASSTHROUGH",
+	.ioprio = true,
+	.buffer_select = true,
+	.prep = pt_prep,
+	.issue = pt_issue,
+	.cancel = pt_cancel,
+};

@@ -1,0 +1,34 @@
+/*
+ * The kernel io_uring an xring owns: every opcode xring does not run itself goes there
+ * unchanged (the fixed-file index means the same slot in both tables), and its CQEs come back
+ * into xring's CQ with user_data, res and flags intact.
+ */
+#ifndef XRING_OPS_KRING_H
+#define XRING_OPS_KRING_H
+
+#include <liburing.h>
+
+#include "ring/ring.h"
+
+struct kring {
+	struct io_uring ring;
+	struct xring_source src;
+	unsigned unsubmitted; /* SQEs prepared since the last io_uring_submit() */
+	bool files_registered;
+	bool broken;                /* io_uring_setup failed: passthrough answers -EOPNOTSUPP */
+	uint8_t supported[256 / 8]; /* opcodes the kernel implements, from its probe */
+};
+
+int kring_init(struct xring_ctx *ctx, unsigned entries);
+void kring_exit(struct xring_ctx *ctx);
+/* Submits what was prepared; called at the end of each submission and progress round. */
+void kring_flush(struct xring_ctx *ctx);
+
+static inline struct io_uring *kring_ring(struct xring_ctx *ctx)
+{
+	return ctx->kr && !ctx->kr->broken ? &ctx->kr->ring : NULL;
+}
+
+extern const struct xring_op op_passthrough;
+
+#endif

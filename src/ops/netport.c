@@ -1,0 +1,205 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/netport.h"
+#include "ops/xsock.h"
+#include "util/log.h"
+
+static int dev_tx_alloc(void *arg, struct iface_txbuf *b)
+{
+	struct netport *np = arg;
+	struct port_frame f;
+
+	if (np->has_spare) {
+		f = np->spare;
+		np->has_spare = false;
+	} else if (port_tx_alloc(np->q, &f, 1) != 1) {
+		/* Reclaim finished sends and try once more before giving up. */
+		port_tx_reap(np->q, NULL, 0);
+		if (port_tx_alloc(np->q, &f, 1) != 1)
+			return -ENOBUFS;
+	}
+	b->data = f.data;
+	b->cap = f.len;
+	b->len = 0;
+	b->id = f.buf;
+	return 0;
+}
+
+static void dev_tx_post(void *arg, const struct iface_txbuf *b)
+{
+	struct netport *np = arg;
+	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
+
+	if (port_tx_post(np->q, &f, 1) == 1)
+		np->unflushed++;
+	else
+		np->q->stats.tx_drops++;
+}
+
+static void dev_tx_abort(void *arg, const struct iface_txbuf *b)
+{
+	struct netport *np = arg;
+
+	np->spare = (struct port_frame){.data = b->data, .len = b->cap, .buf = (uint32_t) b->id};
+	np->has_spare = true;
+}
+
+static const struct iface_dev_ops dev_ops = {
+	.tx_alloc = dev_tx_alloc,
+	.tx_post = dev_tx_post,
+	.tx_abort = dev_tx_abort,
+};
+
+static struct netport *np_of(struct xring_source *src)
+{
+	return (struct netport *) ((char *) src - offsetof(struct netport, src));
+}
+
+static void flush(struct netport *np)
+{
+	if (np->unflushed) {
+		port_tx_flush(np->q);
+		np->unflushed = 0;
+	}
+}
+
+static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
+{
+	struct netport *np = np_of(src);
+	struct port_frame frames[NETPORT_BURST];
+	uint64_t now = clock_mono_ns();
+	bool was = ctx->batching;
+	int n = port_rx_poll(np->q, frames, NETPORT_BURST);
+
+	ctx->batching = true;
+	for (int i = 0; i < n; i++) {
+		unsigned flags = 0;
+
+		if (frames[i].flags & PORT_F_MORE) {
+			/* A frame larger than one buffer: beyond the MTU this stack speaks. */
+			np->rx_chained_drops++;
+			while (i + 1 < n && (frames[i].flags & PORT_F_MORE))
+				i++;
+			continue;
+		}
+		if (frames[i].flags & PORT_F_RX_IP_CSUM_OK)
+			flags |= IFACE_RX_IP_CSUM_OK;
+		if (frames[i].flags & PORT_F_RX_L4_CSUM_OK)
+			flags |= IFACE_RX_L4_CSUM_OK;
+		iface_input(&np->ifc, now, frames[i].data, frames[i].len, flags);
+	}
+	if (n > 0)
+		port_rx_release(np->q, frames, (unsigned) n);
+	if (now >= np->next_timer)
+		np->next_timer = iface_poll(&np->ifc, now);
+	flush(np);
+	port_tx_reap(np->q, NULL, 0);
+	ctx->batching = was;
+	if (n > 0 && !was)
+		req_run_later(ctx);
+	return n > 0 ? n : 0;
+}
+
+static int np_wait_fd(struct xring_source *src)
+{
+	struct netport *np = np_of(src);
+
+	return np->q->ops->wait_fd ? np->q->ops->wait_fd(np->q) : -1;
+}
+
+static int np_arm(struct xring_source *src)
+{
+	struct netport *np = np_of(src);
+
+	return np->q->ops->arm ? np->q->ops->arm(np->q) : 0;
+}
+
+struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
+{
+	struct iface_config cfg = {0};
+	struct iface_hooks hooks = {0};
+	struct netport *np;
+
+	for (np = ctx->netports; np; np = np->next)
+		if (np->xp == xp)
+			return np;
+	np = calloc(1, sizeof(*np));
+	if (!np) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	np->ctx = ctx;
+	np->xp = xp;
+	np->q = ports_take_queue(xp);
+	memcpy(cfg.mac, xp->port->mac, sizeof(cfg.mac));
+	cfg.ip = xp->ip;
+	cfg.prefix_len = xp->port->prefix_len;
+	cfg.gateway = xp->gateway;
+	cfg.mtu = xp->port->mtu;
+	cfg.ip_id = (uint16_t) clock_mono_ns();
+	hooks.ctx = ctx;
+	hooks.udp_input = xsock_udp_input;
+	*err = iface_init(&np->ifc, &cfg, (struct iface_dev){&dev_ops, np}, &hooks);
+	if (*err) {
+		free(np);
+		return NULL;
+	}
+	/* Frames for the stack, where the port filters (AF_XDP, verbs): ARP and ICMP for its
+	 * address. Sockets add their own flows. */
+	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ARP, .local_ip = xp->ip}, NULL);
+	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ICMP, .local_ip = xp->ip}, NULL);
+	np->src.poll = np_poll;
+	np->src.wait_fd = np_wait_fd;
+	np->src.arm = np_arm;
+	engine_add_source(ctx, &np->src);
+	np->next = ctx->netports;
+	ctx->netports = np;
+	return np;
+}
+
+int netport_steer(struct netport *np, const struct port_rule *rule, uint32_t *handle)
+{
+	struct port *p = np->xp->port;
+	struct port_rule r = *rule;
+	uint32_t h;
+	int ret;
+
+	if (!p->ops->steer)
+		return 0;
+	r.queue = np->q->index;
+	ret = p->ops->steer(p, &r, handle ? handle : &h);
+	if (ret && ret != -EEXIST)
+		log_warn("port %s: steering rule refused: %d", p->name, ret);
+	return ret == -EEXIST ? 0 : ret;
+}
+
+void netport_unsteer(struct netport *np, uint32_t handle)
+{
+	struct port *p = np->xp->port;
+
+	if (p->ops->unsteer)
+		p->ops->unsteer(p, handle);
+}
+
+void netport_flush_all(struct xring_ctx *ctx)
+{
+	for (struct netport *np = ctx->netports; np; np = np->next)
+		flush(np);
+}
+
+void netport_exit(struct xring_ctx *ctx)
+{
+	while (ctx->netports) {
+		struct netport *np = ctx->netports;
+
+		ctx->netports = np->next;
+		/* A spare send buffer stays with the queue: port.h has no call to give one back,
+		 * and the queue outlives the ring. */
+		flush(np);
+		engine_remove_source(ctx, &np->src);
+		iface_fini(&np->ifc);
+		free(np);
+	}
+}

@@ -1,0 +1,39 @@
+/*
+ * A ring's attachment to a port: an interface of the ring's own stack over one of the port's
+ * queues, polled by the completion engine. A ring attaches to a port the first time one of its
+ * sockets is offloaded through it.
+ */
+#ifndef XRING_OPS_NETPORT_H
+#define XRING_OPS_NETPORT_H
+
+#include "nic/ports.h"
+#include "ring/ring.h"
+#include "stack/iface/iface.h"
+
+#define NETPORT_BURST 32
+
+struct netport {
+	struct xring_source src;
+	struct xring_ctx *ctx;
+	struct xport *xp;
+	struct port_queue *q;
+	struct iface ifc;
+	struct port_frame spare; /* a send buffer taken and not used (iface tx_abort) */
+	bool has_spare;
+	unsigned unflushed; /* frames posted since the last doorbell */
+	uint64_t next_timer;
+	struct netport *next;
+	uint64_t rx_chained_drops;
+};
+
+/* The ring's attachment to xp, made on first use. NULL with *err set on failure. */
+struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err);
+/* Asks the port to deliver rule's frames to this ring's queue (a no-op on ports that do not
+ * filter). 0 or a negated errno; *handle (may be NULL) is for netport_unsteer(). */
+int netport_steer(struct netport *np, const struct port_rule *rule, uint32_t *handle);
+void netport_unsteer(struct netport *np, uint32_t handle);
+/* Rings the doorbell of every port the ring posted to; end of each submission and round. */
+void netport_flush_all(struct xring_ctx *ctx);
+void netport_exit(struct xring_ctx *ctx);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * Offloaded sockets: sockets whose traffic leaves through an xring port and so runs on the
+ * ring's own stack. A socket is created as a kernel socket (through the kernel ring or by the
+ * application); when a BIND or CONNECT shows that its traffic goes through a port, it becomes
+ * an xsock and the kernel socket stays behind as a placeholder that reserves its address and
+ * port in the kernel and keeps its descriptor number.
+ *
+ * This slice offloads UDP over plain descriptors: connect, bind, send / sendto / sendmsg,
+ * recv / recvmsg, cancel and close. Direct descriptors and TCP stay on the kernel path.
+ */
+#ifndef XRING_OPS_XSOCK_H
+#define XRING_OPS_XSOCK_H
+
+#include <netinet/in.h>
+
+#include "ops/netport.h"
+#include "ring/ring.h"
+#include "sqe/req.h"
+
+#define XSOCK_RX_SLOTS  64
+#define XSOCK_DGRAM_MAX 2048
+#define XSOCK_HASH      256
+
+struct xsock_dgram {
+	uint32_t src; /* network order */
+	uint16_t sport;
+	uint16_t len;
+	uint8_t data[XSOCK_DGRAM_MAX];
+};
+
+struct xsock {
+	int fd;
+	int type;
+	struct netport *np;
+	uint32_t lip, rip;     /* network order */
+	uint16_t lport, rport; /* host order */
+	bool connected;
+	bool steered;
+	uint32_t steer_handle;
+	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
+	struct xsock_dgram *rx;
+	unsigned rx_head, rx_tail;
+	uint64_t rx_drops;
+	struct xsock *fd_next, *port_next;
+};
+
+struct xsock_table {
+	struct xsock *by_fd[XSOCK_HASH];
+	struct xsock *by_port[XSOCK_HASH];
+	unsigned n;
+};
+
+/* The offloaded socket behind a plain descriptor, or NULL. */
+struct xsock *xsock_by_fd(struct xring_ctx *ctx, int fd);
+/* The operation that serves opcode on an offloaded socket. */
+const struct xring_op *xsock_op(uint8_t opcode);
+/* The iface's UDP hook. */
+int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct udp_view *udp);
+void xsock_exit(struct xring_ctx *ctx);
+
+extern const struct xring_op op_connect;
+extern const struct xring_op op_bind;
+
+#endif

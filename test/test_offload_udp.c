@@ -1,0 +1,371 @@
+/*
+ * UDP sockets offloaded onto the ring's own stack: an xring port on one end of an in-memory
+ * link, a second stack instance (a "remote host", 198.18.0.2) on the other end. The xring side
+ * is driven only through SQEs and CQEs; the remote host through the stack's interface. Frames
+ * cross the link for real: ARP first, then UDP, ICMP for a closed port.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <xring.h>
+
+#include "cqe/timer.h"
+#include "nic/memlink.h"
+#include "nic/ports.h"
+#include "stack/iface/iface.h"
+#include "stack/wire/udp.h"
+
+#define XRING_IP "198.18.0.1"
+#define PEER_IP  "198.18.0.2"
+
+static struct port *ends[2];
+static struct iface peer;
+static struct xring ring;
+
+/* What the remote host received. */
+static struct {
+	char data[2048];
+	size_t len;
+	uint16_t sport, dport;
+	uint32_t src;
+	int count;
+} got;
+
+static int peer_udp(void *ctx, uint64_t now, const struct ip4_view *ip, const struct udp_view *udp)
+{
+	if (udp->dport != 7000)
+		return -ECONNREFUSED;
+	memcpy(got.data, udp->payload, udp->payload_len);
+	got.len = udp->payload_len;
+	got.sport = udp->sport;
+	got.dport = udp->dport;
+	got.src = ip->src;
+	got.count++;
+	return 0;
+}
+
+static struct port_queue *pq(void)
+{
+	return ends[1]->queues[0];
+}
+
+static int peer_tx_alloc(void *ctx, struct iface_txbuf *b)
+{
+	struct port_frame f;
+
+	if (port_tx_alloc(pq(), &f, 1) != 1)
+		return -ENOBUFS;
+	b->data = f.data;
+	b->cap = f.len;
+	b->id = f.buf;
+	return 0;
+}
+
+static void peer_tx_post(void *ctx, const struct iface_txbuf *b)
+{
+	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
+
+	cr_assert_eq(port_tx_post(pq(), &f, 1), 1);
+	port_tx_flush(pq());
+}
+
+static void peer_tx_abort(void *ctx, const struct iface_txbuf *b)
+{
+	cr_assert_fail("the remote host never aborts a send here");
+}
+
+static const struct iface_dev_ops peer_dev = {peer_tx_alloc, peer_tx_post, peer_tx_abort};
+
+/* Runs the remote host once: everything the link brought it, then its timers. */
+static void peer_pump(void)
+{
+	struct port_frame f[32];
+	uint64_t now = clock_mono_ns();
+	int n = port_rx_poll(pq(), f, 32);
+
+	for (int i = 0; i < n; i++)
+		iface_input(&peer, now, f[i].data, f[i].len, 0);
+	if (n > 0)
+		port_rx_release(pq(), f, (unsigned) n);
+	iface_poll(&peer, now);
+	port_tx_reap(pq(), NULL, 0);
+}
+
+/* Drives both ends until xring has a CQE; bounded. */
+static struct xring_cqe *next_cqe(void)
+{
+	struct xring_cqe *cqe;
+
+	for (int i = 0; i < 100000; i++) {
+		if (xring_peek_cqe(&ring, &cqe) == 0)
+			return cqe;
+		peer_pump();
+	}
+	cr_assert_fail("no CQE arrived");
+	return NULL;
+}
+
+static int32_t run(uint64_t ud)
+{
+	struct xring_cqe *cqe;
+	int32_t res;
+
+	xring_submit(&ring);
+	cqe = next_cqe();
+	cr_assert_eq(cqe->user_data, ud, "CQE for %llu, expected %llu",
+		     (unsigned long long) cqe->user_data, (unsigned long long) ud);
+	res = cqe->res;
+	xring_cqe_seen(&ring, cqe);
+	return res;
+}
+
+static void peer_send(uint16_t sport, uint32_t dst, uint16_t dport, const char *msg)
+{
+	struct iface_tx tx;
+	size_t len = strlen(msg);
+
+	cr_assert_eq(iface_ip4_begin(&peer, clock_mono_ns(), dst, &tx), 0);
+	memcpy(tx.l4 + UDP_HLEN, msg, len);
+	udp_emit(tx.l4, tx.l4_cap, sport, dport, peer.ip, dst, len, 0);
+	cr_assert_eq(iface_ip4_commit(&peer, &tx, IPPROTO_UDP, 0, UDP_HLEN + len), 0);
+}
+
+static struct sockaddr_in sin_of(const char *ip, uint16_t port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+	inet_pton(AF_INET, ip, &sin.sin_addr);
+	return sin;
+}
+
+static void setup(void)
+{
+	struct memlink_config mc = {.name = "t"};
+	struct iface_config pc = {0};
+	struct iface_hooks hooks = {.udp_input = peer_udp};
+
+	cr_assert_eq(memlink_create(&mc, ends), 0);
+	inet_pton(AF_INET, XRING_IP, &ends[0]->ip);
+	ends[0]->prefix_len = 24;
+	cr_assert_eq(ports_add(ends[0], 0, NULL), 0);
+	memcpy(pc.mac, ends[1]->mac, 6);
+	inet_pton(AF_INET, PEER_IP, &pc.ip);
+	pc.prefix_len = 24;
+	cr_assert_eq(iface_init(&peer, &pc, (struct iface_dev){&peer_dev, NULL}, &hooks), 0);
+	cr_assert_eq(xring_queue_init(16, &ring, 0), 0);
+	memset(&got, 0, sizeof(got));
+}
+
+static void teardown(void)
+{
+	xring_queue_exit(&ring);
+	iface_fini(&peer);
+	ports_reset();
+	ends[1]->ops->destroy(ends[1]);
+}
+
+TestSuite(offload_udp, .init = setup, .fini = teardown);
+
+Test(offload_udp, a_connected_socket_sends_through_the_port_and_receives_replies)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = sin_of(PEER_IP, 7000), me;
+	socklen_t len = sizeof(me);
+	char buf[64] = {0};
+	struct xring_sqe *sqe;
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 1;
+	cr_assert_eq(run(1), 0);
+
+	/* The kernel socket stays behind, bound to the port's address: the port is reserved. */
+	cr_assert_eq(getsockname(fd, (struct sockaddr *) &me, &len), 0);
+	cr_expect_eq(me.sin_addr.s_addr, inet_addr(XRING_IP));
+	cr_expect_neq(me.sin_port, 0);
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_send(sqe, fd, "hello, remote", 13, 0);
+	sqe->user_data = 2;
+	cr_assert_eq(run(2), 13);
+	for (int i = 0; i < 1000 && !got.count; i++) {
+		struct xring_cqe *cqe;
+
+		peer_pump();
+		/* Drives the xring side: the ARP reply, then the datagram. */
+		xring_peek_cqe(&ring, &cqe);
+	}
+	cr_assert_eq(got.count, 1, "the datagram did not arrive (ARP first, then UDP)");
+	cr_expect_eq(got.len, 13);
+	cr_expect_eq(memcmp(got.data, "hello, remote", 13), 0);
+	cr_expect_eq(got.sport, ntohs(me.sin_port), "source port %u, reserved %u", got.sport,
+		     ntohs(me.sin_port));
+	cr_expect_eq(got.src, inet_addr(XRING_IP));
+
+	/* A receive waits; the reply lands straight in its buffer. */
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
+	sqe->user_data = 3;
+	xring_submit(&ring);
+	peer_send(7000, inet_addr(XRING_IP), ntohs(me.sin_port), "reply");
+	cr_assert_eq(run(3), 5);
+	cr_expect_str_eq(buf, "reply");
+
+	/* A datagram from another source does not reach a connected socket. */
+	peer_send(7001, inet_addr(XRING_IP), ntohs(me.sin_port), "stranger");
+	peer_send(7000, inet_addr(XRING_IP), ntohs(me.sin_port), "second");
+	memset(buf, 0, sizeof(buf));
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
+	sqe->user_data = 4;
+	cr_assert_eq(run(4), 6);
+	cr_expect_str_eq(buf, "second");
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_close(sqe, fd);
+	sqe->user_data = 5;
+	cr_assert_eq(run(5), 0);
+	cr_expect_eq(fcntl(fd, F_GETFD), -1, "the placeholder descriptor is closed");
+}
+
+Test(offload_udp, a_bound_socket_uses_sendmsg_and_recvmsg_with_addresses)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in me = sin_of(XRING_IP, 5000), to = sin_of(PEER_IP, 7000), from;
+	char buf[64] = {0};
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr msg = {
+		.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
+	struct iovec out[2] = {{"two ", 4}, {"parts", 5}};
+	struct msghdr omsg = {
+		.msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = out, .msg_iovlen = 2};
+	struct xring_sqe *sqe;
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_bind(sqe, fd, (struct sockaddr *) &me, sizeof(me));
+	sqe->user_data = 1;
+	cr_assert_eq(run(1), 0);
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_sendmsg(sqe, fd, &omsg, 0);
+	sqe->user_data = 2;
+	cr_assert_eq(run(2), 9);
+	for (int i = 0; i < 1000 && !got.count; i++) {
+		struct xring_cqe *cqe;
+
+		peer_pump();
+		xring_peek_cqe(&ring, &cqe);
+	}
+	cr_assert_eq(got.count, 1);
+	cr_expect_eq(memcmp(got.data, "two parts", 9), 0);
+	cr_expect_eq(got.sport, 5000);
+
+	/* Queued before anyone asks, then received with the sender's address. */
+	peer_send(7000, inet_addr(XRING_IP), 5000, "queued");
+	for (int i = 0; i < 100; i++) {
+		struct xring_cqe *cqe;
+
+		xring_peek_cqe(&ring, &cqe);
+	}
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recvmsg(sqe, fd, &msg, 0);
+	sqe->user_data = 3;
+	cr_assert_eq(run(3), 6);
+	cr_expect_str_eq(buf, "queued");
+	cr_expect_eq(from.sin_addr.s_addr, inet_addr(PEER_IP));
+	cr_expect_eq(ntohs(from.sin_port), 7000);
+
+	/* sendto without a destination on an unconnected socket. */
+	sqe = xring_get_sqe(&ring);
+	xring_prep_send(sqe, fd, "x", 1, 0);
+	sqe->user_data = 4;
+	cr_expect_eq(run(4), -EDESTADDRREQ);
+	close(fd);
+}
+
+Test(offload_udp, a_pending_receive_can_be_cancelled_and_dontwait_does_not_wait)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = sin_of(PEER_IP, 7000);
+	char buf[16];
+	struct xring_sqe *sqe;
+	struct xring_cqe *cqe;
+	int seen[3] = {0};
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 1;
+	cr_assert_eq(run(1), 0);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
+	sqe->user_data = 2;
+	cr_expect_eq(run(2), -EAGAIN);
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
+	sqe->user_data = 3;
+	sqe = xring_get_sqe(&ring);
+	xring_prep_cancel64(sqe, 3, 0);
+	sqe->user_data = 4;
+	xring_submit(&ring);
+	for (int i = 0; i < 2; i++) {
+		cqe = next_cqe();
+		if (cqe->user_data == 3)
+			seen[0] = cqe->res;
+		else if (cqe->user_data == 4)
+			seen[1] = cqe->res;
+		xring_cqe_seen(&ring, cqe);
+	}
+	cr_expect_eq(seen[0], -ECANCELED);
+	cr_expect_eq(seen[1], 0);
+	close(fd);
+}
+
+Test(offload_udp, sockets_not_routed_through_a_port_stay_on_the_kernel)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), peer_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in lo = sin_of("127.0.0.1", 0);
+	socklen_t len = sizeof(lo);
+	char buf[16] = {0};
+	struct xring_sqe *sqe;
+
+	cr_assert_eq(bind(peer_fd, (struct sockaddr *) &lo, sizeof(lo)), 0);
+	getsockname(peer_fd, (struct sockaddr *) &lo, &len);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_connect(sqe, fd, (struct sockaddr *) &lo, sizeof(lo));
+	sqe->user_data = 1;
+	cr_assert_eq(run(1), 0);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_send(sqe, fd, "kernel", 6, 0);
+	sqe->user_data = 2;
+	cr_assert_eq(run(2), 6);
+	cr_assert_eq(recv(peer_fd, buf, sizeof(buf), 0), 6, "the kernel path carried it");
+	close(fd);
+	close(peer_fd);
+}
+
+Test(offload_udp, a_datagram_to_a_closed_port_draws_port_unreachable)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in me = sin_of(XRING_IP, 5000);
+	struct xring_sqe *sqe = xring_get_sqe(&ring);
+
+	/* A bound socket attaches the ring to the port; nothing listens on 4444. */
+	xring_prep_bind(sqe, fd, (struct sockaddr *) &me, sizeof(me));
+	sqe->user_data = 1;
+	cr_assert_eq(run(1), 0);
+	peer_send(7000, inet_addr(XRING_IP), 4444, "nobody");
+	for (int i = 0; i < 1000 && !peer.stats.icmp_err_in; i++) {
+		struct xring_cqe *cqe;
+
+		xring_peek_cqe(&ring, &cqe);
+		peer_pump();
+	}
+	cr_expect_eq(peer.stats.icmp_err_in, 1, "no ICMP port unreachable came back");
+	close(fd);
+}
