@@ -190,10 +190,10 @@ static int veth_up(void)
 	snprintf(ns_a, sizeof(ns_a), "xrb-a-%d", getpid());
 	snprintf(ns_b, sizeof(ns_b), "xrb-b-%d", getpid());
 	snprintf(cmd, sizeof(cmd),
-	         "ip netns add %s && ip netns add %s && "
-	         "ip link add xrb0 netns %s type veth peer name xrb1 netns %s && "
-	         "ip -n %s link set xrb0 up && ip -n %s link set xrb1 up",
-	         ns_a, ns_b, ns_a, ns_b, ns_a, ns_b);
+		 "ip netns add %s && ip netns add %s && "
+		 "ip link add xrb0 netns %s type veth peer name xrb1 netns %s && "
+		 "ip -n %s link set xrb0 up && ip -n %s link set xrb1 up",
+		 ns_a, ns_b, ns_a, ns_b, ns_a, ns_b);
 	if (sh(cmd) < 0) {
 		veth_down();
 		return -1;
@@ -344,7 +344,7 @@ int main(int argc, char **argv)
 		if (k[i].frames && k[i].secs > 0 && m[i].secs > 0)
 			printf("ratio memif / AF_PACKET %5zu B: %.1fx\n", sizes[i],
 			       ((double) m[i].frames / m[i].secs) /
-			               ((double) k[i].frames / k[i].secs));
+				       ((double) k[i].frames / k[i].secs));
 	}
 	return 0;
 }

@@ -112,7 +112,7 @@ static inline uint64_t mf_send(struct port *p, uint64_t count, size_t size, uint
 			if (nspare == 0) {
 				port_tx_reap(q, NULL, 0);
 				sched_yield(); /* ring full: let the receiver run if we share a CPU
-				                */
+						*/
 				continue;
 			}
 			cap = spare[0].len;
@@ -165,7 +165,7 @@ static inline uint64_t mf_send(struct port *p, uint64_t count, size_t size, uint
 
 /* Receive and check count frames of size bytes on queue 0, in order from seq 0. */
 static inline void mf_recv(struct port *p, uint64_t count, size_t size, uint64_t deadline_ms,
-                           struct mf_stats *st)
+			   struct mf_stats *st)
 {
 	struct port_queue *q = p->queues[0];
 	struct port_frame fr[256];

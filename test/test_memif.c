@@ -36,11 +36,11 @@ static void make_path(bool abstract)
 static struct port *open_port(enum memif_role role, uint32_t id, const char *secret)
 {
 	struct memif_config cfg = {.path = sock_path,
-	                           .role = role,
-	                           .id = id,
-	                           .secret = secret,
-	                           .retry_ms = 20,
-	                           .name = role == MEMIF_ROLE_SERVER ? "srv" : "cli"};
+				   .role = role,
+				   .id = id,
+				   .secret = secret,
+				   .retry_ms = 20,
+				   .name = role == MEMIF_ROLE_SERVER ? "srv" : "cli"};
 	struct port *p = NULL;
 	int err = memif_port_create(&cfg, &p);
 
@@ -122,10 +122,10 @@ static void two_process(uint64_t count, size_t size, bool client_sends, bool abs
 	if (client_sends) {
 		mf_recv(srv, count, size, deadline, &st);
 		cr_log_info("memif: %llu frames of %zu bytes in %llu ms",
-		            (unsigned long long) count, size,
-		            (unsigned long long) (mf_now_ms() - t0));
+			    (unsigned long long) count, size,
+			    (unsigned long long) (mf_now_ms() - t0));
 		cr_expect_eq(st.frames, count, "received %llu of %llu",
-		             (unsigned long long) st.frames, (unsigned long long) count);
+			     (unsigned long long) st.frames, (unsigned long long) count);
 		cr_expect_eq(st.bad, 0, "damaged frames");
 		cr_expect_eq(st.out_of_order, 0, "frames out of order (lost or duplicated)");
 		cr_expect_eq(srv->queues[0]->stats.rx_bad, 0);
@@ -539,7 +539,7 @@ Test(memif, two_interfaces_share_one_socket_and_clients_find_theirs_by_id)
 		port_tx_flush(tx->queues[0]);
 		cr_assert_eq(port_rx_poll(rx->queues[0], f, 4), 1);
 		cr_expect_eq(mf_check(f[0].data, f[0].len), 10 + (uint64_t) k, "interface %d",
-		             k + 1);
+			     k + 1);
 		port_rx_release(rx->queues[0], f, 1);
 	}
 	c3->ops->destroy(c3);
@@ -607,7 +607,7 @@ static void raw_send(int fd, const struct memif_msg *m, size_t len, int pass_fd)
 
 /* Run setup messages on a raw connection; expect a DISCONNECT after the last one. */
 static void expect_refused(struct port *srv, const struct memif_msg *bad, size_t len, int fd,
-                           const char *what)
+			   const char *what)
 {
 	struct memif_msg m;
 	int c = raw_client();
@@ -718,7 +718,7 @@ Test(memif, hostile_control_messages_are_refused_and_the_server_lives_on)
 	c = raw_client();
 	cr_assert(raw_recv(srv, c, &m) && m.type == MEMIF_MSG_HELLO);
 	cr_expect(raw_recv_long(srv, c, &m, 15000) && m.type == MEMIF_MSG_DISCONNECT,
-	          "a stalled handshake is dropped");
+		  "a stalled handshake is dropped");
 	close(c);
 
 	/* and after all that, a real client still gets through */

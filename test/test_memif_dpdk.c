@@ -42,17 +42,17 @@ static void testpmd_start_as(const char *role)
 		cr_skip_test("%s not installed (Debian package dpdk-dev)", TESTPMD);
 	snprintf(tp_sock, sizeof(tp_sock), "/tmp/xring-m-%d.sock", getpid());
 	snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=%s,socket=%s,socket-abstract=no", role,
-	         tp_sock);
+		 tp_sock);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=xring-memif-%d", getpid());
 	snprintf(logp, sizeof(logp), "/tmp/xring-m-%d.log", getpid());
 	unlink(tp_sock);
 	if (!strcmp(role, "client")) {
 		/* testpmd connects to us: our server must listen first */
 		struct memif_config cfg = {.path = tp_sock,
-		                           .role = MEMIF_ROLE_SERVER,
-		                           .id = 0,
-		                           .name = "xring0",
-		                           .mac = {0x02, 0, 0, 0, 0, 0x01}};
+					   .role = MEMIF_ROLE_SERVER,
+					   .id = 0,
+					   .name = "xring0",
+					   .mac = {0x02, 0, 0, 0, 0, 0x01}};
 
 		cr_assert_eq(memif_port_create(&cfg, &tp_server), 0);
 	}
@@ -102,7 +102,7 @@ static struct port *wait_connected(struct port *p)
 
 		memif_poll(p);
 		cr_assert_eq(waitpid(tp_pid, &st, WNOHANG), 0, "testpmd exited early (status %d)",
-		             st);
+			     st);
 		usleep(2000);
 	}
 	cr_assert(memif_connected(p), "testpmd's memif client connected to us");
@@ -112,11 +112,11 @@ static struct port *wait_connected(struct port *p)
 static struct port *connect_client(void)
 {
 	struct memif_config cfg = {.path = tp_sock,
-	                           .role = MEMIF_ROLE_CLIENT,
-	                           .id = 0,
-	                           .retry_ms = 100,
-	                           .name = "xring0",
-	                           .mac = {0x02, 0, 0, 0, 0, 0x01}};
+				   .role = MEMIF_ROLE_CLIENT,
+				   .id = 0,
+				   .retry_ms = 100,
+				   .name = "xring0",
+				   .mac = {0x02, 0, 0, 0, 0, 0x01}};
 	struct port *p = NULL;
 	uint64_t end = mf_now_ms() + 60000;
 
@@ -126,7 +126,7 @@ static struct port *connect_client(void)
 
 		memif_poll(p);
 		cr_assert_eq(waitpid(tp_pid, &st, WNOHANG), 0, "testpmd exited early (status %d)",
-		             st);
+			     st);
 		usleep(2000);
 	}
 	cr_assert(memif_connected(p), "connected to testpmd's memif server");
@@ -207,7 +207,7 @@ static void echo(struct port *p, uint64_t count, size_t size, unsigned window)
 				fr->flags = left ? PORT_F_MORE : 0;
 			}
 			cr_assert_eq(port_tx_post(q, spare + nspare - pieces, pieces),
-			             (int) pieces);
+				     (int) pieces);
 			nspare -= pieces;
 			sent++;
 		}
@@ -241,8 +241,8 @@ static void echo(struct port *p, uint64_t count, size_t size, unsigned window)
 			port_rx_release(q, f, (unsigned) n);
 	}
 	cr_log_info("testpmd echo: %llu of %llu frames of %zu bytes back, %llu bad",
-	            (unsigned long long) got, (unsigned long long) count, size,
-	            (unsigned long long) bad);
+		    (unsigned long long) got, (unsigned long long) count, size,
+		    (unsigned long long) bad);
 	cr_expect_eq(got, count, "every frame came back");
 	cr_expect_eq(bad, 0, "intact, in order, MACs swapped");
 	cr_expect_eq(q->stats.rx_bad, 0);

@@ -103,7 +103,7 @@ static void region_close(struct mport *p, struct mregion *r)
 		 * cannot fault, and free them when the next connection ends.
 		 */
 		void *a = mmap(r->base, r->size, PROT_READ | PROT_WRITE,
-		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 		if (a == MAP_FAILED || p->ntombs == MEMIF_MAX_REGIONS)
 			munmap(r->base, r->size);
 		else
@@ -192,7 +192,7 @@ static int link_up(struct mport *p)
 	p->up = true;
 	p->connects++;
 	log_info("memif %s: connected, %u queue pair(s), %u slots", p->base.name, p->nq,
-	         1u << p->log2);
+		 1u << p->log2);
 	return 0;
 }
 
@@ -219,7 +219,7 @@ static int srv_hello(struct mport *p, struct mconn *c)
  * connection moves to that port, which runs the rest of the handshake.
  */
 static const char *srv_init(struct mport *p, int idx, const struct memif_msg_init *in,
-                            struct mport **tp, int *tidx)
+			    struct mport **tp, int *tidx)
 {
 	uint8_t want[MEMIF_SECRET_SZ];
 	struct mport *t = p;
@@ -329,7 +329,7 @@ static const char *srv_add_ring(struct mport *p, const struct memif_msg_add_ring
 	if (ar->private_hdr_size != 0)
 		return "Private headers not supported";
 	if (ar->offset % 8 || (uint64_t) ar->offset + memif_ring_bytes(ar->log2_ring_size) >
-	                              p->regions[ar->region].size)
+				      p->regions[ar->region].size)
 		return "Ring outside its region";
 	if (!is_eventfd(fd))
 		return "Interrupt fd is not an eventfd";
@@ -602,7 +602,7 @@ static int cli_msg(struct mport *p, int idx, const struct memif_msg *m, int *fd)
 
 	if (m->type == MEMIF_MSG_DISCONNECT) {
 		log_info("memif %s: peer disconnected: %.96s", p->base.name,
-		         (const char *) m->disconnect.string);
+			 (const char *) m->disconnect.string);
 		conn_close(p, idx);
 		return -ECONNRESET;
 	}
@@ -663,9 +663,9 @@ static void conn_read(struct mport *p, int idx)
 		struct memif_msg m;
 		struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
 		struct msghdr mh = {.msg_iov = &iov,
-		                    .msg_iovlen = 1,
-		                    .msg_control = ctl,
-		                    .msg_controllen = sizeof(ctl)};
+				    .msg_iovlen = 1,
+				    .msg_control = ctl,
+				    .msg_controllen = sizeof(ctl)};
 		int fd = -1, extra = 0;
 		ssize_t n;
 
@@ -971,33 +971,33 @@ static int memif_mem_deregister(struct port *port, uint32_t key)
 }
 
 const struct port_ops memif_client_ops = {
-        .rx_poll = mq_cli_rx_poll,
-        .rx_release = mq_cli_rx_release,
-        .tx_alloc = mq_cli_tx_alloc,
-        .tx_post = mq_cli_tx_post,
-        .tx_flush = mq_tx_flush,
-        .tx_reap = mq_cli_tx_reap,
-        .wait_fd = mq_wait_fd,
-        .arm = mq_arm,
-        .steer = memif_steer,
-        .unsteer = memif_unsteer,
-        .mem_register = memif_mem_register,
-        .mem_deregister = memif_mem_deregister,
-        .destroy = memif_destroy,
+	.rx_poll = mq_cli_rx_poll,
+	.rx_release = mq_cli_rx_release,
+	.tx_alloc = mq_cli_tx_alloc,
+	.tx_post = mq_cli_tx_post,
+	.tx_flush = mq_tx_flush,
+	.tx_reap = mq_cli_tx_reap,
+	.wait_fd = mq_wait_fd,
+	.arm = mq_arm,
+	.steer = memif_steer,
+	.unsteer = memif_unsteer,
+	.mem_register = memif_mem_register,
+	.mem_deregister = memif_mem_deregister,
+	.destroy = memif_destroy,
 };
 
 const struct port_ops memif_server_ops = {
-        .rx_poll = mq_srv_rx_poll,
-        .rx_release = mq_srv_rx_release,
-        .tx_alloc = mq_srv_tx_alloc,
-        .tx_post = mq_srv_tx_post,
-        .tx_flush = mq_tx_flush,
-        .tx_reap = mq_srv_tx_reap,
-        .wait_fd = mq_wait_fd,
-        .arm = mq_arm,
-        .steer = memif_steer,
-        .unsteer = memif_unsteer,
-        .mem_register = memif_mem_register,
-        .mem_deregister = memif_mem_deregister,
-        .destroy = memif_destroy,
+	.rx_poll = mq_srv_rx_poll,
+	.rx_release = mq_srv_rx_release,
+	.tx_alloc = mq_srv_tx_alloc,
+	.tx_post = mq_srv_tx_post,
+	.tx_flush = mq_tx_flush,
+	.tx_reap = mq_srv_tx_reap,
+	.wait_fd = mq_wait_fd,
+	.arm = mq_arm,
+	.steer = memif_steer,
+	.unsteer = memif_unsteer,
+	.mem_register = memif_mem_register,
+	.mem_deregister = memif_mem_deregister,
+	.destroy = memif_destroy,
 };

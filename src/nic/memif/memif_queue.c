@@ -30,13 +30,13 @@ static inline struct dsc desc_read(const struct memif_desc *d)
 	uint64_t w1 = __atomic_load_n((const uint64_t *) d + 1, __ATOMIC_RELAXED);
 
 	return (struct dsc){.flags = (uint16_t) w0,
-	                    .region = (uint16_t) (w0 >> 16),
-	                    .length = (uint32_t) (w0 >> 32),
-	                    .offset = (uint32_t) w1};
+			    .region = (uint16_t) (w0 >> 16),
+			    .length = (uint32_t) (w0 >> 32),
+			    .offset = (uint32_t) w1};
 }
 
 static inline void desc_write(struct memif_desc *d, uint16_t flags, uint16_t region,
-                              uint32_t length, uint32_t offset)
+			      uint32_t length, uint32_t offset)
 {
 	d->flags = flags;
 	d->region = region;
@@ -297,7 +297,7 @@ int mq_cli_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 		slot = q->tx_post & q->tx_mask;
 		q->tx_shadow[slot] = idx;
 		desc_write(&q->tx->desc[slot], (f[i].flags & PORT_F_MORE) ? MEMIF_DESC_NEXT : 0, 0,
-		           f[i].len, cli_buf_off(q, idx));
+			   f[i].len, cli_buf_off(q, idx));
 		q->tx_post++;
 		pq->stats.tx_bytes += f[i].len;
 		if (!(f[i].flags & PORT_F_MORE)) {
@@ -432,7 +432,7 @@ int mq_srv_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 		if (f[i].buf >> 16 != q->gen || region >= p->nregions ||
 		    data < p->regions[region].base ||
 		    (uint64_t) (data - p->regions[region].base) + f[i].len >
-		            p->regions[region].size) {
+			    p->regions[region].size) {
 			pq->stats.tx_drops++;
 			continue;
 		}
@@ -446,8 +446,8 @@ int mq_srv_tx_post(struct port_queue *pq, const struct port_frame *f, unsigned n
 		}
 		slot = q->tx_post & q->tx_mask;
 		desc_write(&q->tx->desc[slot], (f[i].flags & PORT_F_MORE) ? MEMIF_DESC_NEXT : 0,
-		           (uint16_t) region, f[i].len,
-		           (uint32_t) (data - p->regions[region].base));
+			   (uint16_t) region, f[i].len,
+			   (uint32_t) (data - p->regions[region].base));
 		q->tx_post++;
 		pq->stats.tx_bytes += f[i].len;
 		if (!(f[i].flags & PORT_F_MORE)) {
