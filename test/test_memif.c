@@ -18,8 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <xring.h>
+
 #include "memif_frames.h"
 #include "nic/memif/memif_priv.h"
+#include "nic/ports.h"
 
 static char sock_path[108];
 
@@ -547,6 +551,62 @@ Test(memif, two_interfaces_share_one_socket_and_clients_find_theirs_by_id)
 	c1->ops->destroy(c1);
 	s2->ops->destroy(s2);
 	s1->ops->destroy(s1);
+}
+
+Test(memif, a_port_named_in_a_spec_connects_driven_only_by_its_queue)
+{
+	char spec[160];
+	struct xport *xp;
+	struct port *srv, *cli;
+	struct port_frame f[4];
+	int got = 0;
+
+	make_path(true);
+	snprintf(spec, sizeof(spec), "memif:path=%s,role=server,id=6,ip=198.18.0.1/24", sock_path);
+	cr_assert_eq(xring_port_add(spec), 0);
+	xp = ports_by_addr(inet_addr("198.18.0.1"));
+	cr_assert_not_null(xp, "the port is in the table");
+	srv = xp->port;
+	cr_expect_eq(srv->mac[0], 0x02, "a locally administered MAC");
+	cli = open_port(MEMIF_ROLE_CLIENT, 6, NULL);
+	/* nobody calls memif_poll() on the server: its queue's polls run the control channel */
+	for (int i = 0; i < 2000000 && !(memif_connected(srv) && memif_connected(cli)); i++) {
+		port_rx_poll(srv->queues[0], f, 4);
+		if (i % 64 == 0)
+			memif_poll(cli);
+	}
+	cr_assert(memif_connected(srv) && memif_connected(cli));
+	cr_assert_eq(port_tx_alloc(cli->queues[0], f, 1), 1);
+	mf_build(f[0].data, 64, 77);
+	f[0].len = 64;
+	port_tx_post(cli->queues[0], f, 1);
+	port_tx_flush(cli->queues[0]);
+	for (int i = 0; i < 1000 && !got; i++)
+		got = port_rx_poll(srv->queues[0], f, 4);
+	cr_assert_eq(got, 1);
+	cr_expect_eq(mf_check(f[0].data, f[0].len), 77);
+	port_rx_release(srv->queues[0], f, 1);
+	cli->ops->destroy(cli);
+	ports_reset();
+}
+
+Test(memif, a_sleeping_client_queue_is_woken_to_reconnect)
+{
+	struct port *cli, *srv;
+	struct port_queue *q;
+	struct pollfd pfd;
+
+	make_path(true);
+	cli = open_port(MEMIF_ROLE_CLIENT, 8, NULL); /* retry_ms = 20, no server yet */
+	q = cli->queues[0];
+	cr_assert_eq(q->ops->arm(q), 0, "down: sleeping is allowed");
+	srv = open_port(MEMIF_ROLE_SERVER, 8, NULL);
+	pfd.fd = q->ops->wait_fd(q);
+	pfd.events = POLLIN;
+	cr_expect_eq(poll(&pfd, 1, 5000), 1, "the retry timer wakes the sleeper");
+	cr_expect(wait_up((struct port *[]){srv, cli}, 2, 5000));
+	cli->ops->destroy(cli);
+	srv->ops->destroy(srv);
 }
 
 /* ---- hostile control messages ---- */

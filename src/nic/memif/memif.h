@@ -17,6 +17,7 @@
 #define XRING_NIC_MEMIF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nic/port.h"
@@ -56,6 +57,11 @@ struct memif_config {
 #define MEMIF_MAX_BUF       65535u /* bytes in one buffer */
 
 int memif_port_create(const struct memif_config *cfg, struct port **out);
+
+struct pspec_memif;
+/* The config an XRING_PORTS memif spec asks for; the path is written to path_buf. */
+void memif_config_from_spec(const struct pspec_memif *spec, struct memif_config *cfg,
+			    char *path_buf, size_t len);
 /* Advance the control channel: accept, handshake, detect peer loss, reconnect. Never blocks. */
 int memif_poll(struct port *p);
 bool memif_connected(const struct port *p);

@@ -13,9 +13,11 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "conf/port_spec.h"
 #include "nic/memif/memif_priv.h"
 #include "util/log.h"
 
@@ -35,6 +37,19 @@ static void copy_str(uint8_t *dst, size_t dsz, const char *src)
 
 	memset(dst, 0, dsz);
 	memcpy(dst, src ? src : "", n);
+}
+
+/* Client: next connection attempt in retry_ms; the timer wakes whoever sleeps on a queue. */
+static void retry_later(struct mport *p)
+{
+	struct itimerspec its = {0};
+
+	p->next_retry_ns = now_ns() + (uint64_t) p->retry_ms * 1000000ull;
+	if (p->retry_fd >= 0) {
+		its.it_value.tv_sec = p->retry_ms / 1000;
+		its.it_value.tv_nsec = (long) (p->retry_ms % 1000) * 1000000;
+		timerfd_settime(p->retry_fd, 0, &its, NULL);
+	}
 }
 
 static void ctl_watch(struct mport *p, int fd, bool add)
@@ -159,7 +174,8 @@ static void conn_close(struct mport *p, int idx)
 	if (p->active == idx) {
 		p->active = -1;
 		session_clear(p);
-		p->next_retry_ns = now_ns() + (uint64_t) p->retry_ms * 1000000ull;
+		if (p->role == MEMIF_ROLE_CLIENT)
+			retry_later(p);
 	}
 }
 
@@ -630,9 +646,14 @@ static void cli_try_connect(struct mport *p)
 	struct mconn *c = &p->conns[0];
 	int fd;
 
+	uint64_t t;
+
+	/* consume the timer's expiry so it stops waking waiters (EAGAIN: none pending) */
+	if (p->retry_fd >= 0 && read(p->retry_fd, &t, sizeof(t)) < 0)
+		t = 0;
 	if (c->state != MC_FREE || now_ns() < p->next_retry_ns)
 		return;
-	p->next_retry_ns = now_ns() + (uint64_t) p->retry_ms * 1000000ull;
+	retry_later(p);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
@@ -806,6 +827,8 @@ static void memif_destroy(struct port *port)
 		if (!p->abstract)
 			unlink(p->addr.sun_path);
 	}
+	if (p->retry_fd >= 0)
+		close(p->retry_fd);
 	if (p->ctl_epfd >= 0)
 		close(p->ctl_epfd);
 	free(p);
@@ -829,6 +852,40 @@ static int mport_listen(struct mport *p)
 	p->listen_fd = fd;
 	ctl_watch(p, fd, true);
 	return 0;
+}
+
+void memif_config_from_spec(const struct pspec_memif *s, struct memif_config *cfg, char *path_buf,
+			    size_t len)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(path_buf, len, "%s%s", s->abstract ? "@" : "", s->path);
+	cfg->path = path_buf;
+	cfg->role = s->role == PSPEC_ROLE_SERVER ? MEMIF_ROLE_SERVER : MEMIF_ROLE_CLIENT;
+	cfg->id = s->id;
+	cfg->secret = s->secret[0] ? s->secret : NULL;
+	cfg->nqueues = s->queues;
+	cfg->buf_size = s->bufsize;
+	for (unsigned l = 0; l < 32; l++) {
+		if (s->ring == 1u << l) {
+			cfg->log2_ring = l;
+			break;
+		}
+	}
+	if (s->has_mac) {
+		memcpy(cfg->mac, s->mac, 6);
+	} else {
+		/* locally administered, and different at the two ends of one link */
+		uint8_t mac[6] = {0x02,
+				  0xfe,
+				  cfg->role == MEMIF_ROLE_SERVER ? 1 : 2,
+				  (uint8_t) (s->id >> 16),
+				  (uint8_t) (s->id >> 8),
+				  (uint8_t) s->id};
+
+		memcpy(cfg->mac, mac, 6);
+	}
+	cfg->ip = s->ip;
+	cfg->prefix_len = s->prefix_len;
 }
 
 int memif_port_create(const struct memif_config *cfg, struct port **out)
@@ -857,12 +914,16 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 	p->id = cfg->id;
 	if (cfg->secret)
 		memcpy(p->secret, cfg->secret, strlen(cfg->secret));
-	snprintf(p->ifname, sizeof(p->ifname), "%s", cfg->name ? cfg->name : "xring-memif");
+	if (cfg->name)
+		snprintf(p->ifname, sizeof(p->ifname), "%s", cfg->name);
+	else
+		snprintf(p->ifname, sizeof(p->ifname), "memif%u", cfg->id);
 	p->cfg_nq = cfg->nqueues ? cfg->nqueues : 1;
 	p->cfg_log2 = cfg->log2_ring ? cfg->log2_ring : 10;
 	p->buf_size = cfg->buf_size ? cfg->buf_size : 2048;
 	p->retry_ms = cfg->retry_ms ? cfg->retry_ms : 200;
 	p->listen_fd = -1;
+	p->retry_fd = -1;
 	p->active = -1;
 	p->addr.sun_family = AF_UNIX;
 	if (cfg->share) {
@@ -938,6 +999,9 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 		err = mport_listen(p);
 		if (err < 0)
 			goto fail;
+	} else {
+		p->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		ctl_watch(p, p->retry_fd, true);
 	}
 	*out = &p->base;
 	memif_poll(&p->base);

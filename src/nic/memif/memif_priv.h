@@ -106,6 +106,8 @@ struct mport {
 	struct mconn conns[1 + MEMIF_MAX_PENDING];
 	int active; /* index in conns of the connection past INIT, -1 when none */
 	uint64_t next_retry_ns;
+	int retry_fd;      /* client: timerfd for the next attempt, in ctl_epfd */
+	unsigned ctl_tick; /* rx_poll calls on queue 0 since the control channel last ran */
 
 	/* the running connection */
 	bool up;

@@ -55,6 +55,21 @@ static inline void store_rel(uint16_t *x, uint16_t v)
 	__atomic_store_n(x, v, __ATOMIC_RELEASE);
 }
 
+/*
+ * The control channel runs on queue 0's thread, from its rx_poll() every so often and before
+ * it sleeps (arm()), so a port needs no caller that knows about memif_poll(). Polls of a link
+ * that is down run it often; a link that is up only needs to notice its peer leaving.
+ */
+static inline void ctl_tick(struct mq *q)
+{
+	struct mport *p = q->p;
+
+	if (q->pq.index == 0 && ++p->ctl_tick >= (q->up ? 4096u : 256u)) {
+		p->ctl_tick = 0;
+		memif_poll(&p->base);
+	}
+}
+
 static int mq_fault(struct mq *q, const char *why)
 {
 	q->pq.stats.rx_bad++;
@@ -155,6 +170,7 @@ int mq_cli_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 	uint32_t bsz = q->p->buf_size;
 
 	pq->stats.polls++;
+	ctl_tick(q);
 	if (!q->up)
 		return 0;
 	rx_disarm(q);
@@ -324,6 +340,7 @@ int mq_srv_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 	uint16_t head, n;
 
 	pq->stats.polls++;
+	ctl_tick(q);
 	if (!q->up)
 		return 0;
 	rx_disarm(q);
@@ -500,6 +517,8 @@ int mq_arm(struct port_queue *pq)
 	uint64_t v;
 	uint16_t seen;
 
+	if (q->pq.index == 0)
+		memif_poll(&q->p->base);
 	if (!q->up)
 		return 0; /* the control channel is in the wait set: it will say when we are up */
 	if (read(q->rx_evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
