@@ -8,6 +8,16 @@
  * one buffer arrive as chains: every piece but the last carries PORT_F_MORE, and a chain may
  * continue in the next rx_poll(). Frames to send are chained the same way.
  *
+ * Two things the user of a memif queue must know:
+ *  - A server receives in the client's memory and gives slots back in ring order: a frame it
+ *    holds keeps every later slot from the client. Release promptly, or copy what must wait.
+ *  - Frame bytes live in memory the peer can write at any time. Descriptors are checked after
+ *    one read, so nothing here goes out of bounds, but a parser of frame contents must read
+ *    each field once (or copy the frame) if it does not trust the peer.
+ *
+ * All of a port's queues and memif_poll() must run on one thread: the control channel (run by
+ * memif_poll(), and by queue 0's rx_poll() and arm()) takes every queue down when the link drops.
+ *
  * wait_fd() is an epoll fd per queue that becomes readable when the peer interrupts the queue
  * (after arm()) or when the control channel has work; either way, call memif_poll() and poll the
  * queue. While a client is disconnected it retries every retry_ms: call memif_poll() at least
