@@ -362,6 +362,21 @@ Test(memif, a_server_that_repoints_a_receive_buffer_is_a_counted_fault)
 	pair_close(&pr);
 }
 
+Test(memif, a_client_offering_a_send_buffer_outside_its_region_is_a_counted_fault)
+{
+	struct pair pr;
+	struct port_frame f[4];
+	struct port_queue *sq;
+
+	pair_open(&pr);
+	sq = pr.srv->queues[0];
+	pr.mc->q[0].rx->desc[0].offset = (uint32_t) pr.ms->regions[0].size - 100;
+	cr_expect_eq(port_tx_alloc(sq, f, 4), 0, "nothing lent");
+	cr_expect_eq(sq->stats.rx_bad, 1);
+	cr_expect(!memif_connected(pr.srv));
+	pair_close(&pr);
+}
+
 Test(memif, a_server_tail_beyond_what_it_was_given_is_a_counted_fault)
 {
 	struct pair pr;
