@@ -110,7 +110,7 @@ static uint16_t csum(const uint8_t *p, size_t n)
 
 /* A 64-byte Ethernet/IPv4/UDP frame (no FCS), UDP checksum 0 (none). */
 static void build_frame(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], const char *sip,
-                        const char *dip)
+			const char *dip)
 {
 	uint8_t *ip = f + 14, *udp = ip + 20;
 	uint16_t c;
@@ -377,9 +377,9 @@ static void run(unsigned rounds)
 				continue;
 			port_xdp_info(p, &info);
 			snprintf(xtx[i].name, sizeof(xtx[i].name), "af_xdp %s send",
-			         port_xdp_mode_name(&info));
+				 port_xdp_mode_name(&info));
 			snprintf(xrx[i].name, sizeof(xrx[i].name), "af_xdp %s receive",
-			         port_xdp_mode_name(&info));
+				 port_xdp_mode_name(&info));
 			xtx[i].v[xtx[i].n++] = xdp_send(p, to_nobody, period);
 			if (p->ops->steer(p, &rule, &handle) == 0) {
 				gen = offer(to_a, period, pfd[1]);
@@ -422,7 +422,7 @@ int main(int argc, char **argv)
 		rounds = (unsigned) atoi(argv[2]);
 	if (period <= 0 || period > 60 || !rounds || rounds > MAX_ROUNDS) {
 		fprintf(stderr, "usage: xdp_pps [seconds per phase, 0-60] [rounds, 1-%d]\n",
-		        MAX_ROUNDS);
+			MAX_ROUNDS);
 		return 2;
 	}
 	if (geteuid() != 0) {
@@ -435,11 +435,11 @@ int main(int argc, char **argv)
 	snprintf(if_b, sizeof(if_b), "xbb%d", getpid() % 1000000);
 	err |= sh("ip netns add %s && ip netns add %s", ns_a, ns_b);
 	err |= sh("ip link add %s netns %s type veth peer name %s netns %s", if_a, ns_a, if_b,
-	          ns_b);
+		  ns_b);
 	err |= sh("ip -n %s addr add 198.18.0.1/24 dev %s && ip -n %s link set %s up", ns_a, if_a,
-	          ns_a, if_a);
+		  ns_a, if_a);
 	err |= sh("ip -n %s addr add 198.18.0.2/24 dev %s && ip -n %s link set %s up", ns_b, if_b,
-	          ns_b, if_b);
+		  ns_b, if_b);
 	err |= sh("ip netns exec %s ethtool -K %s tx off tso off gso off >/dev/null", ns_b, if_b);
 	if (err) {
 		fprintf(stderr, "xdp_pps: cannot build the veth topology\n");

@@ -375,6 +375,8 @@ XRING_API void __xring_flush_overflow(struct xring *ring);
 /* Ports: where offloaded sockets send and receive. XRING_PORTS names them at start; this adds
  * more at run time, with the same ;-separated specs (see xring-params(7)). */
 XRING_API int xring_port_add(const char *spec);
+/* Adds an offload rule ("use xring udp_connect 198.18.0.0/24:*") ahead of all others. */
+XRING_API int xring_add_conf_rule(const char *line);
 
 /* Registered (direct) files: the table the application sees, mirrored into the kernel ring. */
 XRING_API int xring_register_files(struct xring *ring, const int *files, unsigned nr_files);

@@ -114,7 +114,7 @@ Test(compat, echo_server_built_through_the_header_echoes_every_byte_to_every_cli
 		fd[c] = socket(AF_INET, SOCK_STREAM, 0);
 		cr_assert_geq(fd[c], 0);
 		cr_assert_eq(connect(fd[c], (struct sockaddr *) &addr, sizeof(addr)), 0,
-		             "connect: %s", strerror(errno));
+			     "connect: %s", strerror(errno));
 		fcntl(fd[c], F_SETFL, O_NONBLOCK);
 	}
 
@@ -143,8 +143,8 @@ Test(compat, echo_server_built_through_the_header_echoes_every_byte_to_every_cli
 			if (pfd[c].revents & (POLLIN | POLLHUP | POLLERR)) {
 				n = recv(fd[c], rx[c] + got[c], PAYLOAD - got[c], 0);
 				cr_assert(n > 0 || (n < 0 && errno == EAGAIN),
-				          "client %d: recv gave %zd (%s) after %zu bytes", c, n,
-				          strerror(errno), got[c]);
+					  "client %d: recv gave %zd (%s) after %zu bytes", c, n,
+					  strerror(errno), got[c]);
 				if (n > 0) {
 					got[c] += (size_t) n;
 					if (got[c] == PAYLOAD)
@@ -155,7 +155,7 @@ Test(compat, echo_server_built_through_the_header_echoes_every_byte_to_every_cli
 	}
 	for (int c = 0; c < NR_CLIENTS; c++) {
 		cr_expect_eq(got[c], PAYLOAD, "client %d received %zu of %d bytes", c, got[c],
-		             PAYLOAD);
+			     PAYLOAD);
 		cr_expect_eq(memcmp(rx[c], tx[c], PAYLOAD), 0, "client %d got other bytes back", c);
 	}
 	/* A clean close from each client: the server sees EOF and closes its side. */
@@ -170,7 +170,7 @@ Test(compat, echo_server_built_through_the_header_echoes_every_byte_to_every_cli
 	}
 	status = server_stop(&srv);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	          "the server did not exit cleanly (status %#x)", status);
+		  "the server did not exit cleanly (status %#x)", status);
 }
 
 Test(compat, every_liburing_function_name_resolves)
@@ -214,5 +214,5 @@ Test(compat, the_errors_the_manual_pages_list_are_the_ones_returned)
 	int line = compat_documented_errors(&what, &got, &want);
 
 	cr_expect_eq(line, 0, "%s: got %d, expected %d (compat_names.c line %d)", what, got, want,
-	             line);
+		     line);
 }

@@ -369,3 +369,24 @@ Test(offload_udp, a_datagram_to_a_closed_port_draws_port_unreachable)
 	cr_expect_eq(peer.stats.icmp_err_in, 1, "no ICMP port unreachable came back");
 	close(fd);
 }
+
+Test(offload_udp, a_rule_keeps_a_destination_on_the_kernel)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = sin_of(PEER_IP, 7000), me;
+	socklen_t len = sizeof(me);
+	struct xring_sqe *sqe;
+	int32_t res;
+
+	cr_assert_eq(xring_add_conf_rule("use os udp_connect 198.18.0.2/32:7000"), 0);
+	cr_expect_eq(xring_add_conf_rule("use sometimes udp_connect *:*"), -EINVAL);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 1;
+	res = run(1);
+	/* The kernel decided: connected through its own routes, or unreachable from here. */
+	cr_expect(res == 0 || res == -ENETUNREACH, "kernel connect gave %d", res);
+	if (getsockname(fd, (struct sockaddr *) &me, &len) == 0)
+		cr_expect_neq(me.sin_addr.s_addr, inet_addr(XRING_IP), "the socket was offloaded");
+	close(fd);
+}

@@ -84,7 +84,7 @@ static void get_mac(const char *dev, uint8_t mac[6])
 
 /* Ethernet + IPv4 + UDP with both checksums; returns the frame length. */
 static uint32_t build_udp(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint32_t sip,
-                          uint32_t dip, uint16_t sport, uint16_t dport, const void *pay, size_t n)
+			  uint32_t dip, uint16_t sport, uint16_t dport, const void *pay, size_t n)
 {
 	uint8_t *ip = f + 14, *udp = ip + 20;
 	uint16_t ulen = (uint16_t) (8 + n), tlen = (uint16_t) (20 + 8 + n), c;
@@ -205,13 +205,13 @@ static bool trust_csum;
 static struct port *open_port(const struct topo *t, enum port_xdp_attach mode, uint32_t ip)
 {
 	struct port_xdp_config cfg = {
-	        .dev = t->if_a,
-	        .ip = ip,
-	        .prefix_len = 24,
-	        .attach = mode,
-	        .rx_frames = 512,
-	        .tx_frames = 512,
-	        .trust_rx_csum = trust_csum,
+		.dev = t->if_a,
+		.ip = ip,
+		.prefix_len = 24,
+		.attach = mode,
+		.rx_frames = 512,
+		.tx_frames = 512,
+		.trust_rx_csum = trust_csum,
 	};
 	struct port *p = NULL;
 	int err;
@@ -222,10 +222,10 @@ static struct port *open_port(const struct topo *t, enum port_xdp_attach mode, u
 }
 
 static uint32_t steer(struct port *p, enum port_rule_kind kind, const char *lip, uint16_t lport,
-                      const char *rip, uint16_t rport)
+		      const char *rip, uint16_t rport)
 {
 	struct port_rule r = {
-	        .kind = kind, .local_port = htons(lport), .remote_port = htons(rport)};
+		.kind = kind, .local_port = htons(lport), .remote_port = htons(rport)};
 	uint32_t h = 0;
 	int err;
 
@@ -337,7 +337,7 @@ static void body_udp_from_peer(const struct topo *t)
 	p = open_port(t, body_mode, 0);
 	CHECK(port_xdp_info(p, &info) == 0);
 	fprintf(stderr, "xdp port on %s: %s (%s)\n", t->if_a, port_xdp_mode_name(&info),
-	        info.driver);
+		info.driver);
 	CHECK(p->ip == ip4(TOPO_IP_A), "(the netdev's address)");
 	e.mac = p->mac;
 	e.flow = steer(p, PORT_RULE_UDP, TOPO_IP_A, UDP_XR, NULL, 0);
@@ -386,7 +386,7 @@ static void body_udp_to_peer(const struct topo *t)
 		CHECK(f[i].len >= 128);
 		snprintf(want, sizeof(want), "datagram %u", i);
 		f[i].len = build_udp(f[i].data, peer_mac, p->mac, ip4(TOPO_IP_A), ip4(TOPO_IP_B),
-		                     UDP_XR, UDP_PEER, want, strlen(want));
+				     UDP_XR, UDP_PEER, want, strlen(want));
 	}
 	/* Two posts, one doorbell: nothing has to leave before the flush. */
 	CHECK(port_tx_post(p->queues[0], f, NDGRAMS / 2) == NDGRAMS / 2);
@@ -589,7 +589,7 @@ static void body_unsteer(const struct topo *t)
 
 /* Take frames from every queue until one satisfies want(), answering nothing; copies it out. */
 static bool rx_one(struct port *p, bool (*want)(const uint8_t *f, uint32_t len), uint8_t *out,
-                   uint32_t *len, uint32_t *flow)
+		   uint32_t *len, uint32_t *flow)
 {
 	struct port_frame f[16];
 	double end = now_s() + DEADLINE;
@@ -833,7 +833,7 @@ static void body_rules_and_limits(const struct topo *t)
 	/* Four rules fit, a fifth does not, a duplicate is refused, a freed slot is reused. */
 	for (i = 0; i < 4; i++) {
 		r = (struct port_rule){.kind = PORT_RULE_UDP,
-		                       .local_port = htons((uint16_t) (100 + i))};
+				       .local_port = htons((uint16_t) (100 + i))};
 		CHECK(p->ops->steer(p, &r, &h[i]) == 0);
 	}
 	r.local_port = htons(200);
@@ -908,7 +908,7 @@ static void body_trusted_checksums(const struct topo *t)
 				struct udp_view v;
 
 				CHECK(!(f[k].flags &
-				        (PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK)));
+					(PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK)));
 				CHECK(parse_udp_l4(f[k].data, f[k].len, &v, false));
 				partial += !parse_udp(f[k].data, f[k].len, &v);
 			}
@@ -971,7 +971,7 @@ static void body_gso(const struct topo *t)
 	}
 	CHECK(port_xdp_sync_drops(p->queues[0]) == 0);
 	fprintf(stderr, "GSO datagram: %u segments arrived, %llu frames dropped by the kernel\n",
-	        got, (unsigned long long) p->queues[0]->stats.rx_drops);
+		got, (unsigned long long) p->queues[0]->stats.rx_drops);
 	CHECK(got == 16 || p->queues[0]->stats.rx_drops > 0,
 	      "(%u of 16 segments arrived and no drop was counted)", got);
 	p->ops->destroy(p);
@@ -1056,7 +1056,7 @@ static void body_tx_bulk(const struct topo *t)
 		for (i = 0; i < (unsigned) k; i++) {
 			snprintf(pay, sizeof(pay), "bulk %u", sent + i);
 			f[i].len = build_udp(f[i].data, peer_mac, p->mac, ip4(TOPO_IP_A),
-			                     ip4(TOPO_IP_B), UDP_XR, UDP_PEER, pay, strlen(pay));
+					     ip4(TOPO_IP_B), UDP_XR, UDP_PEER, pay, strlen(pay));
 		}
 		if (k > 0) {
 			CHECK(port_tx_post(q, f, (unsigned) k) == k);
@@ -1076,7 +1076,7 @@ static void body_tx_bulk(const struct topo *t)
 			usleep(500);
 	}
 	fprintf(stderr, "bulk send: %u frames in %u bursts, %llu kicks\n", sent, rounds,
-	        (unsigned long long) q->stats.kicks);
+		(unsigned long long) q->stats.kicks);
 	CHECK(sent == 2048 && got == 2048, "(sent %u, the peer received %u)", sent, got);
 	CHECK(q->stats.tx_frames == 2048);
 	p->ops->destroy(p);

@@ -70,9 +70,9 @@ static int topo_create(struct topo *t)
 		err = netns_add("xdpb", t->ns_b);
 	if (!err)
 		err = netns_ip(t->ns_a,
-		               "link add %s numtxqueues %u numrxqueues %u type veth peer name %s "
-		               "numtxqueues %u numrxqueues %u netns %s",
-		               t->if_a, n, n, t->if_b, n, n, t->ns_b);
+			       "link add %s numtxqueues %u numrxqueues %u type veth peer name %s "
+			       "numtxqueues %u numrxqueues %u netns %s",
+			       t->if_a, n, n, t->if_b, n, n, t->ns_b);
 	if (!err)
 		err = netns_ip(t->ns_a, "link set %s up", t->if_a);
 	if (!err)
@@ -106,7 +106,7 @@ void topo_run(unsigned nqueues, unsigned timeout_s, void (*body)(const struct to
 	err = topo_create(&t);
 	if (!err && !topo_peer_offloads)
 		err = netns_sh(t.ns_b, NULL, 0, "ethtool -K %s tx off tso off gso off >/dev/null",
-		               t.if_b);
+			       t.if_b);
 	if (err) {
 		topo_destroy(&t);
 		cr_assert_fail("cannot build the test topology %s / %s: %d", t.ns_a, t.ns_b, err);
@@ -147,7 +147,7 @@ void topo_run(unsigned nqueues, unsigned timeout_s, void (*body)(const struct to
 	cr_assert(pid > 0, "fork failed");
 	msg[got] = 0;
 	cr_assert(!WIFSIGNALED(status), "test body killed by signal %d (%s) %s", WTERMSIG(status),
-	          WTERMSIG(status) == SIGALRM ? "timed out" : "crashed", msg);
+		  WTERMSIG(status) == SIGALRM ? "timed out" : "crashed", msg);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s",
-	          msg[0] ? msg : "body failed");
+		  msg[0] ? msg : "body failed");
 }

@@ -35,7 +35,7 @@ void topo_run(unsigned nqueues, unsigned timeout_s, void (*body)(const struct to
 void topo_enter(const char *ns);
 /* In the child: report a failure and end the child. */
 void topo_fail(const char *file, int line, const char *cond, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5), noreturn));
+	__attribute__((format(printf, 4, 5), noreturn));
 
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \

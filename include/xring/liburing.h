@@ -380,8 +380,8 @@ struct io_uring_probe {
  */
 
 static inline int io_uring_submit_and_wait_timeout(struct xring *ring, struct xring_cqe **cqe_ptr,
-                                                   unsigned wait_nr, struct __kernel_timespec *ts,
-                                                   sigset_t *sigmask)
+						   unsigned wait_nr, struct __kernel_timespec *ts,
+						   sigset_t *sigmask)
 {
 	int submitted = xring_submit(ring);
 	int ret;
@@ -493,40 +493,40 @@ static inline int io_uring_opcode_supported(const struct io_uring_probe *p, int 
 }
 
 static inline void io_uring_prep_readv(struct xring_sqe *sqe, int fd, const struct iovec *iovecs,
-                                       unsigned nr_vecs, uint64_t offset)
+				       unsigned nr_vecs, uint64_t offset)
 {
 	xring_prep_rw(XRING_OP_READV, sqe, fd, iovecs, nr_vecs, offset);
 }
 
 static inline void io_uring_prep_readv2(struct xring_sqe *sqe, int fd, const struct iovec *iovecs,
-                                        unsigned nr_vecs, uint64_t offset, int flags)
+					unsigned nr_vecs, uint64_t offset, int flags)
 {
 	io_uring_prep_readv(sqe, fd, iovecs, nr_vecs, offset);
 	sqe->rw_flags = (uint32_t) flags;
 }
 
 static inline void io_uring_prep_writev(struct xring_sqe *sqe, int fd, const struct iovec *iovecs,
-                                        unsigned nr_vecs, uint64_t offset)
+					unsigned nr_vecs, uint64_t offset)
 {
 	xring_prep_rw(XRING_OP_WRITEV, sqe, fd, iovecs, nr_vecs, offset);
 }
 
 static inline void io_uring_prep_writev2(struct xring_sqe *sqe, int fd, const struct iovec *iovecs,
-                                         unsigned nr_vecs, uint64_t offset, int flags)
+					 unsigned nr_vecs, uint64_t offset, int flags)
 {
 	io_uring_prep_writev(sqe, fd, iovecs, nr_vecs, offset);
 	sqe->rw_flags = (uint32_t) flags;
 }
 
 static inline void io_uring_prep_read_fixed(struct xring_sqe *sqe, int fd, void *buf,
-                                            unsigned nbytes, uint64_t offset, int buf_index)
+					    unsigned nbytes, uint64_t offset, int buf_index)
 {
 	xring_prep_rw(XRING_OP_READ_FIXED, sqe, fd, buf, nbytes, offset);
 	sqe->buf_index = (uint16_t) buf_index;
 }
 
 static inline void io_uring_prep_write_fixed(struct xring_sqe *sqe, int fd, const void *buf,
-                                             unsigned nbytes, uint64_t offset, int buf_index)
+					     unsigned nbytes, uint64_t offset, int buf_index)
 {
 	xring_prep_rw(XRING_OP_WRITE_FIXED, sqe, fd, buf, nbytes, offset);
 	sqe->buf_index = (uint16_t) buf_index;
@@ -539,8 +539,8 @@ static inline void io_uring_prep_fsync(struct xring_sqe *sqe, int fd, unsigned f
 }
 
 static inline void io_uring_prep_splice(struct xring_sqe *sqe, int fd_in, int64_t off_in,
-                                        int fd_out, int64_t off_out, unsigned nbytes,
-                                        unsigned splice_flags)
+					int fd_out, int64_t off_out, unsigned nbytes,
+					unsigned splice_flags)
 {
 	xring_prep_rw(XRING_OP_SPLICE, sqe, fd_out, NULL, nbytes, (uint64_t) off_out);
 	sqe->splice_off_in = (uint64_t) off_in;
@@ -549,7 +549,7 @@ static inline void io_uring_prep_splice(struct xring_sqe *sqe, int fd_in, int64_
 }
 
 static inline void io_uring_prep_tee(struct xring_sqe *sqe, int fd_in, int fd_out, unsigned nbytes,
-                                     unsigned splice_flags)
+				     unsigned splice_flags)
 {
 	xring_prep_rw(XRING_OP_TEE, sqe, fd_out, NULL, nbytes, 0);
 	sqe->splice_off_in = 0;
@@ -558,8 +558,8 @@ static inline void io_uring_prep_tee(struct xring_sqe *sqe, int fd_in, int fd_ou
 }
 
 static inline void io_uring_prep_poll_update(struct xring_sqe *sqe, uint64_t old_user_data,
-                                             uint64_t new_user_data, unsigned poll_mask,
-                                             unsigned flags)
+					     uint64_t new_user_data, unsigned poll_mask,
+					     unsigned flags)
 {
 	xring_prep_rw(XRING_OP_POLL_REMOVE, sqe, -1, NULL, flags, new_user_data);
 	sqe->addr = old_user_data;
@@ -567,14 +567,14 @@ static inline void io_uring_prep_poll_update(struct xring_sqe *sqe, uint64_t old
 }
 
 static inline void io_uring_prep_openat(struct xring_sqe *sqe, int dfd, const char *path, int flags,
-                                        mode_t mode)
+					mode_t mode)
 {
 	xring_prep_rw(XRING_OP_OPENAT, sqe, dfd, path, mode, 0);
 	sqe->open_flags = (uint32_t) flags;
 }
 
 static inline void io_uring_prep_openat_direct(struct xring_sqe *sqe, int dfd, const char *path,
-                                               int flags, mode_t mode, unsigned file_index)
+					       int flags, mode_t mode, unsigned file_index)
 {
 	io_uring_prep_openat(sqe, dfd, path, flags, mode);
 	if (file_index == XRING_FILE_INDEX_ALLOC)
@@ -583,20 +583,20 @@ static inline void io_uring_prep_openat_direct(struct xring_sqe *sqe, int dfd, c
 }
 
 static inline void io_uring_prep_epoll_ctl(struct xring_sqe *sqe, int epfd, int fd, int op,
-                                           struct epoll_event *ev)
+					   struct epoll_event *ev)
 {
 	xring_prep_rw(XRING_OP_EPOLL_CTL, sqe, epfd, ev, (unsigned) op, (uint64_t) (uint32_t) fd);
 }
 
 static inline void io_uring_prep_send_bundle(struct xring_sqe *sqe, int sockfd, size_t len,
-                                             int flags)
+					     int flags)
 {
 	xring_prep_send(sqe, sockfd, NULL, len, flags);
 	sqe->ioprio |= XRING_RECVSEND_BUNDLE;
 }
 
 static inline void io_uring_prep_cmd_sock(struct xring_sqe *sqe, int cmd_op, int fd, int level,
-                                          int optname, void *optval, int optlen)
+					  int optname, void *optval, int optlen)
 {
 	xring_prep_rw(XRING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
 	sqe->cmd_op = (uint32_t) cmd_op;
@@ -608,7 +608,7 @@ static inline void io_uring_prep_cmd_sock(struct xring_sqe *sqe, int cmd_op, int
 
 /* Control messages of a multishot recvmsg buffer: they sit between the name and the payload. */
 static inline struct cmsghdr *io_uring_recvmsg_cmsg_firsthdr(struct xring_recvmsg_out *o,
-                                                             struct msghdr *msgh)
+							     struct msghdr *msgh)
 {
 	if (o->controllen < sizeof(struct cmsghdr))
 		return NULL;
@@ -616,8 +616,8 @@ static inline struct cmsghdr *io_uring_recvmsg_cmsg_firsthdr(struct xring_recvms
 }
 
 static inline struct cmsghdr *io_uring_recvmsg_cmsg_nexthdr(struct xring_recvmsg_out *o,
-                                                            struct msghdr *msgh,
-                                                            struct cmsghdr *cmsg)
+							    struct msghdr *msgh,
+							    struct cmsghdr *cmsg)
 {
 	unsigned char *end, *next;
 

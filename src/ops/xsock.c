@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conf/proc.h"
 #include "ops/kring.h"
 #include "ops/ops.h"
 #include "ops/xsock.h"
@@ -235,7 +236,8 @@ static int64_t connect_issue(struct xring_ctx *ctx, struct xreq *req)
 	const struct sockaddr_in *sin = addr_in(req);
 	struct xport *xp;
 
-	if (!sin || !may_offload(ctx, req) || !(xp = ports_route(sin->sin_addr.s_addr)))
+	if (!sin || !may_offload(ctx, req) || !(xp = ports_route(sin->sin_addr.s_addr)) ||
+	    !proc_offload(RULES_UDP_CONNECT, sin->sin_addr.s_addr, sin->sin_port))
 		return to_kernel(ctx, req);
 	return offload(ctx, req, xp, 0, sin);
 }
@@ -245,7 +247,8 @@ static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 	const struct sockaddr_in *sin = addr_in(req);
 	struct xport *xp;
 
-	if (!sin || !may_offload(ctx, req) || !(xp = ports_by_addr(sin->sin_addr.s_addr)))
+	if (!sin || !may_offload(ctx, req) || !(xp = ports_by_addr(sin->sin_addr.s_addr)) ||
+	    !proc_offload(RULES_UDP_RECEIVER, sin->sin_addr.s_addr, sin->sin_port))
 		return to_kernel(ctx, req);
 	return offload(ctx, req, xp, ntohs(sin->sin_port), NULL);
 }

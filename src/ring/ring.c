@@ -1,10 +1,9 @@
 /* Creating and destroying rings. */
 #include <errno.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/params.h"
+#include "conf/proc.h"
 #include "files/files.h"
 #include "nic/portcfg.h"
 #include "ops/kring.h"
@@ -35,22 +34,6 @@ static unsigned roundup_pow2(unsigned v)
 	while (r < v)
 		r <<= 1;
 	return r;
-}
-
-/* The process's parameters, read and validated once; a bad one refuses every ring. */
-static int load_conf(const struct xring_conf **c)
-{
-	static int logged;
-	char err[CONF_ERR_LEN];
-	int ret = conf_get(c, err, sizeof(err));
-
-	if (ret) {
-		log_error("%s", err);
-		return ret;
-	}
-	if (!__atomic_exchange_n(&logged, 1, __ATOMIC_ACQ_REL))
-		conf_log(*c, environ);
-	return 0;
 }
 
 static void ctx_free(struct xring_ctx *ctx)
@@ -105,7 +88,9 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	} else {
 		cq = 2 * sq;
 	}
-	err = load_conf(&conf);
+	/* The process's parameters and rules, read and validated once: a bad one refuses every
+	 * ring. */
+	err = proc_conf(&conf);
 	if (err)
 		return err;
 	err = portcfg_open_env(conf);

@@ -18,7 +18,7 @@
 
 #define K(name, xname, value)                                                                      \
 	_Static_assert((long long) (name) == (long long) (xname),                                  \
-	               #name " is not mapped to " #xname);                                         \
+		       #name " is not mapped to " #xname);                                         \
 	_Static_assert((long long) (name) == (long long) (value), #name " is not the kernel's");
 #define N K
 #include "constants.h"
@@ -37,122 +37,122 @@ _Static_assert(sizeof(struct io_uring_probe_op) == 8, "probe op size");
 typedef void (*fnptr)(void);
 #define F(f) (fnptr)(f)
 static const fnptr functions[] = {
-        F(io_uring_queue_init),
-        F(io_uring_queue_init_params),
-        F(io_uring_queue_exit),
-        F(io_uring_get_sqe),
-        F(io_uring_submit),
-        F(io_uring_submit_and_wait),
-        F(io_uring_submit_and_wait_timeout),
-        F(io_uring_submit_and_get_events),
-        F(io_uring_get_events),
-        F(io_uring_peek_cqe),
-        F(io_uring_peek_batch_cqe),
-        F(io_uring_wait_cqe),
-        F(io_uring_wait_cqe_nr),
-        F(io_uring_wait_cqes),
-        F(io_uring_wait_cqe_timeout),
-        F(__io_uring_get_cqe),
-        F(io_uring_cqe_seen),
-        F(io_uring_cq_advance),
-        F(io_uring_cq_ready),
-        F(io_uring_cq_has_overflow),
-        F(io_uring_sq_ready),
-        F(io_uring_sq_space_left),
-        F(io_uring_sqring_wait),
-        F(io_uring_cqe_shift),
-        F(io_uring_sqe_set_data),
-        F(io_uring_sqe_set_data64),
-        F(io_uring_sqe_set_flags),
-        F(io_uring_sqe_set_buf_group),
-        F(io_uring_cqe_get_data),
-        F(io_uring_cqe_get_data64),
-        F(io_uring_register_ring_fd),
-        F(io_uring_unregister_ring_fd),
-        F(io_uring_ring_dontfork),
-        F(io_uring_get_probe),
-        F(io_uring_get_probe_ring),
-        F(io_uring_free_probe),
-        F(io_uring_opcode_supported),
-        F(__io_uring_set_target_fixed_file),
-        F(io_uring_prep_rw),
-        F(io_uring_prep_nop),
-        F(io_uring_prep_timeout),
-        F(io_uring_prep_timeout_remove),
-        F(io_uring_prep_timeout_update),
-        F(io_uring_prep_link_timeout),
-        F(io_uring_prep_cancel),
-        F(io_uring_prep_cancel64),
-        F(io_uring_prep_cancel_fd),
-        F(io_uring_prep_socket),
-        F(io_uring_prep_socket_direct),
-        F(io_uring_prep_socket_direct_alloc),
-        F(io_uring_prep_connect),
-        F(io_uring_prep_bind),
-        F(io_uring_prep_listen),
-        F(io_uring_prep_accept),
-        F(io_uring_prep_accept_direct),
-        F(io_uring_prep_multishot_accept),
-        F(io_uring_prep_multishot_accept_direct),
-        F(io_uring_prep_send),
-        F(io_uring_prep_send_set_addr),
-        F(io_uring_prep_sendto),
-        F(io_uring_prep_send_zc),
-        F(io_uring_prep_send_zc_fixed),
-        F(io_uring_prep_send_bundle),
-        F(io_uring_prep_sendmsg),
-        F(io_uring_prep_sendmsg_zc),
-        F(io_uring_prep_recv),
-        F(io_uring_prep_recv_multishot),
-        F(io_uring_prep_recvmsg),
-        F(io_uring_prep_recvmsg_multishot),
-        F(io_uring_prep_shutdown),
-        F(io_uring_prep_close),
-        F(io_uring_prep_close_direct),
-        F(io_uring_prep_files_update),
-        F(io_uring_prep_read),
-        F(io_uring_prep_write),
-        F(io_uring_prep_readv),
-        F(io_uring_prep_readv2),
-        F(io_uring_prep_writev),
-        F(io_uring_prep_writev2),
-        F(io_uring_prep_read_fixed),
-        F(io_uring_prep_write_fixed),
-        F(io_uring_prep_fsync),
-        F(io_uring_prep_splice),
-        F(io_uring_prep_tee),
-        F(io_uring_prep_openat),
-        F(io_uring_prep_openat_direct),
-        F(io_uring_prep_epoll_ctl),
-        F(io_uring_prep_cmd_sock),
-        F(io_uring_prep_poll_add),
-        F(io_uring_prep_poll_multishot),
-        F(io_uring_prep_poll_remove),
-        F(io_uring_prep_poll_update),
-        F(io_uring_prep_provide_buffers),
-        F(io_uring_prep_remove_buffers),
-        F(io_uring_recvmsg_validate),
-        F(io_uring_recvmsg_name),
-        F(io_uring_recvmsg_payload),
-        F(io_uring_recvmsg_payload_length),
-        F(io_uring_recvmsg_cmsg_firsthdr),
-        F(io_uring_recvmsg_cmsg_nexthdr),
-        F(io_uring_register_files),
-        F(io_uring_register_files_sparse),
-        F(io_uring_register_files_update),
-        F(io_uring_unregister_files),
-        F(io_uring_register_file_alloc_range),
-        F(io_uring_register_buffers),
-        F(io_uring_unregister_buffers),
-        F(io_uring_register_buf_ring),
-        F(io_uring_unregister_buf_ring),
-        F(io_uring_setup_buf_ring),
-        F(io_uring_free_buf_ring),
-        F(io_uring_buf_ring_init),
-        F(io_uring_buf_ring_add),
-        F(io_uring_buf_ring_advance),
-        F(io_uring_buf_ring_cq_advance),
-        F(io_uring_buf_ring_mask),
+	F(io_uring_queue_init),
+	F(io_uring_queue_init_params),
+	F(io_uring_queue_exit),
+	F(io_uring_get_sqe),
+	F(io_uring_submit),
+	F(io_uring_submit_and_wait),
+	F(io_uring_submit_and_wait_timeout),
+	F(io_uring_submit_and_get_events),
+	F(io_uring_get_events),
+	F(io_uring_peek_cqe),
+	F(io_uring_peek_batch_cqe),
+	F(io_uring_wait_cqe),
+	F(io_uring_wait_cqe_nr),
+	F(io_uring_wait_cqes),
+	F(io_uring_wait_cqe_timeout),
+	F(__io_uring_get_cqe),
+	F(io_uring_cqe_seen),
+	F(io_uring_cq_advance),
+	F(io_uring_cq_ready),
+	F(io_uring_cq_has_overflow),
+	F(io_uring_sq_ready),
+	F(io_uring_sq_space_left),
+	F(io_uring_sqring_wait),
+	F(io_uring_cqe_shift),
+	F(io_uring_sqe_set_data),
+	F(io_uring_sqe_set_data64),
+	F(io_uring_sqe_set_flags),
+	F(io_uring_sqe_set_buf_group),
+	F(io_uring_cqe_get_data),
+	F(io_uring_cqe_get_data64),
+	F(io_uring_register_ring_fd),
+	F(io_uring_unregister_ring_fd),
+	F(io_uring_ring_dontfork),
+	F(io_uring_get_probe),
+	F(io_uring_get_probe_ring),
+	F(io_uring_free_probe),
+	F(io_uring_opcode_supported),
+	F(__io_uring_set_target_fixed_file),
+	F(io_uring_prep_rw),
+	F(io_uring_prep_nop),
+	F(io_uring_prep_timeout),
+	F(io_uring_prep_timeout_remove),
+	F(io_uring_prep_timeout_update),
+	F(io_uring_prep_link_timeout),
+	F(io_uring_prep_cancel),
+	F(io_uring_prep_cancel64),
+	F(io_uring_prep_cancel_fd),
+	F(io_uring_prep_socket),
+	F(io_uring_prep_socket_direct),
+	F(io_uring_prep_socket_direct_alloc),
+	F(io_uring_prep_connect),
+	F(io_uring_prep_bind),
+	F(io_uring_prep_listen),
+	F(io_uring_prep_accept),
+	F(io_uring_prep_accept_direct),
+	F(io_uring_prep_multishot_accept),
+	F(io_uring_prep_multishot_accept_direct),
+	F(io_uring_prep_send),
+	F(io_uring_prep_send_set_addr),
+	F(io_uring_prep_sendto),
+	F(io_uring_prep_send_zc),
+	F(io_uring_prep_send_zc_fixed),
+	F(io_uring_prep_send_bundle),
+	F(io_uring_prep_sendmsg),
+	F(io_uring_prep_sendmsg_zc),
+	F(io_uring_prep_recv),
+	F(io_uring_prep_recv_multishot),
+	F(io_uring_prep_recvmsg),
+	F(io_uring_prep_recvmsg_multishot),
+	F(io_uring_prep_shutdown),
+	F(io_uring_prep_close),
+	F(io_uring_prep_close_direct),
+	F(io_uring_prep_files_update),
+	F(io_uring_prep_read),
+	F(io_uring_prep_write),
+	F(io_uring_prep_readv),
+	F(io_uring_prep_readv2),
+	F(io_uring_prep_writev),
+	F(io_uring_prep_writev2),
+	F(io_uring_prep_read_fixed),
+	F(io_uring_prep_write_fixed),
+	F(io_uring_prep_fsync),
+	F(io_uring_prep_splice),
+	F(io_uring_prep_tee),
+	F(io_uring_prep_openat),
+	F(io_uring_prep_openat_direct),
+	F(io_uring_prep_epoll_ctl),
+	F(io_uring_prep_cmd_sock),
+	F(io_uring_prep_poll_add),
+	F(io_uring_prep_poll_multishot),
+	F(io_uring_prep_poll_remove),
+	F(io_uring_prep_poll_update),
+	F(io_uring_prep_provide_buffers),
+	F(io_uring_prep_remove_buffers),
+	F(io_uring_recvmsg_validate),
+	F(io_uring_recvmsg_name),
+	F(io_uring_recvmsg_payload),
+	F(io_uring_recvmsg_payload_length),
+	F(io_uring_recvmsg_cmsg_firsthdr),
+	F(io_uring_recvmsg_cmsg_nexthdr),
+	F(io_uring_register_files),
+	F(io_uring_register_files_sparse),
+	F(io_uring_register_files_update),
+	F(io_uring_unregister_files),
+	F(io_uring_register_file_alloc_range),
+	F(io_uring_register_buffers),
+	F(io_uring_unregister_buffers),
+	F(io_uring_register_buf_ring),
+	F(io_uring_unregister_buf_ring),
+	F(io_uring_setup_buf_ring),
+	F(io_uring_free_buf_ring),
+	F(io_uring_buf_ring_init),
+	F(io_uring_buf_ring_add),
+	F(io_uring_buf_ring_advance),
+	F(io_uring_buf_ring_cq_advance),
+	F(io_uring_buf_ring_mask),
 };
 
 int compat_function_count(void)
@@ -181,7 +181,7 @@ int compat_nop_chain(void)
 
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
-	          IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+		  IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
 	p.cq_entries = 64;
 	if (io_uring_queue_init_params(8, &ring, &p) < 0)
 		return __LINE__;
@@ -266,7 +266,7 @@ int compat_cmd_sock(void)
 		return __LINE__;
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_cmd_sock(sqe, SOCKET_URING_OP_SETSOCKOPT, fd, SOL_SOCKET, SO_KEEPALIVE, &one,
-	                       sizeof(one));
+			       sizeof(one));
 	io_uring_submit(&ring);
 	if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != 0)
 		ret = __LINE__;
@@ -394,18 +394,18 @@ int compat_documented_errors(const char **what, int *got, int *want)
 	CHECK("close_direct without a table", -ENXIO, io_uring_prep_close_direct(s, 0));
 	CHECK_CALL("unregister_files without a table", -ENXIO, io_uring_unregister_files(&er));
 	CHECK_CALL("register_files_update without a table", -ENXIO,
-	           io_uring_register_files_update(&er, 0, fds, 1));
+		   io_uring_register_files_update(&er, 0, fds, 1));
 	CHECK_CALL("register_files of none", -EINVAL, io_uring_register_files(&er, fds, 0));
 	CHECK_CALL("register_files_sparse", 0, io_uring_register_files_sparse(&er, 4));
 	CHECK_CALL("a second table", -EBUSY, io_uring_register_files(&er, fds, 2));
 	CHECK_CALL("register_files_update past the end", -EINVAL,
-	           io_uring_register_files_update(&er, 3, fds, 2));
+		   io_uring_register_files_update(&er, 3, fds, 2));
 	CHECK_CALL("register_files_update of a closed fd", -EBADF,
-	           io_uring_register_files_update(&er, 0, bad, 1));
+		   io_uring_register_files_update(&er, 0, bad, 1));
 	CHECK_CALL("register_file_alloc_range past the end", -EINVAL,
-	           io_uring_register_file_alloc_range(&er, 3, 2));
+		   io_uring_register_file_alloc_range(&er, 3, 2));
 	CHECK_CALL("register_file_alloc_range overflowing", -EOVERFLOW,
-	           io_uring_register_file_alloc_range(&er, 0xffffffffu, 2));
+		   io_uring_register_file_alloc_range(&er, 0xffffffffu, 2));
 	CHECK("close_direct of an empty slot", -EBADF, io_uring_prep_close_direct(s, 1));
 	CHECK("close_direct past the end", -EINVAL, io_uring_prep_close_direct(s, 9));
 	CHECK("socket_direct with SOCK_CLOEXEC", -EINVAL,
@@ -431,7 +431,7 @@ int compat_documented_errors(const char **what, int *got, int *want)
 	CHECK("close of a closed fd", -EBADF, io_uring_prep_close(s, 9999));
 	CHECK_CALL("unregister_buffers without buffers", -ENXIO, io_uring_unregister_buffers(&er));
 	CHECK_CALL("unregister_buf_ring of a missing group", -ENOENT,
-	           io_uring_unregister_buf_ring(&er, 3));
+		   io_uring_unregister_buf_ring(&er, 3));
 	{
 		int r2 = 0;
 		struct io_uring_buf_ring *br = io_uring_setup_buf_ring(&er, 3, 1, 0, &r2);

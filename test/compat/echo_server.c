@@ -89,7 +89,7 @@ static void arm_recv(int fd)
 static void recycle(unsigned bid)
 {
 	io_uring_buf_ring_add(br, bufs + (size_t) bid * BUF_SIZE, BUF_SIZE, (unsigned short) bid,
-	                      io_uring_buf_ring_mask(NR_BUFS), 0);
+			      io_uring_buf_ring_mask(NR_BUFS), 0);
 	io_uring_buf_ring_advance(br, 1);
 	/* A receive that stopped for want of buffers can go on now. */
 	for (int fd = 0; fd < MAX_FD; fd++)
@@ -122,7 +122,7 @@ static void send_next(int fd)
 	bid = c->q[c->qhead];
 	sqe = sqe_get();
 	io_uring_prep_send(sqe, fd, bufs + (size_t) bid * BUF_SIZE + c->sent,
-	                   c->qlen[c->qhead] - c->sent, MSG_NOSIGNAL);
+			   c->qlen[c->qhead] - c->sent, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud(EV_SEND, fd, bid));
 	c->sending = 1;
 }
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 
 	memset(&params, 0, sizeof(params));
 	params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-	               IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE;
+		       IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE;
 	params.cq_entries = 1024;
 	ret = io_uring_queue_init_params(256, &ring, &params);
 	if (ret < 0) {
@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < NR_BUFS; i++)
 		io_uring_buf_ring_add(br, bufs + (size_t) i * BUF_SIZE, BUF_SIZE,
-		                      (unsigned short) i, io_uring_buf_ring_mask(NR_BUFS), (int) i);
+				      (unsigned short) i, io_uring_buf_ring_mask(NR_BUFS), (int) i);
 	io_uring_buf_ring_advance(br, NR_BUFS);
 
 	sqe = io_uring_get_sqe(&ring);

@@ -35,7 +35,7 @@ SAME_FIELD(io_uring_buf_reg, xring_buf_reg, bgid)
 SAME_FIELD(io_uring_recvmsg_out, xring_recvmsg_out, payloadlen)
 SAME_FIELD(io_uring_recvmsg_out, xring_recvmsg_out, flags)
 _Static_assert(sizeof(struct io_uring_probe) == 16 && sizeof(struct io_uring_probe_op) == 8,
-               "probe layout");
+	       "probe layout");
 
 /* Something for the linker to keep: the test calls it to show this unit was built. */
 int compat_kernel_consts_checked(void)

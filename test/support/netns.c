@@ -178,9 +178,9 @@ static bool addrs_allowed(const char *s)
 						;
 					else {
 						fprintf(stderr,
-						        "netns: refusing %s: tests may only use "
-						        "198.18.0.0/15\n",
-						        lit);
+							"netns: refusing %s: tests may only use "
+							"198.18.0.0/15\n",
+							lit);
 						return false;
 					}
 				}
@@ -223,7 +223,7 @@ int netns_del(const char *name)
 	for (unsigned i = 0; i < ncreated; i++) {
 		if (!strcmp(created[i], name)) {
 			memmove(created[i], created[i + 1],
-			        (ncreated - i - 1) * sizeof(created[0]));
+				(ncreated - i - 1) * sizeof(created[0]));
 			ncreated--;
 			break;
 		}

@@ -93,7 +93,7 @@ int netns_ip(const char *ns, const char *fmt, ...) __attribute__((format(printf,
  * had to be killed).
  */
 int netns_sh(const char *ns, char *out, size_t outlen, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 /* Start a shell command line inside ns in the background (a peer: socat, iperf3, python3).
  * Returns its pid; netns_cleanup() kills it if netns_stop() did not. */

@@ -7,12 +7,12 @@
 #endif
 
 __asm__(".pushsection .rodata\n"
-        ".balign 8\n"
-        ".globl xp_bpf_obj_start\n"
-        ".hidden xp_bpf_obj_start\n"
-        "xp_bpf_obj_start:\n"
-        ".incbin \"" XP_BPF_OBJ_PATH "\"\n"
-        ".globl xp_bpf_obj_end\n"
-        ".hidden xp_bpf_obj_end\n"
-        "xp_bpf_obj_end:\n"
-        ".popsection\n");
+	".balign 8\n"
+	".globl xp_bpf_obj_start\n"
+	".hidden xp_bpf_obj_start\n"
+	"xp_bpf_obj_start:\n"
+	".incbin \"" XP_BPF_OBJ_PATH "\"\n"
+	".globl xp_bpf_obj_end\n"
+	".hidden xp_bpf_obj_end\n"
+	"xp_bpf_obj_end:\n"
+	".popsection\n");

@@ -148,7 +148,7 @@ static int xp_load(struct xp_port *xp, const struct port_xdp_config *cfg)
 		xp->obj = bpf_object__open_file(cfg->bpf_obj, NULL);
 	else
 		xp->obj = bpf_object__open_mem(xp_bpf_obj_start,
-		                               (size_t) (xp_bpf_obj_end - xp_bpf_obj_start), &oo);
+					       (size_t) (xp_bpf_obj_end - xp_bpf_obj_start), &oo);
 	err = (int) libbpf_get_error(xp->obj);
 	if (err) {
 		xp->obj = NULL;
@@ -181,7 +181,7 @@ static int xp_load(struct xp_port *xp, const struct port_xdp_config *cfg)
 			break;
 		}
 		log_info("xdp %s: attach in %s mode failed: %s", cfg->dev,
-		         modes[i] == XDP_MODE_NATIVE ? "driver" : "generic", strerror(-err));
+			 modes[i] == XDP_MODE_NATIVE ? "driver" : "generic", strerror(-err));
 	}
 	if (err) {
 		log_error("xdp %s: cannot attach the XDP program: %s", cfg->dev, strerror(-err));
@@ -215,27 +215,27 @@ static void xp_queue_free(struct xp_queue *xq)
 
 /* A failed bind leaves libxdp's UMEM half set up, so each attempt starts from nothing. */
 static int xp_queue_try(struct xp_queue *xq, const char *dev, unsigned qid, unsigned fsize,
-                        uint16_t bind_flags)
+			uint16_t bind_flags)
 {
 	struct xsk_umem_config uc = {
-	        .fill_size = xq->nrx,
-	        .comp_size = xq->ntx,
-	        .frame_size = fsize,
-	        .frame_headroom = 0,
-	        .flags = 0,
+		.fill_size = xq->nrx,
+		.comp_size = xq->ntx,
+		.frame_size = fsize,
+		.frame_headroom = 0,
+		.flags = 0,
 	};
 	struct xsk_socket_config sc = {
-	        .rx_size = xq->nrx,
-	        .tx_size = xq->ntx,
-	        .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-	        .xdp_flags = 0,
-	        .bind_flags = bind_flags,
+		.rx_size = xq->nrx,
+		.tx_size = xq->ntx,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.xdp_flags = 0,
+		.bind_flags = bind_flags,
 	};
 	int err;
 
 	xq->area_len = (size_t) (xq->nrx + xq->ntx) * fsize;
 	xq->area = mmap(NULL, xq->area_len, PROT_READ | PROT_WRITE,
-	                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (xq->area == MAP_FAILED) {
 		xq->area = NULL;
 		return -errno;
@@ -267,7 +267,7 @@ fail:
  * Wait a bounded while for the first case before reporting the second.
  */
 static int xp_queue_bind(struct xp_queue *xq, const char *dev, unsigned qid, unsigned fsize,
-                         uint16_t bind_flags)
+			 uint16_t bind_flags)
 {
 	unsigned i;
 	int err;
@@ -281,7 +281,7 @@ static int xp_queue_bind(struct xp_queue *xq, const char *dev, unsigned qid, uns
 }
 
 static int xp_queue_open(struct xp_port *xp, const struct port_xdp_config *cfg, unsigned qid,
-                         bool *zc)
+			 bool *zc)
 {
 	unsigned fsize = cfg->frame_size ? cfg->frame_size : XSK_UMEM__DEFAULT_FRAME_SIZE;
 	struct xp_queue *xq;
@@ -308,13 +308,13 @@ static int xp_queue_open(struct xp_port *xp, const struct port_xdp_config *cfg, 
 	if (err && cfg->zerocopy != PORT_XDP_ZC_REQUIRED) {
 		if (*zc)
 			log_info("xdp %s: queue %u: no zero-copy (%s), copying", cfg->dev, qid,
-			         strerror(-err));
+				 strerror(-err));
 		*zc = false;
 		err = xp_queue_bind(xq, cfg->dev, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_COPY);
 	}
 	if (err) {
 		log_error("xdp %s: queue %u: cannot create the AF_XDP socket: %s", cfg->dev, qid,
-		          strerror(-err));
+			  strerror(-err));
 		xp_queue_free(xq);
 		return err;
 	}
@@ -465,7 +465,7 @@ static void xp_destroy(struct port *p)
 			err = xdp_program__detach(xp->prog, (int) p->ifindex, xp->mode, 0);
 			if (err)
 				log_warn("xdp %s: detaching the XDP program: %s", p->name,
-				         strerror(-err));
+					 strerror(-err));
 		}
 		xdp_program__close(xp->prog);
 	}
@@ -510,13 +510,13 @@ int port_xdp_open(const struct port_xdp_config *cfg, struct port **out)
 	room = fsize - XDP_PACKET_HEADROOM - 14 - 4;
 	if (xp->p.mtu > room) {
 		log_warn("xdp %s: MTU %u does not fit %u-byte buffers: using %u", cfg->dev,
-		         xp->p.mtu, fsize, room);
+			 xp->p.mtu, fsize, room);
 		xp->p.mtu = (uint16_t) room;
 	}
 	if (!strcmp(xp->info.driver, "veth"))
 		log_info("xdp %s: veth: the sending kernel must not offload checksums or "
-		         "segmentation (ethtool -K PEER tx off tso off gso off)",
-		         cfg->dev);
+			 "segmentation (ethtool -K PEER tx off tso off gso off)",
+			 cfg->dev);
 	xp->p.queues = calloc(xp->p.nqueues, sizeof(*xp->p.queues));
 	if (!xp->p.queues) {
 		err = -ENOMEM;
@@ -537,7 +537,7 @@ int port_xdp_open(const struct port_xdp_config *cfg, struct port **out)
 	}
 	xp->info.zerocopy = zc;
 	log_info("xdp %s: %u queue(s), %s mode, MTU %u", cfg->dev, xp->p.nqueues,
-	         port_xdp_mode_name(&xp->info), xp->p.mtu);
+		 port_xdp_mode_name(&xp->info), xp->p.mtu);
 	*out = &xp->p;
 	return 0;
 fail:
@@ -611,17 +611,17 @@ int port_xdp_sync_drops(struct port_queue *q)
 }
 
 const struct port_ops xp_ops = {
-        .rx_poll = xp_rx_poll,
-        .rx_release = xp_rx_release,
-        .tx_alloc = xp_tx_alloc,
-        .tx_post = xp_tx_post,
-        .tx_flush = xp_tx_flush,
-        .tx_reap = xp_tx_reap,
-        .wait_fd = xp_wait_fd,
-        .arm = xp_arm,
-        .steer = xp_steer,
-        .unsteer = xp_unsteer,
-        .mem_register = xp_mem_register,
-        .mem_deregister = xp_mem_deregister,
-        .destroy = xp_destroy,
+	.rx_poll = xp_rx_poll,
+	.rx_release = xp_rx_release,
+	.tx_alloc = xp_tx_alloc,
+	.tx_post = xp_tx_post,
+	.tx_flush = xp_tx_flush,
+	.tx_reap = xp_tx_reap,
+	.wait_fd = xp_wait_fd,
+	.arm = xp_arm,
+	.steer = xp_steer,
+	.unsteer = xp_unsteer,
+	.mem_register = xp_mem_register,
+	.mem_deregister = xp_mem_deregister,
+	.destroy = xp_destroy,
 };

@@ -188,7 +188,7 @@ int xp_tx_post(struct port_queue *q, const struct port_frame *f, unsigned n)
 	struct xp_queue *xq = xq_of(q);
 	uint32_t idx = 0, i, room, size = 1u << xq->shift;
 	const uint16_t unsupported =
-	        PORT_F_EXTERNAL | PORT_F_MORE | PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM;
+		PORT_F_EXTERNAL | PORT_F_MORE | PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM;
 	struct xdp_desc *d;
 	uint64_t addr, bytes = 0;
 

@@ -1,0 +1,77 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <xring.h>
+
+#include "conf/proc.h"
+#include "util/log.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const struct xring_conf *conf;
+static struct rules rules;
+static int ret;
+static pthread_mutex_t add_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void load(void)
+{
+	char err[CONF_ERR_LEN + 256];
+
+	ret = conf_get(&conf, err, sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		return;
+	}
+	conf_log(conf, environ);
+	ret = rules_setup(&rules, conf->config_file, getenv("XRING_CONFIG_FILE") != NULL,
+			  conf->application_id, err, sizeof(err));
+	if (ret)
+		log_error("%s", err);
+}
+
+int proc_conf(const struct xring_conf **out)
+{
+	pthread_once(&once, load);
+	if (ret)
+		return ret;
+	*out = conf;
+	return 0;
+}
+
+const struct rules *proc_rules(void)
+{
+	return &rules;
+}
+
+bool proc_offload(enum rules_role role, uint32_t addr, uint16_t port)
+{
+	switch (rules_match(&rules, role, addr, port, NULL)) {
+	case RULES_XRING:
+		return true;
+	case RULES_OS:
+		return false;
+	default:
+		return conf->offload;
+	}
+}
+
+XRING_API int xring_add_conf_rule(const char *line)
+{
+	const struct xring_conf *c;
+	char err[256];
+	int r;
+
+	if (!line)
+		return -EINVAL;
+	r = proc_conf(&c);
+	if (r)
+		return r;
+	/* Matching reads the runtime rules without a lock; adding takes one. */
+	pthread_mutex_lock(&add_lock);
+	r = rules_add_line(&rules, line, err, sizeof(err));
+	pthread_mutex_unlock(&add_lock);
+	if (r)
+		log_error("xring_add_conf_rule: %s", err);
+	return r;
+}
