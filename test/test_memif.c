@@ -435,6 +435,32 @@ Test(memif, good_frames_still_flow_both_ways_in_one_process)
 	pair_close(&pr);
 }
 
+Test(memif, a_server_gives_slots_back_in_ring_order_whatever_order_frames_come_back)
+{
+	struct pair pr;
+	struct port_frame f[8];
+	struct port_queue *sq, *cq;
+
+	pair_open(&pr);
+	sq = pr.srv->queues[0];
+	cq = pr.cli->queues[0];
+	cr_assert_eq(port_tx_alloc(cq, f, 4), 4);
+	for (int i = 0; i < 4; i++) {
+		mf_build(f[i].data, 64, (uint64_t) i);
+		f[i].len = 64;
+	}
+	cr_assert_eq(port_tx_post(cq, f, 4), 4);
+	port_tx_flush(cq);
+	cr_assert_eq(port_rx_poll(sq, f, 8), 4);
+	port_rx_release(sq, f + 1, 3); /* the first frame is still held */
+	cr_expect_eq(pr.mc->q[0].tx->tail, 0, "a held slot keeps the tail");
+	port_rx_release(sq, f, 1);
+	cr_expect_eq(pr.mc->q[0].tx->tail, 4, "all four given back at once");
+	port_tx_reap(cq, NULL, 0);
+	cr_expect_eq(pr.mc->q[0].tx_nfree, pr.mc->q[0].tx_size, "the client has every buffer back");
+	pair_close(&pr);
+}
+
 Test(memif, an_armed_queue_is_interrupted_once_per_flush)
 {
 	struct pair pr;
