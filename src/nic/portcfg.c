@@ -6,6 +6,7 @@
 #include <xring.h>
 
 #include "nic/fault.h"
+#include "nic/memif/memif.h"
 #include "nic/netlink.h"
 #include "nic/pcap.h"
 #include "nic/portcfg.h"
@@ -59,6 +60,19 @@ int portcfg_open(const struct pspec *spec, char *err, size_t errlen)
 			return ret;
 		gw = default_gateway(p->ifindex);
 		break;
+	}
+	case PSPEC_MEMIF: {
+		struct memif_config c;
+		char path[PSPEC_PATH_LEN + 1];
+
+		memif_config_from_spec(&spec->memif, &c, path, sizeof(path));
+		ret = memif_port_create(&c, &p);
+		if (ret) {
+			snprintf(err, errlen, "memif:path=%s: cannot open the port: %s", path,
+				 strerror(-ret));
+			return ret;
+		}
+		break; /* no kernel netdev: the port's own subnet is its only route */
 	}
 	default:
 		snprintf(err, errlen, "%s ports are not part of this build of xring",
