@@ -84,6 +84,12 @@ static int sleep_once(struct xring_ctx *ctx, int64_t deadline_ns, const sigset_t
 	for (struct xring_source *s = ctx->sources; s && n < MAX_WAIT_FDS; s = s->next) {
 		int fd = s->wait_fd ? s->wait_fd(s) : -1;
 
+		if (s->next_timer) {
+			uint64_t t = s->next_timer(s);
+
+			if (t != UINT64_MAX && (until < 0 || (int64_t) t < until))
+				until = (int64_t) t;
+		}
 		if (fd < 0)
 			continue;
 		if (s->arm && s->arm(s) == -EAGAIN)

@@ -106,6 +106,11 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	return n > 0 ? n : 0;
 }
 
+static uint64_t np_next_timer(struct xring_source *src)
+{
+	return np_of(src)->next_timer;
+}
+
 static int np_wait_fd(struct xring_source *src)
 {
 	struct netport *np = np_of(src);
@@ -207,6 +212,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	np->src.poll = np_poll;
 	np->src.wait_fd = np_wait_fd;
 	np->src.arm = np_arm;
+	np->src.next_timer = np_next_timer;
 	engine_add_source(ctx, &np->src);
 	np->next = ctx->netports;
 	ctx->netports = np;
