@@ -416,6 +416,8 @@ int main(int argc, char **argv)
 	int status;
 	pid_t pid;
 
+	/* Both sides of the comparison run without Nagle: the kernel sockets set TCP_NODELAY. */
+	setenv("XRING_TCP_NODELAY", "1", 0);
 	if (argc > 1 && !strcmp(argv[1], "--quick")) {
 		pp_iters = 2000;
 		pl_rounds = 500;

@@ -75,6 +75,7 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	int n = port_rx_poll(np->q, frames, NETPORT_BURST);
 
 	ctx->batching = true;
+	np->in_burst = true;
 	for (int i = 0; i < n; i++) {
 		unsigned flags = 0;
 
@@ -91,8 +92,10 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 			flags |= IFACE_RX_L4_CSUM_OK;
 		iface_input(&np->ifc, now, frames[i].data, frames[i].len, flags);
 	}
+	np->in_burst = false;
 	if (n > 0)
 		port_rx_release(np->q, frames, (unsigned) n);
+	xsock_serve_ready(np);
 	if (now >= np->next_timer) {
 		uint64_t a = iface_poll(&np->ifc, now), b = tcp_poll(&np->tcp, now);
 

@@ -26,6 +26,10 @@ struct netport {
 	uint64_t next_timer;
 	struct netport *next;
 	uint64_t rx_chained_drops;
+	/* While a burst of received frames is processed, sockets that became readable wait
+	 * here, so a receive takes the whole burst's data at once rather than one segment. */
+	bool in_burst;
+	struct xsock *ready;
 };
 
 /* The ring's attachment to xp, made on first use. NULL with *err set on failure. */

@@ -123,6 +123,12 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	ctx->xsocks->n--;
 	if (xs->steered)
 		netport_unsteer(xs->np, xs->steer_handle);
+	if (xs->on_ready)
+		for (struct xsock **rp = &xs->np->ready; *rp; rp = &(*rp)->ready_next)
+			if (*rp == xs) {
+				*rp = xs->ready_next;
+				break;
+			}
 	if (xs->tcb) {
 		/* The connection closes gracefully on its own; nothing may call back into xs. */
 		tcp_set_cb(xs->tcb, NULL, NULL);
@@ -276,6 +282,17 @@ static int may_offload(struct xring_ctx *ctx, const struct xreq *req)
 	return sock_type(req->fd);
 }
 
+/* XRING_TCP_NODELAY and XRING_TCP_QUICKACK give new connections their first options. */
+static void tcp_defaults(struct tcb *t)
+{
+	const struct xring_conf *c;
+
+	if (proc_conf(&c))
+		return;
+	tcp_setopt(t, TCP_OPT_NODELAY, c->tcp_nodelay);
+	tcp_setopt(t, TCP_OPT_QUICKACK, c->tcp_quickack);
+}
+
 static int64_t tcp_start_connect(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req,
 				 const struct sockaddr_in *sin)
 {
@@ -284,6 +301,7 @@ static int64_t tcp_start_connect(struct xring_ctx *ctx, struct xsock *xs, struct
 
 	if (err)
 		return err;
+	tcp_defaults(xs->tcb);
 	xs->rip = sin->sin_addr.s_addr;
 	xs->rport = ntohs(sin->sin_port);
 	xs->connecting = req;
@@ -520,6 +538,7 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 		return err;
 	}
 	xs->tcb = c;
+	tcp_defaults(c);
 	tcp_endpoints(c, NULL, NULL, &xs->rip, &xs->rport);
 	tcp_set_cb(c, xs_tcp_event, xs);
 	if (sqe->addr && sqe->off) {
@@ -575,12 +594,32 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		fail_all(ctx, &xs->recvq, err);
 		return;
 	}
-	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED))
-		serve(ctx, xs, &xs->recvq, 0);
+	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED)) {
+		if (xs->np->in_burst) {
+			if (!xs->on_ready && xs->recvq.first) {
+				xs->on_ready = true;
+				xs->ready_next = xs->np->ready;
+				xs->np->ready = xs;
+			}
+		} else {
+			serve(ctx, xs, &xs->recvq, 0);
+		}
+	}
 	if (events & TCP_EV_WRITABLE)
 		serve(ctx, xs, &xs->sendq, 1);
 	if (events & TCP_EV_ACCEPT)
 		serve(ctx, xs, &xs->acceptq, 2);
+}
+
+void xsock_serve_ready(struct netport *np)
+{
+	while (np->ready) {
+		struct xsock *xs = np->ready;
+
+		np->ready = xs->ready_next;
+		xs->on_ready = false;
+		serve(xs->ctx, xs, &xs->recvq, 0);
+	}
 }
 
 static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)

@@ -50,6 +50,8 @@ struct xsock {
 	unsigned rx_head, rx_tail;
 	uint64_t rx_drops;
 	struct xsock *fd_next, *port_next;
+	struct xsock *ready_next; /* on np->ready */
+	bool on_ready;
 };
 
 struct xsock_table {
@@ -65,6 +67,8 @@ const struct xring_op *xsock_op(uint8_t opcode);
 /* The iface's UDP hook. */
 int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct udp_view *udp);
 void xsock_exit(struct xring_ctx *ctx);
+/* Serves the receives of the sockets that became readable during a burst. */
+void xsock_serve_ready(struct netport *np);
 
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;
