@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,6 +606,42 @@ Test(sockets, waiting_on_a_pending_kernel_receive_sleeps_and_wakes)
 	cr_assert_eq(xring_wait_cqe_timeout(&ring, &cqe, &ts), 0);
 	cr_expect_eq(cqe->res, 4);
 	xring_cqe_seen(&ring, cqe);
+	xring_queue_exit(&ring);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void *send_later(void *arg)
+{
+	usleep(50000);
+	(void) !send(*(int *) arg, "late", 4, 0);
+	return NULL;
+}
+
+/* Sleeping in the kernel ring for several CQEs must not wait for ones xring itself posts. */
+Test(sockets, waiting_for_a_chain_that_ends_in_xring_does_not_hang_without_spinning)
+{
+	struct __kernel_timespec ts = {5, 0};
+	struct xring_cqe *cqe;
+	struct xring ring;
+	pthread_t th;
+	char buf[8];
+	int sv[2];
+
+	setenv("XRING_SPIN_US", "0", 1);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	xring_prep_recv(xring_get_sqe(&ring), sv[0], buf, sizeof(buf), 0);
+	ring.sq.sqes[0].flags = XRING_SQE_IO_LINK;
+	ring.sq.sqes[0].user_data = 1;
+	xring_prep_nop(xring_get_sqe(&ring));
+	ring.sq.sqes[1].user_data = 2;
+	pthread_create(&th, NULL, send_later, &sv[1]);
+	cr_assert_eq(xring_submit_and_wait(&ring, 2), 2);
+	pthread_join(th, NULL);
+	cr_assert_eq(xring_cq_ready(&ring), 2, "both CQEs are there when the wait returns");
+	cr_assert_eq(xring_wait_cqe_timeout(&ring, &cqe, &ts), 0);
+	cr_expect_eq(cqe->res, 4);
 	xring_queue_exit(&ring);
 	close(sv[0]);
 	close(sv[1]);

@@ -73,7 +73,8 @@ static unsigned ready(const struct xring_ctx *ctx)
 }
 
 /* Sleeps until a source has work, the nearest timer or the deadline. 0 or -EINTR. */
-static int sleep_once(struct xring_ctx *ctx, int64_t deadline_ns, const sigset_t *sigmask)
+static int sleep_once(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns,
+		      const sigset_t *sigmask)
 {
 	struct pollfd fds[MAX_WAIT_FDS];
 	struct timespec tmo, *tp = NULL;
@@ -112,6 +113,14 @@ static int sleep_once(struct xring_ctx *ctx, int64_t deadline_ns, const sigset_t
 		tmo.tv_nsec = d % 1000000000;
 		tp = &tmo;
 	}
+	if (ctx->kr && !ctx->kr->broken && ctx->sources == &ctx->kr->src && !ctx->sources->next) {
+		/* Only the kernel ring can wake us: sleep in it, handing over what waits to be
+		 * submitted in the same call, for as many completions as are still wanted. */
+		struct __kernel_timespec kts = {tmo.tv_sec, tmo.tv_nsec};
+
+		ctx->kr_defer = false;
+		return kring_submit_and_sleep(ctx, want, tp ? &kts : NULL, sigmask);
+	}
 	ret = ppoll(fds, n, tp, sigmask);
 	if (ret < 0 && errno == EINTR)
 		return -EINTR;
@@ -143,7 +152,7 @@ int engine_wait(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns, const
 		}
 		if (now < spin_until)
 			continue;
-		ret = sleep_once(ctx, deadline_ns, sigmask);
+		ret = sleep_once(ctx, want - ready(ctx), deadline_ns, sigmask);
 		if (ret)
 			return ret;
 	}

@@ -35,6 +35,9 @@ void kring_flush(struct xring_ctx *ctx)
 {
 	struct kring *kr = ctx->kr;
 
+	/* A waiter that will sleep at once hands the SQEs over with its wait: one system call. */
+	if (ctx->kr_defer)
+		return;
 	if (kr && kr->unsubmitted) {
 		int ret = io_uring_submit(&kr->ring);
 
@@ -96,6 +99,7 @@ static void kr_cqe(struct xring_ctx *ctx, const struct io_uring_cqe *cqe)
 			cq_post(ctx, req->user_data, cqe->res, cqe->flags);
 		return;
 	}
+	ctx->kr->inflight--;
 	if (!short_is_failure(req, cqe->res))
 		req->flags |= REQ_F_NO_FAIL;
 	else
@@ -174,6 +178,22 @@ int kring_init(struct xring_ctx *ctx, unsigned entries)
 	return 0;
 }
 
+int kring_submit_and_sleep(struct xring_ctx *ctx, unsigned want, struct __kernel_timespec *ts,
+			   const sigset_t *sigmask)
+{
+	struct kring *kr = ctx->kr;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	/* Several CQEs at once only when every live request is the kernel's: otherwise one of
+	 * the wanted completions may be xring's own, due after the first kernel CQE. */
+	if (!want || ctx->pool.allocated != kr->inflight)
+		want = 1;
+	ret = io_uring_submit_and_wait_timeout(&kr->ring, &cqe, want, ts, (sigset_t *) sigmask);
+	kr->unsubmitted = 0;
+	return ret == -EINTR ? -EINTR : 0;
+}
+
 void kring_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->kr)
@@ -206,6 +226,7 @@ static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
 	memcpy(ksqe, &req->u.sqe, sizeof(*ksqe));
 	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);
 	ksqe->user_data = (uint64_t) (uintptr_t) req;
+	ctx->kr->inflight++;
 	if (!ctx->batching)
 		kring_flush(ctx);
 	return OP_QUEUED;

@@ -14,6 +14,7 @@ struct kring {
 	struct io_uring ring;
 	struct xring_source src;
 	unsigned unsubmitted; /* SQEs prepared since the last io_uring_submit() */
+	unsigned inflight;    /* requests the kernel ring holds */
 	bool files_registered;
 	bool broken;                /* io_uring_setup failed: passthrough answers -EOPNOTSUPP */
 	uint8_t supported[256 / 8]; /* opcodes the kernel implements, from its probe */
@@ -23,6 +24,11 @@ int kring_init(struct xring_ctx *ctx, unsigned entries);
 void kring_exit(struct xring_ctx *ctx);
 /* Submits what was prepared; called at the end of each submission and progress round. */
 void kring_flush(struct xring_ctx *ctx);
+
+/* Submits what was prepared and sleeps until the kernel ring has want CQEs, the timeout
+ * (NULL: none) or a signal, in one system call. 0 or -EINTR. */
+int kring_submit_and_sleep(struct xring_ctx *ctx, unsigned want, struct __kernel_timespec *ts,
+			   const sigset_t *sigmask);
 
 static inline struct io_uring *kring_ring(struct xring_ctx *ctx)
 {

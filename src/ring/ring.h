@@ -80,6 +80,7 @@ struct xring_ctx {
 	struct xring_source *sources;
 	uint64_t spin_ns;
 	bool in_submit;
+	bool kr_defer; /* kernel SQEs wait for the coming sleep, which submits them */
 	bool batching; /* in a submission or a round of timers: deferred work waits for its end */
 };
 

@@ -359,11 +359,18 @@ XRING_API int xring_submit(struct xring *ring)
 
 XRING_API int xring_submit_and_wait(struct xring *ring, unsigned wait_nr)
 {
-	int n = submit_sqes(ring->ctx);
+	struct xring_ctx *ctx = ring->ctx;
+	int n;
 
+	/* Waiting without spinning: the kernel ring's SQEs go with the sleep, as liburing's
+	 * submit_and_wait does, instead of a submit and then a sleep. */
+	ctx->kr_defer = wait_nr && !ctx->spin_ns && ctx->kr && !ctx->netports;
+	n = submit_sqes(ctx);
 	if (wait_nr) {
-		int ret = engine_wait(ring->ctx, wait_nr, -1, NULL);
+		int ret = engine_wait(ctx, wait_nr, -1, NULL);
 
+		ctx->kr_defer = false;
+		kring_flush(ctx);
 		if (ret < 0 && n == 0)
 			return ret;
 	}
