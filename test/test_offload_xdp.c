@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 
 #include <xring.h>
 
+#include "nic/fault.h"
 #include "nic/ports.h"
 #include "nic/xdp/xdp_port.h"
 #include "xdp_topo.h"
@@ -119,7 +121,17 @@ static void body(const struct topo *t)
 
 /* TCP: byte streams both ways between xring's TCP and Linux's, checked byte by byte. */
 
-#define TCP_BYTES (1u << 20)
+/* Bytes each way; INTEROP_BYTES overrides (e.g. 1073741824 for the 1 GiB runs). */
+static size_t TCP_BYTES = 1u << 20;
+/* Frames dropped on xring's side, each direction, parts per million. */
+static uint32_t loss_ppm;
+
+static void interop_size(size_t dflt)
+{
+	const char *v = getenv("INTEROP_BYTES");
+
+	TCP_BYTES = v ? strtoull(v, NULL, 10) : dflt;
+}
 
 static uint8_t pattern(size_t i, unsigned salt)
 {
@@ -214,7 +226,7 @@ static void xring_stream(struct xring *ring, int fd)
 			      got + (size_t) i);
 		got += (size_t) res;
 	}
-	CHECK(got == TCP_BYTES, "received %zu of %u bytes", got, TCP_BYTES);
+	CHECK(got == TCP_BYTES, "received %zu of %zu bytes", got, TCP_BYTES);
 	sqe = xring_get_sqe(ring);
 	xring_prep_close(sqe, fd);
 	sqe->user_data = 12;
@@ -232,6 +244,14 @@ static void open_port(const struct topo *t, struct xring *ring)
 
 	inet_pton(AF_INET, XRING_IP, &c.ip);
 	CHECK(port_xdp_open(&c, &p) == 0, "AF_XDP port on %s", t->if_a);
+	if (loss_ppm) {
+		struct fault_config fc = {.seed = 42};
+		struct port *f;
+
+		fc.tx.drop = fc.rx.drop = loss_ppm;
+		CHECK(fault_wrap(p, &fc, &f) == 0, "fault decorator");
+		p = f;
+	}
 	CHECK(ports_add(p, 0, NULL) == 0);
 	CHECK(xring_queue_init(16, ring, 0) == 0);
 }
@@ -308,12 +328,29 @@ static void tcp_server_body(const struct topo *t)
 
 Test(offload_xdp, tcp_client_streams_a_mebibyte_each_way_with_a_linux_server)
 {
+	interop_size(1u << 20);
 	topo_run(1, 120, tcp_client_body);
 }
 
 Test(offload_xdp, tcp_server_streams_a_mebibyte_each_way_with_a_linux_client)
 {
+	interop_size(1u << 20);
 	topo_run(1, 120, tcp_server_body);
+}
+
+/* 1% of frames lost each way on xring's side, through the fault decorator (no netem here). */
+Test(offload_xdp, tcp_client_survives_one_percent_loss_each_way)
+{
+	interop_size(4u << 20);
+	loss_ppm = 10000;
+	topo_run(1, 300, tcp_client_body);
+}
+
+Test(offload_xdp, tcp_server_survives_one_percent_loss_each_way)
+{
+	interop_size(4u << 20);
+	loss_ppm = 10000;
+	topo_run(1, 300, tcp_server_body);
 }
 
 Test(offload_xdp, udp_crosses_af_xdp_to_linux_and_back)
