@@ -12,6 +12,8 @@ static bool offloaded(unsigned op)
 	switch (op) {
 	case XRING_OP_SEND:
 	case XRING_OP_SENDMSG:
+	case XRING_OP_SEND_ZC:
+	case XRING_OP_SENDMSG_ZC:
 	case XRING_OP_RECV:
 	case XRING_OP_RECVMSG:
 	case XRING_OP_CONNECT:

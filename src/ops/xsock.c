@@ -367,13 +367,47 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	req->u.net.sqe = *sqe;
 	req->u.net.xs = xsock_by_fd(ctx, sqe->fd);
 	req->u.net.addrlen = 0;
-	if (sqe->ioprio || (sqe->flags & XRING_SQE_BUFFER_SELECT))
-		return -EOPNOTSUPP; /* multishot, zero-copy flags, buffer selection: not yet */
-	if (sqe->opcode == XRING_OP_SEND && sqe->addr2)
+	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
+		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF))
+			return -EINVAL;
+	} else if (sqe->ioprio) {
+		return -EOPNOTSUPP; /* multishot receives: not yet on offloaded sockets */
+	}
+	if (sqe->flags & XRING_SQE_BUFFER_SELECT)
+		return -EOPNOTSUPP;
+	if ((sqe->opcode == XRING_OP_SEND || sqe->opcode == XRING_OP_SEND_ZC) && sqe->addr2)
 		return read_addr(req, sqe->addr2, sqe->addr_len);
 	if (sqe->opcode == XRING_OP_CONNECT)
 		return read_addr(req, sqe->addr, (uint32_t) sqe->off);
 	return 0;
+}
+
+static bool is_zc(const struct xreq *req)
+{
+	return req->opcode == XRING_OP_SEND_ZC || req->opcode == XRING_OP_SENDMSG_ZC;
+}
+
+static bool is_send(const struct xreq *req)
+{
+	return req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_SENDMSG || is_zc(req);
+}
+
+/*
+ * A zero-copy send ends in two CQEs: its result with F_MORE, then F_NOTIF once the buffer is
+ * free again. The stack copies today, so the buffer is free as soon as the result is known and
+ * both come together; IORING_SEND_ZC_REPORT_USAGE is answered with "copied", truthfully.
+ * Returns what the request completes with (the notification), after posting the result.
+ */
+static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res)
+{
+	if (!is_zc(req) || res == OP_QUEUED || res < 0)
+		return res;
+	req_post_more(ctx, req, (int32_t) res, 0);
+	req->cflags = XRING_CQE_F_NOTIF;
+	req->flags |= REQ_F_NO_FAIL;
+	return (req->u.net.sqe.ioprio & XRING_SEND_ZC_REPORT_USAGE)
+		       ? (int32_t) XRING_NOTIF_USAGE_ZC_COPIED
+		       : 0;
 }
 
 /* Builds and sends one datagram from the gathered iovecs. */
@@ -454,7 +488,8 @@ static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
 
-	if (req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_RECV) {
+	if (req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_RECV ||
+	    req->opcode == XRING_OP_SEND_ZC) {
 		iov[0].iov_base = (void *) (uintptr_t) sqe->addr;
 		iov[0].iov_len = sqe->len;
 		*niov = 1;
@@ -563,7 +598,8 @@ static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, 
 		if (res == OP_QUEUED || res == -EAGAIN)
 			return;
 		wlist_del(q, r);
-		req_complete(ctx, r, (int32_t) res, 0);
+		res = zc_result(ctx, r, res);
+		req_complete(ctx, r, (int32_t) res, r->cflags);
 	}
 }
 
@@ -667,9 +703,11 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		break;
 	case XRING_OP_SEND:
 	case XRING_OP_SENDMSG:
+	case XRING_OP_SEND_ZC:
+	case XRING_OP_SENDMSG_ZC:
 	case XRING_OP_RECV:
 	case XRING_OP_RECVMSG: {
-		bool sending = req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_SENDMSG;
+		bool sending = is_send(req);
 
 		if (!xs->tcb || xs->listening)
 			return sending ? -EPIPE : -ENOTCONN;
@@ -679,7 +717,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		if (!q->first) {
 			res = tcp_move(xs, req, sending);
 			if (res != OP_QUEUED)
-				return res;
+				return zc_result(ctx, req, res);
 		}
 		break;
 	}
@@ -710,18 +748,20 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	if (xs->type == SOCK_STREAM)
 		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {
-	case XRING_OP_SEND: {
+	case XRING_OP_SEND:
+	case XRING_OP_SEND_ZC: {
 		struct iovec iov = {(void *) (uintptr_t) sqe->addr, sqe->len};
 
-		return udp_send(ctx, xs, &iov, 1, addr_in(req));
+		return zc_result(ctx, req, udp_send(ctx, xs, &iov, 1, addr_in(req)));
 	}
-	case XRING_OP_SENDMSG: {
+	case XRING_OP_SENDMSG:
+	case XRING_OP_SENDMSG_ZC: {
 		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
 		const struct sockaddr_in *to = msg->msg_name;
 
 		if (to && (msg->msg_namelen < sizeof(*to) || to->sin_family != AF_INET))
 			return -EINVAL;
-		return udp_send(ctx, xs, msg->msg_iov, msg->msg_iovlen, to);
+		return zc_result(ctx, req, udp_send(ctx, xs, msg->msg_iov, msg->msg_iovlen, to));
 	}
 	case XRING_OP_RECV:
 	case XRING_OP_RECVMSG:
@@ -774,6 +814,8 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 	switch (req->opcode) {
 	case XRING_OP_SEND:
 	case XRING_OP_SENDMSG:
+	case XRING_OP_SEND_ZC:
+	case XRING_OP_SENDMSG_ZC:
 		wlist_del(&xs->sendq, req);
 		break;
 	case XRING_OP_ACCEPT:
