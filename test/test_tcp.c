@@ -516,6 +516,37 @@ Test(tcp, drops_a_segment_with_an_old_timestamp_and_acks_it)
 	cr_assert_eq(tcp_get_stats(&st)->paws_drops, 1);
 }
 
+Test(tcp, never_sends_a_timestamp_older_than_one_it_sent_when_callers_times_step_back)
+{
+	struct tcp_opts so = {.present = TCPO_TS, .ts_val = 5000};
+	struct tcp_opts syn = {.present = TCPO_TS | TCPO_MSS, .mss = 1460, .ts_val = 5000};
+	struct out r;
+	struct tcb *t;
+	uint32_t first;
+
+	cr_assert_eq(tcp_listen(&st, PORT, 4, NULL, NULL, &lis), 0);
+	seg_in_opts(TCP_SYN, PEER_ISS, 0, 8192, &syn, NULL, 0);
+	seg_out(&r);
+	iss = r.v.seq;
+	so.ts_ecr = r.o.ts_val;
+	seg_in_opts(TCP_ACK, PEER_ISS + 1, iss + 1, 8192, &so, NULL, 0);
+	cr_assert_eq(tcp_accept(lis, &t), 0);
+	tcp_setopt(t, TCP_OPT_NODELAY, 1);
+	tcp_setopt(t, TCP_OPT_QUICKACK, 1);
+	/* The application's clock reads 1.5 ms ahead of the time its event loop stamped the
+	 * frames it is still delivering (which seg_in uses). */
+	cr_assert_eq(tcp_send(t, now + 3 * MS / 2, "abc", 3), 3);
+	seg_out(&r);
+	first = r.o.ts_val;
+	so.ts_val = 5001;
+	seg_in_opts(TCP_ACK, PEER_ISS + 1, iss + 4, 8192, &so, "x", 1);
+	seg_out(&r);
+	cr_assert_eq(r.v.ack, PEER_ISS + 2);
+	/* RFC 7323 5.4: TSval never decreases, or the peer's PAWS test drops the segment. */
+	cr_assert((int32_t) (r.o.ts_val - first) >= 0, "TSval %u after %u", r.o.ts_val, first);
+	cr_assert_eq(tcp_get_stats(&st)->clock_back, 1);
+}
+
 /* ---- closing ---- */
 
 Test(tcp, passive_close_goes_through_close_wait_and_last_ack)

@@ -362,7 +362,7 @@ uint64_t tcp_poll(struct tcp_stack *st, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 
-	st->now = now;
+	now = tcp_clock(st, now);
 	for (unsigned i = 0; i < st->ntcb; i++) {
 		struct tcb *t = &st->tcbs[i];
 		uint64_t d;
@@ -439,7 +439,7 @@ int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rpo
 	t = tcp_alloc(st);
 	if (!t)
 		return -ENOMEM;
-	st->now = now;
+	now = tcp_clock(st, now);
 	t->raddr = raddr;
 	t->rport = rport;
 	t->lport = (uint16_t) p;
@@ -543,7 +543,7 @@ long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len)
 	n = len < room ? (uint32_t) len : room;
 	ring_put(t->sbuf, t->sbuf_size, (t->sbuf_head + t->sbuf_len) % t->sbuf_size, buf, n);
 	t->sbuf_len += n;
-	st->now = now;
+	now = tcp_clock(st, now);
 	tcp_output(st, t, now);
 	tcp_notify_run(st);
 	return n;
@@ -580,7 +580,7 @@ long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 		uint32_t thresh = t->rbuf_size / 2 < t->rcv_mss ? t->rbuf_size / 2 : t->rcv_mss;
 
 		if (SEQ_GEQ(right, t->rcv_adv + thresh)) {
-			st->now = now;
+			now = tcp_clock(st, now);
 			t->flags |= TF_ACKNOW;
 			tcp_output(st, t, now);
 			tcp_notify_run(st);
@@ -612,7 +612,7 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how)
 		t->state = TCPS_FIN_WAIT_1;
 	else if (t->state == TCPS_CLOSE_WAIT)
 		t->state = TCPS_LAST_ACK;
-	st->now = now;
+	now = tcp_clock(st, now);
 	tcp_output(st, t, now);
 	tcp_notify_run(st);
 	return 0;
@@ -639,7 +639,7 @@ int tcp_close(struct tcb *t, uint64_t now)
 {
 	struct tcp_stack *st = stack_of(t);
 
-	st->now = now;
+	now = tcp_clock(st, now);
 	t->flags &= ~TF_USER;
 	t->cb = NULL;
 	t->rx_hook = NULL;
@@ -682,7 +682,7 @@ void tcp_abort(struct tcb *t, uint64_t now)
 {
 	struct tcp_stack *st = stack_of(t);
 
-	st->now = now;
+	now = tcp_clock(st, now);
 	t->flags &= ~TF_USER;
 	t->cb = NULL;
 	if (t->state == TCPS_LISTEN) {

@@ -6,7 +6,8 @@
  * a send and a receive byte ring taken from one slab. Out-of-order data is reassembled in place
  * in the receive ring, its extents tracked in a small fixed table per TCB, so no segment is
  * ever buffered outside the rings. Input, output and timers never allocate, lock or make system
- * calls. Time is always a parameter (nanoseconds, any monotonic origin), never read here.
+ * calls. Time is always a parameter (nanoseconds, any monotonic origin), never read here; a
+ * time older than one an earlier call gave is taken as that earlier one.
  *
  * Files. tcp.c: pool, lookup, ISNs (RFC 6528), ports (RFC 6056) and this API. tcp_input.c:
  * segment arrival (RFC 9293 3.10.7, RFC 5961, RFC 7323 PAWS) and ICMP errors. tcp_output.c:
@@ -117,6 +118,8 @@ struct tcp_stats {
 	uint64_t rto_fired, fast_rexmt, sack_recoveries, partial_acks, probes_sent, keepalives_sent,
 		delacks;
 	uint64_t tx_fail;
+	uint64_t rcv_trimmed; /* segments whose tail lay beyond the receive window and was cut */
+	uint64_t clock_back;  /* calls given an older time than an earlier call (tcp_clock) */
 };
 
 /* ---- set up ---- */

@@ -674,6 +674,7 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 		s->len = keep < s->len ? keep : s->len;
 		s->flags &= ~TCP_FIN;
 		t->flags |= TF_ACKNOW;
+		st->stats.rcv_trimmed++;
 	}
 ack:
 	if (!ack_input(st, t, now, s, &fin_acked))
@@ -752,7 +753,7 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 		.len = (uint32_t) v->payload_len,
 	};
 
-	st->now = now;
+	now = tcp_clock(st, now);
 	st->stats.segs_in++;
 	if (tcp_opts_parse(v->opts, v->opts_len, &s.o) < 0) {
 		st->stats.bad_opts++;
@@ -808,7 +809,7 @@ void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
 		err = -EHOSTUNREACH;
 		break;
 	}
-	st->now = now;
+	now = tcp_clock(st, now);
 	if (t->state == TCPS_SYN_SENT)
 		tcp_drop(st, t, err);
 	else

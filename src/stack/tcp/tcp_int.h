@@ -139,7 +139,7 @@ struct tcp_stack {
 	uint32_t port_ctr;
 	uint32_t chal_count;
 	uint64_t chal_sec;
-	uint64_t now; /* of the current entry point */
+	uint64_t now; /* the latest time any entry point was given (see tcp_clock) */
 	struct tcp_stats stats;
 };
 
@@ -199,6 +199,25 @@ void tcp_cc_ack(struct tcp_stack *st, struct tcb *t, uint32_t acked, uint64_t no
 void tcp_cc_loss(struct tcp_stack *st, struct tcb *t, uint64_t now);
 /* Retransmission timeout (RFC 5681 3.1 eq. 4, RFC 9438 4.8). */
 void tcp_cc_rto(struct tcp_stack *st, struct tcb *t, uint64_t now);
+
+/*
+ * Every entry point takes its time through here. Callers read their clock at different moments
+ * (an event loop stamps a burst of frames once, then an event callback calls tcp_send with a
+ * fresher reading, then the burst's next frame arrives with the older stamp), so the times the
+ * stack is handed may step back a little between calls. Inside, time never does: timestamps
+ * must not decrease (RFC 7323 5.4; a TSval older than the last one the peer took fails its PAWS
+ * test and the segment is dropped, RFC 7323 5.3), nor may RTT samples or timer arithmetic see
+ * a negative interval.
+ */
+static inline uint64_t tcp_clock(struct tcp_stack *st, uint64_t now)
+{
+	if (now < st->now) {
+		st->stats.clock_back++;
+		return st->now;
+	}
+	st->now = now;
+	return now;
+}
 
 static inline uint32_t tcp_flight(const struct tcb *t)
 {
