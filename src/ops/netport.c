@@ -265,28 +265,32 @@ void netport_exit(struct xring_ctx *ctx)
 			const struct tcp_stats *t = tcp_get_stats(&np->tcp);
 			const struct port_counters *c = &np->q->stats;
 
-			log_info("port %s queue %u: rx %llu tx %llu rx_drops %llu tx_drops %llu "
-				 "tx_full %llu; tcp segs in %llu out %llu rexmt bytes %llu rto %llu "
-				 "fast rexmt %llu ooo %llu tx_fail %llu",
-				 np->xp->port->name, np->q->index,
-				 (unsigned long long) c->rx_frames, (unsigned long long) c->tx_frames,
-				 (unsigned long long) c->rx_drops, (unsigned long long) c->tx_drops,
-				 (unsigned long long) c->tx_full, (unsigned long long) t->segs_in,
-				 (unsigned long long) t->segs_out, (unsigned long long) t->rexmt_bytes,
-				 (unsigned long long) t->rto_fired, (unsigned long long) t->fast_rexmt,
-				 (unsigned long long) t->ooo_segs, (unsigned long long) t->tx_fail);
-			log_info("port %s queue %u: out of window %llu, trimmed %llu, ooo full %llu, "
-				 "dup %llu, paws %llu, bad ack %llu, bad opts %llu, bad csum ip %llu "
-				 "tcp %llu, tcp malformed %llu, clock back %llu",
-				 np->xp->port->name, np->q->index,
-				 (unsigned long long) t->out_of_window,
-				 (unsigned long long) t->rcv_trimmed, (unsigned long long) t->ooo_full,
-				 (unsigned long long) t->dup_segs, (unsigned long long) t->paws_drops,
-				 (unsigned long long) t->bad_ack, (unsigned long long) t->bad_opts,
-				 (unsigned long long) np->ifc.stats.ip_bad_csum,
-				 (unsigned long long) np->ifc.stats.tcp_bad_csum,
-				 (unsigned long long) np->ifc.stats.tcp_malformed,
-				 (unsigned long long) t->clock_back);
+			log_info(
+				"port %s queue %u: rx %llu tx %llu rx_drops %llu tx_drops %llu "
+				"tx_full %llu; tcp segs in %llu out %llu rexmt bytes %llu rto %llu "
+				"fast rexmt %llu ooo %llu tx_fail %llu",
+				np->xp->port->name, np->q->index, (unsigned long long) c->rx_frames,
+				(unsigned long long) c->tx_frames, (unsigned long long) c->rx_drops,
+				(unsigned long long) c->tx_drops, (unsigned long long) c->tx_full,
+				(unsigned long long) t->segs_in, (unsigned long long) t->segs_out,
+				(unsigned long long) t->rexmt_bytes,
+				(unsigned long long) t->rto_fired,
+				(unsigned long long) t->fast_rexmt,
+				(unsigned long long) t->ooo_segs, (unsigned long long) t->tx_fail);
+			log_info(
+				"port %s queue %u: out of window %llu, trimmed %llu, ooo full %llu, "
+				"dup %llu, paws %llu, bad ack %llu, bad opts %llu, bad csum ip %llu "
+				"tcp %llu, tcp malformed %llu, clock back %llu",
+				np->xp->port->name, np->q->index,
+				(unsigned long long) t->out_of_window,
+				(unsigned long long) t->rcv_trimmed,
+				(unsigned long long) t->ooo_full, (unsigned long long) t->dup_segs,
+				(unsigned long long) t->paws_drops, (unsigned long long) t->bad_ack,
+				(unsigned long long) t->bad_opts,
+				(unsigned long long) np->ifc.stats.ip_bad_csum,
+				(unsigned long long) np->ifc.stats.tcp_bad_csum,
+				(unsigned long long) np->ifc.stats.tcp_malformed,
+				(unsigned long long) t->clock_back);
 		}
 		engine_remove_source(ctx, &np->src);
 		tcp_fini(&np->tcp);
