@@ -406,7 +406,7 @@ Test(conf_params, the_startup_list_names_exactly_the_parameters_that_differ_from
 	cr_assert_eq(load(&conf, err, e), 0, "%s", err);
 	cr_assert_eq(conf_for_each_changed(&conf, on_changed, &ch), 3);
 	cr_assert_str_eq(ch.lines[0], "XRING_LOG_FILE=/tmp/l.%d (default )");
-	cr_assert_str_eq(ch.lines[1], "XRING_TCP_RMEM=1M (default 64K)");
+	cr_assert_str_eq(ch.lines[1], "XRING_TCP_RMEM=1M (default 256K)");
 	cr_assert_str_eq(ch.lines[2], "XRING_OFFLOAD=0 (default 1)");
 }
 

@@ -464,3 +464,41 @@ Test(offload_udp, the_probe_marks_the_socket_operations_that_run_offloaded)
 	cr_expect_not(p->ops[XRING_OP_ACCEPT].flags & XRING_PROBE_OP_OFFLOADED);
 	xring_free_probe(p);
 }
+
+Test(offload_udp, a_zero_copy_send_posts_its_result_then_the_notification)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = sin_of(PEER_IP, 7000);
+	struct xring_sqe *sqe;
+	struct xring_cqe *cqe;
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 1;
+	cr_assert_eq(run(1), 0);
+	for (unsigned usage = 0; usage < 2; usage++) {
+		sqe = xring_get_sqe(&ring);
+		xring_prep_send_zc(sqe, fd, "zero-copy", 9, 0,
+				   usage ? XRING_SEND_ZC_REPORT_USAGE : 0);
+		sqe->user_data = 2;
+		xring_submit(&ring);
+		cqe = next_cqe();
+		cr_expect_eq(cqe->user_data, 2);
+		cr_expect_eq(cqe->res, 9);
+		cr_expect_eq(cqe->flags, XRING_CQE_F_MORE);
+		xring_cqe_seen(&ring, cqe);
+		cqe = next_cqe();
+		cr_expect_eq(cqe->user_data, 2);
+		cr_expect_eq(cqe->flags, XRING_CQE_F_NOTIF);
+		cr_expect_eq((uint32_t) cqe->res, usage ? XRING_NOTIF_USAGE_ZC_COPIED : 0u,
+			     "the notification says the data was copied");
+		xring_cqe_seen(&ring, cqe);
+	}
+	for (int i = 0; i < 1000 && got.count < 2; i++) {
+		peer_pump();
+		xring_peek_cqe(&ring, &cqe);
+	}
+	cr_expect_eq(got.count, 2);
+	cr_expect_eq(memcmp(got.data, "zero-copy", 9), 0);
+	close(fd);
+}
