@@ -326,6 +326,163 @@ static void tcp_server_body(const struct topo *t)
 	ports_reset();
 }
 
+/* Linux's half of an echo: send TCP_BYTES of pattern 3 while reading them back. */
+static void *linux_echo_client(void *arg)
+{
+	struct linux_side *ls = arg;
+	struct sockaddr_in x = sin_of(XRING_IP, 8000);
+	static uint8_t out[65536], in[65536];
+	size_t sent = 0, got = 0;
+
+	if (connect(ls->fd, (struct sockaddr *) &x, sizeof(x)))
+		return NULL;
+	while (got < TCP_BYTES) {
+		struct pollfd p = {ls->fd, POLLIN | (sent < TCP_BYTES ? POLLOUT : 0), 0};
+
+		if (poll(&p, 1, 5000) <= 0)
+			return NULL;
+		if ((p.revents & POLLOUT) && sent < TCP_BYTES) {
+			size_t chunk = TCP_BYTES - sent < 4096 ? TCP_BYTES - sent : 4096;
+			ssize_t n;
+
+			for (size_t i = 0; i < chunk; i++)
+				out[i] = pattern(sent + i, 3);
+			n = send(ls->fd, out, chunk, MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t) n;
+		}
+		if (p.revents & POLLIN) {
+			ssize_t n = recv(ls->fd, in, sizeof(in), MSG_DONTWAIT);
+
+			if (n <= 0)
+				return NULL;
+			for (ssize_t i = 0; i < n; i++)
+				if (in[i] != pattern(got + (size_t) i, 3))
+					return NULL;
+			got += (size_t) n;
+		}
+	}
+	shutdown(ls->fd, SHUT_WR);
+	ls->ok = recv(ls->fd, in, 1, 0) == 0;
+	close(ls->fd);
+	return NULL;
+}
+
+/* xring echoes with a multishot receive into a provided buffer ring, as a liburing server. */
+static void echo_server_body(const struct topo *t)
+{
+	enum {
+		NBUF = 64,
+		BUFSZ = 2048
+	};
+	static uint8_t bufs[NBUF][BUFSZ];
+	struct sockaddr_in me = sin_of(XRING_IP, 8000);
+	struct linux_side ls = {.server = false};
+	struct xring_buf_ring *br;
+	struct xring ring;
+	struct xring_sqe *sqe;
+	size_t echoed = 0;
+	pthread_t th;
+	int lfd, cfd, ret;
+	unsigned inflight = 0;
+	bool armed = false;
+
+	topo_enter(t->ns_a);
+	open_port(t, &ring);
+	br = xring_setup_buf_ring(&ring, NBUF, 5, 0, &ret);
+	CHECK(br, "setup_buf_ring: %d", ret);
+	for (int i = 0; i < NBUF; i++)
+		xring_buf_ring_add(br, bufs[i], BUFSZ, (unsigned short) i, NBUF - 1, i);
+	xring_buf_ring_advance(br, NBUF);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_bind(sqe, lfd, (struct sockaddr *) &me, sizeof(me));
+	sqe->user_data = 1;
+	xring_submit(&ring);
+	CHECK(wait_ud(&ring, 1) == 0, "bind");
+	sqe = xring_get_sqe(&ring);
+	xring_prep_listen(sqe, lfd, 8);
+	sqe->user_data = 2;
+	xring_submit(&ring);
+	CHECK(wait_ud(&ring, 2) == 0, "listen");
+	sqe = xring_get_sqe(&ring);
+	xring_prep_accept(sqe, lfd, NULL, NULL, 0);
+	sqe->user_data = 3;
+	xring_submit(&ring);
+	topo_enter(t->ns_b);
+	ls.fd = socket(AF_INET, SOCK_STREAM, 0);
+	pthread_create(&th, NULL, linux_echo_client, &ls);
+	topo_enter(t->ns_a);
+	cfd = wait_ud(&ring, 3);
+	CHECK(cfd >= 0, "accept gave %d", cfd);
+	for (bool eof = false; !eof || inflight;) {
+		struct __kernel_timespec ts = {5, 0};
+		struct xring_cqe *cqe;
+		uint64_t ud;
+		int32_t res;
+		uint32_t flags;
+
+		if (!armed && !eof) {
+			sqe = xring_get_sqe(&ring);
+			xring_prep_recv_multishot(sqe, cfd, NULL, 0, 0);
+			sqe->flags |= XRING_SQE_BUFFER_SELECT;
+			sqe->buf_group = 5;
+			sqe->user_data = 4;
+			xring_submit(&ring);
+			armed = true;
+		}
+		CHECK(xring_wait_cqe_timeout(&ring, &cqe, &ts) == 0, "echo stalled at %zu", echoed);
+		ud = cqe->user_data;
+		res = cqe->res;
+		flags = cqe->flags;
+		xring_cqe_seen(&ring, cqe);
+		if (ud >= 1000) {
+			/* An echo went out: its buffer goes back to the ring. */
+			unsigned bid = (unsigned) (ud - 1000);
+
+			CHECK(res > 0, "echo send gave %d", res);
+			inflight--;
+			xring_buf_ring_add(br, bufs[bid], BUFSZ, (unsigned short) bid, NBUF - 1, 0);
+			xring_buf_ring_advance(br, 1);
+			continue;
+		}
+		CHECK(ud == 4, "unexpected CQE %llu", (unsigned long long) ud);
+		if (!(flags & XRING_CQE_F_MORE))
+			armed = false;
+		if (res == -ENOBUFS)
+			continue; /* every buffer is out: re-armed once echoes return some */
+		CHECK(res >= 0, "multishot recv gave %d", res);
+		if (res == 0) {
+			eof = true;
+			continue;
+		}
+		CHECK(flags & XRING_CQE_F_BUFFER);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_send(sqe, cfd, bufs[flags >> XRING_CQE_BUFFER_SHIFT], (size_t) res, 0);
+		sqe->user_data = 1000 + (flags >> XRING_CQE_BUFFER_SHIFT);
+		xring_submit(&ring);
+		inflight++;
+		echoed += (size_t) res;
+	}
+	CHECK(echoed == TCP_BYTES, "echoed %zu of %zu", echoed, TCP_BYTES);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_close(sqe, cfd);
+	sqe->user_data = 6;
+	xring_submit(&ring);
+	CHECK(wait_ud(&ring, 6) == 0);
+	pthread_join(th, NULL);
+	CHECK(ls.ok, "the Linux client got every byte back, in order");
+	close(lfd);
+	xring_queue_exit(&ring);
+	ports_reset();
+}
+
+Test(offload_xdp, multishot_recv_into_a_buffer_ring_echoes_for_a_linux_client)
+{
+	interop_size(1u << 20);
+	topo_run(1, 120, echo_server_body);
+}
+
 Test(offload_xdp, tcp_client_streams_a_mebibyte_each_way_with_a_linux_server)
 {
 	interop_size(1u << 20);

@@ -15,4 +15,20 @@ struct ftable {
 
 void files_free(struct xring_ctx *ctx);
 
+/* A provided buffer ring as offloaded sockets consume it: the application's ring, and a head of
+ * xring's own (the kernel ring keeps its own for kernel sockets: a group serves one or the
+ * other, not both at once). */
+struct bufring {
+	struct xring_buf_ring *br;
+	uint32_t mask;
+	uint16_t bgid;
+	uint16_t head;
+	struct bufring *next;
+};
+
+/* The next buffer of group bgid, or NULL when the group is empty or unknown. */
+struct xring_buf *bufring_take(struct xring_ctx *ctx, uint16_t bgid);
+bool bufring_exists(struct xring_ctx *ctx, uint16_t bgid);
+void bufring_free_all(struct xring_ctx *ctx);
+
 #endif

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "conf/proc.h"
+#include "files/files.h"
 #include "ops/kring.h"
 #include "ops/ops.h"
 #include "ops/xsock.h"
@@ -370,11 +371,20 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
 		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF))
 			return -EINVAL;
+	} else if (sqe->opcode == XRING_OP_RECV && sqe->ioprio == XRING_RECV_MULTISHOT) {
+		/* As the kernel: a multishot receive takes provided buffers, and not all at once.
+		 */
+		if (!(sqe->flags & XRING_SQE_BUFFER_SELECT) || (sqe->msg_flags & MSG_WAITALL))
+			return -EINVAL;
 	} else if (sqe->ioprio) {
-		return -EOPNOTSUPP; /* multishot receives: not yet on offloaded sockets */
-	}
-	if (sqe->flags & XRING_SQE_BUFFER_SELECT)
 		return -EOPNOTSUPP;
+	}
+	if (sqe->flags & XRING_SQE_BUFFER_SELECT) {
+		if (sqe->opcode != XRING_OP_RECV)
+			return -EOPNOTSUPP; /* recvmsg with provided buffers: not yet offloaded */
+		if (!bufring_exists(ctx, sqe->buf_group))
+			return -ENOBUFS;
+	}
 	if ((sqe->opcode == XRING_OP_SEND || sqe->opcode == XRING_OP_SEND_ZC) && sqe->addr2)
 		return read_addr(req, sqe->addr2, sqe->addr_len);
 	if (sqe->opcode == XRING_OP_CONNECT)
@@ -481,6 +491,46 @@ static int32_t deliver(struct xreq *req, uint32_t src, uint16_t sport, const uin
 	}
 }
 
+static bool selects(const struct xreq *req)
+{
+	return req->u.net.sqe.flags & XRING_SQE_BUFFER_SELECT;
+}
+
+static bool multishot(const struct xreq *req)
+{
+	return req->u.net.sqe.ioprio & XRING_RECV_MULTISHOT;
+}
+
+/* The CQE flags of a receive into provided buffer b. */
+static uint32_t buf_flags(const struct xring_buf *b, bool more_data)
+{
+	return XRING_CQE_F_BUFFER | ((uint32_t) b->bid << XRING_CQE_BUFFER_SHIFT) |
+	       (more_data ? XRING_CQE_F_SOCK_NONEMPTY : 0);
+}
+
+/* A datagram for a receive that selects its buffer. Returns the request's final result (with
+ * req->cflags), or OP_QUEUED when a multishot receive goes on. */
+static int64_t udp_deliver_select(struct xring_ctx *ctx, struct xreq *req, const uint8_t *data,
+				  size_t len, bool more_data)
+{
+	struct xring_buf *b = bufring_take(ctx, req->u.net.sqe.buf_group);
+	uint32_t cap, n;
+
+	if (!b)
+		return -ENOBUFS;
+	cap = b->len;
+	if (req->u.net.sqe.len && req->u.net.sqe.len < cap)
+		cap = req->u.net.sqe.len;
+	n = len < cap ? (uint32_t) len : cap;
+	memcpy((void *) (uintptr_t) b->addr, data, n);
+	if (!multishot(req)) {
+		req->cflags = buf_flags(b, more_data);
+		return n;
+	}
+	req_post_more(ctx, req, (int32_t) n, buf_flags(b, more_data));
+	return OP_QUEUED;
+}
+
 /* TCP on an offloaded socket. A request's progress (bytes moved so far) is kept in req->res
  * while it waits; only the oldest waiting send or receive of a socket moves data. */
 
@@ -549,6 +599,47 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 	return OP_QUEUED;
 }
 
+/*
+ * A TCP receive into provided buffers, one buffer per CQE. Returns the request's final result
+ * (req->cflags set), or OP_QUEUED while it waits for data (a multishot one may have posted CQEs
+ * on the way). An empty buffer group ends it with -ENOBUFS, as in the kernel.
+ */
+static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)
+{
+	const struct xring_sqe *sqe = &req->u.net.sqe;
+
+	for (;;) {
+		struct xring_buf *b;
+		uint32_t cap, flags;
+		long n;
+
+		if (tcp_error(xs->tcb))
+			return tcp_error(xs->tcb);
+		if (!tcp_rcvavail(xs->tcb)) {
+			if (tcp_events(xs->tcb) & TCP_EV_READABLE)
+				return 0; /* the peer's FIN: the end, also of a multishot receive */
+			if ((sqe->msg_flags & MSG_DONTWAIT) && !multishot(req))
+				return -EAGAIN;
+			return OP_QUEUED;
+		}
+		b = bufring_take(ctx, sqe->buf_group);
+		if (!b)
+			return -ENOBUFS;
+		cap = b->len;
+		if (sqe->len && sqe->len < cap)
+			cap = sqe->len;
+		n = tcp_recv(xs->tcb, clock_mono_ns(), (void *) (uintptr_t) b->addr, cap);
+		if (n < 0)
+			return n;
+		flags = buf_flags(b, tcp_rcvavail(xs->tcb) > 0);
+		if (!multishot(req)) {
+			req->cflags = flags;
+			return n;
+		}
+		req_post_more(ctx, req, (int32_t) n, flags);
+	}
+}
+
 /* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
  * for the application to name it by. Returns the descriptor. */
 static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
@@ -593,7 +684,9 @@ static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, 
 {
 	while (q->first && xs->tcb) {
 		struct xreq *r = q->first;
-		int64_t res = kind == 2 ? tcp_take(ctx, xs, r) : tcp_move(xs, r, kind == 1);
+		int64_t res = kind == 2                 ? tcp_take(ctx, xs, r)
+			      : kind == 0 && selects(r) ? tcp_recv_select(ctx, xs, r)
+							: tcp_move(xs, r, kind == 1);
 
 		if (res == OP_QUEUED || res == -EAGAIN)
 			return;
@@ -715,7 +808,8 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 			return tcp_error(xs->tcb);
 		q = sending ? &xs->sendq : &xs->recvq;
 		if (!q->first) {
-			res = tcp_move(xs, req, sending);
+			res = selects(req) ? tcp_recv_select(ctx, xs, req)
+					   : tcp_move(xs, req, sending);
 			if (res != OP_QUEUED)
 				return zc_result(ctx, req, res);
 		}
@@ -765,7 +859,17 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	}
 	case XRING_OP_RECV:
 	case XRING_OP_RECVMSG:
-		if (xs->rx_head != xs->rx_tail) {
+		while (selects(req) && xs->rx_head != xs->rx_tail) {
+			const struct xsock_dgram *d = &xs->rx[xs->rx_head % XSOCK_RX_SLOTS];
+			int64_t res;
+
+			xs->rx_head++;
+			res = udp_deliver_select(ctx, req, d->data, d->len,
+						 xs->rx_head != xs->rx_tail);
+			if (res != OP_QUEUED)
+				return res;
+		}
+		if (!selects(req) && xs->rx_head != xs->rx_tail) {
 			const struct xsock_dgram *d = &xs->rx[xs->rx_head % XSOCK_RX_SLOTS];
 			int32_t res = deliver(req, d->src, d->sport, d->data, d->len);
 
@@ -890,11 +994,18 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 	}
 	if (xs->recvq.first) {
 		struct xreq *req = xs->recvq.first;
+		int64_t res;
 
-		/* Straight into the waiting request's buffer. */
+		/* Straight into the waiting request's buffer, or a provided one. */
+		if (selects(req)) {
+			res = udp_deliver_select(ctx, req, udp->payload, udp->payload_len, false);
+			if (res == OP_QUEUED)
+				return 0;
+		} else {
+			res = deliver(req, ip->src, udp->sport, udp->payload, udp->payload_len);
+		}
 		wlist_del(&xs->recvq, req);
-		req_complete(ctx, req,
-			     deliver(req, ip->src, udp->sport, udp->payload, udp->payload_len), 0);
+		req_complete(ctx, req, (int32_t) res, req->cflags);
 		return 0;
 	}
 	if (xs->rx_tail - xs->rx_head == XSOCK_RX_SLOTS) {

@@ -43,6 +43,7 @@ static void ctx_free(struct xring_ctx *ctx)
 	xsock_exit(ctx);
 	netport_exit(ctx);
 	files_free(ctx);
+	bufring_free_all(ctx);
 	kring_exit(ctx);
 	timer_heap_free(&ctx->timers);
 	req_pool_destroy(&ctx->pool);

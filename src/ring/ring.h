@@ -39,6 +39,7 @@ struct xring_ctx {
 	struct ftable *files;       /* registered files, NULL when none */
 	struct xsock_table *xsocks; /* offloaded sockets, NULL until the first */
 	struct netport *netports;   /* ports this ring's sockets use */
+	struct bufring *bufrings;   /* provided buffer rings, for offloaded receives */
 	unsigned setup_flags;
 
 	struct req_pool pool;
