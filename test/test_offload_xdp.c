@@ -95,9 +95,10 @@ static void body(const struct topo *t)
 		xring_submit(&ring);
 		CHECK(wait_ud(&ring, 2) == n);
 		/* Keep the ring turning (ARP reply, retransmitted requests) until B has it. */
-		for (int i = 0; i < 20000 && poll(&pfd, 1, 0) == 0; i++) {
+		for (int i = 0; i < 100000 && poll(&pfd, 1, 0) == 0; i++) {
 			struct xring_cqe *cqe;
 
+			/* Bounded at about 10 s: ARP retries take a second each on a loaded box. */
 			xring_peek_cqe(&ring, &cqe);
 			if (i > 1000)
 				usleep(100);
