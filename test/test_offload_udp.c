@@ -461,7 +461,8 @@ Test(offload_udp, the_probe_marks_the_socket_operations_that_run_offloaded)
 	cr_assert_not_null(p);
 	cr_expect(p->ops[XRING_OP_SEND].flags & XRING_PROBE_OP_OFFLOADED);
 	cr_expect(p->ops[XRING_OP_RECVMSG].flags & XRING_PROBE_OP_OFFLOADED);
-	cr_expect_not(p->ops[XRING_OP_ACCEPT].flags & XRING_PROBE_OP_OFFLOADED);
+	cr_expect(p->ops[XRING_OP_ACCEPT].flags & XRING_PROBE_OP_OFFLOADED);
+	cr_expect_not(p->ops[XRING_OP_READ].flags & XRING_PROBE_OP_OFFLOADED);
 	xring_free_probe(p);
 }
 

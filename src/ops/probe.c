@@ -18,6 +18,8 @@ static bool offloaded(unsigned op)
 	case XRING_OP_RECVMSG:
 	case XRING_OP_CONNECT:
 	case XRING_OP_BIND:
+	case XRING_OP_LISTEN:
+	case XRING_OP_ACCEPT:
 	case XRING_OP_SHUTDOWN:
 	case XRING_OP_CLOSE:
 		return true;
@@ -36,8 +38,10 @@ XRING_API struct xring_probe *xring_get_probe(struct xring *ring)
 	p->ops_len = 255;
 	for (unsigned op = 0; op < 255; op++) {
 		bool kernel = kr && !kr->broken && (kr->supported[op / 8] & (1u << (op % 8)));
-		bool own =
-			ops_table[op] && ops_table[op] != &op_connect && ops_table[op] != &op_bind;
+		/* CONNECT, BIND and ACCEPT have entries only to decide offload; the kernel runs
+		 * them otherwise. */
+		bool own = ops_table[op] && ops_table[op] != &op_connect &&
+			   ops_table[op] != &op_bind && ops_table[op] != &op_accept;
 		uint16_t flags = 0;
 
 		p->ops[op].op = (uint8_t) op;

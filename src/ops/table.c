@@ -10,4 +10,5 @@ const struct xring_op *const ops_table[256] = {
 	[XRING_OP_LINK_TIMEOUT] = &op_link_timeout,
 	[XRING_OP_CONNECT] = &op_connect,
 	[XRING_OP_BIND] = &op_bind,
+	[XRING_OP_ACCEPT] = &op_accept,
 };

@@ -235,6 +235,15 @@ static int net_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_
 	return read_addr(req, sqe->addr, (uint32_t) sqe->off);
 }
 
+static int net_accept_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_sqe *sqe)
+{
+	int err = op_passthrough.prep(ctx, req, sqe);
+
+	req->u.net.xs = NULL;
+	req->u.net.addrlen = 0;
+	return err;
+}
+
 static int64_t to_kernel(struct xring_ctx *ctx, struct xreq *req)
 {
 	req->op = &op_passthrough;
@@ -354,6 +363,51 @@ const struct xring_op op_connect = {
 	.issue = connect_issue,
 };
 
+/*
+ * ACCEPT on a listening kernel socket bound to a port's address, as servers made with plain
+ * socket/bind/listen calls have: the listener is offloaded here, at its first accept, and the
+ * kernel socket stays as its placeholder.
+ */
+static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req);
+static const struct xring_op op_xsock;
+
+static int64_t accept_issue(struct xring_ctx *ctx, struct xreq *req)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int listening = 0, err;
+	socklen_t ilen = sizeof(listening);
+	struct xport *xp;
+	struct xsock *xs;
+
+	if (may_offload(ctx, req) != SOCK_STREAM ||
+	    getsockopt(req->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) || !listening ||
+	    getsockname(req->fd, (struct sockaddr *) &sin, &len) ||
+	    !(xp = ports_by_addr(sin.sin_addr.s_addr)) || req->u.sqe.file_index ||
+	    (req->u.sqe.ioprio & ~XRING_ACCEPT_MULTISHOT) ||
+	    !proc_offload(RULES_TCP_SERVER, sin.sin_addr.s_addr, sin.sin_port))
+		return to_kernel(ctx, req);
+	err = offload(ctx, req, SOCK_STREAM, xp, ntohs(sin.sin_port), &xs);
+	if (err)
+		return err;
+	err = tcp_listen(&xs->np->tcp, xs->lport, 128, xs_tcp_event, xs, &xs->tcb);
+	if (err) {
+		xsock_free(ctx, xs);
+		return err;
+	}
+	xs->listening = true;
+	req->u.net.xs = xs;
+	req->op = &op_xsock;
+	return xs_issue(ctx, req);
+}
+
+const struct xring_op op_accept = {
+	.name = "ACCEPT",
+	.ioprio = true,
+	.prep = net_accept_prep,
+	.issue = accept_issue,
+};
+
 const struct xring_op op_bind = {
 	.name = "BIND",
 	.ioprio = true,
@@ -371,6 +425,11 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
 		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF))
 			return -EINVAL;
+	} else if (sqe->opcode == XRING_OP_ACCEPT) {
+		if (sqe->ioprio & ~XRING_ACCEPT_MULTISHOT)
+			return -EINVAL;
+		if (sqe->file_index)
+			return -EOPNOTSUPP; /* direct descriptors for offloaded sockets: not yet */
 	} else if (sqe->opcode == XRING_OP_RECV && sqe->ioprio == XRING_RECV_MULTISHOT) {
 		/* As the kernel: a multishot receive takes provided buffers, and not all at once.
 		 */
@@ -680,6 +739,8 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 	return fd;
 }
 
+static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req);
+
 static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, int kind)
 {
 	while (q->first && xs->tcb) {
@@ -688,7 +749,7 @@ static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, 
 			      : kind == 0 && selects(r) ? tcp_recv_select(ctx, xs, r)
 							: tcp_move(xs, r, kind == 1);
 
-		if (res == OP_QUEUED || res == -EAGAIN)
+		if (res == OP_QUEUED || (res == -EAGAIN && kind != 2))
 			return;
 		wlist_del(q, r);
 		res = zc_result(ctx, r, res);
@@ -740,6 +801,24 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		serve(ctx, xs, &xs->acceptq, 2);
 }
 
+/* Accepts what is waiting: one connection, or all of them for a multishot accept (each with
+ * F_MORE). Returns the final result, or OP_QUEUED to wait for more. */
+static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)
+{
+	bool multi = req->u.net.sqe.ioprio & XRING_ACCEPT_MULTISHOT;
+
+	for (;;) {
+		int64_t res = tcp_take(ctx, xs, req);
+
+		if (res == -EAGAIN)
+			return (req->u.net.sqe.accept_flags & SOCK_NONBLOCK) && !multi ? -EAGAIN
+										       : OP_QUEUED;
+		if (!multi || res < 0)
+			return res;
+		req_post_more(ctx, req, (int32_t) res, 0);
+	}
+}
+
 void xsock_serve_ready(struct netport *np)
 {
 	while (np->ready) {
@@ -786,12 +865,10 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		if (!xs->listening)
 			return -EINVAL;
 		if (!xs->acceptq.first) {
-			res = tcp_take(ctx, xs, req);
-			if (res != -EAGAIN)
+			res = accept_some(ctx, xs, req);
+			if (res != OP_QUEUED)
 				return res;
 		}
-		if (sqe->accept_flags & SOCK_NONBLOCK)
-			return -EAGAIN;
 		q = &xs->acceptq;
 		break;
 	case XRING_OP_SEND:

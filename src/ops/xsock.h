@@ -72,5 +72,6 @@ void xsock_serve_ready(struct netport *np);
 
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;
+extern const struct xring_op op_accept;
 
 #endif
