@@ -220,6 +220,11 @@ int main(int argc, char **argv)
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	addr.sin_port = htons((unsigned short) (argc > 1 ? atoi(argv[1]) : 0));
+	/* An address to serve on other than loopback (the offload tests use a port's address). */
+	if (argc > 2 && inet_pton(AF_INET, argv[2], &addr.sin_addr) != 1) {
+		fprintf(stderr, "echo_server: bad address %s\n", argv[2]);
+		return 1;
+	}
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(lfd, (struct sockaddr *) &addr, sizeof(addr)) || listen(lfd, 64) ||
