@@ -387,7 +387,7 @@ static void echo_server_body(const struct topo *t)
 	pthread_t th;
 	int lfd, cfd, ret;
 	unsigned inflight = 0;
-	bool armed = false;
+	bool armed = false, starved = false;
 
 	topo_enter(t->ns_a);
 	open_port(t, &ring);
@@ -424,7 +424,7 @@ static void echo_server_body(const struct topo *t)
 		int32_t res;
 		uint32_t flags;
 
-		if (!armed && !eof) {
+		if (!armed && !eof && !starved) {
 			sqe = xring_get_sqe(&ring);
 			xring_prep_recv_multishot(sqe, cfd, NULL, 0, 0);
 			sqe->flags |= XRING_SQE_BUFFER_SELECT;
@@ -446,13 +446,16 @@ static void echo_server_body(const struct topo *t)
 			inflight--;
 			xring_buf_ring_add(br, bufs[bid], BUFSZ, (unsigned short) bid, NBUF - 1, 0);
 			xring_buf_ring_advance(br, 1);
+			starved = false; /* a buffer is back: the receive may go on */
 			continue;
 		}
 		CHECK(ud == 4, "unexpected CQE %llu", (unsigned long long) ud);
 		if (!(flags & XRING_CQE_F_MORE))
 			armed = false;
-		if (res == -ENOBUFS)
-			continue; /* every buffer is out: re-armed once echoes return some */
+		if (res == -ENOBUFS) {
+			starved = true; /* every buffer is out: re-armed once an echo returns one */
+			continue;
+		}
 		CHECK(res >= 0, "multishot recv gave %d", res);
 		if (res == 0) {
 			eof = true;

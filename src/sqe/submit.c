@@ -354,7 +354,13 @@ static int submit_sqes(struct xring_ctx *ctx)
 
 XRING_API int xring_submit(struct xring *ring)
 {
-	return submit_sqes(ring->ctx);
+	int n = submit_sqes(ring->ctx);
+
+	/* With offloaded sockets nothing moves unless this thread moves it: a submission also
+	 * polls the ports once, so a loop that only submits and peeks cannot starve them. */
+	if (ring->ctx->netports)
+		engine_progress(ring->ctx);
+	return n;
 }
 
 XRING_API int xring_submit_and_wait(struct xring *ring, unsigned wait_nr)
