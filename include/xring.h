@@ -415,6 +415,10 @@ XRING_API int xring_register_files_update(struct xring *ring, unsigned off, cons
 XRING_API int xring_unregister_files(struct xring *ring);
 XRING_API int xring_register_file_alloc_range(struct xring *ring, unsigned off, unsigned len);
 
+/* An eventfd the ring signals when it posts completions, to fold a ring into an epoll loop. */
+XRING_API int xring_register_eventfd(struct xring *ring, int fd);
+XRING_API int xring_unregister_eventfd(struct xring *ring);
+
 /* Registered (fixed) buffers. */
 XRING_API int xring_register_buffers(struct xring *ring, const struct iovec *iovecs,
 				     unsigned nr_iovecs);

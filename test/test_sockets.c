@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -643,6 +644,46 @@ Test(sockets, waiting_for_a_chain_that_ends_in_xring_does_not_hang_without_spinn
 	cr_assert_eq(xring_wait_cqe_timeout(&ring, &cqe, &ts), 0);
 	cr_expect_eq(cqe->res, 4);
 	xring_queue_exit(&ring);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(sockets, a_registered_eventfd_wakes_an_epoll_loop_for_local_and_kernel_completions)
+{
+	struct pollfd p;
+	struct xring ring;
+	struct xring_cqe *cqe;
+	uint64_t v;
+	char buf[8];
+	int sv[2], efd = eventfd(0, EFD_NONBLOCK);
+
+	cr_assert_geq(efd, 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	cr_expect_eq(xring_unregister_eventfd(&ring), -ENXIO);
+	cr_assert_eq(xring_register_eventfd(&ring, efd), 0);
+	cr_expect_eq(xring_register_eventfd(&ring, efd), -EBUSY);
+
+	/* A completion xring posts itself. */
+	xring_prep_nop(xring_get_sqe(&ring));
+	cr_assert_eq(xring_submit(&ring), 1);
+	cr_assert_eq(read(efd, &v, sizeof(v)), (ssize_t) sizeof(v), "no signal for the NOP");
+	cr_assert_eq(xring_peek_cqe(&ring, &cqe), 0);
+	xring_cqe_seen(&ring, cqe);
+
+	/* A kernel completion arriving while the application sleeps in poll(2), not in xring. */
+	xring_prep_recv(xring_get_sqe(&ring), sv[0], buf, sizeof(buf), 0);
+	cr_assert_eq(xring_submit(&ring), 1);
+	(void) !read(efd, &v, sizeof(v));
+	cr_assert_eq(send(sv[1], "ping", 4, 0), 4);
+	p = (struct pollfd){efd, POLLIN, 0};
+	cr_assert_eq(poll(&p, 1, 5000), 1, "the eventfd did not wake the loop");
+	cr_assert_eq(xring_wait_cqe(&ring, &cqe), 0);
+	cr_expect_eq(cqe->res, 4);
+	xring_cqe_seen(&ring, cqe);
+	cr_expect_eq(xring_unregister_eventfd(&ring), 0);
+	xring_queue_exit(&ring);
+	close(efd);
 	close(sv[0]);
 	close(sv[1]);
 }

@@ -17,8 +17,8 @@
  * Not covered (a program that uses them does not compile, which is better than misbehaving):
  * the raw system calls (io_uring_setup/enter/register, io_uring_queue_mmap, IORING_OFF_*,
  * IORING_ENTER_*, IORING_REGISTER_* opcodes, IORING_SQ_* ring flags); the kernel ring's
- * internals (ring->sq.khead, ring->ring_fd, ...); eventfd registration
- * (io_uring_register_eventfd*, io_uring_cq_eventfd_*); tagged and sparse buffer tables
+ * internals (ring->sq.khead, ring->ring_fd, ...); the async eventfd variant and
+ * io_uring_cq_eventfd_*; tagged and sparse buffer tables
  * (io_uring_register_buffers_tags/_sparse/_update_tag, io_uring_register_files_tags/
  * _update_tag); personalities, restrictions, io-wq tuning, io_uring_enable_rings,
  * io_uring_register_sync_cancel, io_uring_buf_ring_available, io_uring_prep_msg_ring
@@ -155,6 +155,8 @@ struct epoll_event;
 #define io_uring_unregister_files          xring_unregister_files
 #define io_uring_register_file_alloc_range xring_register_file_alloc_range
 #define io_uring_register_buffers          xring_register_buffers
+#define io_uring_register_eventfd          xring_register_eventfd
+#define io_uring_unregister_eventfd        xring_unregister_eventfd
 #define io_uring_unregister_buffers        xring_unregister_buffers
 #define io_uring_register_buf_ring         xring_register_buf_ring
 #define io_uring_unregister_buf_ring       xring_unregister_buf_ring

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <unistd.h>
+
+#include "ops/kring.h"
 #include "ring/ring.h"
 #include "util/log.h"
 
@@ -59,4 +62,49 @@ void cq_flush_overflow(struct xring_ctx *ctx)
 XRING_API void __xring_flush_overflow(struct xring *ring)
 {
 	cq_flush_overflow(ring->ctx);
+}
+
+void cq_notify(struct xring_ctx *ctx)
+{
+	uint64_t one = 1;
+
+	if (ctx->evfd_posted == ctx->cq_posted)
+		return;
+	ctx->evfd_posted = ctx->cq_posted;
+	/* A full counter (EAGAIN) already wakes the reader; nothing else can fail here. */
+	(void) !write(ctx->evfd, &one, sizeof(one));
+}
+
+XRING_API int xring_register_eventfd(struct xring *ring, int fd)
+{
+	struct xring_ctx *ctx = ring->ctx;
+	struct io_uring *kr = kring_ring(ctx);
+	int ret;
+
+	if (ctx->evfd >= 0)
+		return -EBUSY;
+	if (fd < 0)
+		return -EBADF;
+	/* Kernel completions signal it themselves, so a sleeping application wakes for them. */
+	if (kr) {
+		ret = io_uring_register_eventfd(kr, fd);
+		if (ret)
+			return ret;
+	}
+	ctx->evfd = fd;
+	ctx->evfd_posted = ctx->cq_posted;
+	return 0;
+}
+
+XRING_API int xring_unregister_eventfd(struct xring *ring)
+{
+	struct xring_ctx *ctx = ring->ctx;
+	struct io_uring *kr = kring_ring(ctx);
+
+	if (ctx->evfd < 0)
+		return -ENXIO;
+	if (kr)
+		io_uring_unregister_eventfd(kr);
+	ctx->evfd = -1;
+	return 0;
 }

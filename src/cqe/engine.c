@@ -64,6 +64,8 @@ int engine_progress(struct xring_ctx *ctx)
 		netport_flush_all(ctx);
 	if (ctx->ring->cq.overflow)
 		cq_flush_overflow(ctx);
+	if (xring_unlikely(ctx->evfd >= 0))
+		cq_notify(ctx);
 	return n;
 }
 

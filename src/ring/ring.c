@@ -125,6 +125,7 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	ring->features = FEATURES;
 	ring->ctx = ctx;
 	ctx->ring = ring;
+	ctx->evfd = -1;
 	ctx->setup_flags = flags;
 	ctx->spin_ns = (uint64_t) conf->spin_us * 1000;
 

@@ -81,7 +81,9 @@ struct xring_ctx {
 	struct xring_source *sources;
 	uint64_t spin_ns;
 	bool in_submit;
-	bool kr_defer; /* kernel SQEs wait for the coming sleep, which submits them */
+	bool kr_defer;        /* kernel SQEs wait for the coming sleep, which submits them */
+	int evfd;             /* xring_register_eventfd(), -1 when none */
+	uint64_t evfd_posted; /* cq_posted when the eventfd was last signalled */
 	bool batching; /* in a submission or a round of timers: deferred work waits for its end */
 };
 
@@ -113,6 +115,8 @@ static inline void cq_post(struct xring_ctx *ctx, uint64_t user_data, int32_t re
 }
 
 void cq_flush_overflow(struct xring_ctx *ctx);
+/* Signals the registered eventfd if completions were posted since the last signal. */
+void cq_notify(struct xring_ctx *ctx);
 int engine_progress(struct xring_ctx *ctx);
 int engine_wait(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns, const sigset_t *sigmask);
 void engine_add_source(struct xring_ctx *ctx, struct xring_source *src);

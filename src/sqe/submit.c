@@ -349,6 +349,8 @@ static int submit_sqes(struct xring_ctx *ctx)
 	kring_flush(ctx);
 	if (ctx->netports)
 		netport_flush_all(ctx);
+	if (xring_unlikely(ctx->evfd >= 0))
+		cq_notify(ctx);
 	return n;
 }
 
