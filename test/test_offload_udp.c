@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -502,4 +503,158 @@ Test(offload_udp, a_zero_copy_send_posts_its_result_then_the_notification)
 	cr_expect_eq(got.count, 2);
 	cr_expect_eq(memcmp(got.data, "zero-copy", 9), 0);
 	close(fd);
+}
+
+struct rec {
+	uint64_t user_data;
+	int32_t res;
+	uint32_t flags;
+};
+
+/*
+ * The same SQE script on an offloaded socket (over the link, to the remote stack) and on a
+ * kernel socket (xring's fallback, over loopback, to a kernel peer): the CQE streams agree.
+ */
+struct dpeer {
+	bool kernel;
+	int kfd; /* kernel peer socket */
+	struct sockaddr_in from;
+};
+
+static void dpeer_pump(struct dpeer *p)
+{
+	if (!p->kernel)
+		peer_pump();
+}
+
+/* Waits until the peer has the datagram the script just sent, then replies. */
+static void dpeer_reply(struct dpeer *p, const char *msg)
+{
+	if (p->kernel) {
+		char buf[64];
+		socklen_t len = sizeof(p->from);
+
+		cr_assert_gt(
+			recvfrom(p->kfd, buf, sizeof(buf), 0, (struct sockaddr *) &p->from, &len),
+			0);
+		cr_assert_eq(sendto(p->kfd, msg, strlen(msg), 0, (struct sockaddr *) &p->from, len),
+			     (ssize_t) strlen(msg));
+		return;
+	}
+	for (int i = 0; i < 1000 && !got.count; i++) {
+		struct xring_cqe *cqe;
+
+		peer_pump();
+		xring_peek_cqe(&ring, &cqe);
+	}
+	cr_assert_eq(got.count, 1);
+	peer_send(7000, got.src, got.sport, msg);
+}
+
+/* Reaps n CQEs, driving both ends; records (res, flags). */
+static void dreap(struct dpeer *p, int n, struct rec *out, int *nout)
+{
+	for (int k = 0; k < n; k++) {
+		struct xring_cqe *cqe = NULL;
+
+		for (int i = 0; i < 200000 && xring_peek_cqe(&ring, &cqe); i++) {
+			dpeer_pump(p);
+			if (i > 1000)
+				usleep(10);
+		}
+		cr_assert_not_null(cqe, "CQE %d of %d missing", k, n);
+		out[(*nout)++] = (struct rec){cqe->user_data, cqe->res, cqe->flags};
+		xring_cqe_seen(&ring, cqe);
+	}
+}
+
+static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, struct rec *out, int *n)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[64] = {0};
+	struct xring_sqe *sqe;
+
+	sqe = xring_get_sqe(&ring);
+	xring_prep_connect(sqe, fd, (const struct sockaddr *) dst, sizeof(*dst));
+	sqe->user_data = 1;
+	xring_submit(&ring);
+	dreap(p, 1, out, n);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_send(sqe, fd, "hello", 5, 0);
+	sqe->user_data = 2;
+	xring_submit(&ring);
+	dreap(p, 1, out, n);
+	dpeer_reply(p, "world!!");
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
+	sqe->user_data = 3;
+	xring_submit(&ring);
+	dreap(p, 1, out, n);
+	cr_expect_str_eq(buf, "world!!");
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
+	sqe->user_data = 4;
+	xring_submit(&ring);
+	dreap(p, 1, out, n);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_send(sqe, fd, "a", 1, 0);
+	sqe->flags |= XRING_SQE_IO_LINK;
+	sqe->user_data = 5;
+	sqe = xring_get_sqe(&ring);
+	xring_prep_send(sqe, fd, "bc", 2, 0);
+	sqe->user_data = 6;
+	xring_submit(&ring);
+	dreap(p, 2, out, n);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
+	sqe->user_data = 7;
+	sqe = xring_get_sqe(&ring);
+	xring_prep_cancel64(sqe, 7, 0);
+	sqe->user_data = 8;
+	xring_submit(&ring);
+	dreap(p, 2, out, n);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_shutdown(sqe, fd, SHUT_RDWR);
+	sqe->user_data = 9;
+	xring_submit(&ring);
+	dreap(p, 1, out, n);
+	sqe = xring_get_sqe(&ring);
+	xring_prep_close(sqe, fd);
+	sqe->user_data = 10;
+	xring_submit(&ring);
+	dreap(p, 1, out, n);
+}
+
+static int cmp_rec_ud(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+
+	return x->user_data < y->user_data ? -1 : x->user_data > y->user_data;
+}
+
+Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
+{
+	struct rec off[32], ker[32];
+	int noff = 0, nker = 0;
+	struct sockaddr_in lo = sin_of("127.0.0.1", 0), to = sin_of(PEER_IP, 7000);
+	socklen_t len = sizeof(lo);
+	struct dpeer kp = {.kernel = true}, op = {.kernel = false};
+
+	kp.kfd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_eq(bind(kp.kfd, (struct sockaddr *) &lo, sizeof(lo)), 0);
+	getsockname(kp.kfd, (struct sockaddr *) &lo, &len);
+	udp_script(&kp, &lo, ker, &nker);
+	udp_script(&op, &to, off, &noff);
+	cr_assert_eq(noff, nker);
+	/* Within a submission CQEs may come in either order; compare them by request. */
+	qsort(off, (size_t) noff, sizeof(off[0]), cmp_rec_ud);
+	qsort(ker, (size_t) nker, sizeof(ker[0]), cmp_rec_ud);
+	for (int i = 0; i < noff; i++) {
+		cr_expect_eq(off[i].user_data, ker[i].user_data);
+		cr_expect_eq(off[i].res, ker[i].res, "request %llu: offloaded %d, kernel %d",
+			     (unsigned long long) ker[i].user_data, off[i].res, ker[i].res);
+		cr_expect_eq(off[i].flags, ker[i].flags, "request %llu: flags %#x vs %#x",
+			     (unsigned long long) ker[i].user_data, off[i].flags, ker[i].flags);
+	}
+	close(kp.kfd);
 }
