@@ -23,6 +23,7 @@ static void load(void)
 		log_error("%s", err);
 		return;
 	}
+	log_set_level((enum log_level) conf->log_level);
 	conf_log(conf, environ);
 	ret = rules_setup(&rules, conf->config_file, getenv("XRING_CONFIG_FILE") != NULL,
 			  conf->application_id, err, sizeof(err));

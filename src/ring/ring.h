@@ -23,7 +23,6 @@ struct xring_source {
 	int (*poll)(struct xring_ctx *ctx, struct xring_source *src);
 	int (*wait_fd)(struct xring_source *src);
 	int (*arm)(struct xring_source *src);
-	bool (*busy)(struct xring_source *src); /* has work in flight the engine should wait for */
 	/* CLOCK_MONOTONIC ns when the source next needs a poll without any fd waking it (its own
 	 * timers: retransmissions, ARP retries), UINT64_MAX for never; NULL is never. */
 	uint64_t (*next_timer)(struct xring_source *src);

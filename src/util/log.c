@@ -2,23 +2,15 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 static enum log_level level = LOG_WARN;
 
-/* XRING_LOG_LEVEL is read once, before main, so no log call races with its parsing. */
-__attribute__((constructor)) static void log_init(void)
+/* Set from XRING_LOG_LEVEL when the process's parameters are read (conf/proc.c), which
+ * parses and validates it with every other parameter. */
+void log_set_level(enum log_level l)
 {
-	static const char *const names[] = {"none", "error", "warn", "info", "debug"};
-	const char *v = getenv("XRING_LOG_LEVEL");
-
-	if (!v)
-		return;
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(v, names[i]))
-			level = (enum log_level) i;
+	level = l;
 }
 
 enum log_level log_get_level(void)
