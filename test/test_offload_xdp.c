@@ -19,6 +19,7 @@
 #include <xring.h>
 
 #include "nic/fault.h"
+#include "nic/pcap.h"
 #include "nic/ports.h"
 #include "nic/xdp/xdp_port.h"
 #include "xdp_topo.h"
@@ -246,6 +247,8 @@ static void open_port(const struct topo *t, struct xring *ring)
 
 	inet_pton(AF_INET, XRING_IP, &c.ip);
 	CHECK(port_xdp_open(&c, &p) == 0, "AF_XDP port on %s", t->if_a);
+	/* XRING_PCAP: a capture of what crossed the device (under the fault decorator). */
+	CHECK(pcapw_wrap_env(&p) >= 0, "XRING_PCAP capture");
 	if (loss_ppm) {
 		struct fault_config fc = {.seed = 42};
 		struct port *f;

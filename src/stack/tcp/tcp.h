@@ -118,8 +118,10 @@ struct tcp_stats {
 	uint64_t rto_fired, fast_rexmt, sack_recoveries, partial_acks, probes_sent, keepalives_sent,
 		delacks;
 	uint64_t tx_fail;
-	uint64_t rcv_trimmed; /* segments whose tail lay beyond the receive window and was cut */
-	uint64_t clock_back;  /* calls given an older time than an earlier call (tcp_clock) */
+	uint64_t lost_rexmt;   /* retransmissions found lost again during SACK recovery */
+	uint64_t limited_xmit; /* segments sent on the first two duplicate ACKs (RFC 3042) */
+	uint64_t rcv_trimmed;  /* segments whose tail lay beyond the receive window and was cut */
+	uint64_t clock_back;   /* calls given an older time than an earlier call (tcp_clock) */
 };
 
 /* ---- set up ---- */

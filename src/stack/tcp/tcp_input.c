@@ -381,11 +381,30 @@ static void rexmt_first(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		st->stats.rexmt_bytes += len;
 }
 
+/*
+ * RFC 3042: on the first two duplicate ACKs, one new segment each beyond cwnd (flight at most
+ * cwnd + 2 SMSS), so a small window still draws the ACKs fast retransmit needs.
+ */
+static void limited_transmit(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	uint32_t cwnd = t->cwnd, before = t->snd_max;
+
+	if (t->snd_nxt != t->snd_max)
+		return;
+	t->cwnd = tcp_flight(t) + t->mss < cwnd + 2u * t->mss ? tcp_flight(t) + t->mss
+							      : cwnd + 2u * t->mss;
+	tcp_output(st, t, now);
+	t->cwnd = cwnd;
+	if (t->snd_max != before)
+		st->stats.limited_xmit++;
+}
+
 /* Returns false when the segment must be dropped here. */
 static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const struct seg *s,
 		      bool *fin_acked)
 {
-	uint32_t wnd = s->wnd << t->snd_wscale;
+	uint32_t wnd = s->wnd << t->snd_wscale, sacked;
+	bool sack_news;
 
 	/* RFC 5961 5.2: an ACK for data never sent, or far below SND.UNA, is answered and
 	 * dropped. snd_max stands for SND.NXT since snd_nxt goes back on retransmission. */
@@ -424,7 +443,9 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		t->snd_wl2 = s->ack;
 		established(st, t, now);
 	}
+	sacked = tcp_sack_bytes(t);
 	tcp_sack_update(t, &s->o);
+	sack_news = tcp_sack_bytes(t) > sacked;
 	if (SEQ_GT(s->ack, t->snd_una)) {
 		uint32_t acked = s->ack - t->snd_una, data = 0;
 
@@ -451,6 +472,11 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 				t->cwnd = t->ssthresh < fl + t->mss ? t->ssthresh : fl + t->mss;
 				t->flags &= ~(TF_IN_RECOVERY | TF_SACK_RCV);
 				t->dupacks = 0;
+				t->nrxt = 0;
+				/* recover only guards against reducing twice for one window
+				 * (6582 4.1); the data sent at recover itself belongs to the next
+				 * one, and its loss must be able to start a recovery. */
+				t->recover = s->ack - 1;
 			} else if (t->flags & TF_SACK_RCV) {
 				/* RFC 6675: a partial ACK only moves the scoreboard; the pipe
 				 * decides what goes next (tcp_sack_output via tcp_output). */
@@ -491,26 +517,37 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		if (data)
 			tcp_event(st, t, TCP_EV_ACKED | TCP_EV_WRITABLE);
 	} else if (s->ack == t->snd_una && !s->len && !s->old &&
-		   !(s->flags & (TCP_SYN | TCP_FIN)) && wnd == t->snd_wnd &&
+		   !(s->flags & (TCP_SYN | TCP_FIN)) && (wnd == t->snd_wnd || sack_news) &&
 		   t->snd_max != t->snd_una && !(t->flags & TF_PERSIST)) {
-		/* A duplicate ACK (RFC 5681 2). */
+		/* A duplicate ACK (RFC 5681 2). With SACK, one that SACKs new data counts even
+		 * when the window moved (RFC 6675 2, "DupAck"): Linux's receive buffer tuning
+		 * grows the window on nearly every ACK, so the strict test never fires. */
 		t->dupacks++;
 		if (t->flags & TF_IN_RECOVERY) {
 			if (!(t->flags & TF_SACK_RCV))
 				t->cwnd += t->mss; /* RFC 6582 3.2 step 3 (inflation) */
-		} else if (t->dupacks == 3 && SEQ_GT(s->ack, t->recover)) {
-			/* RFC 6582 3.2 step 2: recover guards against a second reduction for
-			 * losses of one window after a timeout. */
-			st->stats.fast_rexmt++;
-			tcp_cc_loss(st, t, now);
-			t->recover = t->snd_max;
-			t->flags |= TF_IN_RECOVERY;
-			tcp_rexmt_arm(st, t, now);
-			if (!tcp_sack_enter(st, t, now)) {
-				rexmt_first(st, t, now);
-				t->cwnd = t->ssthresh + 3u * t->mss;
-			}
+		} else if (t->dupacks < 3 && !tcp_sack_islost(t)) {
+			limited_transmit(st, t, now);
 		}
+	}
+	/* RFC 6675 5: recovery starts on DupThresh duplicate ACKs or as soon as the scoreboard
+	 * says the first unacknowledged segment is lost (IsLost), whichever comes first; the
+	 * latter also when the ACK moved snd_una but not past a further hole. RFC 6582 3.2 step 2:
+	 * recover guards against a second reduction for losses of one window after a timeout. */
+	if (!(t->flags & TF_IN_RECOVERY) && t->snd_max != t->snd_una && !(t->flags & TF_PERSIST) &&
+	    SEQ_GT(s->ack, t->recover) &&
+	    (t->dupacks >= 3 || ((t->flags & TF_SACK) && tcp_sack_islost(t)))) {
+		st->stats.fast_rexmt++;
+		tcp_cc_loss(st, t, now);
+		t->recover = t->snd_max;
+		t->flags |= TF_IN_RECOVERY;
+		tcp_rexmt_arm(st, t, now);
+		if (!tcp_sack_enter(st, t, now)) {
+			rexmt_first(st, t, now);
+			t->cwnd = t->ssthresh + 3u * t->mss;
+		}
+	} else if ((t->flags & (TF_IN_RECOVERY | TF_SACK_RCV)) == (TF_IN_RECOVERY | TF_SACK_RCV)) {
+		tcp_sack_rxt_check(st, t);
 	}
 	/* RFC 9293 3.10.7.4: window update from the newest segment only. With SEQ and ACK both
 	 * unchanged, only a larger (or zero) window counts, as in Linux: a receiver never

@@ -19,6 +19,7 @@
 
 #define TCP_OOO_MAX     16
 #define TCP_SACKED_MAX  8   /* scoreboard extents the sender keeps */
+#define TCP_RXT_MAX     8   /* retransmissions in a recovery watched for loss */
 #define TCP_DEFAULT_MSS 536 /* RFC 9293 3.7.1: when the peer sends no MSS option */
 #define TCP_MS          1000000ull
 
@@ -95,6 +96,12 @@ struct tcb {
 	struct tcp_range sacked[TCP_SACKED_MAX];
 	uint8_t nsacked;
 	uint32_t high_rxt; /* HighRxt: retransmitted up to here in this recovery */
+	/* Retransmissions of this recovery, in order: [left, right) went out when snd_max was
+	 * mark, so data from mark on left after it (tcp_sack_rxt_check). */
+	struct {
+		uint32_t left, right, mark;
+	} rxt[TCP_RXT_MAX];
+	uint8_t nrxt;
 
 	/* Congestion control. */
 	uint32_t cwnd, ssthresh, recover;
@@ -185,6 +192,13 @@ void tcp_sack_update(struct tcb *t, const struct tcp_opts *o);
 void tcp_sack_prune(struct tcb *t);
 void tcp_sack_clear(struct tcb *t);
 uint32_t tcp_sack_pipe(const struct tcb *t);
+/* Bytes the scoreboard holds above snd_una. */
+uint32_t tcp_sack_bytes(const struct tcb *t);
+/* RFC 6675 IsLost(SND.UNA): enough is SACKed above the first unacknowledged byte. */
+bool tcp_sack_islost(const struct tcb *t);
+/* During SACK recovery: find retransmissions the peer should hold by now and did not get, and
+ * make their holes eligible to be sent again. */
+void tcp_sack_rxt_check(struct tcp_stack *st, struct tcb *t);
 /* Enter SACK-based recovery (RFC 6675 5, steps 4.1 to 4.3); false when the scoreboard is
  * empty, so NewReno's recovery applies instead. */
 bool tcp_sack_enter(struct tcp_stack *st, struct tcb *t, uint64_t now);
