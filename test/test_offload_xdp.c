@@ -257,6 +257,9 @@ static void open_port(const struct topo *t, struct xring *ring)
 		CHECK(fault_wrap(p, &fc, &f) == 0, "fault decorator");
 		p = f;
 	}
+	if (getenv("PCAP_OUTER")) {
+		CHECK(pcapw_wrap(p, getenv("PCAP_OUTER"), NULL, NULL, &p) == 0);
+	}
 	CHECK(ports_add(p, 0, NULL) == 0);
 	CHECK(xring_queue_init(16, ring, 0) == 0);
 }

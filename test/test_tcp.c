@@ -394,12 +394,19 @@ Test(tcp, retransmits_data_after_the_rto_with_backoff)
 
 	cr_assert_eq(tcp_send(t, now, "0123456789", 10), 10);
 	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 10);
-	/* The handshake measured an RTT of 0: the RTO is the 200 ms floor. */
+	/* The handshake measured an RTT of 0: first the tail loss probe (RFC 8985 7.2: 2 SRTT
+	 * plus the delayed-ACK allowance for a lone segment), then the RTO, its 200 ms floor. */
 	next = tcp_poll(&st, now);
-	cr_assert_eq(next, sent_at + 200 * MS);
+	cr_assert_eq(next, sent_at + 40 * MS + 2);
+	now = next;
+	next = tcp_poll(&st, now);
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 1, 65535, 10);
+	cr_assert_eq(tcp_get_stats(&st)->tlp_probes, 1);
+	cr_assert_eq(next, now + 200 * MS);
 	now = next;
 	next = tcp_poll(&st, now);
 	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 10);
+	cr_assert_eq(tcp_get_stats(&st)->rto_fired, 1);
 	cr_assert_eq(next, now + 400 * MS);
 	now = next;
 	next = tcp_poll(&st, now);
@@ -807,12 +814,19 @@ Test(tcp, retransmits_only_the_holes_the_peer_reports_with_sack)
 	for (unsigned i = 0; i < 5; i++)
 		seg_out(&r); /* cwnd 5000 (slow start, RFC 5681 3.1): 5 segments from iss + 4001 */
 	expect_nothing();
-	/* The first of them is lost: three duplicate ACKs SACK the rest, growing. */
+	/* The first of them is lost: three duplicate ACKs SACK the rest, growing. The first
+	 * two each let one new segment out (limited transmit, RFC 3042); the third makes the
+	 * hole lost (RFC 6675 IsLost: more than 2 SMSS SACKed above it). */
 	for (unsigned k = 1; k <= 3; k++) {
 		so.sack[0].left = iss + 5001;
 		so.sack[0].right = iss + 5001 + 1000 * k;
 		seg_in_opts(TCP_ACK, PEER_ISS + 1, iss + 4001, 65535, &so, NULL, 0);
+		if (k < 3) {
+			seg_out(&r);
+			cr_assert_eq(r.v.seq, iss + 9001 + 1000 * (k - 1), "limited transmit");
+		}
 	}
+	cr_assert_eq(tcp_get_stats(&st)->limited_xmit, 2);
 	seg_out(&r);
 	cr_assert_eq(r.v.seq, iss + 4001, "the hole, retransmitted");
 	cr_assert_eq(r.v.payload_len, 1000);
@@ -820,7 +834,7 @@ Test(tcp, retransmits_only_the_holes_the_peer_reports_with_sack)
 	/* Nothing SACKed is sent again. */
 	while (txq_peek(&q, &(uint32_t){0})) {
 		seg_out(&r);
-		cr_assert(SEQ_GEQ(r.v.seq, iss + 9001) || r.v.payload_len == 0,
+		cr_assert(SEQ_GEQ(r.v.seq, iss + 11001) || r.v.payload_len == 0,
 			  "no SACKed byte resent (seq %u)", r.v.seq - iss);
 	}
 }

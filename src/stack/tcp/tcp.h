@@ -120,6 +120,7 @@ struct tcp_stats {
 	uint64_t tx_fail;
 	uint64_t lost_rexmt;   /* retransmissions found lost again during SACK recovery */
 	uint64_t limited_xmit; /* segments sent on the first two duplicate ACKs (RFC 3042) */
+	uint64_t tlp_probes;   /* tail loss probes sent (RFC 8985 7) */
 	uint64_t rcv_trimmed;  /* segments whose tail lay beyond the receive window and was cut */
 	uint64_t clock_back;   /* calls given an older time than an earlier call (tcp_clock) */
 };

@@ -469,7 +469,16 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 				/* RFC 6582 3.2 step 3, full acknowledgement: deflate. */
 				uint32_t fl = t->snd_max - s->ack;
 
-				t->cwnd = t->ssthresh < fl + t->mss ? t->ssthresh : fl + t->mss;
+				/* RFC 6582 3.2 step 3 (1), min(ssthresh, max(FlightSize, SMSS) +
+				 * SMSS); after SACK recovery (2), ssthresh, as Linux does: cwnd was
+				 * ssthresh all along there and the pipe kept bursts in check, while
+				 * (1) drops to 2 SMSS whenever the full ACK empties the flight. */
+				if (fl < t->mss)
+					fl = t->mss;
+				if (!(t->flags & TF_SACK_RCV) && fl + t->mss < t->ssthresh)
+					t->cwnd = fl + t->mss;
+				else
+					t->cwnd = t->ssthresh;
 				t->flags &= ~(TF_IN_RECOVERY | TF_SACK_RCV);
 				t->dupacks = 0;
 				t->nrxt = 0;
@@ -533,10 +542,13 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 	/* RFC 6675 5: recovery starts on DupThresh duplicate ACKs or as soon as the scoreboard
 	 * says the first unacknowledged segment is lost (IsLost), whichever comes first; the
 	 * latter also when the ACK moved snd_una but not past a further hole. RFC 6582 3.2 step 2:
-	 * recover guards against a second reduction for losses of one window after a timeout. */
+	 * recover guards against a second reduction for losses of one window after a timeout.
+	 * Counting duplicates, an ACK at recover may be one the go-back-N after the timeout
+	 * drew for data the peer held; SACK tells those apart (they SACK nothing new), so there
+	 * an ACK at recover, whose hole is the first byte sent after the timeout, may start. */
 	if (!(t->flags & TF_IN_RECOVERY) && t->snd_max != t->snd_una && !(t->flags & TF_PERSIST) &&
-	    SEQ_GT(s->ack, t->recover) &&
-	    (t->dupacks >= 3 || ((t->flags & TF_SACK) && tcp_sack_islost(t)))) {
+	    ((t->dupacks >= 3 && SEQ_GT(s->ack, t->recover)) ||
+	     ((t->flags & TF_SACK) && SEQ_GEQ(s->ack, t->recover) && tcp_sack_islost(t)))) {
 		st->stats.fast_rexmt++;
 		tcp_cc_loss(st, t, now);
 		t->recover = t->snd_max;

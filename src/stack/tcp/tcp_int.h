@@ -45,6 +45,7 @@ enum {
 	TF_ON_NOTIFY = 1u << 17,   /* linked on the stack's notify list */
 	TF_SEEN_SYN = 1u << 18,    /* irs and rcv_nxt are valid */
 	TF_SACK_RCV = 1u << 19,    /* the recovery in progress is SACK based (RFC 6675) */
+	TF_TLP = 1u << 20,         /* rexmt timer is the tail loss probe (RFC 8985 7) */
 };
 
 struct tcp_range {

@@ -10,6 +10,7 @@
  * use what Linux's tcp_mark_lost_retrans used: a retransmission is lost once the peer SACKs data
  * we first sent after it (on a link that keeps order, it would have arrived first).
  */
+#include <errno.h>
 #include <string.h>
 
 #include "stack/tcp/tcp.h"
@@ -187,6 +188,34 @@ static bool next_hole(const struct tcb *t, uint32_t *seq, uint32_t *len)
 	return false;
 }
 
+/* Retransmit (part of) the next hole: bytes sent, 0 when there is no hole, or an error. */
+static int send_hole(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	uint32_t seq, len, off, avail;
+	int ret;
+
+	if (!next_hole(t, &seq, &len))
+		return 0;
+	off = seq - t->snd_buf_seq;
+	avail = t->sbuf_len > off ? t->sbuf_len - off : 0;
+	if (len > avail)
+		len = avail;
+	if (len > t->mss)
+		len = t->mss;
+	if (!len) {
+		t->high_rxt = seq + 1; /* nothing to resend there (cannot happen) */
+		return 1;
+	}
+	t->flags &= ~TF_RTT_TIMING; /* Karn */
+	ret = tcp_send_seg(st, t, now, seq, len, TCP_ACK);
+	if (ret <= 0)
+		return ret < 0 ? ret : -EAGAIN;
+	t->high_rxt = seq + (uint32_t) ret;
+	rxt_note(t, seq, t->high_rxt);
+	st->stats.rexmt_bytes += (uint32_t) ret;
+	return ret;
+}
+
 bool tcp_sack_enter(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	if (!(t->flags & TF_SACK) || !t->nsacked)
@@ -197,6 +226,10 @@ bool tcp_sack_enter(struct tcp_stack *st, struct tcb *t, uint64_t now)
 	t->nrxt = 0;
 	t->cwnd = t->ssthresh; /* RFC 6675 5 step 4.2: no inflation */
 	t->snd_nxt = t->snd_max;
+	/* Step 4.3: the first segment presumed lost goes out whatever the pipe says. After
+	 * the reduction the pipe may well exceed cwnd, and when no further ACK comes (Linux
+	 * acknowledges a GRO-merged burst once) waiting for it to drain ends in an RTO. */
+	send_hole(st, t, now);
 	tcp_sack_output(st, t, now);
 	return true;
 }
@@ -207,27 +240,13 @@ void tcp_sack_output(struct tcp_stack *st, struct tcb *t, uint64_t now)
 
 	/* Bounded: each pass sends at least one byte or stops, and the ring is finite. */
 	for (unsigned n = 0; n < t->sbuf_size / 64 + 2 && pipe + t->mss <= t->cwnd; n++) {
-		uint32_t seq, len, off, avail;
+		uint32_t len, off, avail;
 		int ret;
 
-		if (next_hole(t, &seq, &len)) {
-			off = seq - t->snd_buf_seq;
-			avail = t->sbuf_len > off ? t->sbuf_len - off : 0;
-			if (len > avail)
-				len = avail;
-			if (len > t->mss)
-				len = t->mss;
-			if (!len) {
-				t->high_rxt = seq + 1; /* nothing to resend there (cannot happen) */
-				continue;
-			}
-			t->flags &= ~TF_RTT_TIMING; /* Karn */
-			ret = tcp_send_seg(st, t, now, seq, len, TCP_ACK);
-			if (ret <= 0)
-				break;
-			t->high_rxt = seq + (uint32_t) ret;
-			rxt_note(t, seq, t->high_rxt);
-			st->stats.rexmt_bytes += (uint32_t) ret;
+		ret = send_hole(st, t, now);
+		if (ret < 0)
+			break;
+		if (ret > 0) {
 			pipe += (uint32_t) ret;
 			continue;
 		}

@@ -7,7 +7,8 @@
 
 #include "stack/tcp/tcp.h"
 
-#define RTO_G_NS (1 * TCP_MS) /* RFC 6298 2.2 G: the granularity we claim */
+#define RTO_G_NS   (1 * TCP_MS) /* RFC 6298 2.2 G: the granularity we claim */
+#define TLP_MIN_NS (1 * TCP_MS) /* a floor for the probe timeout on a sub-millisecond path */
 
 uint64_t tcp_next_timer(const struct tcb *t)
 {
@@ -19,10 +20,35 @@ uint64_t tcp_next_timer(const struct tcb *t)
 	return m;
 }
 
+/*
+ * RFC 8985 7.2: a tail loss probe is due after PTO = 2 SRTT (plus the worst delayed ACK when
+ * one segment is in flight), when that comes before the RTO. Only with data in flight on an
+ * established connection outside NewReno recovery and before any timeout of it.
+ */
+static uint64_t tlp_pto(const struct tcp_stack *st, const struct tcb *t)
+{
+	uint64_t pto;
+
+	if (!t->srtt || t->rxt_shift || (t->flags & (TF_PERSIST | TF_FIN_SENT)) ||
+	    (t->flags & (TF_IN_RECOVERY | TF_SACK_RCV)) == TF_IN_RECOVERY ||
+	    (t->state != TCPS_ESTABLISHED && t->state != TCPS_CLOSE_WAIT) ||
+	    t->snd_una == t->snd_max)
+		return 0;
+	pto = 2 * t->srtt;
+	if (tcp_flight(t) <= t->mss)
+		pto += st->cfg.delack_ns;
+	return pto > TLP_MIN_NS ? pto : TLP_MIN_NS;
+}
+
 void tcp_rexmt_arm(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
-	uint64_t rto = t->rto;
+	uint64_t rto = t->rto, pto = tlp_pto(st, t);
 
+	t->flags &= ~TF_TLP;
+	if (pto && pto < rto) {
+		t->flags |= TF_TLP;
+		rto = pto;
+	}
 	if (t->flags & TF_PERSIST) {
 		/* Persist backs off like the RTO, bounded the same way. */
 		for (unsigned i = 0; i < t->rxt_shift && rto < st->cfg.rto_max_ns; i++)
@@ -114,6 +140,41 @@ static void persist_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 	tcp_rexmt_arm(st, t, now);
 }
 
+/*
+ * RFC 8985 7.3 prefers a new segment as the probe; we always send the last segment again. A
+ * duplicate is acknowledged at once (RFC 5681 4.2, with a D-SACK), while Linux holds its ACK
+ * of a lone new segment for its delayed-ACK time (40 ms), and the commonest tail event against
+ * it is not a lost segment but a lost ACK: Linux answers each GRO-merged burst with one ACK,
+ * so one lost ACK leaves the whole flight unacknowledged. The ACK the probe draws repairs that
+ * case, and its SACK starts fast recovery when the tail really was lost. Simplified: no TLP
+ * loss detection (7.4), so a tail loss the probe itself repairs does not reduce cwnd.
+ */
+static void tlp_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
+{
+	uint32_t len = tcp_flight(t) < t->mss ? tcp_flight(t) : t->mss, seq = t->snd_max - len;
+
+	if (t->flags & TF_IN_RECOVERY) {
+		/* In SACK recovery the probe is the first hole again: its retransmission (or
+		 * the ACK for it) was lost, and with the pipe over cwnd nothing else would
+		 * bring the SACKs that find that out (tcp_sack_rxt_check). */
+		seq = t->snd_una;
+		if (t->nsacked && t->sacked[0].left - seq < len)
+			len = t->sacked[0].left - seq;
+	}
+	if (len && !(t->flags & TF_FIN_SENT)) {
+		int ret;
+
+		st->stats.tlp_probes++;
+		t->flags &= ~TF_RTT_TIMING; /* Karn */
+		ret = tcp_send_seg(st, t, now, seq, len, TCP_ACK);
+		if (ret > 0)
+			st->stats.rexmt_bytes += (uint32_t) ret;
+	}
+	/* The RTO proper, without backoff: one probe per flight. */
+	t->flags &= ~TF_TLP;
+	t->t_rexmt = now + t->rto;
+}
+
 static void rexmt_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	unsigned limit = t->state == TCPS_SYN_SENT || t->state == TCPS_SYN_RCVD
@@ -123,6 +184,13 @@ static void rexmt_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 	if (t->flags & TF_PERSIST) {
 		persist_fire(st, t, now);
 		return;
+	}
+	if (t->flags & TF_TLP) {
+		t->flags &= ~TF_TLP;
+		if (t->snd_una != t->snd_max) {
+			tlp_fire(st, t, now);
+			return;
+		}
 	}
 	if (t->snd_una == t->snd_max) {
 		/* Nothing in flight: the timer only retries output that found no buffer. */
