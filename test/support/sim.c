@@ -111,6 +111,30 @@ static void put(struct sim *s, uint8_t to, const uint8_t *data, uint32_t len, ui
 	memcpy(fr->data, data, len);
 }
 
+/* sim_faults.wnd_wiggle: 0 to 15 units off the window of each TCP segment in turn, checksum
+ * patched incrementally (RFC 1624). Never on a SYN, whose window is unscaled. */
+static void wiggle(struct sim *s, uint8_t *b, uint32_t len)
+{
+	uint8_t *tcp;
+	uint16_t w, d;
+	uint32_t sum;
+
+	if (len < 14 + 20 + 20 || ld_be16(b + 12) != ETH_P_IPV4 || b[14 + 9] != 6)
+		return;
+	tcp = b + 14 + (b[14] & 15) * 4;
+	if (tcp + 20 > b + len || (tcp[13] & 0x02))
+		return;
+	w = ld_be16(tcp + 14);
+	d = (uint16_t) (s->wiggled++ % 16);
+	if (w <= d)
+		return;
+	sum = (uint16_t) ~ld_be16(tcp + 16) + (uint16_t) ~w + (uint16_t) (w - d);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	st_be16(tcp + 14, (uint16_t) (w - d));
+	st_be16(tcp + 16, (uint16_t) ~sum);
+}
+
 static void drain(struct sim *s, int from)
 {
 	struct txq *q = &s->n[from].q;
@@ -124,6 +148,8 @@ static void drain(struct sim *s, int from)
 		s->sent++;
 		memcpy(buf, d, len < sizeof(buf) ? len : sizeof(buf));
 		txq_pop(q);
+		if (from == 1 && s->f.wnd_wiggle && len <= sizeof(buf))
+			wiggle(s, buf, len);
 		trace(s, "send", from, buf, len);
 		if (sim_uniform(s) < s->f.drop) {
 			s->dropped++;

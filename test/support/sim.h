@@ -17,6 +17,10 @@ struct sim_faults {
 	double drop, dup, reorder, corrupt; /* probabilities per frame; corrupt: IPv4 only */
 	uint64_t delay_ns;                  /* one-way base delay */
 	uint64_t reorder_ns; /* extra delay, uniform in [0, reorder_ns), of a reordered frame */
+	/* Node 1's TCP window field differs from one segment it sends to the next (a little less),
+	 * as Linux's receive-buffer tuning makes its window move on nearly every ACK: a sender that
+	 * counts duplicate ACKs only at an unchanged window then never counts any. */
+	bool wnd_wiggle;
 };
 
 struct sim_node {
@@ -40,7 +44,7 @@ struct sim {
 	uint64_t now, rng;
 	struct sim_faults f;
 	bool trace;
-	uint64_t sent, dropped, duped, reordered, corrupted, delivered, link_full;
+	uint64_t sent, dropped, duped, reordered, corrupted, delivered, link_full, wiggled;
 };
 
 uint64_t sim_rand(struct sim *s);
