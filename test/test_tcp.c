@@ -253,29 +253,143 @@ Test(tcp, accepts_a_connection_after_the_three_way_handshake)
 	cr_assert_eq(tcp_sndspace(t), 65536);
 }
 
-Test(tcp, drops_syns_beyond_the_syn_queue)
+/* A segment from another port of the peer's: another connection. */
+static void seg_in_from(uint16_t sport, uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
+			const struct tcp_opts *o)
+{
+	uint8_t f[256];
+	struct tcp_hdr h = {.sport = sport,
+			    .dport = PORT,
+			    .seq = seq,
+			    .ack = ack,
+			    .flags = flags,
+			    .window = win};
+	struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = IP4_PROTO_TCP};
+	int n;
+
+	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
+	n = tcp_emit(f + 34, sizeof(f) - 34, &h, o, NULL, 0, PEER_IP, OUR_IP, 0);
+	cr_assert_gt(n, 0);
+	ip4_emit(f + 14, 20, &ih, (size_t) n);
+	iface_input(&ifc, now, f, 34 + (size_t) n, 0);
+}
+
+/* A listener with backlog 1 whose SYN queue holds one half-open connection (from PEER_PORT). */
+static void fill_syn_queue(void)
 {
 	cr_assert_eq(tcp_listen(&st, PORT, 1, NULL, NULL, &lis), 0);
 	seg_in(TCP_SYN, PEER_ISS, 0, 8192, NULL, 0);
 	txq_pop(&q);
-	/* Another peer port: a second half-open connection. */
-	{
-		uint8_t f[128];
-		struct tcp_hdr h = {.sport = PEER_PORT + 1,
-				    .dport = PORT,
-				    .seq = 5,
-				    .flags = TCP_SYN,
-				    .window = 100};
-		struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = 6};
-		int n;
+}
 
-		eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
-		n = tcp_emit(f + 34, 94, &h, NULL, NULL, 0, PEER_IP, OUR_IP, 0);
-		ip4_emit(f + 14, 20, &ih, (size_t) n);
-		iface_input(&ifc, now, f, 34 + (size_t) n, 0);
-	}
-	expect_nothing();
+/* A SYN from sport with every option; returns our cookie SYN-ACK. */
+static void cookie_syn(uint16_t sport, uint32_t seq, struct out *r)
+{
+	struct tcp_opts o = {.present = TCPO_MSS | TCPO_WSCALE | TCPO_SACK_PERM | TCPO_TS,
+			     .mss = 1460,
+			     .wscale = 7,
+			     .ts_val = 5000};
+
+	seg_in_from(sport, TCP_SYN, seq, 0, 65535, &o);
+	seg_out(r);
+	cr_assert_eq(r->v.flags, TCP_SYN | TCP_ACK);
+	cr_assert_eq(r->v.ack, seq + 1);
+	cr_assert_eq(r->v.dport, sport);
+}
+
+Test(tcp, answers_syns_beyond_the_syn_queue_with_a_cookie_and_connects_on_its_ack)
+{
+	struct tcp_opts ao = {.present = TCPO_TS, .ts_val = 5001};
+	struct out r;
+	struct tcb *t;
+	static char d[3000];
+
+	fill_syn_queue();
+	cookie_syn(PEER_PORT + 1, 5, &r);
 	cr_assert_eq(tcp_get_stats(&st)->syn_queue_full, 1);
+	cr_assert_eq(tcp_get_stats(&st)->syncookies_sent, 1);
+	/* Every option of the SYN is answered; the TSval carries scale 7 and SACK-permitted. */
+	cr_assert(r.o.present & TCPO_WSCALE);
+	cr_assert(r.o.present & TCPO_SACK_PERM);
+	cr_assert(r.o.present & TCPO_TS);
+	cr_assert_eq(r.o.ts_ecr, 5000);
+	cr_assert_eq(r.o.ts_val & 31, 7 | 16);
+	cr_assert_eq(tcp_inuse(&st), 2, "nothing kept for the cookie");
+	/* The ACK brings it back: a connection, ready to accept. */
+	ao.ts_ecr = r.o.ts_val;
+	seg_in_from(PEER_PORT + 1, TCP_ACK, 6, r.v.seq + 1, 100, &ao);
+	expect_nothing();
+	cr_assert_eq(tcp_get_stats(&st)->syncookies_ok, 1);
+	cr_assert_eq(tcp_accept(lis, &t), 0);
+	cr_assert_eq(tcp_state(t), TCPS_ESTABLISHED);
+	/* It uses what the cookie held: MSS 1460 less the timestamps, the peer's scale 7 (a
+	 * window of 100 is 12800 bytes), timestamps. */
+	cr_assert_eq(tcp_send(t, now, d, sizeof(d)), (long) sizeof(d));
+	seg_out(&r);
+	cr_assert_eq(r.v.payload_len, 1448);
+	cr_assert(r.o.present & TCPO_TS);
+	cr_assert_eq(r.o.ts_ecr, 5001);
+	seg_out(&r);
+	cr_assert_eq(r.v.payload_len, 1448);
+}
+
+Test(tcp, rejects_a_forged_or_stale_cookie_with_a_reset)
+{
+	struct tcp_opts ao = {.present = TCPO_TS, .ts_val = 5001};
+	struct out r;
+	struct tcb *t;
+	uint32_t cookie;
+
+	fill_syn_queue();
+	cookie_syn(PEER_PORT + 1, 5, &r);
+	cookie = r.v.seq;
+	ao.ts_ecr = r.o.ts_val;
+	/* Forged: one off. */
+	seg_in_from(PEER_PORT + 1, TCP_ACK, 6, cookie + 2, 100, &ao);
+	seg_out(&r);
+	cr_assert_eq(r.v.flags, TCP_RST);
+	cr_assert_eq(r.v.seq, cookie + 2);
+	cr_assert_eq(tcp_get_stats(&st)->syncookies_failed, 1);
+	/* Wrong peer ISN: the MAC covers it. */
+	seg_in_from(PEER_PORT + 1, TCP_ACK, 7, cookie + 1, 100, &ao);
+	seg_out(&r);
+	cr_assert_eq(r.v.flags, TCP_RST);
+	cr_assert_eq(tcp_get_stats(&st)->syncookies_failed, 2);
+	/* Stale: two counter periods (128 s) later the same ACK is refused, while a fresh
+	 * cookie (for another port) is being handed out. */
+	now += 130 * S;
+	cookie_syn(PEER_PORT + 2, 9, &r);
+	seg_in_from(PEER_PORT + 1, TCP_ACK, 6, cookie + 1, 100, &ao);
+	seg_out(&r);
+	cr_assert_eq(r.v.flags, TCP_RST);
+	cr_assert_eq(tcp_get_stats(&st)->syncookies_failed, 3);
+	cr_assert_eq(tcp_get_stats(&st)->syncookies_ok, 0);
+	cr_assert_eq(tcp_accept(lis, &t), -EAGAIN);
+}
+
+Test(tcp, takes_a_cookie_from_the_previous_period_and_without_timestamps_no_options)
+{
+	struct out r;
+	struct tcb *t;
+	static char d[2000];
+
+	fill_syn_queue();
+	/* No options at all: the peer's MSS is 536 and neither scaling nor SACK is offered. */
+	seg_in_from(PEER_PORT + 1, TCP_SYN, 5, 0, 65535, NULL);
+	seg_out(&r);
+	cr_assert_eq(r.v.flags, TCP_SYN | TCP_ACK);
+	cr_assert_eq(r.o.present & (TCPO_WSCALE | TCPO_SACK_PERM | TCPO_TS), 0);
+	now += 64 * S; /* the next counter period */
+	seg_in_from(PEER_PORT + 1, TCP_ACK, 6, r.v.seq + 1, 1072, NULL);
+	expect_nothing();
+	cr_assert_eq(tcp_accept(lis, &t), 0);
+	cr_assert_eq(tcp_send(t, now, d, sizeof(d)), (long) sizeof(d));
+	seg_out(&r);
+	cr_assert_eq(r.v.payload_len, 536);
+	cr_assert_eq(r.o.present & TCPO_TS, 0);
+	seg_out(&r);
+	cr_assert_eq(r.v.payload_len, 536);
+	expect_nothing(); /* the window, 1072 bytes unscaled, is full */
 }
 
 Test(tcp, reports_a_refused_connection_when_the_syn_meets_a_rst)

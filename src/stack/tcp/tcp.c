@@ -63,6 +63,11 @@ static uint64_t siphash2(const uint8_t key[16], uint64_t a, uint64_t b)
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
+uint64_t tcp_hash2(const struct tcp_stack *st, uint64_t a, uint64_t b)
+{
+	return siphash2(st->cfg.secret, a, b);
+}
+
 uint32_t tcp_isn(struct tcp_stack *st, uint64_t now, uint32_t laddr, uint16_t lport, uint32_t raddr,
 		 uint16_t rport)
 {

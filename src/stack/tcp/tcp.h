@@ -15,7 +15,9 @@
  * persist, delayed ACK, keepalive, TIME_WAIT. tcp_sack.c: the SACK scoreboard and RFC 6675 loss
  * recovery. tcp_cc.c: congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC).
  *
- * Not implemented yet: SYN cookies (a full SYN queue drops SYNs), path MTU discovery, ECN,
+ * tcp_cookie.c: SYN cookies (RFC 4987 3.6) for a listener whose SYN queue is full.
+ *
+ * Not implemented yet: path MTU discovery, ECN,
  * urgent data (the pointer is ignored), TIME_WAIT reuse by a new SYN (RFC 6191), D-SACK,
  * send_zc-style referenced send buffers (tcp_send copies; tcp_acked() and TCP_EV_ACKED are the
  * notification half of it). Timers are found by scanning the pool in tcp_poll().
@@ -121,8 +123,11 @@ struct tcp_stats {
 	uint64_t lost_rexmt;   /* retransmissions found lost again during SACK recovery */
 	uint64_t limited_xmit; /* segments sent on the first two duplicate ACKs (RFC 3042) */
 	uint64_t tlp_probes;   /* tail loss probes sent (RFC 8985 7) */
-	uint64_t rcv_trimmed;  /* segments whose tail lay beyond the receive window and was cut */
-	uint64_t clock_back;   /* calls given an older time than an earlier call (tcp_clock) */
+	/* SYN cookies (RFC 4987 3.6): SYN-ACKs sent with one when the SYN queue was full; ACKs
+	 * that brought a valid one back (a connection made) or an invalid or stale one. */
+	uint64_t syncookies_sent, syncookies_ok, syncookies_failed;
+	uint64_t rcv_trimmed; /* segments whose tail lay beyond the receive window and was cut */
+	uint64_t clock_back;  /* calls given an older time than an earlier call (tcp_clock) */
 };
 
 /* ---- set up ---- */

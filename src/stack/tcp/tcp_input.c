@@ -97,33 +97,106 @@ static void syn_options(struct tcb *t, uint64_t now, const struct seg *s)
 	t->mss = (uint16_t) (mss < 32 ? 32 : mss);
 }
 
+static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct seg *s);
+
+/*
+ * The ACK of a cookie SYN-ACK (tcp_cookie.c): build the connection the SYN queue had no room
+ * for, in SYN-RECEIVED as if it had been queued, and let the ACK complete the handshake
+ * through the ordinary path (which also takes any data it carries). false: not a cookie of
+ * ours, or no room now.
+ */
+static bool cookie_ack(struct tcp_stack *st, struct tcb *lis, uint64_t now,
+		       const struct ip4_view *ip, uint16_t sport, struct seg *s)
+{
+	struct tcp_cookie c;
+	struct tcb *t;
+	uint32_t mss;
+
+	if (!tcp_cookie_check(st, now, ip->src, sport, lis->lport, s->seq, s->ack, &s->o, &c))
+		return false;
+	if (lis->nacc >= lis->backlog) {
+		st->stats.accept_queue_full++;
+		return true; /* like Linux: drop it; the peer's data or retransmission retries */
+	}
+	t = tcp_alloc(st);
+	if (!t) {
+		st->stats.syn_queue_full++;
+		return true;
+	}
+	t->raddr = ip->src;
+	t->rport = sport;
+	t->lport = lis->lport;
+	t->parent = lis->idx;
+	t->flags = TF_SEEN_SYN;
+	tcp_init_conn(st, t, now);
+	t->irs = s->seq - 1;
+	t->rcv_nxt = s->seq;
+	t->last_ack_sent = t->rcv_nxt;
+	/* What the cookie SYN-ACK announced (never scaled). */
+	t->rcv_adv = t->rcv_nxt + (tcp_rcv_space(t) > 65535 ? 65535 : tcp_rcv_space(t));
+	mss = c.mss < t->rcv_mss ? c.mss : t->rcv_mss;
+	if (c.wscale != 15) {
+		t->flags |= TF_WS;
+		t->snd_wscale = c.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : c.wscale;
+	} else {
+		t->snd_wscale = t->rcv_wscale = 0;
+	}
+	if (c.ts) {
+		t->flags |= TF_TS;
+		t->ts_recent = s->o.ts_val;
+		t->ts_recent_age = now;
+		mss -= 12;
+	}
+	if (c.sack)
+		t->flags |= TF_SACK;
+	t->mss = (uint16_t) (mss < 32 ? 32 : mss);
+	tcp_cc_init(st, t);
+	t->iss = s->ack - 1;
+	t->snd_una = t->iss;
+	t->snd_nxt = t->snd_max = t->iss + 1;
+	t->recover = t->iss;
+	t->snd_buf_seq = t->iss + 1;
+	t->snd_wl1 = s->seq;
+	t->snd_wl2 = t->iss;
+	t->state = TCPS_SYN_RCVD;
+	lis->nsyn++;
+	tcp_hash_insert(st, t);
+	sync_input(st, t, now, s);
+	return true;
+}
+
 /* RFC 9293 3.10.7.2. */
 static void listen_input(struct tcp_stack *st, struct tcb *lis, uint64_t now,
-			 const struct ip4_view *ip, uint16_t sport, const struct seg *s)
+			 const struct ip4_view *ip, uint16_t sport, struct seg *s)
 {
 	struct tcb *t;
 
 	if (s->flags & TCP_RST)
 		return;
 	if (s->flags & TCP_ACK) {
+		if (!(s->flags & (TCP_SYN | TCP_FIN)) && cookie_ack(st, lis, now, ip, sport, s))
+			return;
 		tcp_respond(st, now, ip->src, sport, lis->lport, s->ack, 0, TCP_RST);
 		st->stats.no_port_rst++;
 		return;
 	}
 	if (!(s->flags & TCP_SYN))
 		return;
-	/* Bounded SYN and accept queues. SYN cookies are not implemented: a full queue drops. */
-	if (lis->nsyn >= lis->backlog) {
-		st->stats.syn_queue_full++;
-		return;
-	}
+	/* Bounded SYN and accept queues. A full accept queue drops the SYN (the peer retries);
+	 * a full SYN queue, or no TCB for one, answers with a SYN cookie. */
 	if (lis->nacc >= lis->backlog) {
 		st->stats.accept_queue_full++;
+		return;
+	}
+	if (lis->nsyn >= lis->backlog) {
+		st->stats.syn_queue_full++;
+		tcp_cookie_send(st, now, ip->src, sport, lis->lport, s->seq, &s->o);
 		return;
 	}
 	t = tcp_alloc(st);
 	if (!t) {
 		st->stats.syn_queue_full++;
+		tcp_cookie_send(st, now, ip->src, sport, lis->lport, s->seq, &s->o);
 		return;
 	}
 	t->raddr = ip->src;

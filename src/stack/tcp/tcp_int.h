@@ -147,7 +147,8 @@ struct tcp_stack {
 	uint32_t port_ctr;
 	uint32_t chal_count;
 	uint64_t chal_sec;
-	uint64_t now; /* the latest time any entry point was given (see tcp_clock) */
+	uint64_t now;       /* the latest time any entry point was given (see tcp_clock) */
+	uint64_t cookie_at; /* the last SYN cookie sent, 0: none yet */
 	struct tcp_stats stats;
 };
 
@@ -167,6 +168,24 @@ void tcp_drop(struct tcp_stack *st, struct tcb *t, int err);
 void tcp_free(struct tcp_stack *st, struct tcb *t);
 void tcp_set_state(struct tcp_stack *st, struct tcb *t, uint8_t state);
 uint32_t tcp_rcv_space(const struct tcb *t);
+
+/* Keyed hash (SipHash under cfg.secret) of two words, for ISNs, ports and cookies. */
+uint64_t tcp_hash2(const struct tcp_stack *st, uint64_t a, uint64_t b);
+
+/* tcp_cookie.c: SYN cookies (RFC 4987 3.6). */
+struct tcp_cookie {
+	uint16_t mss;   /* the peer's MSS, rounded down to what a cookie can say */
+	uint8_t wscale; /* the peer's window shift; 15: no window scaling */
+	bool sack, ts;
+};
+/* Answer a SYN with a cookie SYN-ACK; nothing is kept. */
+void tcp_cookie_send(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport,
+		     uint16_t lport, uint32_t peer_isn, const struct tcp_opts *o);
+/* An ACK (seq, ack) reaching a listener with no connection: true, with what the cookie held,
+ * when it answers a cookie of ours from the last 64 to 128 s. */
+bool tcp_cookie_check(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport,
+		      uint16_t lport, uint32_t seq, uint32_t ack, const struct tcp_opts *o,
+		      struct tcp_cookie *c);
 
 /* tcp_output.c */
 int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now);
