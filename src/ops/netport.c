@@ -291,13 +291,17 @@ void netport_exit(struct xring_ctx *ctx)
 				(unsigned long long) np->ifc.stats.tcp_bad_csum,
 				(unsigned long long) np->ifc.stats.tcp_malformed,
 				(unsigned long long) t->clock_back);
-			log_info("port %s queue %u: sack recoveries %llu, lost rexmt %llu, "
-				 "limited xmit %llu, tlp %llu",
-				 np->xp->port->name, np->q->index,
-				 (unsigned long long) t->sack_recoveries,
-				 (unsigned long long) t->lost_rexmt,
-				 (unsigned long long) t->limited_xmit,
-				 (unsigned long long) t->tlp_probes);
+			log_info(
+				"port %s queue %u: sack recoveries %llu, lost rexmt %llu, "
+				"limited xmit %llu, tlp %llu; syn cookies sent %llu ok %llu bad %llu",
+				np->xp->port->name, np->q->index,
+				(unsigned long long) t->sack_recoveries,
+				(unsigned long long) t->lost_rexmt,
+				(unsigned long long) t->limited_xmit,
+				(unsigned long long) t->tlp_probes,
+				(unsigned long long) t->syncookies_sent,
+				(unsigned long long) t->syncookies_ok,
+				(unsigned long long) t->syncookies_failed);
 		}
 		engine_remove_source(ctx, &np->src);
 		tcp_fini(&np->tcp);

@@ -127,7 +127,7 @@ static bool cookie_ack(struct tcp_stack *st, struct tcb *lis, uint64_t now,
 	t->rport = sport;
 	t->lport = lis->lport;
 	t->parent = lis->idx;
-	t->flags = TF_SEEN_SYN;
+	t->flags = 0;
 	tcp_init_conn(st, t, now);
 	t->irs = s->seq - 1;
 	t->rcv_nxt = s->seq;
