@@ -1,0 +1,504 @@
+/*
+ * Offloaded TCP sockets from end to end over the verbs port: two rings of one process, a client
+ * ring on one verbs port (198.18.0.1) and a server ring on another (198.18.0.2), the two ports on
+ * two softverbs devices joined by a wire (test/softverbs). Both sides are xring's stack, driven
+ * only through SQEs and CQEs; every frame goes through ibv_post_send, the software device's flow
+ * steering and ibv_poll_cq. One thread drives both rings (a submission polls a ring's ports).
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <xring.h>
+
+#include "cqe/timer.h"
+#include "nic/fault.h"
+#include "nic/ports.h"
+#include "nic/verbs/verbs_port.h"
+#include "softverbs.h"
+
+#define CLIENT_IP   "198.18.0.1"
+#define SERVER_IP   "198.18.0.2"
+#define SERVER_PORT 5201
+
+#define S_NS 1000000000ull
+
+static struct port *ports[2]; /* [0] the client's, [1] the server's */
+static int devs[2];
+static struct xring cr, sr; /* client ring, server ring */
+
+struct link_opts {
+	bool tso;          /* devices offer TSO */
+	uint32_t drop_ppm; /* loss on the client's port, each way */
+};
+
+static void open_ports(const struct link_opts *o)
+{
+	static const char *const ips[2] = {CLIENT_IP, SERVER_IP};
+	struct sv_dev_config dc[2] = {{.name = "svmlx0", .mac = {2, 0, 0x5e, 0, 0, 0xa}},
+				      {.name = "svmlx1", .mac = {2, 0, 0x5e, 0, 0, 0xb}}};
+	char err[256];
+
+	sv_reset();
+	for (int i = 0; i < 2; i++) {
+		struct port_verbs_config vc = {.dev = dc[i].name,
+					       .sysfs = "/nonexistent",
+					       .ip = inet_addr(ips[i]),
+					       .prefix_len = 24};
+
+		devs[i] = sv_add(&dc[i]);
+		cr_assert_eq(devs[i], i);
+		cr_assert_eq(port_verbs_open(&vc, &ports[i], err, sizeof(err)), 0, "%s", err);
+	}
+	cr_assert_eq(sv_connect(0, 1), 0);
+	if (o->drop_ppm) {
+		struct fault_config fc = {
+			.seed = 7, .tx = {.drop = o->drop_ppm}, .rx = {.drop = o->drop_ppm}};
+		struct port *w;
+
+		cr_assert_eq(fault_wrap(ports[0], &fc, &w), 0);
+		ports[0] = w;
+	}
+	/* Equal prefixes: the first port added carries the route to the server's address. */
+	cr_assert_eq(ports_add(ports[0], 0, NULL), 0);
+	cr_assert_eq(ports_add(ports[1], 0, NULL), 0);
+	cr_assert_eq(xring_queue_init(64, &cr, 0), 0);
+	cr_assert_eq(xring_queue_init(64, &sr, 0), 0);
+}
+
+static void setup(void)
+{
+	open_ports(&(struct link_opts){0});
+}
+
+static void teardown(void)
+{
+	xring_queue_exit(&cr);
+	xring_queue_exit(&sr);
+	ports_reset();
+	cr_expect_eq(sv_live_objects(), 0, "verbs objects left behind");
+	cr_expect_eq(sv_misuse(), 0, "softverbs saw misuse: %s", sv_last_misuse());
+	sv_reset();
+}
+
+static void pump(void)
+{
+	xring_submit(&cr);
+	xring_submit(&sr);
+}
+
+/* The next CQE of ring r, driving both rings meanwhile; bounded in time. */
+static struct xring_cqe wait_cqe(struct xring *r)
+{
+	uint64_t end = clock_mono_ns() + 30 * S_NS;
+	struct xring_cqe *cqe, c;
+
+	while (xring_peek_cqe(r, &cqe) != 0) {
+		pump();
+		cr_assert_lt(clock_mono_ns(), end, "no CQE within 30 s");
+	}
+	c = *cqe;
+	xring_cqe_seen(r, cqe);
+	return c;
+}
+
+/* The result of the request ud on ring r, which must be the next CQE there. */
+static int32_t wait_ud(struct xring *r, uint64_t ud)
+{
+	struct xring_cqe c = wait_cqe(r);
+
+	cr_assert_eq(c.user_data, ud, "CQE for %llu (res %d), expected %llu",
+		     (unsigned long long) c.user_data, c.res, (unsigned long long) ud);
+	return c.res;
+}
+
+static struct sockaddr_in sin_of(const char *ip, uint16_t port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+	inet_pton(AF_INET, ip, &sin.sin_addr);
+	return sin;
+}
+
+/* A listener made with plain calls on the server port's address; offloaded at its first
+ * accept. IP_FREEBIND: the kernel has no such address. */
+static int listener(uint16_t port)
+{
+	struct sockaddr_in a = sin_of(SERVER_IP, port);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	cr_assert_eq(setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 16), 0);
+	return fd;
+}
+
+/* One connection: *cfd on the client ring, *afd accepted on the server ring. */
+static void connect_pair(int lfd, int *cfd, int *afd)
+{
+	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT), peer;
+	socklen_t plen = sizeof(peer);
+	struct xring_sqe *sqe;
+	bool connected = false, accepted = false;
+
+	*cfd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(*cfd, 0);
+	sqe = xring_get_sqe(&sr);
+	xring_prep_accept(sqe, lfd, (struct sockaddr *) &peer, &plen, 0);
+	sqe->user_data = 100;
+	xring_submit(&sr);
+	sqe = xring_get_sqe(&cr);
+	xring_prep_connect(sqe, *cfd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 101;
+	xring_submit(&cr);
+	for (uint64_t end = clock_mono_ns() + 30 * S_NS; !connected || !accepted;) {
+		struct xring_cqe *cqe;
+
+		cr_assert_lt(clock_mono_ns(), end, "no connection within 30 s");
+		if (xring_peek_cqe(&cr, &cqe) == 0) {
+			cr_assert_eq(cqe->user_data, 101);
+			cr_assert_eq(cqe->res, 0, "connect: %d", cqe->res);
+			connected = true;
+			xring_cqe_seen(&cr, cqe);
+		}
+		if (xring_peek_cqe(&sr, &cqe) == 0) {
+			cr_assert_eq(cqe->user_data, 100);
+			cr_assert_geq(cqe->res, 0, "accept: %d", cqe->res);
+			*afd = cqe->res;
+			accepted = true;
+			xring_cqe_seen(&sr, cqe);
+		}
+	}
+	cr_expect_eq(peer.sin_addr.s_addr, inet_addr(CLIENT_IP));
+}
+
+/* Closes fd through ring r; CQEs of other requests still due on r are passed over. */
+static void close_on(struct xring *r, int fd)
+{
+	struct xring_sqe *sqe = xring_get_sqe(r);
+	struct xring_cqe c;
+
+	xring_prep_close(sqe, fd);
+	sqe->user_data = 999;
+	xring_submit(r);
+	do
+		c = wait_cqe(r);
+	while (c.user_data != 999);
+	cr_assert_eq(c.res, 0, "close: %d", c.res);
+}
+
+static uint8_t pattern(size_t i, unsigned dir)
+{
+	uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull + dir;
+
+	return (uint8_t) ((z ^ (z >> 29)) >> 24);
+}
+
+/*
+ * Both directions at once: each side keeps one send of up to chunk bytes and one receive in
+ * flight until total bytes went each way, then checks every byte. ud: bit 0 send/recv.
+ */
+struct side {
+	struct xring *r;
+	int fd;
+	unsigned dir;
+	uint8_t *out, *in;
+	size_t sent, rcvd, inflight_send;
+	bool send_busy, recv_busy, eof;
+};
+
+static void side_kick(struct side *s, size_t total, size_t chunk)
+{
+	struct xring_sqe *sqe;
+
+	if (!s->send_busy && s->sent < total) {
+		size_t n = total - s->sent < chunk ? total - s->sent : chunk;
+
+		sqe = xring_get_sqe(s->r);
+		xring_prep_send(sqe, s->fd, s->out + s->sent, n, 0);
+		sqe->user_data = 0;
+		s->send_busy = true;
+	}
+	if (!s->recv_busy && s->rcvd < total) {
+		size_t n = total - s->rcvd < chunk ? total - s->rcvd : chunk;
+
+		sqe = xring_get_sqe(s->r);
+		xring_prep_recv(sqe, s->fd, s->in + s->rcvd, n, 0);
+		sqe->user_data = 1;
+		s->recv_busy = true;
+	}
+	xring_submit(s->r);
+}
+
+static void side_reap(struct side *s)
+{
+	struct xring_cqe *cqe;
+
+	while (xring_peek_cqe(s->r, &cqe) == 0) {
+		cr_assert_gt(cqe->res, 0, "side %u: %s failed: %d", s->dir,
+			     cqe->user_data ? "recv" : "send", cqe->res);
+		if (cqe->user_data == 0) {
+			s->sent += (size_t) cqe->res;
+			s->send_busy = false;
+		} else {
+			s->rcvd += (size_t) cqe->res;
+			s->recv_busy = false;
+		}
+		xring_cqe_seen(s->r, cqe);
+	}
+}
+
+static void duplex(int cfd, int afd, size_t total, size_t chunk, uint64_t limit_s)
+{
+	struct side s[2] = {{.r = &cr, .fd = cfd, .dir = 0}, {.r = &sr, .fd = afd, .dir = 1}};
+	uint64_t end = clock_mono_ns() + limit_s * S_NS;
+
+	for (int i = 0; i < 2; i++) {
+		s[i].out = malloc(total);
+		s[i].in = malloc(total);
+		cr_assert(s[i].out && s[i].in);
+		for (size_t k = 0; k < total; k++)
+			s[i].out[k] = pattern(k, s[i].dir);
+	}
+	while (s[0].rcvd < total || s[1].rcvd < total || s[0].sent < total || s[1].sent < total) {
+		cr_assert_lt(clock_mono_ns(), end,
+			     "stalled: client sent %zu rcvd %zu, server sent %zu rcvd %zu of %zu",
+			     s[0].sent, s[0].rcvd, s[1].sent, s[1].rcvd, total);
+		for (int i = 0; i < 2; i++) {
+			side_kick(&s[i], total, chunk);
+			side_reap(&s[i]);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		for (size_t k = 0; k < total; k++)
+			if (s[i].in[k] != pattern(k, !s[i].dir))
+				cr_assert_fail("side %u: byte %zu of %zu differs", s[i].dir, k,
+					       total);
+		free(s[i].out);
+		free(s[i].in);
+	}
+}
+
+TestSuite(offload_tcp, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(offload_tcp, a_client_connects_and_a_listener_accepts_across_two_verbs_ports)
+{
+	int lfd = listener(SERVER_PORT), cfd, afd;
+	struct port_verbs_stats st;
+
+	connect_pair(lfd, &cfd, &afd);
+	/* Both ends ran on the verbs ports: the devices carried the handshake. */
+	port_verbs_stats(ports[0], &st);
+	cr_expect_gt(st.doorbells, 0);
+	cr_expect_gt(sv_stats(devs[1]).rx_delivered, 0);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}
+
+Test(offload_tcp, streams_a_mebibyte_each_way_at_once_and_every_byte_arrives_in_order)
+{
+	int lfd = listener(SERVER_PORT), cfd, afd;
+
+	connect_pair(lfd, &cfd, &afd);
+	duplex(cfd, afd, 1u << 20, 65536, 60);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}
+
+Test(offload_tcp, a_shutdown_reads_as_end_of_stream_on_the_other_side)
+{
+	int lfd = listener(SERVER_PORT), cfd, afd;
+	struct xring_sqe *sqe;
+	char buf[16];
+
+	connect_pair(lfd, &cfd, &afd);
+	sqe = xring_get_sqe(&cr);
+	xring_prep_send(sqe, cfd, "last words", 10, 0);
+	sqe->user_data = 1;
+	sqe = xring_get_sqe(&cr);
+	xring_prep_shutdown(sqe, cfd, SHUT_WR);
+	sqe->user_data = 2;
+	xring_submit(&cr);
+	cr_assert_eq(wait_ud(&cr, 1), 10);
+	cr_assert_eq(wait_ud(&cr, 2), 0);
+	sqe = xring_get_sqe(&sr);
+	xring_prep_recv(sqe, afd, buf, sizeof(buf), 0);
+	sqe->user_data = 3;
+	xring_submit(&sr);
+	cr_assert_eq(wait_ud(&sr, 3), 10, "the data, then (next) the end of the stream");
+	cr_expect_eq(memcmp(buf, "last words", 10), 0);
+	sqe = xring_get_sqe(&sr);
+	xring_prep_recv(sqe, afd, buf, sizeof(buf), 0);
+	sqe->user_data = 4;
+	xring_submit(&sr);
+	cr_assert_eq(wait_ud(&sr, 4), 0);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}
+
+Test(offload_tcp, a_multishot_accept_takes_several_connections)
+{
+	int lfd = listener(SERVER_PORT), cfd[3], afd[3];
+	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT);
+	struct xring_sqe *sqe;
+	int got = 0;
+
+	sqe = xring_get_sqe(&sr);
+	xring_prep_multishot_accept(sqe, lfd, NULL, NULL, 0);
+	sqe->user_data = 50;
+	xring_submit(&sr);
+	for (int i = 0; i < 3; i++) {
+		cfd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		sqe = xring_get_sqe(&cr);
+		xring_prep_connect(sqe, cfd[i], (struct sockaddr *) &to, sizeof(to));
+		sqe->user_data = 60 + (uint64_t) i;
+	}
+	xring_submit(&cr);
+	for (int i = 0; i < 3; i++) {
+		struct xring_cqe c = wait_cqe(&cr);
+
+		cr_assert_eq(c.res, 0, "connect %llu: %d", (unsigned long long) c.user_data, c.res);
+	}
+	while (got < 3) {
+		struct xring_cqe c = wait_cqe(&sr);
+
+		cr_assert_eq(c.user_data, 50);
+		cr_assert_geq(c.res, 0, "accept: %d", c.res);
+		cr_assert(c.flags & XRING_CQE_F_MORE,
+			  "a multishot accept goes on (flags %#x res %d)", c.flags, c.res);
+		afd[got++] = c.res;
+	}
+	for (int i = 0; i < 3; i++) {
+		close_on(&cr, cfd[i]);
+		close_on(&sr, afd[i]);
+	}
+	close(lfd);
+}
+
+/* The echo server shape of test_offload_xdp: a multishot receive into a provided buffer ring,
+ * each buffer sent straight back. */
+Test(offload_tcp, a_multishot_receive_into_a_buffer_ring_echoes_every_byte)
+{
+	enum {
+		NBUF = 16,
+		BUFSZ = 4096,
+		TOTAL = 256 * 1024
+	};
+	int lfd = listener(SERVER_PORT), cfd, afd, ret;
+	static uint8_t bufs[NBUF][BUFSZ], out[TOTAL], back[TOTAL];
+	struct xring_buf_ring *br = xring_setup_buf_ring(&sr, NBUF, 1, 0, &ret);
+	size_t sent = 0, got = 0, echoed = 0;
+	uint64_t end = clock_mono_ns() + 60 * S_NS;
+	bool csend = false, crecv = false;
+	struct xring_sqe *sqe;
+
+	cr_assert_not_null(br, "buffer ring: %d", ret);
+	for (int i = 0; i < NBUF; i++)
+		xring_buf_ring_add(br, bufs[i], BUFSZ, (unsigned short) i, NBUF - 1, i);
+	xring_buf_ring_advance(br, NBUF);
+	for (size_t i = 0; i < TOTAL; i++)
+		out[i] = pattern(i, 3);
+	connect_pair(lfd, &cfd, &afd);
+	sqe = xring_get_sqe(&sr);
+	xring_prep_recv_multishot(sqe, afd, NULL, 0, 0);
+	sqe->flags |= XRING_SQE_BUFFER_SELECT;
+	sqe->buf_group = 1;
+	sqe->user_data = 7;
+	xring_submit(&sr);
+	while (got < TOTAL) {
+		struct xring_cqe *cqe;
+
+		cr_assert_lt(clock_mono_ns(), end, "echoed %zu, got back %zu of %d", echoed, got,
+			     TOTAL);
+		if (!csend && sent < TOTAL) {
+			sqe = xring_get_sqe(&cr);
+			xring_prep_send(sqe, cfd, out + sent,
+					TOTAL - sent < 32768 ? TOTAL - sent : 32768, 0);
+			sqe->user_data = 1;
+			csend = true;
+		}
+		if (!crecv) {
+			sqe = xring_get_sqe(&cr);
+			xring_prep_recv(sqe, cfd, back + got, TOTAL - got, 0);
+			sqe->user_data = 2;
+			crecv = true;
+		}
+		pump();
+		while (xring_peek_cqe(&cr, &cqe) == 0) {
+			cr_assert_gt(cqe->res, 0, "client op %llu: %d",
+				     (unsigned long long) cqe->user_data, cqe->res);
+			if (cqe->user_data == 1) {
+				sent += (size_t) cqe->res;
+				csend = false;
+			} else {
+				got += (size_t) cqe->res;
+				crecv = false;
+			}
+			xring_cqe_seen(&cr, cqe);
+		}
+		while (xring_peek_cqe(&sr, &cqe) == 0) {
+			struct xring_cqe c = *cqe;
+
+			xring_cqe_seen(&sr, cqe);
+			if (c.user_data == 8) {
+				cr_assert_gt(c.res, 0, "echo send: %d", c.res);
+				echoed += (size_t) c.res;
+				continue;
+			}
+			cr_assert_eq(c.user_data, 7);
+			cr_assert_gt(c.res, 0, "multishot recv: %d", c.res);
+			cr_assert(c.flags & XRING_CQE_F_BUFFER);
+			cr_assert(c.flags & XRING_CQE_F_MORE, "the multishot receive goes on");
+			{
+				unsigned bid = c.flags >> XRING_CQE_BUFFER_SHIFT;
+				/* The stack copies a send at submission: the buffer is free after.
+				 */
+				sqe = xring_get_sqe(&sr);
+				xring_prep_send(sqe, afd, bufs[bid], (size_t) c.res, MSG_WAITALL);
+				sqe->user_data = 8;
+				xring_submit(&sr);
+				xring_buf_ring_add(br, bufs[bid], BUFSZ, (unsigned short) bid,
+						   NBUF - 1, 0);
+				xring_buf_ring_advance(br, 1);
+			}
+		}
+	}
+	cr_assert_eq(memcmp(out, back, TOTAL), 0, "the echo differs");
+	close_on(&cr, cfd);
+	/* The multishot receive ends with the connection. */
+	close_on(&sr, afd);
+	xring_free_buf_ring(&sr, br, NBUF, 1);
+	close(lfd);
+}
+
+static void setup_lossy(void)
+{
+	open_ports(&(struct link_opts){.drop_ppm = 10000});
+}
+
+TestSuite(offload_tcp_lossy, .init = setup_lossy, .fini = teardown, .timeout = 120);
+
+/* The same stream with 1% of frames lost each way on the client's port (fault decorator). */
+Test(offload_tcp_lossy, streams_through_one_percent_loss_each_way)
+{
+	int lfd = listener(SERVER_PORT), cfd, afd;
+	struct fault_counters tx, rx;
+
+	connect_pair(lfd, &cfd, &afd);
+	duplex(cfd, afd, 1u << 20, 65536, 100);
+	cr_assert_eq(fault_get_counters(ports[0], &tx, &rx), 0);
+	cr_expect_gt(tx.dropped + rx.dropped, 0, "the decorator dropped frames");
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}
