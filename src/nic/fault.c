@@ -878,3 +878,31 @@ int fault_get_counters(struct port *p, struct fault_counters *tx, struct fault_c
 	}
 	return 0;
 }
+
+static uint64_t ft_dir_due(const struct ft_dir *d)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (d->fhead != d->ftail)
+		return 0; /* let go already, waiting for the next call */
+	for (unsigned i = 0; i < d->nheld; i++)
+		if (d->held[i].due < next)
+			next = d->held[i].due;
+	return next;
+}
+
+uint64_t fault_next_due(struct port *p)
+{
+	struct ft_port *fp = (struct ft_port *) p;
+	uint64_t next = UINT64_MAX;
+
+	if (!p || p->ops != &ft_ops)
+		return UINT64_MAX;
+	for (unsigned i = 0; i < p->nqueues; i++) {
+		uint64_t t = ft_dir_due(&fp->qs[i].tx), r = ft_dir_due(&fp->qs[i].rx);
+
+		next = t < next ? t : next;
+		next = r < next ? r : next;
+	}
+	return next;
+}
