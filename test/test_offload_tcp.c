@@ -502,3 +502,166 @@ Test(offload_tcp_lossy, streams_through_one_percent_loss_each_way)
 	close_on(&sr, afd);
 	close(lfd);
 }
+
+/* ---- port errors: what sockets see when the port's link goes down or its device fails ---- */
+
+static void submit_recv(struct xring *r, int fd, void *buf, size_t len, uint64_t ud)
+{
+	struct xring_sqe *sqe = xring_get_sqe(r);
+
+	xring_prep_recv(sqe, fd, buf, len, 0);
+	sqe->user_data = ud;
+	xring_submit(r);
+}
+
+static int32_t send_now(struct xring *r, int fd, const char *msg, uint64_t ud)
+{
+	struct xring_sqe *sqe = xring_get_sqe(r);
+
+	xring_prep_send(sqe, fd, msg, strlen(msg), 0);
+	sqe->user_data = ud;
+	xring_submit(r);
+	return wait_ud(r, ud);
+}
+
+/* Drives both rings until the port reports no error and a ring has seen it; bounded. */
+static void wait_port_up(struct port *p)
+{
+	uint64_t end = clock_mono_ns() + 10 * S_NS;
+
+	while (port_verbs_error(p) != 0) {
+		pump();
+		cr_assert_lt(clock_mono_ns(), end, "the port did not come back");
+	}
+	pump();
+}
+
+Test(offload_tcp, a_link_down_fails_waiting_operations_with_enetdown_and_the_connection_resumes)
+{
+	int lfd = listener(SERVER_PORT), cfd, afd, ufd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = sin_of(SERVER_IP, 9);
+	char cbuf[32] = {0}, sbuf[32] = {0}, ubuf[32];
+	struct xring_sqe *sqe;
+	struct xring_cqe c[2];
+
+	connect_pair(lfd, &cfd, &afd);
+	sqe = xring_get_sqe(&cr);
+	xring_prep_connect(sqe, ufd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 5;
+	xring_submit(&cr);
+	cr_assert_eq(wait_ud(&cr, 5), 0, "the UDP socket is offloaded on the same port");
+	submit_recv(&cr, cfd, cbuf, sizeof(cbuf), 1);
+	submit_recv(&cr, ufd, ubuf, sizeof(ubuf), 2);
+	submit_recv(&sr, afd, sbuf, sizeof(sbuf), 3);
+
+	/* The client's link goes down: both receives waiting on its port end with -ENETDOWN. */
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_PORT_ERR), 0);
+	c[0] = wait_cqe(&cr);
+	c[1] = wait_cqe(&cr);
+	cr_assert_eq(c[0].user_data + c[1].user_data, 3, "the TCP and the UDP receive");
+	cr_expect_eq(c[0].res, -ENETDOWN);
+	cr_expect_eq(c[1].res, -ENETDOWN);
+	cr_expect_eq(port_verbs_error(ports[0]), -ENETDOWN);
+	/* New operations too, at once; close and shutdown still work. */
+	cr_expect_eq(send_now(&cr, cfd, "while down", 4), -ENETDOWN);
+	sqe = xring_get_sqe(&cr);
+	xring_prep_recv(sqe, ufd, ubuf, sizeof(ubuf), 0);
+	sqe->user_data = 6;
+	xring_submit(&cr);
+	cr_expect_eq(wait_ud(&cr, 6), -ENETDOWN);
+	close_on(&cr, ufd);
+
+	/* The server's port is fine: its receive still waits. The link comes back and the
+	 * same connection carries data both ways again. */
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_PORT_ACTIVE), 0);
+	wait_port_up(ports[0]);
+	cr_assert_eq(send_now(&cr, cfd, "after the outage", 7), 16);
+	cr_assert_eq(wait_ud(&sr, 3), 16, "the server's receive, waiting all along");
+	cr_expect_str_eq(sbuf, "after the outage");
+	submit_recv(&cr, cfd, cbuf, sizeof(cbuf), 8);
+	cr_assert_eq(send_now(&sr, afd, "welcome back", 9), 12);
+	cr_assert_eq(wait_ud(&cr, 8), 12);
+	cr_expect_str_eq(cbuf, "welcome back");
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}
+
+Test(offload_tcp, a_connect_caught_by_a_link_down_fails_with_enetdown_and_can_be_retried)
+{
+	int lfd = listener(SERVER_PORT), cfd = socket(AF_INET, SOCK_DGRAM, 0), afd;
+	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT), peer;
+	socklen_t plen = sizeof(peer);
+	struct xring_sqe *sqe;
+
+	close(cfd);
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	/* The server's listener is offloaded (its accept waits), then the server's link goes down:
+	 * its accept ends with -ENETDOWN, and the client's SYN is lost on the dead link. */
+	sqe = xring_get_sqe(&sr);
+	xring_prep_accept(sqe, lfd, (struct sockaddr *) &peer, &plen, 0);
+	sqe->user_data = 1;
+	xring_submit(&sr);
+	cr_assert_eq(sv_port_event(devs[1], IBV_EVENT_PORT_ERR), 0);
+	cr_assert_eq(wait_ud(&sr, 1), -ENETDOWN);
+	sqe = xring_get_sqe(&cr);
+	xring_prep_connect(sqe, cfd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 2;
+	xring_submit(&cr);
+	/* Now the client's link goes down too: its connect, still waiting, fails. */
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_PORT_ERR), 0);
+	cr_assert_eq(wait_ud(&cr, 2), -ENETDOWN);
+
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_PORT_ACTIVE), 0);
+	cr_assert_eq(sv_port_event(devs[1], IBV_EVENT_PORT_ACTIVE), 0);
+	wait_port_up(ports[0]);
+	wait_port_up(ports[1]);
+	sqe = xring_get_sqe(&sr);
+	xring_prep_accept(sqe, lfd, (struct sockaddr *) &peer, &plen, 0);
+	sqe->user_data = 3;
+	xring_submit(&sr);
+	sqe = xring_get_sqe(&cr);
+	xring_prep_connect(sqe, cfd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 4;
+	xring_submit(&cr);
+	cr_assert_eq(wait_ud(&cr, 4), 0, "the same socket connects once the links are back");
+	afd = wait_ud(&sr, 3);
+	cr_assert_geq(afd, 0);
+	cr_assert_eq(send_now(&cr, cfd, "hi", 5), 2);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}
+
+Test(offload_tcp, a_device_failure_fails_every_operation_with_eio_for_good)
+{
+	int lfd = listener(SERVER_PORT), cfd, afd, nfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT);
+	struct port_verbs_stats st;
+	struct xring_sqe *sqe;
+	char buf[16];
+
+	connect_pair(lfd, &cfd, &afd);
+	submit_recv(&cr, cfd, buf, sizeof(buf), 1);
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_DEVICE_FATAL), 0);
+	cr_assert_eq(wait_ud(&cr, 1), -EIO);
+	cr_expect_eq(send_now(&cr, cfd, "dead", 2), -EIO);
+	/* No new socket goes through the failed port. */
+	sqe = xring_get_sqe(&cr);
+	xring_prep_connect(sqe, nfd, (struct sockaddr *) &to, sizeof(to));
+	sqe->user_data = 3;
+	xring_submit(&cr);
+	cr_expect_eq(wait_ud(&cr, 3), -EIO);
+	/* A fatal error stays, even when the link reports itself up. */
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_PORT_ACTIVE), 0);
+	for (int i = 0; i < 4096; i++)
+		pump();
+	cr_expect_eq(port_verbs_error(ports[0]), -EIO);
+	cr_expect_eq(send_now(&cr, cfd, "still dead", 4), -EIO);
+	port_verbs_stats(ports[0], &st);
+	cr_expect_geq(st.fatal, 1);
+	close(nfd);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}

@@ -33,10 +33,17 @@ static void dev_tx_post(void *arg, const struct iface_txbuf *b)
 	struct netport *np = arg;
 	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
 
-	if (port_tx_post(np->q, &f, 1) == 1)
+	if (port_tx_post(np->q, &f, 1) == 1) {
 		np->unflushed++;
-	else
-		np->q->stats.tx_drops++;
+		return;
+	}
+	/* Refused (the port is down, or full): the buffer is still ours, keep it for the next
+	 * frame rather than lose it. */
+	np->q->stats.tx_drops++;
+	if (!np->has_spare) {
+		np->spare = (struct port_frame){.data = b->data, .len = b->cap, .buf = f.buf};
+		np->has_spare = true;
+	}
 }
 
 static void dev_tx_abort(void *arg, const struct iface_txbuf *b)
@@ -74,6 +81,11 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	bool was = ctx->batching;
 	int n = port_rx_poll(np->q, frames, NETPORT_BURST);
 
+	/* A negative count is the port's error state; an idle poll without one, its recovery. */
+	if (xring_unlikely(n < 0 ? n != np->port_err : n == 0 && np->port_err))
+		xsock_port_state(np, n < 0 ? n : 0);
+	if (n < 0)
+		n = 0;
 	ctx->batching = true;
 	np->in_burst = true;
 	for (int i = 0; i < n; i++) {

@@ -146,6 +146,17 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	free(xs);
 }
 
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res)
+{
+	if (xs->connecting) {
+		cancel_waiter(ctx, xs->connecting, res);
+		xs->connecting = NULL;
+	}
+	fail_all(ctx, &xs->recvq, res);
+	fail_all(ctx, &xs->sendq, res);
+	fail_all(ctx, &xs->acceptq, res);
+}
+
 void xsock_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->xsocks)
@@ -264,6 +275,8 @@ static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xpo
 	np = netport_get(ctx, xp, &err);
 	if (!np)
 		return err;
+	if (np->port_err)
+		return np->port_err;
 	lport = reserve(req->fd, xp->ip, port);
 	if (lport < 0)
 		return lport;
@@ -916,6 +929,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
+		return xs->np->port_err;
 	if (xs->type == SOCK_STREAM)
 		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {

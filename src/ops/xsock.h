@@ -69,6 +69,13 @@ int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const st
 void xsock_exit(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
+/* Ends every request waiting on xs (connect, sends, receives, accepts) with res. */
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
+
+/* xsock_port.c: the port of np went down (-ENETDOWN), failed (-EIO) or came back (0). */
+void xsock_port_state(struct netport *np, int err);
+/* Whether an opcode is refused with the port's error while the port is in one. */
+bool xsock_port_refuses(uint8_t opcode);
 
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;
