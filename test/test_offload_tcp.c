@@ -46,6 +46,7 @@ static void open_ports(const struct link_opts *o)
 
 	sv_reset();
 	for (int i = 0; i < 2; i++) {
+		dc[i].tso = o->tso ? 262144 : 0;
 		struct port_verbs_config vc = {.dev = dc[i].name,
 					       .sysfs = "/nonexistent",
 					       .ip = inet_addr(ips[i]),
@@ -664,4 +665,71 @@ Test(offload_tcp, a_device_failure_fails_every_operation_with_eio_for_good)
 	close_on(&cr, cfd);
 	close_on(&sr, afd);
 	close(lfd);
+}
+
+/* ---- TSO: the devices cut large TCP sends into MSS-sized frames ---- */
+
+struct tx_work {
+	uint64_t wqes, frames, tso_wqes, tso_frames;
+};
+
+static struct tx_work stream_and_count(void)
+{
+	int lfd = listener(SERVER_PORT), cfd, afd;
+	struct tx_work w = {0};
+
+	connect_pair(lfd, &cfd, &afd);
+	duplex(cfd, afd, 4u << 20, 262144, 100);
+	for (int i = 0; i < 2; i++) {
+		struct sv_stats st = sv_stats(devs[i]);
+
+		w.wqes += st.send_wqes;
+		w.frames += st.tx_frames;
+		w.tso_wqes += st.tso_wqes;
+		w.tso_frames += st.tso_frames;
+	}
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+	return w;
+}
+
+static void setup_tso(void)
+{
+	open_ports(&(struct link_opts){.tso = true});
+}
+
+TestSuite(offload_tcp_tso, .init = setup_tso, .fini = teardown, .timeout = 240);
+
+Test(offload_tcp_tso, streams_the_same_bytes_with_far_fewer_send_work_requests)
+{
+	struct port_verbs_stats st;
+	struct tx_work tso, plain;
+
+	cr_assert(ports[0]->caps & PORT_CAP_TSO, "the port offers TSO where the device has it");
+	cr_assert_geq(ports[0]->tso_max, 60000u);
+	tso = stream_and_count();
+	port_verbs_stats(ports[0], &st);
+	cr_expect_gt(st.tso_sends, 0);
+	cr_expect_gt(tso.tso_wqes, 0);
+
+	/* The same streams again over devices without TSO. */
+	xring_queue_exit(&cr);
+	xring_queue_exit(&sr);
+	ports_reset();
+	open_ports(&(struct link_opts){0});
+	cr_assert_not(ports[0]->caps & PORT_CAP_TSO);
+	plain = stream_and_count();
+	cr_expect_eq(plain.tso_wqes, 0);
+	cr_log_info("4 MiB each way: %llu send WQEs with TSO (%llu TSO ones cut into %llu frames; "
+		    "%llu frames in all), %llu without (%llu frames)",
+		    (unsigned long long) tso.wqes, (unsigned long long) tso.tso_wqes,
+		    (unsigned long long) tso.tso_frames, (unsigned long long) tso.frames,
+		    (unsigned long long) plain.wqes, (unsigned long long) plain.frames);
+	/* Every frame on the wire was MSS-sized or less: the receivers' 2 KiB buffers took them
+	 * all, and duplex() checked every byte. The work to post is what shrank. */
+	cr_expect_lt(tso.wqes * 2, plain.wqes, "TSO: %llu WQEs, plain: %llu",
+		     (unsigned long long) tso.wqes, (unsigned long long) plain.wqes);
+	cr_expect_geq(tso.tso_frames, 4 * tso.tso_wqes, "%llu frames from %llu TSO sends",
+		      (unsigned long long) tso.tso_frames, (unsigned long long) tso.tso_wqes);
 }

@@ -33,6 +33,12 @@ static void dev_tx_post(void *arg, const struct iface_txbuf *b)
 	struct netport *np = arg;
 	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
 
+	if (b->tso_mss) {
+		/* TCP beyond the MTU (iface tso_max): the device cuts it, checksums each piece. */
+		f.flags = PORT_F_TX_TSO | PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM;
+		f.tso_mss = b->tso_mss;
+		f.l4_off = ETH_HLEN + IP4_HLEN;
+	}
 	if (port_tx_post(np->q, &f, 1) == 1) {
 		np->unflushed++;
 		return;
@@ -203,6 +209,8 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	cfg.prefix_len = xp->port->prefix_len;
 	cfg.gateway = xp->gateway;
 	cfg.mtu = xp->port->mtu;
+	if (xp->port->caps & PORT_CAP_TSO)
+		cfg.tso_max = xp->port->tso_max;
 	cfg.ip_id = (uint16_t) clock_mono_ns();
 	hooks.ctx = np;
 	hooks.udp_input = np_udp_input;

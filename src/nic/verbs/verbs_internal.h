@@ -90,7 +90,7 @@ struct vb_queue {
 	struct vb_cqe cqe[VB_WC_BATCH];
 	struct ibv_wc wc[VB_WC_BATCH];
 
-	uint64_t doorbells, rx_posts, signaled, wc_errors, comp_events;
+	uint64_t doorbells, rx_posts, signaled, wc_errors, comp_events, tso_sends;
 };
 
 struct vb_region {
@@ -113,8 +113,10 @@ struct vb_port {
 	size_t pool_len;
 	uint8_t port_num;
 	unsigned nrx, ntx, bs, rx_batch, tx_signal, max_sge, max_rules;
+	unsigned tbs;               /* bytes per send buffer */
 	bool csum, dont_trap, tags; /* tags: rules carry a flow tag */
-	int error;                  /* 0, -ENETDOWN or -EIO; atomic */
+	bool tso, no_tso;
+	int error; /* 0, -ENETDOWN or -EIO; atomic */
 	struct vb_queue *qs;
 	struct port_queue **qptrs;
 	struct vb_region regions[VERBS_MAX_REGIONS];

@@ -13,7 +13,8 @@
 
 static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *err, size_t errlen)
 {
-	size_t len = (size_t) vp->port.nqueues * (vp->nrx + vp->ntx) * vp->bs;
+	size_t len = (size_t) vp->port.nqueues *
+		     ((size_t) vp->nrx * vp->bs + (size_t) vp->ntx * vp->tbs);
 	void *m = MAP_FAILED;
 
 	if (c->hugepages) {
@@ -98,6 +99,7 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	if (!out || !c.netdev == !c.dev || c.nqueues > VERBS_MAX_QUEUES || !pow2(c.rx_bufs) ||
 	    !pow2(c.tx_bufs) || c.rx_bufs > (1u << 16) || c.tx_bufs > (1u << 16) ||
 	    c.buf_size < 256 || c.buf_size > 65536 || c.rx_batch > c.rx_bufs ||
+	    (c.tx_buf_size && (c.tx_buf_size < 256 || c.tx_buf_size > (1u << 18))) ||
 	    c.tx_signal > c.tx_bufs / 2 || c.max_rules > (1u << 20)) {
 		vb_errf(err, errlen,
 			"verbs: bad port config (give exactly one of netdev and dev; "
@@ -113,6 +115,8 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	vp->nrx = c.rx_bufs;
 	vp->ntx = c.tx_bufs;
 	vp->bs = c.buf_size;
+	vp->tbs = c.tx_buf_size;
+	vp->no_tso = c.no_tso;
 	vp->rx_batch = c.rx_batch;
 	vp->tx_signal = c.tx_signal;
 	vp->max_rules = c.max_rules;
@@ -160,9 +164,9 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 			goto fail;
 		}
 	}
-	log_info("verbs: %s on %s port %u: %u queue%s, checksum offload %s", vp->port.name,
+	log_info("verbs: %s on %s port %u: %u queue%s, checksum offload %s, TSO %s", vp->port.name,
 		 vp->devname, vp->port_num, c.nqueues, c.nqueues == 1 ? "" : "s",
-		 vp->csum ? "on" : "off");
+		 vp->csum ? "on" : "off", vp->tso ? "on" : "off");
 	*out = &vp->port;
 	return 0;
 fail:
@@ -221,6 +225,7 @@ void port_verbs_stats(const struct port *p, struct port_verbs_stats *o)
 		o->rx_posts += vq->rx_posts;
 		o->signaled += vq->signaled;
 		o->wc_errors += vq->wc_errors;
+		o->tso_sends += vq->tso_sends;
 	}
 }
 
