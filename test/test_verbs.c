@@ -1323,3 +1323,24 @@ Test(verbs, refuses_tso_frames_it_cannot_send_that_way)
 	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
 	cr_expect_eq(sv_stats(dev_a).tso_frames, 2);
 }
+
+Test(verbs, detects_mlx5_direct_verbs_and_says_what_the_device_could_do)
+{
+	struct sv_dev_config mlx5 = {.mlx5 = true};
+	struct port_verbs_config c = cfg("svmlx0");
+	struct port_verbs_mlx5 m;
+
+	devices(&mlx5, NULL);
+	pa = open_port(&c);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	port_verbs_mlx5(pa, &m);
+	cr_expect(m.supported);
+	cr_expect(m.enhanced_mpw);
+	cr_expect_eq(m.cqe_comp_max, 64);
+	cr_expect(m.striding_rq);
+	port_verbs_mlx5(pb, &m);
+	cr_expect_not(m.supported, "a device that is not mlx5 reports nothing");
+	cr_expect_not(m.enhanced_mpw);
+	cr_expect_eq(m.cqe_comp_max, 0);
+}

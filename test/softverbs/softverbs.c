@@ -1850,3 +1850,44 @@ const char *sv_last_misuse(void)
 {
 	return last_misuse;
 }
+
+/* ---- the mlx5 direct-verbs queries ------------------------------------------------------- */
+
+EXPORT bool mlx5dv_is_supported(struct ibv_device *device)
+{
+	bool yes;
+
+	pthread_mutex_lock(&L);
+	yes = dev_from_ib(device) && dev_from_ib(device)->cfg.mlx5;
+	pthread_mutex_unlock(&L);
+	return yes;
+}
+
+EXPORT int mlx5dv_query_device(struct ibv_context *ic, struct mlx5dv_context *a)
+{
+	const uint64_t known = MLX5DV_CONTEXT_MASK_CQE_COMPRESION | MLX5DV_CONTEXT_MASK_STRIDING_RQ;
+	bool yes;
+
+	pthread_mutex_lock(&L);
+	yes = ctx_of(ic)->dev->cfg.mlx5;
+	pthread_mutex_unlock(&L);
+	if (!yes)
+		return EOPNOTSUPP;
+	a->version = 1;
+	a->flags = MLX5DV_CONTEXT_FLAGS_CQE_V1 | MLX5DV_CONTEXT_FLAGS_MPW_ALLOWED |
+		   MLX5DV_CONTEXT_FLAGS_ENHANCED_MPW;
+	if (a->comp_mask & MLX5DV_CONTEXT_MASK_CQE_COMPRESION)
+		a->cqe_comp_caps = (struct mlx5dv_cqe_comp_caps){
+			.max_num = 64,
+			.supported_format =
+				MLX5DV_CQE_RES_FORMAT_HASH | MLX5DV_CQE_RES_FORMAT_CSUM};
+	if (a->comp_mask & MLX5DV_CONTEXT_MASK_STRIDING_RQ)
+		a->striding_rq_caps = (struct mlx5dv_striding_rq_caps){
+			.min_single_stride_log_num_of_bytes = 6,
+			.max_single_stride_log_num_of_bytes = 13,
+			.min_single_wqe_log_num_of_strides = 3,
+			.max_single_wqe_log_num_of_strides = 16,
+			.supported_qpts = 1u << IBV_QPT_RAW_PACKET};
+	a->comp_mask &= known;
+	return 0;
+}

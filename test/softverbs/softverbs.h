@@ -23,6 +23,10 @@
  * the previous frame's, its TCP sequence number, FIN and PSH only on the last frame, CWR only on
  * the first, and fresh IPv4 and TCP checksums.
  *
+ * It also stands in for the two mlx5 direct-verbs calls the port makes to see what a ConnectX
+ * device could do (mlx5dv_is_supported, mlx5dv_query_device): a device made with mlx5 says yes,
+ * with enhanced multi-packet send, CQE compression and striding receive queues.
+ *
  * Sends run at the doorbell (inside ibv_post_send) unless the device is deferred, when they
  * wait in the send queue until sv_run(): the "device" then works asynchronously to the caller.
  *
@@ -38,6 +42,7 @@
 #ifndef SOFTVERBS_H
 #define SOFTVERBS_H
 
+#include <infiniband/mlx5dv.h>
 #include <infiniband/verbs.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,6 +69,7 @@ struct sv_dev_config {
 	int max_qp_wr;         /* 0: 32768 */
 	int max_sge;           /* 0: 16 */
 	uint32_t tso;          /* TSO on raw-packet QPs: tso_caps.max_tso; 0: no TSO */
+	bool mlx5;             /* answers mlx5dv_is_supported() and mlx5dv_query_device() */
 };
 
 enum sv_fail {

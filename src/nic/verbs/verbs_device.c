@@ -166,6 +166,7 @@ int vb_dev_open(struct vb_port *vp, const struct port_verbs_config *c, const cha
 			continue;
 		}
 		snprintf(vp->devname, sizeof(vp->devname), "%s", name);
+		vb_mlx5_probe(vp, list[i]);
 		ret = 0;
 	}
 	if (ret == -ENODEV)

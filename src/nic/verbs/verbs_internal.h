@@ -122,6 +122,7 @@ struct vb_port {
 	struct vb_region regions[VERBS_MAX_REGIONS];
 	struct vb_rule *rules;
 	uint64_t async_events, port_down, port_up, fatal; /* atomic */
+	struct port_verbs_mlx5 mlx5;
 };
 
 static inline struct vb_port *vbp(struct port *p)
@@ -159,6 +160,9 @@ int vb_dev_open(struct vb_port *vp, const struct port_verbs_config *c, const cha
 		size_t errlen);
 int vb_caps(struct vb_port *vp, char *err, size_t errlen);
 void vb_describe(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs);
+
+/* verbs_mlx5.c */
+void vb_mlx5_probe(struct vb_port *vp, struct ibv_device *dev);
 
 /* verbs_events.c */
 int vb_read_events(struct vb_port *vp);

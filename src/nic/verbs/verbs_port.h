@@ -135,6 +135,15 @@ int port_verbs_events(struct port *p);
 
 void port_verbs_stats(const struct port *p, struct port_verbs_stats *out);
 
+/* What mlx5 direct verbs report for the port's device (verbs_mlx5.c); detected, not used. */
+struct port_verbs_mlx5 {
+	bool supported;         /* mlx5dv_is_supported(): a ConnectX (mlx5) device */
+	bool mpw, enhanced_mpw; /* multi-packet send WQEs */
+	uint32_t cqe_comp_max;  /* CQE compression: most CQEs in one compressed block, 0: none */
+	bool striding_rq;       /* striding (multi-packet) receive queues on raw-packet QPs */
+};
+void port_verbs_mlx5(const struct port *p, struct port_verbs_mlx5 *out);
+
 /* The RDMA device the port runs on, e.g. "mlx5_0". */
 const char *port_verbs_device(const struct port *p);
 
