@@ -1344,3 +1344,27 @@ Test(verbs, detects_mlx5_direct_verbs_and_says_what_the_device_could_do)
 	cr_expect_not(m.enhanced_mpw);
 	cr_expect_eq(m.cqe_comp_max, 0);
 }
+
+Test(verbs, turns_tso_off_when_its_send_buffers_cannot_be_pinned)
+{
+	struct sv_dev_config tso = {.tso = 65536};
+	struct port_verbs_config c = cfg("svmlx0");
+
+	devices(&tso, &tso);
+	sv_fail_after(SV_FAIL_REG_MR, 0, ENOMEM);
+	pa = open_port(&c);
+	cr_expect_not(pa->caps & PORT_CAP_TSO);
+	cr_expect_eq(pa->tso_max, 0);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	cr_expect(pb->caps & PORT_CAP_TSO, "the next port pins them and has TSO");
+	pb->ip = IP_B;
+	steer_udp(pb, 0);
+	send_udp(pa->queues[0], 0, 100);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	{
+		uint32_t next = 0;
+
+		cr_assert_eq(recv_udp(pb->queues[0], 1, &next, true), 1);
+	}
+}

@@ -78,7 +78,10 @@ struct port_counters {
 };
 
 struct port_ops {
-	/* Receive completions: up to max frames, oldest first. Returns the count (0 when idle). */
+	/* Receive completions: up to max frames, oldest first. Returns the count (0 when idle),
+	 * or, when idle, the port's error state: -ENETDOWN while its link is down, -EIO once the
+	 * device failed. A ring fails its sockets' operations on the port with it until an idle
+	 * poll returns 0 again (ops/xsock_port.c). */
 	int (*rx_poll)(struct port_queue *q, struct port_frame *frames, unsigned max);
 	/* Give received buffers back so the device can receive into them again. */
 	void (*rx_release)(struct port_queue *q, const struct port_frame *frames, unsigned n);

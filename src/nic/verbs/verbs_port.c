@@ -30,10 +30,10 @@ static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *er
 	}
 	if (m == MAP_FAILED)
 		m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	vp->pool_len = len;
 	if (m == MAP_FAILED)
 		return -ENOMEM;
 	vp->pool = m;
-	vp->pool_len = len;
 	/* Receives write into the pools: LOCAL_WRITE. Sends only read. */
 	vp->pool_mr = ibv_reg_mr(vp->pd, m, len, IBV_ACCESS_LOCAL_WRITE);
 	if (!vp->pool_mr) {
@@ -138,6 +138,24 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 		goto fail;
 	}
 	ret = pools(vp, &c, err, errlen);
+	if (ret && vp->tso && !c.tx_buf_size) {
+		/* TSO's 64 KiB send buffers are the bulk of the pinned memory: without them the
+		 * port still works (RLIMIT_MEMLOCK is often 8 MiB), one MTU per send. */
+		log_warn("verbs: %s: could not pin %zu bytes for TSO send buffers; TSO off",
+			 vp->devname, vp->pool_len);
+		if (vp->pool_mr)
+			ibv_dereg_mr(vp->pool_mr);
+		munmap(vp->pool, vp->pool_len);
+		vp->pool = NULL;
+		vp->pool_mr = NULL;
+		vp->tso = false;
+		vp->tbs = vp->bs;
+		vp->port.caps &= ~(unsigned) PORT_CAP_TSO;
+		vp->port.tso_max = 0;
+		if (err && errlen)
+			err[0] = 0;
+		ret = pools(vp, &c, err, errlen);
+	}
 	if (ret)
 		goto fail;
 	if (fcntl(vp->ctx->async_fd, F_SETFL, fcntl(vp->ctx->async_fd, F_GETFL) | O_NONBLOCK)) {
