@@ -22,9 +22,8 @@
 #include "nic/verbs/verbs_port.h"
 #include "softverbs.h"
 
-#define CLIENT_IP   "198.18.0.1"
-#define SERVER_IP   "198.18.0.2"
-#define SERVER_PORT 5201
+#define CLIENT_IP "198.18.0.1"
+#define SERVER_IP "198.18.0.2"
 
 #define S_NS 1000000000ull
 
@@ -126,17 +125,21 @@ static struct sockaddr_in sin_of(const char *ip, uint16_t port)
 	return sin;
 }
 
+static uint16_t server_port; /* the listener's, picked by the kernel */
+
 /* A listener made with plain calls on the server port's address; offloaded at its first
  * accept. IP_FREEBIND: the kernel has no such address. */
-static int listener(uint16_t port)
+static int listener(void)
 {
-	struct sockaddr_in a = sin_of(SERVER_IP, port);
+	struct sockaddr_in a = sin_of(SERVER_IP, 0);
+	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
 	cr_assert_eq(setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)), 0);
 	cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+	server_port = ntohs(a.sin_port);
 	cr_assert_eq(listen(fd, 16), 0);
 	return fd;
 }
@@ -144,7 +147,7 @@ static int listener(uint16_t port)
 /* One connection: *cfd on the client ring, *afd accepted on the server ring. */
 static void connect_pair(int lfd, int *cfd, int *afd)
 {
-	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT), peer;
+	struct sockaddr_in to = sin_of(SERVER_IP, server_port), peer;
 	socklen_t plen = sizeof(peer);
 	struct xring_sqe *sqe;
 	bool connected = false, accepted = false;
@@ -291,7 +294,7 @@ TestSuite(offload_tcp, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(offload_tcp, a_client_connects_and_a_listener_accepts_across_two_verbs_ports)
 {
-	int lfd = listener(SERVER_PORT), cfd, afd;
+	int lfd = listener(), cfd, afd;
 	struct port_verbs_stats st;
 
 	connect_pair(lfd, &cfd, &afd);
@@ -306,7 +309,7 @@ Test(offload_tcp, a_client_connects_and_a_listener_accepts_across_two_verbs_port
 
 Test(offload_tcp, streams_a_mebibyte_each_way_at_once_and_every_byte_arrives_in_order)
 {
-	int lfd = listener(SERVER_PORT), cfd, afd;
+	int lfd = listener(), cfd, afd;
 
 	connect_pair(lfd, &cfd, &afd);
 	duplex(cfd, afd, 1u << 20, 65536, 60);
@@ -317,7 +320,7 @@ Test(offload_tcp, streams_a_mebibyte_each_way_at_once_and_every_byte_arrives_in_
 
 Test(offload_tcp, a_shutdown_reads_as_end_of_stream_on_the_other_side)
 {
-	int lfd = listener(SERVER_PORT), cfd, afd;
+	int lfd = listener(), cfd, afd;
 	struct xring_sqe *sqe;
 	char buf[16];
 
@@ -349,8 +352,8 @@ Test(offload_tcp, a_shutdown_reads_as_end_of_stream_on_the_other_side)
 
 Test(offload_tcp, a_multishot_accept_takes_several_connections)
 {
-	int lfd = listener(SERVER_PORT), cfd[3], afd[3];
-	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT);
+	int lfd = listener(), cfd[3], afd[3];
+	struct sockaddr_in to = sin_of(SERVER_IP, server_port);
 	struct xring_sqe *sqe;
 	int got = 0;
 
@@ -395,7 +398,7 @@ Test(offload_tcp, a_multishot_receive_into_a_buffer_ring_echoes_every_byte)
 		BUFSZ = 4096,
 		TOTAL = 256 * 1024
 	};
-	int lfd = listener(SERVER_PORT), cfd, afd, ret;
+	int lfd = listener(), cfd, afd, ret;
 	static uint8_t bufs[NBUF][BUFSZ], out[TOTAL], back[TOTAL];
 	struct xring_buf_ring *br = xring_setup_buf_ring(&sr, NBUF, 1, 0, &ret);
 	size_t sent = 0, got = 0, echoed = 0;
@@ -492,7 +495,7 @@ TestSuite(offload_tcp_lossy, .init = setup_lossy, .fini = teardown, .timeout = 1
 /* The same stream with 1% of frames lost each way on the client's port (fault decorator). */
 Test(offload_tcp_lossy, streams_through_one_percent_loss_each_way)
 {
-	int lfd = listener(SERVER_PORT), cfd, afd;
+	int lfd = listener(), cfd, afd;
 	struct fault_counters tx, rx;
 
 	connect_pair(lfd, &cfd, &afd);
@@ -539,7 +542,7 @@ static void wait_port_up(struct port *p)
 
 Test(offload_tcp, a_link_down_fails_waiting_operations_with_enetdown_and_the_connection_resumes)
 {
-	int lfd = listener(SERVER_PORT), cfd, afd, ufd = socket(AF_INET, SOCK_DGRAM, 0);
+	int lfd = listener(), cfd, afd, ufd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in to = sin_of(SERVER_IP, 9);
 	char cbuf[32] = {0}, sbuf[32] = {0}, ubuf[32];
 	struct xring_sqe *sqe;
@@ -590,8 +593,8 @@ Test(offload_tcp, a_link_down_fails_waiting_operations_with_enetdown_and_the_con
 
 Test(offload_tcp, a_connect_caught_by_a_link_down_fails_with_enetdown_and_can_be_retried)
 {
-	int lfd = listener(SERVER_PORT), cfd = socket(AF_INET, SOCK_DGRAM, 0), afd;
-	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT), peer;
+	int lfd = listener(), cfd = socket(AF_INET, SOCK_DGRAM, 0), afd;
+	struct sockaddr_in to = sin_of(SERVER_IP, server_port), peer;
 	socklen_t plen = sizeof(peer);
 	struct xring_sqe *sqe;
 
@@ -636,8 +639,8 @@ Test(offload_tcp, a_connect_caught_by_a_link_down_fails_with_enetdown_and_can_be
 
 Test(offload_tcp, a_device_failure_fails_every_operation_with_eio_for_good)
 {
-	int lfd = listener(SERVER_PORT), cfd, afd, nfd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in to = sin_of(SERVER_IP, SERVER_PORT);
+	int lfd = listener(), cfd, afd, nfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = sin_of(SERVER_IP, server_port);
 	struct port_verbs_stats st;
 	struct xring_sqe *sqe;
 	char buf[16];
@@ -675,7 +678,7 @@ struct tx_work {
 
 static struct tx_work stream_and_count(void)
 {
-	int lfd = listener(SERVER_PORT), cfd, afd;
+	int lfd = listener(), cfd, afd;
 	struct tx_work w = {0};
 
 	connect_pair(lfd, &cfd, &afd);
@@ -732,4 +735,27 @@ Test(offload_tcp_tso, streams_the_same_bytes_with_far_fewer_send_work_requests)
 		     (unsigned long long) tso.wqes, (unsigned long long) plain.wqes);
 	cr_expect_geq(tso.tso_frames, 4 * tso.tso_wqes, "%llu frames from %llu TSO sends",
 		      (unsigned long long) tso.tso_frames, (unsigned long long) tso.tso_wqes);
+}
+
+static void setup_tso_lossy(void)
+{
+	open_ports(&(struct link_opts){.tso = true, .drop_ppm = 10000});
+}
+
+TestSuite(offload_tcp_tso_lossy, .init = setup_tso_lossy, .fini = teardown, .timeout = 240);
+
+/* A lost TSO send loses all of its segments at once: recovery must still resend every byte. */
+Test(offload_tcp_tso_lossy, streams_with_tso_through_one_percent_loss_each_way)
+{
+	int lfd = listener(), cfd, afd;
+	struct fault_counters tx, rx;
+
+	connect_pair(lfd, &cfd, &afd);
+	duplex(cfd, afd, 2u << 20, 262144, 200);
+	cr_assert_eq(fault_get_counters(ports[0], &tx, &rx), 0);
+	cr_expect_gt(tx.dropped + rx.dropped, 0, "the decorator dropped frames");
+	cr_expect_gt(sv_stats(devs[0]).tso_wqes, 0);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
 }

@@ -461,6 +461,7 @@ static void ft_tx_one(struct ft_queue *fq, const struct port_frame *orig, uint64
 		dup.len = f.len;
 		dup.flags = f.flags & ~PORT_F_EXTERNAL;
 		dup.l4_off = f.l4_off;
+		dup.tso_mss = f.tso_mss;
 		have_dup = true;
 		d->c.duplicated++;
 	} else if (fate & FT_DUP) {
@@ -477,6 +478,7 @@ static void ft_tx_one(struct ft_queue *fq, const struct port_frame *orig, uint64
 			c.len = f.len;
 			c.flags = f.flags & ~PORT_F_EXTERNAL;
 			c.l4_off = f.l4_off;
+			c.tso_mss = f.tso_mss;
 			ft_cookie_done(fq, f.cookie);
 			f = c;
 			ft_corrupt(d, &f);
