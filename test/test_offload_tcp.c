@@ -955,3 +955,84 @@ Test(offload_tcp, an_offloaded_tcp_socket_and_a_kernel_one_give_the_same_cqes)
 	close(kl);
 	close(xl);
 }
+
+/* A send that had moved part of its bytes when the link went down ends with that count, as on a
+ * kernel socket: the bytes are in the stream, and they all arrive once the link is back. */
+Test(offload_tcp, a_send_caught_half_done_by_a_link_down_ends_with_the_bytes_it_moved)
+{
+	enum {
+		BIG = 4 << 20
+	};
+	int lfd = listener(), cfd, afd;
+	static uint8_t out[BIG], in[BIG];
+	size_t got = 0;
+	struct xring_sqe *sqe;
+	struct xring_cqe *cqe;
+	int32_t moved;
+
+	for (size_t i = 0; i < BIG; i++)
+		out[i] = pattern(i, 5);
+	connect_pair(lfd, &cfd, &afd);
+	/* The server reads nothing: the send fills the window and the send buffer, then waits. */
+	sqe = xring_get_sqe(&cr);
+	xring_prep_send(sqe, cfd, out, BIG, 0);
+	sqe->user_data = 1;
+	xring_submit(&cr);
+	for (int i = 0; i < 20000; i++)
+		pump();
+	cr_assert_neq(xring_peek_cqe(&cr, &cqe), 0, "4 MiB cannot all be taken");
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_PORT_ERR), 0);
+	moved = wait_ud(&cr, 1);
+	cr_assert_gt(moved, 0, "the send ends with the bytes it moved, not %d", moved);
+	cr_assert_lt(moved, BIG);
+	cr_assert_eq(sv_port_event(devs[0], IBV_EVENT_PORT_ACTIVE), 0);
+	wait_port_up(ports[0]);
+	while (got < (size_t) moved) {
+		submit_recv(&sr, afd, in + got, BIG - got, 2);
+		got += (size_t) wait_ud(&sr, 2);
+	}
+	cr_assert_eq(got, (size_t) moved, "the server got exactly what the send reported");
+	cr_assert_eq(memcmp(in, out, got), 0);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}
+
+Test(offload_tcp, a_multishot_receive_ends_without_more_when_the_link_goes_down)
+{
+	enum {
+		NBUF = 4,
+		BUFSZ = 1024
+	};
+	static uint8_t bufs[NBUF][BUFSZ];
+	int lfd = listener(), cfd, afd, ret;
+	struct xring_buf_ring *br = xring_setup_buf_ring(&sr, NBUF, 2, 0, &ret);
+	struct xring_sqe *sqe;
+	struct xring_cqe c;
+
+	cr_assert_not_null(br, "buffer ring: %d", ret);
+	for (int i = 0; i < NBUF; i++)
+		xring_buf_ring_add(br, bufs[i], BUFSZ, (unsigned short) i, NBUF - 1, i);
+	xring_buf_ring_advance(br, NBUF);
+	connect_pair(lfd, &cfd, &afd);
+	sqe = xring_get_sqe(&sr);
+	xring_prep_recv_multishot(sqe, afd, NULL, 0, 0);
+	sqe->flags |= XRING_SQE_BUFFER_SELECT;
+	sqe->buf_group = 2;
+	sqe->user_data = 1;
+	xring_submit(&sr);
+	cr_assert_eq(send_now(&cr, cfd, "one", 2), 3);
+	c = wait_cqe(&sr);
+	cr_assert_eq(c.user_data, 1);
+	cr_assert_eq(c.res, 3);
+	cr_assert(c.flags & XRING_CQE_F_MORE);
+	cr_assert_eq(sv_port_event(devs[1], IBV_EVENT_PORT_ERR), 0);
+	c = wait_cqe(&sr);
+	cr_assert_eq(c.user_data, 1);
+	cr_expect_eq(c.res, -ENETDOWN);
+	cr_expect_not(c.flags & XRING_CQE_F_MORE, "the multishot receive is over");
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	xring_free_buf_ring(&sr, br, NBUF, 2);
+	close(lfd);
+}

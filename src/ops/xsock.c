@@ -146,14 +146,45 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	free(xs);
 }
 
+static bool selects(const struct xreq *req);
+static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
+
+/* TCP sends and receives that moved bytes already end with their count, as on a kernel
+ * socket: those bytes are in the stream or the buffer, and the connection may go on. */
+static void fail_moved(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
+{
+	while (q->first) {
+		struct xreq *r = q->first;
+		int64_t v;
+
+		wlist_del(q, r);
+		if (r->res <= 0 || selects(r)) {
+			cancel_waiter(ctx, r, res);
+			continue;
+		}
+		v = zc_result(ctx, r, r->res);
+		r->u.net.xs = NULL;
+		if (r->flags & REQ_F_PENDING) {
+			list_del(&ctx->pending, r);
+			r->flags &= ~REQ_F_PENDING;
+		}
+		req_complete(ctx, r, (int32_t) v, r->cflags);
+	}
+}
+
 void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res)
 {
 	if (xs->connecting) {
 		cancel_waiter(ctx, xs->connecting, res);
 		xs->connecting = NULL;
 	}
-	fail_all(ctx, &xs->recvq, res);
-	fail_all(ctx, &xs->sendq, res);
+	if (xs->type == SOCK_STREAM) {
+		fail_moved(ctx, &xs->recvq, res);
+		fail_moved(ctx, &xs->sendq, res);
+	} else {
+		fail_all(ctx, &xs->recvq, res);
+		fail_all(ctx, &xs->sendq, res);
+	}
 	fail_all(ctx, &xs->acceptq, res);
 }
 

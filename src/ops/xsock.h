@@ -69,7 +69,8 @@ int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const st
 void xsock_exit(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
-/* Ends every request waiting on xs (connect, sends, receives, accepts) with res. */
+/* Ends every request waiting on xs (connect, sends, receives, accepts) with res; a TCP send
+ * or receive that moved bytes already ends with their count instead. */
 void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
 
 /* xsock_port.c: the port of np went down (-ENETDOWN), failed (-EIO) or came back (0). */

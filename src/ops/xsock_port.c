@@ -6,7 +6,8 @@
  *
  * Entering a state, every request waiting on a socket of that attachment ends with it: a
  * pending connect (its half-open connection is dropped, so the socket may connect again once
- * the port is back), sends waiting for room, receives (single and multishot), accepts. While the
+ * the port is back), sends waiting for room, receives (single and multishot), accepts; a TCP
+ * send or receive that moved bytes already ends with their count instead. While the
  * state lasts, new operations on those sockets end with it at once, except close and shutdown,
  * and no socket is newly offloaded through the port (its connect or bind answers the error).
  *
