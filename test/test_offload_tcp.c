@@ -1036,3 +1036,34 @@ Test(offload_tcp, a_multishot_receive_ends_without_more_when_the_link_goes_down)
 	xring_free_buf_ring(&sr, br, NBUF, 2);
 	close(lfd);
 }
+
+/* MSG_WAITALL asks for more than will ever come: the end of the stream ends it with what
+ * there was, also when the FIN arrived before the receive was issued. */
+Test(offload_tcp, a_waitall_receive_issued_after_the_fin_ends_with_what_there_was)
+{
+	int lfd = listener(), cfd, afd;
+	struct xring_sqe *sqe;
+	char buf[16];
+
+	connect_pair(lfd, &cfd, &afd);
+	sqe = xring_get_sqe(&cr);
+	xring_prep_send(sqe, cfd, "last words", 10, 0);
+	sqe->user_data = 1;
+	sqe = xring_get_sqe(&cr);
+	xring_prep_shutdown(sqe, cfd, SHUT_WR);
+	sqe->user_data = 2;
+	xring_submit(&cr);
+	cr_assert_eq(wait_ud(&cr, 1), 10);
+	cr_assert_eq(wait_ud(&cr, 2), 0);
+	for (int i = 0; i < 1000; i++)
+		pump(); /* the data and the FIN are in before the receive */
+	sqe = xring_get_sqe(&sr);
+	xring_prep_recv(sqe, afd, buf, sizeof(buf), MSG_WAITALL);
+	sqe->user_data = 3;
+	xring_submit(&sr);
+	cr_assert_eq(wait_ud(&sr, 3), 10);
+	cr_expect_eq(memcmp(buf, "last words", 10), 0);
+	close_on(&cr, cfd);
+	close_on(&sr, afd);
+	close(lfd);
+}

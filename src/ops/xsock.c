@@ -697,6 +697,11 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 	req->res = (int32_t) done;
 	if ((size_t) done == total || (done > 0 && !all))
 		return done;
+	/* A FIN already in (readable with nothing to read) ends a MSG_WAITALL receive: no event
+	 * will come for it again. */
+	if (!sending && done > 0 && !tcp_rcvavail(xs->tcb) &&
+	    (tcp_events(xs->tcb) & TCP_EV_READABLE))
+		return done;
 	if (sqe->msg_flags & MSG_DONTWAIT)
 		return done ? done : -EAGAIN;
 	return OP_QUEUED;
