@@ -5,11 +5,16 @@
  * receives what rx_poll gives it, so every frame goes through ibv_post_send, the device's flow
  * steering and ibv_poll_cq.
  *
- * The fault model maps onto the decorator: on each port's TX, drop, duplicate and corrupt at the
- * model's rates and every frame delayed by delay_ns (the link's one-way delay); on each port's RX,
- * reorder at the model's rate, a reordered frame waiting up to reorder_ns for its successor.
- * Unlike sim.c, corruption may hit ARP frames too. The virtual clock jumps to the earliest of
- * the stacks' timers and the decorators' held frames (fault_next_due).
+ * The fault model maps onto the decorator: on each port's TX, drop and duplicate at the model's
+ * rates and every frame delayed by delay_ns (the link's one-way delay); on each port's RX,
+ * corrupt and reorder at the model's rates, a reordered frame waiting up to reorder_ns for its
+ * successor. Corruption is on RX, after the device made the frames (as on a wire): a TSO send
+ * corrupted before the device cut it would get valid checksums. Unlike sim.c, corruption may hit
+ * ARP frames too. The virtual clock jumps to the earliest of the stacks' timers and the
+ * decorators' held frames (fault_next_due).
+ *
+ * Built with SIM_VERBS_TSO, the devices offer TSO and the stacks send TCP segments of up to
+ * 16 KiB for the device to cut (as netport does on a TSO port).
  */
 #include "sim.h"
 
@@ -25,6 +30,12 @@
 #include "stack/wire/bytes.h"
 
 #define IP(a, b, c, d) ((uint32_t) wire_be32((uint32_t) (a) << 24 | (b) << 16 | (c) << 8 | (d)))
+
+#ifdef SIM_VERBS_TSO
+#define SV_TSO 16384 /* send buffer size, so the largest TSO frame */
+#else
+#define SV_TSO 0
+#endif
 
 enum {
 	SV_BUFS = 4096, /* receive and send buffers per port: a whole 1 MiB window in flight */
@@ -81,6 +92,11 @@ static void dev_tx_post(void *arg, const struct iface_txbuf *b)
 	struct sim_node *n = arg;
 	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
 
+	if (b->tso_mss) {
+		f.flags = PORT_F_TX_TSO | PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM;
+		f.tso_mss = b->tso_mss;
+		f.l4_off = ETH_HLEN + IP4_HLEN;
+	}
 	if (port_tx_post(nq(n), &f, 1) != 1)
 		nq(n)->stats.tx_drops++;
 }
@@ -104,22 +120,21 @@ static uint32_t ppm(double p)
 static int node_port(struct sim *s, int i, uint64_t seed)
 {
 	char name[16], err[256];
-	struct sv_dev_config dc = {.name = name, .mac = {2, 0, 0, 0, 0, (uint8_t) (1 + i)}};
+	struct sv_dev_config dc = {
+		.name = name, .mac = {2, 0, 0, 0, 0, (uint8_t) (1 + i)}, .tso = SV_TSO};
 	struct port_verbs_config vc = {.dev = name,
 				       .rx_bufs = SV_BUFS,
 				       .tx_bufs = SV_BUFS,
 				       .rx_batch = 64,
+				       .tx_buf_size = SV_TSO,
 				       .sysfs = "/nonexistent",
 				       .ip = s->n[i].ip,
 				       .prefix_len = 24};
 	const enum port_rule_kind kinds[] = {PORT_RULE_ARP, PORT_RULE_ICMP, PORT_RULE_TCP};
 	struct fault_config fc = {
 		.seed = seed * 2 + (uint64_t) i,
-		.tx = {.drop = ppm(s->f.drop),
-		       .duplicate = ppm(s->f.dup),
-		       .corrupt = ppm(s->f.corrupt),
-		       .delay = 1000000},
-		.rx = {.reorder = ppm(s->f.reorder)},
+		.tx = {.drop = ppm(s->f.drop), .duplicate = ppm(s->f.dup), .delay = 1000000},
+		.rx = {.reorder = ppm(s->f.reorder), .corrupt = ppm(s->f.corrupt)},
 		.delay_ns = s->f.delay_ns ? s->f.delay_ns : 1000,
 		.reorder_ns = s->f.reorder_ns ? s->f.reorder_ns : 1000000,
 		.hold = SV_HOLD,
@@ -178,6 +193,8 @@ int sim_init(struct sim *s, uint64_t seed, const struct sim_faults *f,
 		for (int k = 0; k < 16; k++)
 			tc.secret[k] = (uint8_t) (sim_rand(s) >> 13);
 		ret = node_port(s, i, seed);
+		if (!ret && (s->n[i].port->caps & PORT_CAP_TSO))
+			c.tso_max = s->n[i].port->tso_max;
 		if (!ret)
 			ret = iface_init(&n->ifc, &c, (struct iface_dev){&sim_dev_ops, n}, &h);
 		if (!ret)
@@ -211,7 +228,7 @@ static void count(struct sim *s)
 		s->sent += tx.frames;
 		s->dropped += tx.dropped;
 		s->duped += tx.duplicated;
-		s->corrupted += tx.corrupted;
+		s->corrupted += rx.corrupted;
 		s->reordered += rx.reordered;
 	}
 }
