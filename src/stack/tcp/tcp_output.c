@@ -139,7 +139,9 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		.flags = flags,
 		.window = (flags & TCP_RST) ? 0 : window_field(t, flags),
 	};
-	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr, 0);
+	/* A frame the device cuts gets its checksums from the device, segment by segment. */
+	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr,
+		       tx.tso_mss && hl + len > (size_t) st->ifc->mtu - IP4_HLEN ? TCP_CSUM_OK : 0);
 	if (ret < 0) {
 		iface_ip4_abort(st->ifc, &tx);
 		st->stats.tx_fail++;
