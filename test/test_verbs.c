@@ -1268,7 +1268,8 @@ Test(verbs, sends_a_tso_frame_as_one_work_request_that_arrives_as_mss_sized_segm
 		bool last = k == n - 1;
 
 		cr_assert_eq(rx[k].len, 54 + want, "segment %d: %u bytes", k, rx[k].len);
-		cr_expect_eq(ip[2] << 8 | ip[3], 40 + want, "segment %d: IPv4 length", k);
+		cr_expect_eq((uint32_t) (ip[2] << 8 | ip[3]), 40 + want, "segment %d: IPv4 length",
+			     k);
 		cr_expect_eq(ip[4] << 8 | ip[5], 0x1234 + k, "segment %d: IPv4 id", k);
 		cr_expect_eq(seq, seq0 + got, "segment %d: sequence number", k);
 		cr_expect_eq(t[13], (k == 0 ? 0x80 : 0) | 0x10 | (last ? 0x09 : 0),
