@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <xring.h>
@@ -22,6 +23,20 @@ static void load(void)
 	if (ret) {
 		log_error("%s", err);
 		return;
+	}
+	log_set_details(conf->log_details);
+	if (conf->log_file[0]) {
+		char path[CONF_PATH_LEN + 16] = "";
+
+		ret = conf_expand_pid(conf->log_file, (int) getpid(), path, sizeof(path));
+		if (ret >= 0)
+			ret = log_open_file(path);
+		if (ret < 0) {
+			log_error("XRING_LOG_FILE='%s': cannot open %s: %s", conf->log_file, path,
+				  strerror(-ret));
+			return;
+		}
+		ret = 0;
 	}
 	log_set_level((enum log_level) conf->log_level);
 	conf_log(conf, environ);
