@@ -834,6 +834,16 @@ uint64_t memif_connects(const struct port *port)
 	return MP(port)->connects;
 }
 
+unsigned memif_ring_size(const struct port *port)
+{
+	return MP(port)->up ? 1u << MP(port)->log2 : 0;
+}
+
+unsigned memif_buf_size(const struct port *port)
+{
+	return MP(port)->buf_size;
+}
+
 int memif_fuzz_server_msg(struct port *port, const void *msg, size_t len, int fd)
 {
 	struct mport *p = MP(port);
