@@ -381,3 +381,241 @@ Test(conf_effects, cqe_batch_is_how_many_frames_one_poll_takes)
 	close(fd);
 	ol_teardown();
 }
+
+/* --- ports and their pools ------------------------------------------------------------------- */
+
+static char sock_path[108];
+
+/* A memif server in the test, for the client XRING_PORTS names; returns it. */
+static struct port *memif_server(void)
+{
+	struct memif_config cfg = {.role = MEMIF_ROLE_SERVER, .name = "srv"};
+	struct port *p;
+	char spec[256];
+
+	snprintf(sock_path, sizeof(sock_path), "/tmp/xring-effects-%d.sock", getpid());
+	unlink(sock_path);
+	cfg.path = sock_path;
+	cr_assert_eq(memif_port_create(&cfg, &p), 0);
+	snprintf(spec, sizeof(spec), "memif:path=%s,role=client,ip=198.18.0.1/24", sock_path);
+	setenv("XRING_PORTS", spec, 1);
+	return p;
+}
+
+static struct port *memif_client_up(struct port *srv)
+{
+	struct xport *xp = ports_by_addr(inet_addr("198.18.0.1"));
+
+	cr_assert_not_null(xp, "XRING_PORTS opened no port");
+	for (int i = 0; i < 3000 && !memif_connected(xp->port); i++) {
+		memif_poll(srv);
+		memif_poll(xp->port);
+		usleep(1000);
+	}
+	cr_assert(memif_connected(xp->port), "the memif client did not connect");
+	return xp->port;
+}
+
+Test(conf_effects, queue_depths_and_buf_size_shape_the_memif_rings_a_port_spec_opens)
+{
+	struct port *srv, *cli;
+	struct port_frame f;
+	struct xring ring;
+
+	setenv("XRING_RX_QUEUE_DEPTH", "200", 1);
+	setenv("XRING_TX_QUEUE_DEPTH", "64", 1);
+	setenv("XRING_BUF_SIZE", "1024", 1);
+	srv = memif_server();
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	cli = memif_client_up(srv);
+	/* memif has one ring size for both directions and one buffer per slot: the larger
+	 * depth, rounded up to a power of two. */
+	cr_expect_eq(memif_ring_size(cli), 256);
+	cr_expect_eq(memif_ring_size(srv), 256, "the server sees the client's rings");
+	cr_expect_eq(memif_buf_size(cli), 1024);
+	cr_assert_eq(port_tx_alloc(cli->queues[0], &f, 1), 1);
+	cr_expect_eq(f.len, 1024, "a send buffer holds XRING_BUF_SIZE bytes");
+	xring_queue_exit(&ring);
+	ports_reset();
+	srv->ops->destroy(srv);
+	unlink(sock_path);
+}
+
+Test(conf_effects, a_memif_spec_s_own_ring_and_bufsize_come_before_the_parameters)
+{
+	struct port *srv, *cli;
+	struct xring ring;
+	char spec[256];
+
+	setenv("XRING_RX_QUEUE_DEPTH", "200", 1);
+	srv = memif_server();
+	snprintf(spec, sizeof(spec), "%s,ring=32,bufsize=512", getenv("XRING_PORTS"));
+	setenv("XRING_PORTS", spec, 1);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	cli = memif_client_up(srv);
+	cr_expect_eq(memif_ring_size(cli), 32);
+	cr_expect_eq(memif_buf_size(cli), 512);
+	xring_queue_exit(&ring);
+	ports_reset();
+	srv->ops->destroy(srv);
+	unlink(sock_path);
+}
+
+Test(conf_effects, pcap_captures_each_port_to_the_file_named_with_the_pid)
+{
+	struct port *srv;
+	struct xring ring;
+	char path[128];
+	uint32_t magic = 0;
+	int fd;
+
+	srv = memif_server();
+	setenv("XRING_PCAP", "/tmp/xring-effects-%d-{port}.pcap", 1);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	snprintf(path, sizeof(path), "/tmp/xring-effects-%d-%s.pcap", getpid(),
+		 ports_by_addr(inet_addr("198.18.0.1"))->port->name);
+	xring_queue_exit(&ring);
+	ports_reset(); /* closes the capture, writing out what it buffered */
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "no capture at %s", path);
+	cr_expect_eq(read(fd, &magic, 4), 4);
+	cr_expect(magic == 0xa1b2c3d4 || magic == 0xa1b23c4d, "not a pcap file: %#x", magic);
+	close(fd);
+	srv->ops->destroy(srv);
+	unlink(path);
+	unlink(sock_path);
+}
+
+/* Room for one link of 2 x 64 buffers of 2 KiB, and the limit at 1 MiB. */
+static void small_pools(void)
+{
+	setenv("XRING_RX_BUFS", "64", 1);
+	setenv("XRING_TX_BUFS", "64", 1);
+	setenv("XRING_RX_QUEUE_DEPTH", "16", 1);
+	setenv("XRING_TX_QUEUE_DEPTH", "16", 1);
+}
+
+Test(conf_effects, mem_limit_refuses_a_pool_beyond_it_with_a_log_line)
+{
+	struct memlink_config mc = {.nbufs = 128}; /* 256 KiB per direction */
+	struct port *a[2], *b[2], *c[2];
+	struct xring ring;
+	char buf[8192];
+
+	log_to_file();
+	small_pools();
+	setenv("XRING_MEM_LIMIT", "1M", 1);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0, "the log file is opened at first use");
+	cr_assert_eq(memlink_create(&mc, a), 0);
+	cr_assert_eq(memlink_create(&mc, b), 0);
+	cr_expect_eq(pmem_in_use(), 1u << 20);
+	cr_expect_eq(memlink_create(&mc, c), -ENOMEM, "a third link passes 1 MiB");
+	cr_expect(strstr(read_log(buf, sizeof(buf)), "XRING_MEM_LIMIT=1048576"), "log: %s", buf);
+	/* Memory given back makes room again. */
+	b[0]->ops->destroy(b[0]);
+	b[1]->ops->destroy(b[1]);
+	cr_expect_eq(memlink_create(&mc, c), 0);
+	for (int i = 0; i < 2; i++) {
+		a[i]->ops->destroy(a[i]);
+		c[i]->ops->destroy(c[i]);
+	}
+	cr_expect_eq(pmem_in_use(), 0);
+	xring_queue_exit(&ring);
+}
+
+Test(conf_effects, mem_limit_also_counts_the_memif_regions)
+{
+	struct port *srv;
+	struct xring ring;
+	char buf[8192];
+
+	log_to_file();
+	small_pools();
+	/* The client's region: 2 rings of 512 slots of 2 KiB (2 MiB) and their headers, just
+	 * above the limit (which must hold one queue's buffers: 576 x 2 KiB). */
+	setenv("XRING_RX_QUEUE_DEPTH", "512", 1);
+	setenv("XRING_RX_BUFS", "512", 1);
+	setenv("XRING_MEM_LIMIT", "2M", 1);
+	srv = memif_server();
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	for (int i = 0; i < 300; i++) {
+		memif_poll(srv);
+		memif_poll(ports_by_addr(inet_addr("198.18.0.1"))->port);
+		usleep(1000);
+	}
+	cr_expect_not(memif_connected(srv), "connected beyond the limit");
+	cr_expect(strstr(read_log(buf, sizeof(buf)), "XRING_MEM_LIMIT"), "log: %s", buf);
+	xring_queue_exit(&ring);
+	ports_reset();
+	srv->ops->destroy(srv);
+	unlink(sock_path);
+}
+
+static size_t seen_page;
+
+static void note_page(void *addr, size_t len, size_t page, void *arg)
+{
+	seen_page = page;
+}
+
+static size_t huge_free(void)
+{
+	char line[128];
+	size_t n = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %zu", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+Test(conf_effects, hugepages_off_takes_normal_pages)
+{
+	struct xring_alloc_hooks h = {.region = note_page};
+	struct memlink_config mc = {0};
+	struct port *e[2];
+
+	setenv("XRING_HUGEPAGES", "off", 1);
+	cr_assert_eq(xring_set_alloc_hooks(&h), 0);
+	cr_assert_eq(memlink_create(&mc, e), 0);
+	cr_expect_eq(seen_page, (size_t) sysconf(_SC_PAGESIZE));
+	e[0]->ops->destroy(e[0]);
+	e[1]->ops->destroy(e[1]);
+}
+
+Test(conf_effects, hugepages_on_takes_huge_pages_or_refuses_the_pool)
+{
+	struct xring_alloc_hooks h = {.region = note_page};
+	struct memlink_config mc = {0}; /* 512 KiB per lane: a quarter of a huge page */
+	struct port *e[2];
+	bool have = huge_free() >= 2;
+	int ret;
+
+	setenv("XRING_HUGEPAGES", "on", 1);
+	cr_assert_eq(xring_set_alloc_hooks(&h), 0);
+	ret = memlink_create(&mc, e);
+	if (have) {
+		cr_assert_eq(ret, 0);
+		cr_expect_gt(seen_page, (size_t) sysconf(_SC_PAGESIZE), "normal pages taken");
+		e[0]->ops->destroy(e[0]);
+		e[1]->ops->destroy(e[1]);
+	} else {
+		cr_expect_eq(ret, -ENOMEM, "no huge page is free: the pool must be refused");
+	}
+}
+
+Test(conf_effects, hugepages_try_falls_back_to_normal_pages)
+{
+	struct xring_alloc_hooks h = {.region = note_page};
+	struct memlink_config mc = {0};
+	struct port *e[2];
+
+	cr_assert_eq(xring_set_alloc_hooks(&h), 0);
+	cr_assert_eq(memlink_create(&mc, e), 0, "the default (try) never fails for want of them");
+	cr_expect(seen_page == (size_t) sysconf(_SC_PAGESIZE) || huge_free() > 0);
+	e[0]->ops->destroy(e[0]);
+	e[1]->ops->destroy(e[1]);
+}
