@@ -619,3 +619,53 @@ Test(conf_effects, hugepages_try_falls_back_to_normal_pages)
 	e[0]->ops->destroy(e[0]);
 	e[1]->ops->destroy(e[1]);
 }
+
+/* --- the rules file -------------------------------------------------------------------------- */
+
+static char rules_path[128];
+
+static void write_rules(const char *text)
+{
+	FILE *f;
+
+	snprintf(rules_path, sizeof(rules_path), "/tmp/xring-effects-%d.conf", getpid());
+	f = fopen(rules_path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	setenv("XRING_CONFIG_FILE", rules_path, 1);
+}
+
+static int connect_udp_offloaded(void)
+{
+	int32_t res;
+	int fd, off;
+
+	link_up();
+	fd = ol_connect(SOCK_DGRAM, 7000, &res);
+	off = ol_offloaded(fd);
+	close(fd);
+	ol_teardown();
+	unlink(rules_path);
+	return off;
+}
+
+Test(conf_effects, config_file_rules_send_a_destination_to_the_kernel)
+{
+	write_rules("use os udp_connect 198.18.0.2/32:7000\n");
+	cr_expect_not(connect_udp_offloaded(), "the rules file said os");
+}
+
+Test(conf_effects, application_id_selects_the_sections_that_apply)
+{
+	write_rules("application-id * cache\nuse os udp_connect *:*\n");
+	setenv("XRING_APPLICATION_ID", "cache", 1);
+	cr_expect_not(connect_udp_offloaded(), "the section for id cache said os");
+}
+
+Test(conf_effects, application_id_leaves_out_the_sections_of_other_ids)
+{
+	write_rules("application-id * cache\nuse os udp_connect *:*\n");
+	setenv("XRING_APPLICATION_ID", "web", 1);
+	cr_expect(connect_udp_offloaded(), "a section for another id applied");
+}
