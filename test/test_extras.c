@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <xring.h>
 
 #include "nic/pool_mem.h"
+#include "nic/ports.h"
 #include "ops/xsock.h"
 #include "offload_link.h"
 #include "stack/tcp/tcp_int.h"
@@ -388,4 +390,22 @@ Test(extras, thread_offload_refuses_values_other_than_minus_one_zero_and_one)
 {
 	cr_expect_eq(xring_thread_offload(2, pthread_self()), -EINVAL);
 	cr_expect_eq(xring_thread_offload(-2, pthread_self()), -EINVAL);
+}
+
+Test(extras, alloc_hooks_are_refused_once_a_port_has_opened_even_without_a_pool)
+{
+	struct xring_alloc_hooks h = {.region = my_region};
+	struct xring ring;
+	char spec[160];
+
+	/* A memif server holds no pool of its own until a client brings one. */
+	snprintf(spec, sizeof(spec),
+		 "memif:path=/tmp/xring-extras-%d.sock,role=server,ip=198.18.0.1/24", getpid());
+	setenv("XRING_PORTS", spec, 1);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	cr_expect_eq(xring_set_alloc_hooks(&h), -EBUSY);
+	xring_queue_exit(&ring);
+	ports_reset();
+	snprintf(spec, sizeof(spec), "/tmp/xring-extras-%d.sock", getpid());
+	unlink(spec);
 }

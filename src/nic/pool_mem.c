@@ -35,6 +35,13 @@ XRING_API int xring_set_alloc_hooks(const struct xring_alloc_hooks *h)
 	return ret;
 }
 
+void pmem_freeze(void)
+{
+	pthread_mutex_lock(&lock);
+	frozen = true;
+	pthread_mutex_unlock(&lock);
+}
+
 static const struct xring_conf *conf(void)
 {
 	const struct xring_conf *c;

@@ -48,6 +48,9 @@ int pmem_account(size_t len, const char *who);
 void pmem_unaccount(size_t len);
 void pmem_report(void *addr, size_t len, size_t page);
 
+/* A port is opening: from now on the hooks stay as they are (xring_set_alloc_hooks: -EBUSY). */
+void pmem_freeze(void);
+
 /* Huge pages for memfd-backed pools: whether to ask (XRING_HUGEPAGES is try or on), whether
  * failing to get them is an error (on), and their size. */
 bool pmem_want_huge(bool *required, size_t *page);

@@ -12,6 +12,7 @@
 #include "nic/netlink.h"
 #include "nic/pcap.h"
 #include "nic/portcfg.h"
+#include "nic/pool_mem.h"
 #include "nic/ports.h"
 #include "nic/verbs/verbs_port.h"
 #include "nic/xdp/xdp_port.h"
@@ -92,6 +93,7 @@ int portcfg_open(const struct pspec *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "the process's parameters are invalid");
 		return ret;
 	}
+	pmem_freeze();
 	switch (spec->kind) {
 	case PSPEC_XDP: {
 		struct port_xdp_config c;
