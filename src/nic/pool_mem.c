@@ -182,7 +182,7 @@ int pmem_alloc(struct pmem *m, size_t len, unsigned flags, const char *who)
 	pthread_mutex_unlock(&lock);
 	if (ret)
 		return ret;
-	if (h.alloc && !(flags & PMEM_F_NO_HOOK)) {
+	if (h.alloc) {
 		m->size = (len + small - 1) / small * small;
 		m->page = small;
 		m->addr = h.alloc(m->size, small, h.arg);

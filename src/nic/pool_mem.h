@@ -28,7 +28,6 @@ struct pmem {
 /* pmem_alloc() flags */
 enum {
 	PMEM_F_POPULATE = 1u << 0, /* fault every page in now (AF_XDP UMEM) */
-	PMEM_F_NO_HOOK = 1u << 1,  /* the caller needs xring's own mapping */
 };
 
 /*

@@ -49,14 +49,32 @@ int log_open_file(const char *path)
 	return 0;
 }
 
+/* Appends to line[*n..len), never past it. */
+static void add(char *line, size_t len, int *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void add(char *line, size_t len, int *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if ((size_t) *n >= len)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(line + *n, len - (size_t) *n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*n = (size_t) (*n + k) < len ? *n + k : (int) len - 1;
+}
+
 static int prefix(char *line, size_t len, enum log_level lvl, const char *file, int lno)
 {
 	static const char *const tags[] = {"", "error", "warn", "info", "debug"};
-	int n = snprintf(line, len, "xring[%d", (int) getpid());
+	int n = 0;
 
+	add(line, len, &n, "xring[%d", (int) getpid());
 	if (details >= LOG_DETAIL_THREAD)
-		n += snprintf(line + n, len - (size_t) n, ":%ld", (long) syscall(SYS_gettid));
-	n += snprintf(line + n, len - (size_t) n, "]");
+		add(line, len, &n, ":%ld", (long) syscall(SYS_gettid));
+	add(line, len, &n, "]");
 	if (details >= LOG_DETAIL_TIME) {
 		struct timespec ts;
 		struct tm tm;
@@ -65,14 +83,14 @@ static int prefix(char *line, size_t len, enum log_level lvl, const char *file, 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		n += snprintf(line + n, len - (size_t) n, " %s.%06ldZ", when, ts.tv_nsec / 1000);
+		add(line, len, &n, " %s.%06ldZ", when, ts.tv_nsec / 1000);
 	}
 	if (details >= LOG_DETAIL_SOURCE) {
 		const char *s = strstr(file, "src/");
 
-		n += snprintf(line + n, len - (size_t) n, " %s:%d", s ? s + 4 : file, lno);
+		add(line, len, &n, " %s:%d", s ? s + 4 : file, lno);
 	}
-	n += snprintf(line + n, len - (size_t) n, " %s: ", tags[lvl]);
+	add(line, len, &n, " %s: ", tags[lvl]);
 	return n;
 }
 
@@ -85,8 +103,6 @@ void log_msg_at(enum log_level lvl, const char *file, int lno, const char *fmt, 
 	if (lvl > level || lvl == LOG_NONE)
 		return;
 	n = prefix(line, sizeof(line) - 128, lvl, file, lno);
-	if (n > (int) sizeof(line) - 128)
-		n = (int) sizeof(line) - 128;
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t) n, fmt, ap);
 	va_end(ap);
