@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <xring.h>
 
@@ -120,4 +123,66 @@ static void body_hooks(const struct topo *t)
 Test(conf_xdp, the_umem_lives_in_the_application_s_memory_through_the_hooks)
 {
 	topo_run(1, 60, body_hooks);
+}
+
+/* Waits (bounded) for n CQEs; returns how many had res == want. */
+static int reap(struct xring *ring, int n, int want)
+{
+	struct __kernel_timespec ts = {.tv_sec = 5};
+	struct xring_cqe *cqe;
+	int ok = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (xring_wait_cqe_timeout(ring, &cqe, &ts))
+			break;
+		ok += cqe->res == want;
+		xring_cqe_seen(ring, cqe);
+	}
+	return ok;
+}
+
+static void body_short_tx_ring(const struct topo *t)
+{
+	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(7000)};
+	struct timeval tv = {.tv_sec = 2};
+	char buf[64] = "burst";
+	struct xring ring;
+	struct xport *xp;
+	int kfd, fd, got = 0;
+
+	inet_pton(AF_INET, TOPO_IP_B, &peer.sin_addr);
+	topo_enter(t->ns_b);
+	kfd = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(bind(kfd, (struct sockaddr *) &peer, sizeof(peer)) == 0);
+	setsockopt(kfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setenv("XRING_TX_QUEUE_DEPTH", "16", 1);
+	open_port(t, 0);
+	xp = ports_by_addr(inet_addr(TOPO_IP_A));
+	CHECK(xring_queue_init(256, &ring, 0) == 0);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	xring_prep_connect(xring_get_sqe(&ring), fd, (struct sockaddr *) &peer, sizeof(peer));
+	xring_submit(&ring);
+	CHECK(reap(&ring, 1, 0) == 1);
+	/* One datagram resolves the neighbour; then 200 in one submission, before any doorbell:
+	 * far more than the 16-entry send ring holds. */
+	xring_prep_send(xring_get_sqe(&ring), fd, buf, 8, 0);
+	xring_submit(&ring);
+	CHECK(reap(&ring, 1, 8) == 1);
+	CHECK(recv(kfd, buf, sizeof(buf), 0) == 8);
+	for (int i = 0; i < 200; i++)
+		xring_prep_send(xring_get_sqe(&ring), fd, buf, 8, 0);
+	xring_submit(&ring);
+	CHECK(reap(&ring, 200, 8) == 200);
+	while (got < 200 && recv(kfd, buf, sizeof(buf), 0) == 8)
+		got++;
+	CHECK(got == 200, "%d of 200 datagrams arrived", got);
+	CHECK(xp->port->queues[0]->stats.tx_drops == 0, "%llu dropped",
+	      (unsigned long long) xp->port->queues[0]->stats.tx_drops);
+	xring_queue_exit(&ring);
+	ports_reset();
+}
+
+Test(conf_xdp, a_send_ring_shorter_than_a_burst_drains_instead_of_dropping)
+{
+	topo_run(1, 60, body_short_tx_ring);
 }

@@ -7,6 +7,8 @@
 #include "ops/xsock.h"
 #include "util/log.h"
 
+static void flush(struct netport *np);
+
 static int dev_tx_alloc(void *arg, struct iface_txbuf *b)
 {
 	struct netport *np = arg;
@@ -32,8 +34,15 @@ static void dev_tx_post(void *arg, const struct iface_txbuf *b)
 {
 	struct netport *np = arg;
 	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
+	int ok = port_tx_post(np->q, &f, 1);
 
-	if (port_tx_post(np->q, &f, 1) == 1)
+	if (ok != 1 && np->unflushed) {
+		/* The send ring is full (XRING_TX_QUEUE_DEPTH below the buffers): ring the
+		 * doorbell so the device drains it, then try once more. */
+		flush(np);
+		ok = port_tx_post(np->q, &f, 1);
+	}
+	if (ok == 1)
 		np->unflushed++;
 	else
 		np->q->stats.tx_drops++;
