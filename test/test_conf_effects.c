@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -668,4 +669,74 @@ Test(conf_effects, application_id_leaves_out_the_sections_of_other_ids)
 	write_rules("application-id * cache\nuse os udp_connect *:*\n");
 	setenv("XRING_APPLICATION_ID", "web", 1);
 	cr_expect(connect_udp_offloaded(), "a section for another id applied");
+}
+
+/* Reserves n more huge pages for the test (root only), or skips; hp_restore() gives them back. */
+static long hp_saved = -1;
+
+static long hp_read(void)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r");
+	long n = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
+static bool hp_write(long n)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld\n", n) > 0;
+	return fclose(f) == 0 && ok;
+}
+
+static void hp_reserve(long n)
+{
+	if (geteuid() != 0)
+		cr_skip_test("reserving huge pages needs root");
+	hp_saved = hp_read();
+	cr_assert_geq(hp_saved, 0);
+	cr_assert(hp_write(hp_saved + n), "cannot reserve %ld huge pages", n);
+	cr_assert_geq(huge_free(), (size_t) n, "the kernel found no room for %ld huge pages", n);
+}
+
+static void hp_restore(void)
+{
+	if (hp_saved >= 0)
+		hp_write(hp_saved);
+}
+
+Test(conf_effects, hugepages_on_backs_pools_and_memif_regions_with_huge_pages_when_reserved,
+     .fini = hp_restore)
+{
+	struct xring_alloc_hooks h = {.region = note_page};
+	struct memlink_config mc = {0};
+	struct port *e[2], *srv;
+	struct xring ring;
+
+	hp_reserve(8);
+	setenv("XRING_HUGEPAGES", "on", 1);
+	srv = memif_server(); /* sets XRING_PORTS, read with the rest at the first pool */
+	cr_assert_eq(xring_set_alloc_hooks(&h), 0);
+	cr_assert_eq(memlink_create(&mc, e), 0);
+	cr_expect_eq(seen_page, 2u << 20, "pages of %zu bytes", seen_page);
+	e[0]->ops->destroy(e[0]);
+	e[1]->ops->destroy(e[1]);
+	/* A memif client's region, from a huge-page memfd. */
+	seen_page = 0;
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	memif_client_up(srv);
+	cr_expect_eq(seen_page, 2u << 20, "memif region pages of %zu bytes", seen_page);
+	xring_queue_exit(&ring);
+	ports_reset();
+	srv->ops->destroy(srv);
+	unlink(sock_path);
 }
