@@ -967,6 +967,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 		return -EBADF;
 	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
 		return xs->np->port_err;
+	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
+		return zc_result(ctx, req, xsock_dummy_send(xs, req));
 	if (xs->type == SOCK_STREAM)
 		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {

@@ -52,6 +52,7 @@ struct xsock {
 	struct xsock *fd_next, *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
+	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked (ops/xsock_dummy.c) */
 };
 
 struct xsock_table {
@@ -77,6 +78,9 @@ void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
 void xsock_port_state(struct netport *np, int err);
 /* Whether an opcode is refused with the port's error while the port is in one. */
 bool xsock_port_refuses(uint8_t opcode);
+/* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes
+ * but the socket's dummy counters. */
+int64_t xsock_dummy_send(struct xsock *xs, struct xreq *req);
 
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "conf/port_spec.h"
+#include "nic/pool_mem.h"
 #include "nic/verbs/verbs_internal.h"
 #include "util/log.h"
 
@@ -15,24 +16,18 @@ static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *er
 {
 	size_t len = (size_t) vp->port.nqueues *
 		     ((size_t) vp->nrx * vp->bs + (size_t) vp->ntx * vp->tbs);
-	void *m = MAP_FAILED;
+	void *m;
+	int ret;
 
-	if (c->hugepages) {
-		size_t hl = (len + (2u << 20) - 1) & ~(size_t) ((2u << 20) - 1);
-
-		m = mmap(NULL, hl, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (m != MAP_FAILED)
-			len = hl;
-		else
-			log_info("verbs: %s: no hugepages (%s), using normal pages", vp->port.name,
-				 strerror(errno));
+	/* Huge pages, the alloc hooks and the limit: nic/pool_mem.h (XRING_HUGEPAGES). */
+	ret = pmem_alloc(&vp->mem, len, 0, vp->port.name);
+	if (ret) {
+		vb_errf(err, errlen, "verbs: %s: no memory for %zu bytes of buffers", vp->devname,
+			len);
+		return ret;
 	}
-	if (m == MAP_FAILED)
-		m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	vp->pool_len = len;
-	if (m == MAP_FAILED)
-		return -ENOMEM;
+	m = vp->mem.addr;
+	len = vp->mem.size;
 	vp->pool = m;
 	/* Receives write into the pools: LOCAL_WRITE. Sends only read. */
 	vp->pool_mr = ibv_reg_mr(vp->pd, m, len, IBV_ACCESS_LOCAL_WRITE);
@@ -60,8 +55,7 @@ static void vb_free(struct vb_port *vp)
 		log_warn("verbs: %s: ibv_dealloc_pd failed", vp->devname);
 	if (vp->ctx && ibv_close_device(vp->ctx))
 		log_warn("verbs: %s: ibv_close_device failed", vp->devname);
-	if (vp->pool)
-		munmap(vp->pool, vp->pool_len);
+	pmem_free(&vp->mem);
 	free(vp->qs);
 	free(vp->qptrs);
 	free(vp->rules);
@@ -139,13 +133,14 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	}
 	ret = pools(vp, &c, err, errlen);
 	if (ret && vp->tso && !c.tx_buf_size) {
-		/* TSO's 64 KiB send buffers are the bulk of the pinned memory: without them the
-		 * port still works (RLIMIT_MEMLOCK is often 8 MiB), one MTU per send. */
-		log_warn("verbs: %s: could not pin %zu bytes for TSO send buffers; TSO off",
-			 vp->devname, vp->pool_len);
+		/* TSO's 64 KiB send buffers are the bulk of the pool: without them the port still
+		 * works (RLIMIT_MEMLOCK is often 8 MiB, XRING_MEM_LIMIT may be lower), one MTU per
+		 * send. */
+		log_warn("verbs: %s: no room for TSO send buffers (%zu bytes); TSO off",
+			 vp->devname, vp->mem.size ? vp->mem.size : vp->mem.len);
 		if (vp->pool_mr)
 			ibv_dereg_mr(vp->pool_mr);
-		munmap(vp->pool, vp->pool_len);
+		pmem_free(&vp->mem);
 		vp->pool = NULL;
 		vp->pool_mr = NULL;
 		vp->tso = false;
