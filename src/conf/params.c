@@ -59,6 +59,8 @@ static const struct conf_param params[] = {
 	 .desc = "TCP receive buffer (largest window offered) per socket."},
 	{"XRING_TCP_WMEM", CONF_SIZE, "256K", 4 * KIB, GIB, FIELD(tcp_wmem),
 	 .desc = "TCP send buffer per socket."},
+	{"XRING_TCP_MAX_CONN", CONF_INT, "4096", 2, 4194304, FIELD(tcp_max_conn),
+	 .desc = "TCP connections (listeners and TIME-WAIT included) per port and ring."},
 	{"XRING_TCP_TIMEWAIT_MS", CONF_INT, "60000", 0, 600000, FIELD(tcp_timewait_ms),
 	 .desc = "Milliseconds a closed TCP connection stays in TIME-WAIT."},
 	{"XRING_TCP_TIMESTAMPS", CONF_BOOL, "1", FIELD(tcp_timestamps),

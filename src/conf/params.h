@@ -61,6 +61,7 @@ struct xring_conf {
 	uint32_t mss;    /* 0: derived from the MTU */
 	uint64_t tcp_rmem;
 	uint64_t tcp_wmem;
+	uint32_t tcp_max_conn;
 	uint32_t tcp_timewait_ms;
 	bool tcp_timestamps;
 
