@@ -12,11 +12,6 @@
 #include "stack/wire/udp.h"
 #include "util/log.h"
 
-static unsigned hash_fd(int fd)
-{
-	return (unsigned) fd % XSOCK_HASH;
-}
-
 static unsigned hash_port(uint16_t port)
 {
 	return port % XSOCK_HASH;
@@ -24,14 +19,28 @@ static unsigned hash_port(uint16_t port)
 
 struct xsock *xsock_by_fd(struct xring_ctx *ctx, int fd)
 {
-	struct xsock *xs;
-
-	if (!ctx->xsocks || fd < 0)
+	if (!ctx->xsocks || fd < 0 || (unsigned) fd >= ctx->xsocks->nfd)
 		return NULL;
-	for (xs = ctx->xsocks->by_fd[hash_fd(fd)]; xs; xs = xs->fd_next)
-		if (xs->fd == fd)
-			return xs;
-	return NULL;
+	return ctx->xsocks->by_fd[fd];
+}
+
+/* Room in the descriptor table for fd. */
+static int fd_room(struct xsock_table *tab, int fd)
+{
+	unsigned n = tab->nfd ? tab->nfd : 64;
+	struct xsock **t;
+
+	if ((unsigned) fd < tab->nfd)
+		return 0;
+	while (n <= (unsigned) fd)
+		n *= 2;
+	t = realloc(tab->by_fd, n * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	memset(t + tab->nfd, 0, (n - tab->nfd) * sizeof(*t));
+	tab->by_fd = t;
+	tab->nfd = n;
+	return 0;
 }
 
 static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
@@ -43,6 +52,8 @@ static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
 			return xs;
 	return NULL;
 }
+
+static void xsock_free(struct xring_ctx *ctx, struct xsock *xs);
 
 static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np, uint32_t lip,
 		     uint16_t lport, struct xsock **out)
@@ -56,24 +67,20 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	}
 	if (type == SOCK_DGRAM && by_port(ctx, lip, lport))
 		return -EADDRINUSE;
+	if (fd < 0 || fd_room(ctx->xsocks, fd))
+		return fd < 0 ? -EBADF : -ENOMEM;
+	if (ctx->xsocks->by_fd[fd])
+		xsock_free(ctx, ctx->xsocks->by_fd[fd]); /* its descriptor was closed behind us */
 	xs = calloc(1, sizeof(*xs));
 	if (!xs)
 		return -ENOMEM;
-	if (type == SOCK_DGRAM) {
-		xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS);
-		if (!xs->rx) {
-			free(xs);
-			return -ENOMEM;
-		}
-	}
 	xs->fd = fd;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
 	xs->lip = lip;
 	xs->lport = lport;
-	xs->fd_next = ctx->xsocks->by_fd[hash_fd(fd)];
-	ctx->xsocks->by_fd[hash_fd(fd)] = xs;
+	ctx->xsocks->by_fd[fd] = xs;
 	/* UDP demultiplexes here; TCP inside its stack. */
 	if (type == SOCK_DGRAM) {
 		xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
@@ -110,11 +117,8 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 {
 	struct xsock **pp;
 
-	for (pp = &ctx->xsocks->by_fd[hash_fd(xs->fd)]; *pp; pp = &(*pp)->fd_next)
-		if (*pp == xs) {
-			*pp = xs->fd_next;
-			break;
-		}
+	if (ctx->xsocks->by_fd[xs->fd] == xs)
+		ctx->xsocks->by_fd[xs->fd] = NULL;
 	if (xs->type == SOCK_DGRAM)
 		for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
 			if (*pp == xs) {
@@ -150,9 +154,10 @@ void xsock_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->xsocks)
 		return;
-	for (unsigned i = 0; i < XSOCK_HASH; i++)
-		while (ctx->xsocks->by_fd[i])
+	for (unsigned i = 0; i < ctx->xsocks->nfd; i++)
+		if (ctx->xsocks->by_fd[i])
 			xsock_free(ctx, ctx->xsocks->by_fd[i]);
+	free(ctx->xsocks->by_fd);
 	free(ctx->xsocks);
 	ctx->xsocks = NULL;
 }
@@ -1087,6 +1092,10 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 	}
 	if (xs->rx_tail - xs->rx_head == XSOCK_RX_SLOTS) {
 		xs->rx_drops++; /* the receive queue is full: UDP drops, as the kernel does */
+		return 0;
+	}
+	if (!xs->rx && !(xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS))) {
+		xs->rx_drops++;
 		return 0;
 	}
 	d = &xs->rx[xs->rx_tail++ % XSOCK_RX_SLOTS];
