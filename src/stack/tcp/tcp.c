@@ -437,6 +437,30 @@ static int pick_port(struct tcp_stack *st, uint32_t raddr, uint16_t rport)
 	return -EADDRINUSE;
 }
 
+/*
+ * A SYN that reaches a connection in TIME_WAIT may open a new incarnation of it when it cannot
+ * be an old duplicate: its timestamp is newer than the last one the old connection took (RFC
+ * 6191 2), or, without timestamps, its sequence lies beyond the old one's (RFC 1122
+ * 4.2.2.13). Clients that reuse ports quickly (a connection-rate benchmark, a proxy) depend on
+ * it, as Linux allows it too. The old block goes; true when the SYN is the listener's now.
+ */
+bool tcp_tw_reuse(struct tcp_stack *st, struct tcb *t, uint32_t seq, bool has_ts, uint32_t tsval)
+{
+	bool ok;
+
+	if (t->state != TCPS_TIME_WAIT || (t->flags & TF_USER))
+		return false;
+	if ((t->flags & TF_TS) && has_ts)
+		ok = SEQ_GT(tsval, t->ts_recent);
+	else
+		ok = SEQ_GT(seq, t->rcv_nxt);
+	if (!ok)
+		return false;
+	st->stats.tw_reused++;
+	tcp_drop(st, t, 0);
+	return true;
+}
+
 /* ---- API ---- */
 
 static struct tcp_stack *stack_of(const struct tcb *t)

@@ -20,7 +20,7 @@
  * recovery. tcp_cc.c: congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC).
  *
  * Not implemented yet: SYN cookies (a full SYN queue drops SYNs), path MTU discovery, ECN,
- * urgent data (the pointer is ignored), TIME_WAIT reuse by a new SYN (RFC 6191), D-SACK,
+ * urgent data (the pointer is ignored), D-SACK,
  * send_zc-style referenced send buffers (tcp_send copies; tcp_acked() and TCP_EV_ACKED are the
  * notification half of it).
  *
@@ -127,6 +127,7 @@ struct tcp_stats {
 	uint64_t rcv_trimmed; /* segments whose tail lay beyond the receive window and was cut */
 	uint64_t clock_back;  /* calls given an older time than an earlier call (tcp_clock) */
 	uint64_t no_buf;      /* a send or receive ring could not be had (malloc failed) */
+	uint64_t tw_reused;   /* TIME_WAIT connections that made way for a new SYN (RFC 6191) */
 };
 
 /* ---- set up ---- */

@@ -768,6 +768,9 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 	if (!v->sport || !v->dport)
 		return;
 	t = tcp_lookup(st, ip->src, v->sport, v->dport);
+	if (t && (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+	    tcp_tw_reuse(st, t, s.seq, s.o.present & TCPO_TS, s.o.ts_val))
+		t = NULL;
 	if (!t) {
 		struct tcb *lis = tcp_lookup_listener(st, v->dport);
 

@@ -189,6 +189,8 @@ void tcp_drop(struct tcp_stack *st, struct tcb *t, int err);
 void tcp_free(struct tcp_stack *st, struct tcb *t);
 void tcp_set_state(struct tcp_stack *st, struct tcb *t, uint8_t state);
 uint32_t tcp_rcv_space(const struct tcb *t);
+/* A SYN for t in TIME_WAIT: true when t made way for a new connection (RFC 6191). */
+bool tcp_tw_reuse(struct tcp_stack *st, struct tcb *t, uint32_t seq, bool has_ts, uint32_t tsval);
 
 /* tcp_output.c */
 int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now);
