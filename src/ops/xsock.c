@@ -658,6 +658,12 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 	req->res = (int32_t) done;
 	if ((size_t) done == total || (done > 0 && !all))
 		return done;
+	/* MSG_WAITALL short of its length with the end of the stream (or an error) already
+	 * there: no event will come for it again, so it ends now with what it has, as in the
+	 * kernel. */
+	if (!sending && done > 0 && !tcp_rcvavail(xs->tcb) &&
+	    (tcp_events(xs->tcb) & TCP_EV_READABLE))
+		return done;
 	if (sqe->msg_flags & MSG_DONTWAIT)
 		return done ? done : -EAGAIN;
 	return OP_QUEUED;
