@@ -199,10 +199,18 @@ enum {
 	M_RATE
 };
 
+/* Memory is read at a tenth of the connections and at all of them: the growth between the
+ * two, per connection, leaves out what the first connections warm up once (link buffers,
+ * the first chunk of blocks, the rings' pools). */
 struct report {
-	long rss_delta_kb;
+	long rss_delta_kb; /* from a tenth to all */
 	unsigned count;
 };
+
+static unsigned tenth(unsigned n)
+{
+	return n / 10;
+}
 
 /* Accepts on NLINK listeners. Hold: echo 8 bytes once per connection and keep it; after the
  * n-th echo, report the resident set's growth on rep_fd. Rate: send a byte and close. Runs
@@ -215,7 +223,7 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 	struct ring r;
 	int lfd[NLINK];
 	unsigned echoed = 0;
-	long rss0;
+	long rss0, rss10 = 0;
 
 	if (x)
 		add_ports(1);
@@ -310,8 +318,10 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 					op_close(&r, fd, UD(K_CLOSE, fd));
 					break;
 				}
-				if (++echoed == n) {
-					struct report rep = {rss_kb() - rss0, echoed};
+				if (++echoed == tenth(n))
+					rss10 = rss_kb();
+				if (echoed == n) {
+					struct report rep = {rss_kb() - rss10, echoed};
 
 					if (write(rep_fd, &rep, sizeof(rep)) != sizeof(rep))
 						die("write", errno);
@@ -336,8 +346,9 @@ struct slot {
 
 struct cstats {
 	unsigned done, retries;
-	long rss_delta_kb;
+	long rss_delta_kb, rss10;
 	double secs;
+	int marker_fd; /* hold: a byte goes here at a tenth of the connections */
 };
 
 static void start_connect(struct ring *r, struct slot *s, unsigned i, unsigned seq)
@@ -374,7 +385,12 @@ static void client_run(struct ring *r, int mode, unsigned n, int *fds, struct cs
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t) (rate_secs * 1e9);
 	int stop = 0;
 
-	memset(st, 0, sizeof(*st));
+	{
+		int m = st->marker_fd;
+
+		memset(st, 0, sizeof(*st));
+		st->marker_fd = m;
+	}
 	for (;;) {
 		struct io_uring_cqe *c;
 
@@ -466,6 +482,11 @@ static void client_run(struct ring *r, int mode, unsigned n, int *fds, struct cs
 				fds[st->done++] = s->fd; /* echoed: held from now on */
 				s->state = 0;
 				inflight--;
+				if (st->done == tenth(n)) {
+					st->rss10 = rss_kb();
+					if (write(st->marker_fd, "m", 1) != 1)
+						die("write", errno);
+				}
 			}
 		}
 		if (mode == M_RATE && now_ns() >= end)
@@ -552,8 +573,9 @@ static void run_hold(int x, struct hold_result *out)
 {
 	int rfd, p[2];
 	pid_t srv, cli;
-	long slab0 = slab_kb();
+	long slab10;
 	struct report rep;
+	char m;
 
 	srv = spawn_server(x, M_HOLD, nconns, &rfd);
 	if (pipe(p))
@@ -563,16 +585,15 @@ static void run_hold(int x, struct hold_result *out)
 		struct ring r;
 		struct cstats st;
 		int *fds = calloc(nconns, sizeof(*fds));
-		long rss0;
 
 		close(p[0]);
 		if (x)
 			add_ports(0);
 		ring_init(&r, x);
 		warm_up(&r);
-		rss0 = rss_kb();
+		st.marker_fd = p[1];
 		client_run(&r, M_HOLD, nconns, fds, &st);
-		st.rss_delta_kb = rss_kb() - rss0;
+		st.rss_delta_kb = rss_kb() - st.rss10;
 		if (write(p[1], &st, sizeof(st)) != sizeof(st))
 			die("write", errno);
 		pause(); /* holding, until killed */
@@ -582,6 +603,9 @@ static void run_hold(int x, struct hold_result *out)
 	{
 		struct cstats st;
 
+		if (read(p[0], &m, 1) != 1)
+			die("client failed", EIO);
+		slab10 = slab_kb();
 		if (read(p[0], &st, sizeof(st)) != sizeof(st))
 			die("client failed", EIO);
 		if (read(rfd, &rep, sizeof(rep)) != sizeof(rep))
@@ -590,7 +614,7 @@ static void run_hold(int x, struct hold_result *out)
 		out->n = st.done;
 		out->cli_kb = st.rss_delta_kb;
 		out->srv_kb = rep.rss_delta_kb;
-		out->slab_kb = slab_kb() - slab0;
+		out->slab_kb = slab_kb() - slab10;
 		out->secs = st.secs;
 		if (rep.count != nconns || st.done != nconns)
 			die("not every connection was established and echoed", EIO);
@@ -619,6 +643,7 @@ static void run_rate(int x, struct rate_result *out)
 			add_ports(0);
 		ring_init(&r, x);
 		warm_up(&r);
+		st.marker_fd = -1;
 		client_run(&r, M_RATE, 0, NULL, &st);
 		if (write(p[1], &st, sizeof(st)) != sizeof(st))
 			die("write", errno);
@@ -668,10 +693,11 @@ static void show_hold(const char *name, const struct hold_result *h)
 {
 	printf("%-22s %u connections held, opened and echoed in %.2f s (%.0f/s)\n", name, h->n,
 	       h->secs, h->n / h->secs);
+	double per = 1024.0 / (h->n - tenth(h->n));
+
 	printf("%-22s per connection: server process %.0f B, client process %.0f B, kernel slab "
 	       "(both ends) %.0f B\n",
-	       "", h->srv_kb * 1024.0 / h->n, h->cli_kb * 1024.0 / h->n,
-	       h->slab_kb * 1024.0 / h->n);
+	       "", h->srv_kb * per, h->cli_kb * per, h->slab_kb * per);
 }
 
 int main(int argc, char **argv)
@@ -700,8 +726,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!nconns)
-		nconns = 1;
+	if (nconns < 10)
+		nconns = 10;
 	snprintf(tag, sizeof(tag), "%d", (int) getpid());
 	raise_nofile(nconns + 4096);
 	/* Room for every connection and a margin for the rate runs' TIME_WAIT ones, per link
@@ -720,8 +746,8 @@ int main(int argc, char **argv)
 		show_hold("kernel (loopback)", &hk);
 		printf("memory per idle connection, process + kernel slab, both ends: xring %.0f B, "
 		       "kernel %.0f B\n",
-		       (hx.srv_kb + hx.cli_kb + hx.slab_kb) * 1024.0 / hx.n,
-		       (hk.srv_kb + hk.cli_kb + hk.slab_kb) * 1024.0 / hk.n);
+		       (hx.srv_kb + hx.cli_kb + hx.slab_kb) * 1024.0 / (hx.n - tenth(hx.n)),
+		       (hk.srv_kb + hk.cli_kb + hk.slab_kb) * 1024.0 / (hk.n - tenth(hk.n)));
 	}
 	for (int i = 0; i < rounds; i++) {
 		double ratio;
