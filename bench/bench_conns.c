@@ -705,7 +705,7 @@ int main(int argc, char **argv)
 	struct hold_result hx, hk;
 	struct rate_result rx[ROUNDS], rk[ROUNDS];
 	double lo = 1e30, hi = 0;
-	int quick = 0, skip_hold = 0;
+	int quick = 0, skip_hold = 0, xring_only = 0;
 	char cap[32];
 
 	for (int i = 1; i < argc; i++) {
@@ -720,8 +720,11 @@ int main(int argc, char **argv)
 			rate_secs = strtod(argv[++i], NULL);
 		} else if (!strcmp(argv[i], "--no-hold")) {
 			skip_hold = 1;
+		} else if (!strcmp(argv[i], "--xring-only")) {
+			xring_only = 1; /* for profiling */
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--conns N] [--secs S] [--no-hold]\n",
+			fprintf(stderr,
+				"usage: %s [--quick] [--conns N] [--secs S] [--no-hold] [--xring-only]\n",
 				argv[0]);
 			return 2;
 		}
@@ -753,6 +756,10 @@ int main(int argc, char **argv)
 		double ratio;
 
 		run_rate(1, &rx[i]);
+		if (xring_only) {
+			printf("setup rate round %d: xring %.0f/s\n", i + 1, rx[i].rate);
+			continue;
+		}
 		run_rate(0, &rk[i]);
 		ratio = rx[i].rate / rk[i].rate;
 		if (ratio < lo)
