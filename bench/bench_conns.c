@@ -732,7 +732,7 @@ int main(int argc, char **argv)
 	if (nconns < 10)
 		nconns = 10;
 	snprintf(tag, sizeof(tag), "%d", (int) getpid());
-	raise_nofile(nconns + 4096);
+	raise_nofile(nconns + 1000);
 	/* Room for every connection and a margin for the rate runs' TIME_WAIT ones, per link
 	 * (blocks are allocated as connections open, not at start). */
 	snprintf(cap, sizeof(cap), "%u", nconns + 65536);

@@ -590,12 +590,12 @@ long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len)
 	room = t->sbuf_size - t->sbuf_len;
 	if (!room)
 		return -EAGAIN;
-	if (!len)
-		return 0;
-	if (!tcp_sbuf_need(st, t))
+	if (len && !tcp_sbuf_need(st, t))
 		return -ENOMEM;
 	n = len < room ? (uint32_t) len : room;
-	ring_put(t->sbuf, t->sbuf_size, (t->sbuf_head + t->sbuf_len) % t->sbuf_size, buf, n);
+	if (n)
+		ring_put(t->sbuf, t->sbuf_size, (t->sbuf_head + t->sbuf_len) % t->sbuf_size, buf,
+			 n);
 	t->sbuf_len += n;
 	now = tcp_clock(st, now);
 	tcp_output(st, t, now);
