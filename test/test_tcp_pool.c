@@ -353,3 +353,35 @@ Test(tcp_pool, holds_100000_connections_in_one_stack_without_rings)
 		    sizeof(struct tcb));
 	free(h);
 }
+
+Test(tcp_pool, ends_the_oldest_time_wait_connection_when_the_pool_is_full)
+{
+	struct tcb *lis, *c, *a, *t;
+	uint16_t first;
+
+	small_cfg();
+	stop();
+	cfg.max_socks = 9; /* the listener and eight server ends */
+	start();
+	lis = listen_on(SPORT);
+	/* Eight connections, each closed by the server first: eight blocks in TIME_WAIT there. */
+	for (unsigned i = 0; i < 8; i++) {
+		pair(lis, &c, &a);
+		if (!i)
+			tcp_endpoints(c, NULL, &first, NULL, NULL);
+		cr_assert_eq(tcp_close(a, sim.now), 0);
+		flush();
+		cr_assert_eq(tcp_close(c, sim.now), 0);
+		flush();
+		sim.now += MS;
+	}
+	cr_assert_eq(tcp_inuse(srv()), 9, "the pool is full of TIME_WAIT");
+	t = tcp_lookup(srv(), sim.n[1].ip, first, SPORT);
+	cr_assert_not_null(t);
+	cr_assert_eq(tcp_state(t), TCPS_TIME_WAIT);
+	/* A ninth connection still gets a block: the oldest TIME_WAIT one. */
+	pair(lis, &c, &a);
+	cr_assert_eq(srv()->stats.tw_recycled, 1);
+	cr_assert_null(tcp_lookup(srv(), sim.n[1].ip, first, SPORT), "the oldest went");
+	cr_assert_eq(tcp_state(a), TCPS_ESTABLISHED);
+}

@@ -186,11 +186,62 @@ static int pool_grow(struct tcp_stack *st)
 	for (unsigned i = n; i-- > 0;) {
 		c[i].st = st;
 		c[i].idx = (int32_t) (st->ntcb + i);
+		c[i].tw_prev = c[i].tw_next = -2;
 		c[i].hnext = st->free_head;
 		st->free_head = c[i].idx;
 	}
 	st->ntcb += n;
 	return 0;
+}
+
+void tcp_tw_link(struct tcp_stack *st, struct tcb *t)
+{
+	if (t->tw_prev != -2)
+		return;
+	t->tw_next = -1;
+	t->tw_prev = st->tw_tail;
+	if (st->tw_tail >= 0)
+		tcp_tcb(st, st->tw_tail)->tw_next = t->idx;
+	else
+		st->tw_head = t->idx;
+	st->tw_tail = t->idx;
+}
+
+void tcp_tw_unlink(struct tcp_stack *st, struct tcb *t)
+{
+	if (t->tw_prev == -2)
+		return;
+	if (t->tw_prev >= 0)
+		tcp_tcb(st, t->tw_prev)->tw_next = t->tw_next;
+	else
+		st->tw_head = t->tw_next;
+	if (t->tw_next >= 0)
+		tcp_tcb(st, t->tw_next)->tw_prev = t->tw_prev;
+	else
+		st->tw_tail = t->tw_prev;
+	t->tw_prev = t->tw_next = -2;
+}
+
+/*
+ * A full pool ends the oldest TIME_WAIT connection nobody holds, as Linux does beyond
+ * tcp_max_tw_buckets: otherwise a server closing connections at a high rate would fill its
+ * pool with them (one per connection for 2 MSL) and refuse new ones. A look at the first few
+ * is enough; blocks still held are rare there (shut down both ways, not closed).
+ */
+static bool tw_recycle(struct tcp_stack *st)
+{
+	int32_t i = st->tw_head;
+
+	for (unsigned n = 0; i >= 0 && n < 8; n++, i = tcp_tcb(st, i)->tw_next) {
+		struct tcb *t = tcp_tcb(st, i);
+
+		if (!(t->flags & TF_USER)) {
+			st->stats.tw_recycled++;
+			tcp_drop(st, t, 0);
+			return st->free_head >= 0;
+		}
+	}
+	return false;
 }
 
 struct tcb *tcp_alloc(struct tcp_stack *st)
@@ -199,7 +250,7 @@ struct tcb *tcp_alloc(struct tcp_stack *st)
 	uint32_t theap;
 	int32_t idx;
 
-	if (st->free_head < 0 && pool_grow(st))
+	if (st->free_head < 0 && pool_grow(st) && !tw_recycle(st))
 		return NULL;
 	idx = st->free_head;
 	t = tcp_tcb(st, idx);
@@ -209,6 +260,7 @@ struct tcb *tcp_alloc(struct tcp_stack *st)
 	t->st = st;
 	t->idx = idx;
 	t->theap = theap;
+	t->tw_prev = t->tw_next = -2;
 	t->sbuf_size = st->cfg.sndbuf;
 	t->rbuf_size = st->cfg.rcvbuf;
 	t->hnext = t->parent = t->qnext = t->acc_head = t->acc_tail = -1;
@@ -230,6 +282,7 @@ void tcp_free(struct tcp_stack *st, struct tcb *t)
 			*pp = t->qnext;
 	}
 	tcp_bufs_release(st, t);
+	tcp_tw_unlink(st, t);
 	t->state = TCPS_CLOSED;
 	t->flags = 0;
 	t->hnext = st->free_head;
@@ -336,6 +389,7 @@ void tcp_drop(struct tcp_stack *st, struct tcb *t, int err)
 		return;
 	}
 	hash_remove(st, t);
+	tcp_tw_unlink(st, t);
 	t->state = TCPS_CLOSED;
 	t->t_rexmt = t->t_delack = t->t_keep = t->t_2msl = 0;
 	if (err && !t->err)
@@ -381,6 +435,7 @@ int tcp_init(struct tcp_stack *st, const struct tcp_config *cfg, struct iface *i
 		return -EINVAL;
 	st->ifc = ifc;
 	st->free_head = -1;
+	st->tw_head = st->tw_tail = -1;
 	st->listen_head = -1;
 	st->notify_head = -1;
 	st->sbufs.size = c->sndbuf;

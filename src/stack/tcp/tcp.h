@@ -128,6 +128,7 @@ struct tcp_stats {
 	uint64_t clock_back;  /* calls given an older time than an earlier call (tcp_clock) */
 	uint64_t no_buf;      /* a send or receive ring could not be had (malloc failed) */
 	uint64_t tw_reused;   /* TIME_WAIT connections that made way for a new SYN (RFC 6191) */
+	uint64_t tw_recycled; /* TIME_WAIT connections ended early for a full pool */
 };
 
 /* ---- set up ---- */

@@ -124,7 +124,8 @@ struct tcb {
 	void *arg;
 	tcp_rx_fn rx_hook;
 
-	uint32_t theap; /* position in the timer heap (1-based), 0 when not filed */
+	uint32_t theap;           /* position in the timer heap (1-based), 0 when not filed */
+	int32_t tw_prev, tw_next; /* on the TIME_WAIT list, oldest first; -2 when not on it */
 };
 
 /*
@@ -156,6 +157,7 @@ struct tcp_stack {
 	struct tcp_tentry *heap; /* timer heap, entries 1..nheap */
 	unsigned nheap, heap_cap;
 	struct tcp_bufpool sbufs, rbufs;
+	int32_t tw_head, tw_tail; /* TIME_WAIT blocks, in the order they entered it */
 	int32_t free_head;
 	int32_t *bucket;
 	unsigned nbucket; /* power of two */
@@ -203,6 +205,10 @@ void tcp_send_rst(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_respond(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
 		 uint32_t seq, uint32_t ack, uint16_t flags);
 uint32_t tcp_tsval(const struct tcb *t, uint64_t now);
+
+/* The TIME_WAIT list: a full pool takes the oldest block from it (tcp.c). */
+void tcp_tw_link(struct tcp_stack *st, struct tcb *t);
+void tcp_tw_unlink(struct tcp_stack *st, struct tcb *t);
 
 /* tcp_timer.c */
 void tcp_timers_run(struct tcp_stack *st, struct tcb *t, uint64_t now);

@@ -206,6 +206,7 @@ void tcp_keep_arm(struct tcp_stack *st, struct tcb *t, uint64_t now)
 void tcp_timewait(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	t->state = TCPS_TIME_WAIT;
+	tcp_tw_link(st, t);
 	t->t_rexmt = t->t_delack = t->t_keep = 0;
 	t->flags &= ~TF_PERSIST;
 	t->t_2msl = now + st->cfg.msl2_ns;
