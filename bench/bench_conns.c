@@ -12,7 +12,8 @@
  * set (VmRSS) before and after, and the kernel's slab memory (/proc/meminfo Slab, system-wide)
  * before and after, for both processes together. An offloaded socket keeps a kernel socket as
  * its placeholder (the application's own socket on the client; one made at accept on the
- * server), so xring's connections cost kernel slab memory too: both are shown.
+ * server), so xring's connections cost kernel slab memory too: both are shown, and xring is
+ * run a second time with XRING_ACCEPT_EVENTFD=1 (an eventfd names each accepted connection).
  *
  * Each client address is one link, because an offloaded client socket reserves its port in
  * the kernel (bind to port 0) and the kernel's ephemeral range holds some 28,000 ports per
@@ -708,7 +709,7 @@ static void show_hold(const char *name, const struct hold_result *h)
 
 int main(int argc, char **argv)
 {
-	struct hold_result hx, hk;
+	struct hold_result hx, he, hk;
 	struct rate_result rx[ROUNDS], rk[ROUNDS];
 	double lo = 1e30, hi = 0;
 	int quick = 0, skip_hold = 0, xring_only = 0;
@@ -751,11 +752,17 @@ int main(int argc, char **argv)
 	if (!skip_hold) {
 		run_hold(1, &hx);
 		show_hold("xring (memif)", &hx);
+		/* The server's descriptors as eventfds instead of TCP sockets. */
+		setenv("XRING_ACCEPT_EVENTFD", "1", 1);
+		run_hold(1, &he);
+		unsetenv("XRING_ACCEPT_EVENTFD");
+		show_hold("xring, eventfd accept", &he);
 		run_hold(0, &hk);
 		show_hold("kernel (loopback)", &hk);
 		printf("memory per idle connection, process + kernel slab, both ends: xring %.0f B, "
-		       "kernel %.0f B\n",
+		       "xring with eventfd accept %.0f B, kernel %.0f B\n",
 		       (hx.srv_kb + hx.cli_kb + hx.slab_kb) * 1024.0 / (hx.n - tenth(hx.n)),
+		       (he.srv_kb + he.cli_kb + he.slab_kb) * 1024.0 / (he.n - tenth(he.n)),
 		       (hk.srv_kb + hk.cli_kb + hk.slab_kb) * 1024.0 / (hk.n - tenth(hk.n)));
 	}
 	for (int i = 0; i < rounds; i++) {

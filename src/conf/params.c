@@ -61,6 +61,8 @@ static const struct conf_param params[] = {
 	 .desc = "TCP send buffer per socket."},
 	{"XRING_TCP_MAX_CONN", CONF_INT, "4096", 2, 4194304, FIELD(tcp_max_conn),
 	 .desc = "TCP connections (listeners and TIME-WAIT included) per port and ring."},
+	{"XRING_ACCEPT_EVENTFD", CONF_BOOL, "0", FIELD(accept_eventfd),
+	 .desc = "Name accepted offloaded connections by an eventfd, not a TCP socket."},
 	{"XRING_TCP_TIMEWAIT_MS", CONF_INT, "60000", 0, 600000, FIELD(tcp_timewait_ms),
 	 .desc = "Milliseconds a closed TCP connection stays in TIME-WAIT."},
 	{"XRING_TCP_TIMESTAMPS", CONF_BOOL, "1", FIELD(tcp_timestamps),

@@ -62,6 +62,7 @@ struct xring_conf {
 	uint64_t tcp_rmem;
 	uint64_t tcp_wmem;
 	uint32_t tcp_max_conn;
+	bool accept_eventfd;
 	uint32_t tcp_timewait_ms;
 	bool tcp_timestamps;
 

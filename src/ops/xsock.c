@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -710,6 +711,18 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 	}
 }
 
+/* The descriptor that names an accepted connection: an unbound TCP socket, or an eventfd
+ * (XRING_ACCEPT_EVENTFD), far cheaper in kernel memory when connections are many. */
+static int accept_fd(int flags)
+{
+	const struct xring_conf *c;
+
+	if (proc_conf(&c) == 0 && c->accept_eventfd)
+		return eventfd(0, (flags & SOCK_NONBLOCK ? EFD_NONBLOCK : 0) |
+					  (flags & SOCK_CLOEXEC ? EFD_CLOEXEC : 0));
+	return socket(AF_INET, flags, 0);
+}
+
 /* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
  * for the application to name it by. Returns the descriptor. */
 static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
@@ -722,7 +735,7 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 
 	if (err)
 		return err;
-	fd = socket(AF_INET, flags, 0);
+	fd = accept_fd(flags);
 	if (fd < 0) {
 		tcp_abort(c, clock_mono_ns());
 		return -errno;
