@@ -711,7 +711,7 @@ int main(int argc, char **argv)
 {
 	struct hold_result hx, he, hk;
 	struct rate_result rx[ROUNDS], rk[ROUNDS];
-	double lo = 1e30, hi = 0;
+	double lo = 1e30, hi = 0, elo = 1e30, ehi = 0;
 	int quick = 0, skip_hold = 0, xring_only = 0;
 	char cap[32];
 
@@ -766,6 +766,7 @@ int main(int argc, char **argv)
 		       (hk.srv_kb + hk.cli_kb + hk.slab_kb) * 1024.0 / (hk.n - tenth(hk.n)));
 	}
 	for (int i = 0; i < rounds; i++) {
+		struct rate_result re;
 		double ratio;
 
 		run_rate(1, &rx[i]);
@@ -774,15 +775,27 @@ int main(int argc, char **argv)
 			continue;
 		}
 		run_rate(0, &rk[i]);
+		setenv("XRING_ACCEPT_EVENTFD", "1", 1);
+		run_rate(1, &re);
+		unsetenv("XRING_ACCEPT_EVENTFD");
 		ratio = rx[i].rate / rk[i].rate;
 		if (ratio < lo)
 			lo = ratio;
 		if (ratio > hi)
 			hi = ratio;
-		printf("setup rate round %d: xring %.0f/s (%u retries), kernel %.0f/s, ratio %.2f\n",
-		       i + 1, rx[i].rate, rx[i].retries, rk[i].rate, ratio);
+		if (re.rate / rk[i].rate < elo)
+			elo = re.rate / rk[i].rate;
+		if (re.rate / rk[i].rate > ehi)
+			ehi = re.rate / rk[i].rate;
+		printf("setup rate round %d: xring %.0f/s (%u retries), kernel %.0f/s, ratio %.2f; "
+		       "xring with eventfd accept %.0f/s, ratio %.2f\n",
+		       i + 1, rx[i].rate, rx[i].retries, rk[i].rate, ratio, re.rate,
+		       re.rate / rk[i].rate);
 	}
-	printf("setup rate ratio xring/kernel over %d round(s): %.2f to %.2f\n", rounds, lo, hi);
+	if (!xring_only)
+		printf("setup rate ratio xring/kernel over %d round(s): %.2f to %.2f (eventfd accept "
+		       "%.2f to %.2f)\n",
+		       rounds, lo, hi, elo, ehi);
 	if (quick)
 		printf("quick: every connection established and echoed\n");
 	return 0;
