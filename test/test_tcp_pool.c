@@ -348,6 +348,7 @@ Test(tcp_pool, holds_100000_connections_in_one_stack_without_rings)
 	}
 	cr_assert_eq(cli()->sbufs.total, cli()->sbufs.nfree, "idle connections hold no send ring");
 	cr_assert_eq(srv()->rbufs.total, srv()->rbufs.nfree, "nor receive rings");
+	cr_assert_leq(cli()->sbufs.total, 64, "a hundred rings were lent at once; 64 are kept");
 	cr_assert_eq(tcp_inuse(srv()), n + nports);
 	cr_log_info("%u connections per stack, %zu bytes per connection block", n,
 		    sizeof(struct tcb));

@@ -3,7 +3,9 @@
  * nothing to send and nothing unread owns no ring, so thousands of idle connections cost their
  * control blocks only. A ring given back stays on its pool's free list for the next connection
  * (the pool keeps its high-water mark), so a busy connection that empties and refills its rings
- * takes them from the list, not from malloc.
+ * takes them from the list, not from malloc. The list keeps at most TCP_BUF_KEEP rings; beyond
+ * that they go back to malloc, so a burst of many busy connections does not pin its memory
+ * for good.
  *
  * The window announced and the writable test still use the configured sizes: a ring is always
  * to be had at the full size, or the segment is dropped (and retransmitted by the peer) as if
@@ -13,6 +15,8 @@
 #include <string.h>
 
 #include "stack/tcp/tcp.h"
+
+#define TCP_BUF_KEEP 64
 
 static uint8_t *pool_get(struct tcp_bufpool *p)
 {
@@ -31,6 +35,11 @@ static uint8_t *pool_get(struct tcp_bufpool *p)
 
 static void pool_put(struct tcp_bufpool *p, uint8_t *b)
 {
+	if (p->nfree >= TCP_BUF_KEEP) {
+		free(b);
+		p->total--;
+		return;
+	}
 	memcpy(b, &p->free, sizeof(p->free));
 	p->free = b;
 	p->nfree++;
