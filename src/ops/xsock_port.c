@@ -52,13 +52,13 @@ void xsock_port_state(struct netport *np, int err)
 		 np->q->index);
 	if (!ctx->xsocks || was == err)
 		return;
-	for (unsigned i = 0; i < XSOCK_HASH; i++) {
-		for (struct xsock *xs = ctx->xsocks->by_fd[i]; xs; xs = xs->fd_next) {
-			if (xs->np != np)
-				continue;
-			if (xs->tcb && !xs->listening && (xs->connecting || err == -EIO))
-				drop_connection(xs);
-			xsock_fail_waiters(ctx, xs, err);
-		}
+	for (unsigned i = 0; i < ctx->xsocks->nfd; i++) {
+		struct xsock *xs = ctx->xsocks->by_fd[i];
+
+		if (!xs || xs->np != np)
+			continue;
+		if (xs->tcb && !xs->listening && (xs->connecting || err == -EIO))
+			drop_connection(xs);
+		xsock_fail_waiters(ctx, xs, err);
 	}
 }
