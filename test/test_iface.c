@@ -305,6 +305,56 @@ Test(iface, resolves_before_sending_and_flushes_the_waiting_frames)
 	expect_nothing();
 }
 
+/* A host neighbour table that knows PEER_IP only. */
+static int host_neigh(void *ctx, uint32_t ip, uint8_t mac[6])
+{
+	(*(unsigned *) ctx)++;
+	if (ip != PEER_IP)
+		return -ENOENT;
+	memcpy(mac, peer_mac, 6);
+	return 0;
+}
+
+Test(iface, takes_a_missing_neighbour_from_the_host_table_and_verifies_it_later)
+{
+	uint8_t unicast_req[60];
+	unsigned asked = 0;
+	uint32_t len;
+	const uint8_t *out;
+
+	ifc.hooks.neigh_lookup = host_neigh;
+	ifc.hooks.neigh_ctx = &asked;
+	/* Known to the host: the frame leaves at once, no ARP. */
+	cr_assert_eq(iface_ip4_send(&ifc, 0, PEER_IP, 253, 0, "abc", 3), 0);
+	out = next_frame(&len);
+	cr_assert_arr_eq(out, peer_mac, 6, "sent straight to the host's answer");
+	cr_assert_arr_eq(out + 34, "abc", 3);
+	txq_pop(&q);
+	expect_nothing();
+	cr_assert_eq(asked, 1);
+	cr_assert_eq(ifc.stats.neigh_from_host, 1);
+	cr_assert_eq(ifc.stats.neigh_miss, 0);
+	cr_assert_eq(iface_neigh_find(&ifc, PEER_IP)->state, NEIGH_STALE, "not confirmed yet");
+	/* A second frame uses the entry; the host is not asked again. */
+	cr_assert_eq(iface_ip4_send(&ifc, 1, PEER_IP, 253, 0, "d", 1), 0);
+	(void) next_frame(&len);
+	txq_pop(&q);
+	cr_assert_eq(asked, 1);
+	/* Unconfirmed, it is probed with a unicast request after the delay, as any stale one. */
+	memcpy(unicast_req, arp_request_exp, 60);
+	memcpy(unicast_req, peer_mac, 6);
+	cr_assert_eq(iface_poll(&ifc, 2), 5 * S);
+	iface_poll(&ifc, 5 * S);
+	expect_frame(unicast_req, 60);
+	/* Unknown to the host: resolved by ARP as before. */
+	cr_assert_eq(iface_ip4_send(&ifc, 5 * S, OTHER_IP, 253, 0, "x", 1), 0);
+	cr_assert_eq(asked, 2);
+	out = next_frame(&len);
+	cr_assert_eq(ld_be16(out + 12), ETH_P_ARP, "an ARP request");
+	txq_pop(&q);
+	cr_assert_eq(ifc.stats.neigh_miss, 1);
+}
+
 Test(iface, retries_resolution_then_gives_up_and_drops_the_waiting_frames)
 {
 	cr_assert_eq(iface_ip4_send(&ifc, 0, PEER_IP, 253, 0, "abc", 3), 0);

@@ -247,6 +247,8 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	hooks.udp_input = np_udp_input;
 	hooks.tcp_input = np_tcp_input;
 	hooks.icmp_error = np_icmp_error;
+	hooks.neigh_lookup = netport_neigh_lookup;
+	hooks.neigh_ctx = np;
 	*err = iface_init(&np->ifc, &cfg, (struct iface_dev){&dev_ops, np}, &hooks);
 	if (*err) {
 		free(np->rxf);
@@ -265,6 +267,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	 * address. Sockets add their own flows. */
 	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ARP, .local_ip = xp->ip}, NULL);
 	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ICMP, .local_ip = xp->ip}, NULL);
+	netport_neigh_open(np);
 	np->src.poll = np_poll;
 	np->src.wait_fd = np_wait_fd;
 	np->src.arm = np_arm;
@@ -346,7 +349,8 @@ void netport_exit(struct xring_ctx *ctx)
 				(unsigned long long) t->clock_back);
 			log_info(
 				"port %s queue %u: sack recoveries %llu, lost rexmt %llu, "
-				"limited xmit %llu, tlp %llu; syn cookies sent %llu ok %llu bad %llu",
+				"limited xmit %llu, tlp %llu; syn cookies sent %llu ok %llu bad %llu; "
+				"neighbours from the host %llu, by ARP %llu",
 				np->xp->port->name, np->q->index,
 				(unsigned long long) t->sack_recoveries,
 				(unsigned long long) t->lost_rexmt,
@@ -354,9 +358,12 @@ void netport_exit(struct xring_ctx *ctx)
 				(unsigned long long) t->tlp_probes,
 				(unsigned long long) t->syncookies_sent,
 				(unsigned long long) t->syncookies_ok,
-				(unsigned long long) t->syncookies_failed);
+				(unsigned long long) t->syncookies_failed,
+				(unsigned long long) np->ifc.stats.neigh_from_host,
+				(unsigned long long) np->ifc.stats.neigh_miss);
 		}
 		engine_remove_source(ctx, &np->src);
+		netport_neigh_close(np);
 		tcp_fini(&np->tcp);
 		iface_fini(&np->ifc);
 		free(np->rxf);

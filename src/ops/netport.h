@@ -11,6 +11,8 @@
 #include "stack/iface/iface.h"
 #include "stack/tcp/tcp.h"
 
+struct nlk;
+
 #define NETPORT_BURST 32 /* frames taken per poll unless XRING_CQE_BATCH says otherwise */
 
 struct netport {
@@ -35,7 +37,13 @@ struct netport {
 	struct xsock *ready;
 	struct port_frame *rxf; /* room for one poll's frames */
 	unsigned burst;         /* XRING_CQE_BATCH: receive completions taken per poll */
+	struct nlk *nlk; /* the kernel's neighbour table, ports on a netdev (netport_neigh.c) */
 };
+
+/* netport_neigh.c: the host's neighbour table as the stack's iface_hooks.neigh_lookup. */
+void netport_neigh_open(struct netport *np);
+void netport_neigh_close(struct netport *np);
+int netport_neigh_lookup(void *ctx, uint32_t ip, uint8_t mac[6]);
 
 /* The ring's attachment to xp, made on first use. NULL with *err set on failure. */
 struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err);

@@ -68,6 +68,7 @@ struct iface_stats {
 	uint64_t tx_frames, tx_bytes, tx_nobuf, tx_too_big;
 	uint64_t neigh_miss, neigh_queued, neigh_queue_drop, neigh_failed, neigh_failed_frames;
 	uint64_t neigh_full, neigh_evicted;
+	uint64_t neigh_from_host; /* misses the host's own table answered (hooks.neigh_lookup) */
 };
 
 /*
@@ -88,6 +89,13 @@ struct iface_hooks {
 	 * -ECONNREFUSED / -EHOSTUNREACH / -ENETUNREACH or a path MTU. */
 	void (*icmp_error)(void *ctx, uint64_t now, const struct ip4_view *ip,
 			   const struct icmp_view *icmp);
+	/* The host's neighbour table, for an interface on a kernel netdev: asked (with
+	 * neigh_ctx) when an address has no entry, before any ARP request. 0 with mac filled
+	 * when the host knows a usable address: the entry starts STALE from it, so it is used at
+	 * once and verified by our own probes as any unconfirmed entry is. Called only on a
+	 * miss, so it may be slow (a netlink read), never per packet. */
+	int (*neigh_lookup)(void *neigh_ctx, uint32_t ip, uint8_t mac[6]);
+	void *neigh_ctx;
 };
 
 enum neigh_state {

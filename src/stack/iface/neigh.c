@@ -167,10 +167,25 @@ int neigh_resolve(struct iface *ifc, uint64_t now, uint32_t ip, uint8_t *mac, in
 	struct neigh *e;
 
 	if (i < 0) {
+		uint8_t host_mac[ETH_ALEN];
+
 		i = alloc_entry(ifc, ip);
 		if (i < 0)
 			return -ENOBUFS;
 		e = &nc->e[i];
+		if (ifc->hooks.neigh_lookup &&
+		    ifc->hooks.neigh_lookup(ifc->hooks.neigh_ctx, ip, host_mac) == 0) {
+			/* Seeded from the host's table: usable now, unconfirmed (STALE), so
+			 * the DELAY / probe cycle below checks it before long. */
+			ifc->stats.neigh_from_host++;
+			memcpy(e->mac, host_mac, ETH_ALEN);
+			e->state = NEIGH_STALE;
+			e->used = now;
+			e->probes = 0;
+			arm(nc, e, now + ifc->cfg.delay_ns);
+			memcpy(mac, e->mac, ETH_ALEN);
+			return 0;
+		}
 		e->state = NEIGH_INCOMPLETE;
 		e->used = now;
 		e->probes = 1;
