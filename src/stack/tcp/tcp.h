@@ -16,10 +16,10 @@
  * Files. tcp.c: pool, lookup, ISNs (RFC 6528), ports (RFC 6056) and this API. tcp_input.c:
  * segment arrival (RFC 9293 3.10.7, RFC 5961, RFC 7323 PAWS) and ICMP errors. tcp_output.c:
  * segment transmission (Nagle, SWS avoidance, options). tcp_timer.c: retransmission (RFC 6298),
- * persist, delayed ACK, keepalive, TIME_WAIT. tcp_sack.c: the SACK scoreboard and RFC 6675 loss
- * recovery. tcp_cc.c: congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC).
- *
- * tcp_cookie.c: SYN cookies (RFC 4987 3.6) for a listener whose SYN queue is full.
+ * tail loss probes (RFC 8985 7), persist, delayed ACK, keepalive, TIME_WAIT. tcp_sack.c: the
+ * SACK scoreboard and RFC 6675 loss recovery, with lost retransmissions detected. tcp_cc.c:
+ * congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC). tcp_cookie.c: SYN cookies
+ * (RFC 4987 3.6) for a listener whose SYN queue is full.
  *
  * Not implemented yet: path MTU discovery, ECN,
  * urgent data (the pointer is ignored), D-SACK,
