@@ -102,7 +102,7 @@ static void drain(void)
 static void invariants(void)
 {
 	for (unsigned i = 0; i < st.ntcb; i++) {
-		const struct tcb *t = &st.tcbs[i];
+		const struct tcb *t = tcp_tcb(&st, (int32_t) i);
 
 		if (t->state == TCPS_CLOSED || t->state == TCPS_LISTEN)
 			continue;
