@@ -632,11 +632,13 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 		tcp_cc_loss(st, t, now);
 		t->recover = t->snd_max;
 		t->flags |= TF_IN_RECOVERY;
-		tcp_rexmt_arm(st, t, now);
 		if (!tcp_sack_enter(st, t, now)) {
 			rexmt_first(st, t, now);
 			t->cwnd = t->ssthresh + 3u * t->mss;
 		}
+		/* After entering: in SACK recovery the timer is first the probe (tcp_timer.c),
+		 * which repairs a lost last ACK in milliseconds instead of an RTO. */
+		tcp_rexmt_arm(st, t, now);
 	} else if ((t->flags & (TF_IN_RECOVERY | TF_SACK_RCV)) == (TF_IN_RECOVERY | TF_SACK_RCV)) {
 		tcp_sack_rxt_check(st, t);
 	}
