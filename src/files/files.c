@@ -3,6 +3,7 @@
 
 #include "files/files.h"
 #include "ops/kring.h"
+#include "ops/xsock.h"
 
 void files_free(struct xring_ctx *ctx)
 {
@@ -54,11 +55,17 @@ XRING_API int xring_register_files_update(struct xring *ring, unsigned off, cons
 					  unsigned nr_files)
 {
 	struct io_uring *kr = kring_ring(ring->ctx);
+	int ret;
 
 	if (!kr)
 		return -EOPNOTSUPP;
 	/* liburing's prototype takes a non-const array it never writes. */
-	return io_uring_register_files_update(kr, off, (int *) files, nr_files);
+	ret = io_uring_register_files_update(kr, off, (int *) files, nr_files);
+	/* An offloaded socket whose slot now holds something else, or nothing, ends. */
+	for (int i = 0; i < ret; i++)
+		if (files[i] != IORING_REGISTER_FILES_SKIP)
+			xdirect_slot_gone(ring->ctx, off + (unsigned) i);
+	return ret;
 }
 
 XRING_API int xring_unregister_files(struct xring *ring)
@@ -69,8 +76,11 @@ XRING_API int xring_unregister_files(struct xring *ring)
 	if (!kr)
 		return -EOPNOTSUPP;
 	ret = io_uring_unregister_files(kr);
-	if (ret == 0)
+	if (ret == 0) {
+		if (ring->ctx->xsocks)
+			xdirect_exit(ring->ctx);
 		files_free(ring->ctx);
+	}
 	return ret;
 }
 

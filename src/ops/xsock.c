@@ -67,6 +67,7 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 		}
 	}
 	xs->fd = fd;
+	xs->slot = -1;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
@@ -105,16 +106,25 @@ static void fail_all(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
 	}
 }
 
-/* Pending requests end with -ECANCELED: the socket they wait on is gone. */
-static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
+void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs)
 {
-	struct xsock **pp;
-
-	for (pp = &ctx->xsocks->by_fd[hash_fd(xs->fd)]; *pp; pp = &(*pp)->fd_next)
+	for (struct xsock **pp = &ctx->xsocks->by_fd[hash_fd(xs->fd)]; *pp; pp = &(*pp)->fd_next)
 		if (*pp == xs) {
 			*pp = xs->fd_next;
 			break;
 		}
+	xs->fd = -1;
+}
+
+/* Pending requests end with -ECANCELED: the socket they wait on is gone. */
+void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
+{
+	struct xsock **pp;
+
+	if (xs->slot >= 0)
+		xdirect_unslot(ctx, xs);
+	else
+		xsock_unhash_fd(ctx, xs);
 	if (xs->type == SOCK_DGRAM)
 		for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
 			if (*pp == xs) {
@@ -150,6 +160,7 @@ void xsock_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->xsocks)
 		return;
+	xdirect_exit(ctx);
 	for (unsigned i = 0; i < XSOCK_HASH; i++)
 		while (ctx->xsocks->by_fd[i])
 			xsock_free(ctx, ctx->xsocks->by_fd[i]);
@@ -326,6 +337,9 @@ static int64_t connect_issue(struct xring_ctx *ctx, struct xreq *req)
 	struct xsock *xs;
 	int err;
 
+	if (req->flags & REQ_F_FIXED_FILE)
+		return xdirect_issue(ctx, req, connect_issue,
+				     sin && ports_count() && ports_route(sin->sin_addr.s_addr));
 	if (!type || !(xp = ports_route(sin->sin_addr.s_addr)) ||
 	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_CONNECT : RULES_TCP_CLIENT,
 			  sin->sin_addr.s_addr, sin->sin_port))
@@ -349,6 +363,9 @@ static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 	struct xport *xp;
 	struct xsock *xs;
 
+	if (req->flags & REQ_F_FIXED_FILE)
+		return xdirect_issue(ctx, req, bind_issue,
+				     sin && ports_count() && ports_by_addr(sin->sin_addr.s_addr));
 	if (!type || !(xp = ports_by_addr(sin->sin_addr.s_addr)) ||
 	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_RECEIVER : RULES_TCP_SERVER,
 			  sin->sin_addr.s_addr, sin->sin_port))
@@ -380,10 +397,12 @@ static int64_t accept_issue(struct xring_ctx *ctx, struct xreq *req)
 	struct xport *xp;
 	struct xsock *xs;
 
+	if (req->flags & REQ_F_FIXED_FILE)
+		return xdirect_issue(ctx, req, accept_issue, ports_count() != 0);
 	if (may_offload(ctx, req) != SOCK_STREAM ||
 	    getsockopt(req->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) || !listening ||
 	    getsockname(req->fd, (struct sockaddr *) &sin, &len) ||
-	    !(xp = ports_by_addr(sin.sin_addr.s_addr)) || req->u.sqe.file_index ||
+	    !(xp = ports_by_addr(sin.sin_addr.s_addr)) ||
 	    (req->u.sqe.ioprio & ~XRING_ACCEPT_MULTISHOT) ||
 	    !proc_offload(RULES_TCP_SERVER, sin.sin_addr.s_addr, sin.sin_port))
 		return to_kernel(ctx, req);
@@ -420,16 +439,20 @@ const struct xring_op op_bind = {
 static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_sqe *sqe)
 {
 	req->u.net.sqe = *sqe;
-	req->u.net.xs = xsock_by_fd(ctx, sqe->fd);
+	req->u.net.xs = ctx->xsocks ? xsock_of_sqe(ctx, sqe) : NULL;
 	req->u.net.addrlen = 0;
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
 		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF))
 			return -EINVAL;
 	} else if (sqe->opcode == XRING_OP_ACCEPT) {
-		if (sqe->ioprio & ~XRING_ACCEPT_MULTISHOT)
+		/* The kernel's rules (io_accept_prep). */
+		if ((sqe->ioprio & ~XRING_ACCEPT_MULTISHOT) || sqe->len || sqe->buf_index ||
+		    (sqe->accept_flags & ~(uint32_t) (SOCK_CLOEXEC | SOCK_NONBLOCK)))
 			return -EINVAL;
-		if (sqe->file_index)
-			return -EOPNOTSUPP; /* direct descriptors for offloaded sockets: not yet */
+		if (sqe->file_index && ((sqe->accept_flags & SOCK_CLOEXEC) ||
+					((sqe->ioprio & XRING_ACCEPT_MULTISHOT) &&
+					 sqe->file_index != XRING_FILE_INDEX_ALLOC)))
+			return -EINVAL;
 	} else if (sqe->opcode == XRING_OP_RECV && sqe->ioprio == XRING_RECV_MULTISHOT) {
 		/* As the kernel: a multishot receive takes provided buffers, and not all at once.
 		 */
@@ -736,7 +759,7 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 		memcpy((void *) (uintptr_t) sqe->addr, &peer, n);
 		*lenp = sizeof(peer);
 	}
-	return fd;
+	return sqe->file_index ? xdirect_adopt(ctx, xs, fd, sqe->file_index) : fd;
 }
 
 static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req);

@@ -31,8 +31,9 @@ struct xsock_dgram {
 };
 
 struct xsock {
-	int fd;
-	int type;        /* SOCK_DGRAM or SOCK_STREAM */
+	int fd;   /* the plain descriptor, -1 for a direct one */
+	int slot; /* the direct descriptor's slot in the registered table, -1 for a plain one */
+	int type; /* SOCK_DGRAM or SOCK_STREAM */
 	struct tcb *tcb; /* SOCK_STREAM: the connection or listener, NULL before either */
 	struct xring_ctx *ctx;
 	struct req_wlist sendq;   /* TCP sends waiting for room, oldest first */
@@ -58,15 +59,62 @@ struct xsock_table {
 	struct xsock *by_fd[XSOCK_HASH];
 	struct xsock *by_port[XSOCK_HASH];
 	unsigned n;
+	struct xsock **by_slot; /* direct descriptors (xsock_direct.c), nslots entries */
+	unsigned nslots, ndirect;
 };
 
 /* The offloaded socket behind a plain descriptor, or NULL. */
 struct xsock *xsock_by_fd(struct xring_ctx *ctx, int fd);
+
+/* The offloaded socket in a registered-table slot, or NULL. */
+static inline struct xsock *xsock_by_slot(struct xring_ctx *ctx, uint32_t slot)
+{
+	const struct xsock_table *t = ctx->xsocks;
+
+	return t->ndirect && slot < t->nslots ? t->by_slot[slot] : NULL;
+}
+
+/* The offloaded socket an SQE names (plain or fixed descriptor, or CLOSE's file_index), or
+ * NULL. ctx->xsocks must exist. */
+static inline struct xsock *xsock_of_sqe(struct xring_ctx *ctx, const struct xring_sqe *sqe)
+{
+	if (sqe->flags & XRING_SQE_FIXED_FILE)
+		return xsock_by_slot(ctx, (uint32_t) sqe->fd);
+	if (sqe->opcode == XRING_OP_CLOSE && sqe->file_index && !sqe->fd)
+		return xsock_by_slot(ctx, sqe->file_index - 1);
+	return xsock_by_fd(ctx, sqe->fd);
+}
 /* The operation that serves opcode on an offloaded socket. */
 const struct xring_op *xsock_op(uint8_t opcode);
 /* The iface's UDP hook. */
 int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct udp_view *udp);
 void xsock_exit(struct xring_ctx *ctx);
+/* Ends an offloaded socket (its pending requests fail with -ECANCELED). Its descriptor, plain
+ * or direct, is the caller's business. */
+void xsock_free(struct xring_ctx *ctx, struct xsock *xs);
+void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs);
+
+/*
+ * Direct descriptors on offloaded sockets (xsock_direct.c). The kernel ring's table slot holds
+ * the placeholder kernel socket, so the slot is taken there too and allocation, updates and
+ * kernel-side fixed-file operations keep their meaning; this table says which slots are
+ * offloaded.
+ */
+/* Runs fn (connect, bind or accept on a plain descriptor) on a fixed-file request: with a
+ * plain descriptor of the slot's socket while fn decides, so an offloaded socket made there
+ * lands in the slot. worth: whether the request could be offloaded at all. */
+int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
+		      int64_t (*fn)(struct xring_ctx *, struct xreq *), bool worth);
+/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes) into
+ * the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc range). The accept's
+ * result: 0, the allocated slot, or a negated errno (xs is then freed). */
+int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index);
+/* The slot now holds something else, or nothing: its offloaded socket, if any, ends. */
+void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
+/* A kernel request completed: the slot it installed a file into is no longer offloaded. */
+void xdirect_kernel_done(struct xring_ctx *ctx, const struct xreq *req, int32_t res);
+void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
+void xdirect_exit(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
 
