@@ -62,6 +62,7 @@ struct xring_conf {
 	uint64_t tcp_rmem;
 	uint64_t tcp_wmem;
 	uint32_t tcp_timewait_ms;
+	uint32_t tcp_syn_retries;
 	bool tcp_timestamps;
 
 	uint64_t mem_limit; /* 0: no limit */

@@ -613,6 +613,17 @@ static int64_t udp_deliver_select(struct xring_ctx *ctx, struct xreq *req, const
 	return OP_QUEUED;
 }
 
+/* A connection's error as the kernel reports it (sock_error() clears it): once, to whichever
+ * operation looks first; after that sends fail with -EPIPE and receives see the end. */
+static int32_t take_err(struct xsock *xs, bool sending)
+{
+	if (!xs->err_taken) {
+		xs->err_taken = true;
+		return tcp_error(xs->tcb);
+	}
+	return sending ? -EPIPE : 0;
+}
+
 /* TCP on an offloaded socket. A request's progress (bytes moved so far) is kept in req->res
  * while it waits; only the oldest waiting send or receive of a socket moves data. */
 
@@ -636,8 +647,26 @@ static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
 	return 0;
 }
 
+/* Whether a receive's CQE says more is waiting: unread data, or (as the kernel's
+ * tcp_inq_hint()) the peer's FIN, which the next receive returns. */
+static bool tcp_more(struct tcb *t)
+{
+	return tcp_rcvavail(t) > 0 || (tcp_events(t) & TCP_EV_READABLE);
+}
+
+static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending);
+
 /* Moves as much as it can; returns the result when the request is done, or OP_QUEUED. */
 static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
+{
+	int64_t res = tcp_move_data(xs, req, sending);
+
+	if (!sending && res >= 0)
+		req->cflags = tcp_more(xs->tcb) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
+	return res;
+}
+
+static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
 	bool all = sending || (sqe->msg_flags & MSG_WAITALL);
@@ -696,10 +725,13 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 		long n;
 
 		if (tcp_error(xs->tcb))
-			return tcp_error(xs->tcb);
+			return take_err(xs, false);
 		if (!tcp_rcvavail(xs->tcb)) {
-			if (tcp_events(xs->tcb) & TCP_EV_READABLE)
-				return 0; /* the peer's FIN: the end, also of a multishot receive */
+			if (tcp_events(xs->tcb) & TCP_EV_READABLE) {
+				/* The peer's FIN: the end, also of a multishot receive. */
+				req->cflags = XRING_CQE_F_SOCK_NONEMPTY;
+				return 0;
+			}
 			if ((sqe->msg_flags & MSG_DONTWAIT) && !multishot(req))
 				return -EAGAIN;
 			return OP_QUEUED;
@@ -713,7 +745,7 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 		n = tcp_recv(xs->tcb, clock_mono_ns(), (void *) (uintptr_t) b->addr, cap);
 		if (n < 0)
 			return n;
-		flags = buf_flags(b, tcp_rcvavail(xs->tcb) > 0);
+		flags = buf_flags(b, tcp_more(xs->tcb));
 		if (!multishot(req)) {
 			req->cflags = flags;
 			return n;
@@ -795,16 +827,24 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		req_complete(ctx, r, 0, 0);
 	}
 	if (events & TCP_EV_ERROR) {
-		int err = tcp_error(t);
-
 		if (xs->connecting) {
 			struct xreq *r = xs->connecting;
 
 			xs->connecting = NULL;
-			req_complete(ctx, r, err, 0);
+			req_complete(ctx, r, take_err(xs, false), 0);
 		}
-		fail_all(ctx, &xs->sendq, err == -ECONNRESET ? -EPIPE : err);
-		fail_all(ctx, &xs->recvq, err);
+		while (xs->recvq.first) {
+			struct xreq *r = xs->recvq.first;
+
+			wlist_del(&xs->recvq, r);
+			cancel_waiter(ctx, r, take_err(xs, false));
+		}
+		while (xs->sendq.first) {
+			struct xreq *r = xs->sendq.first;
+
+			wlist_del(&xs->sendq, r);
+			cancel_waiter(ctx, r, take_err(xs, true));
+		}
 		return;
 	}
 	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED)) {
@@ -905,7 +945,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		if (!xs->tcb || xs->listening)
 			return sending ? -EPIPE : -ENOTCONN;
 		if (tcp_error(xs->tcb))
-			return tcp_error(xs->tcb);
+			return take_err(xs, sending);
 		q = sending ? &xs->sendq : &xs->recvq;
 		if (!q->first) {
 			res = selects(req) ? tcp_recv_select(ctx, xs, req)

@@ -40,6 +40,7 @@ struct xsock {
 	struct req_wlist acceptq; /* accepts waiting for a connection */
 	struct xreq *connecting;  /* the CONNECT waiting for the handshake */
 	bool listening;
+	bool err_taken; /* the connection's error was reported (take_err) */
 	struct netport *np;
 	uint32_t lip, rip;     /* network order */
 	uint16_t lport, rport; /* host order */
