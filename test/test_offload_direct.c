@@ -514,6 +514,110 @@ static void reset_script(struct tpeer *p, bool direct, struct log *out)
 	script_close(p, direct, fd, 6, out);
 }
 
+/* Client c connects to the script's listener at p->addr and is established. */
+static void tp_client(struct tpeer *p, int c)
+{
+	struct timespec start;
+
+	if (p->kernel) {
+		struct timeval tv = {5, 0};
+
+		p->cfd[c] = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(p->cfd[c], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		cr_assert_eq(connect(p->cfd[c], (struct sockaddr *) &p->addr, sizeof(p->addr)), 0);
+		return;
+	}
+	cr_assert_eq(tcp_connect(&pst, clock_mono_ns(), p->addr.sin_addr.s_addr,
+				 ntohs(p->addr.sin_port), 0, NULL, NULL, &p->conn[c]),
+		     0);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (tcp_state(p->conn[c]) != TCPS_ESTABLISHED) {
+		cr_assert(in_time(&start, 10), "client %d: %s (segs in %llu out %llu rst in %llu)",
+			  c, tcp_state_name(tcp_state(p->conn[c])),
+			  (unsigned long long) tcp_get_stats(&pst)->segs_in,
+			  (unsigned long long) tcp_get_stats(&pst)->segs_out,
+			  (unsigned long long) tcp_get_stats(&pst)->rst_in);
+		drive(p);
+	}
+}
+
+/*
+ * A listener on a direct descriptor: a multishot accept into the alloc range until it is full
+ * (-ENFILE ends it), an accept into a chosen slot, I/O and close_direct on accepted slots, a
+ * slot emptied by a files update.
+ */
+static void accept_script(struct tpeer *p, bool direct, struct log *out)
+{
+	char buf[8] = {0};
+	int none = -1;
+
+	if (p->kernel) {
+		struct sockaddr_in lo = sin_of("127.0.0.1", 0);
+		socklen_t len = sizeof(lo);
+		int t = socket(AF_INET, SOCK_STREAM, 0);
+
+		/* A free port to bind the direct socket to (it has no getsockname). */
+		cr_assert_eq(bind(t, (struct sockaddr *) &lo, sizeof(lo)), 0);
+		getsockname(t, (struct sockaddr *) &lo, &len);
+		close(t);
+		p->addr = lo;
+	} else {
+		p->addr = sin_of(XRING_IP, 8000);
+	}
+	cr_assert_eq(xring_register_files_sparse(&p->ring, 8), 0);
+	cr_assert_eq(xring_register_file_alloc_range(&p->ring, 4, 2), 0);
+	xring_prep_socket_direct(sqe_for(p, 1), AF_INET, SOCK_STREAM, 0, 0, 0);
+	xring_prep_bind(sqe_for(p, 2), 0, (struct sockaddr *) &p->addr, sizeof(p->addr));
+	fixed(p, true);
+	xring_prep_listen(sqe_for(p, 3), 0, 8);
+	fixed(p, true);
+	p->cur->flags |= XRING_SQE_IO_LINK;
+	p->cur = NULL;
+	run(p, 3, out);
+	for (int i = 0; i < out->n; i++)
+		cr_assert_geq(out->r[i].res, 0, "setup request %llu: %d",
+			      (unsigned long long) out->r[i].user_data, out->r[i].res);
+
+	xring_prep_multishot_accept_direct(sqe_for(p, 4), 0, NULL, NULL, 0);
+	fixed(p, true);
+	xring_submit(&p->ring);
+	for (int c = 0; c < 3; c++)
+		tp_client(p, c);
+	reap(p, 3, out);
+	xring_prep_accept_direct(sqe_for(p, 5), 0, NULL, NULL, 0, 2);
+	fixed(p, true);
+	xring_submit(&p->ring);
+	tp_client(p, 3);
+	reap(p, 1, out);
+
+	xring_prep_send(sqe_for(p, 6), 4, "abc", 3, 0);
+	fixed(p, true);
+	run(p, 1, out);
+	tp_recv(p, 0, buf, 3);
+	cr_expect_str_eq(buf, "abc");
+	xring_prep_close_direct(sqe_for(p, 7), 4);
+	run(p, 1, out);
+	tp_recv(p, 0, buf, 0);
+
+	out->r[out->n++] = (struct rec){100, xring_register_files_update(&p->ring, 5, &none, 1), 0};
+	xring_prep_send(sqe_for(p, 8), 5, "x", 1, MSG_NOSIGNAL);
+	fixed(p, true);
+	run(p, 1, out);
+	xring_prep_recv(sqe_for(p, 9), 2, buf, sizeof(buf), MSG_DONTWAIT);
+	fixed(p, true);
+	run(p, 1, out);
+	xring_prep_send(sqe_for(p, 10), 2, "xy", 2, 0);
+	fixed(p, true);
+	run(p, 1, out);
+	tp_recv(p, 3, buf, 2);
+	cr_expect_eq(memcmp(buf, "xy", 2), 0);
+	xring_prep_close_direct(sqe_for(p, 11), 2);
+	run(p, 1, out);
+	xring_prep_close_direct(sqe_for(p, 12), 0);
+	run(p, 1, out);
+	cr_expect_eq(xring_unregister_files(&p->ring), 0);
+}
+
 /* Within a submission CQEs may come in either order: compare them by request, keeping each
  * request's own CQEs in order (qsort is not stable, so sort by position too). */
 static void sort_log(struct log *l)
@@ -588,4 +692,9 @@ Test(offload_direct, a_reset_connection_gives_the_same_cqes)
 {
 	differential(reset_script, false, "reset");
 	differential(reset_script, true, "reset direct");
+}
+
+Test(offload_direct, a_direct_listener_accepts_into_slots_as_the_kernel_does)
+{
+	differential(accept_script, true, "accept direct");
 }

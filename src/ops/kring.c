@@ -103,8 +103,6 @@ static void kr_cqe(struct xring_ctx *ctx, const struct io_uring_cqe *cqe)
 		return;
 	}
 	ctx->kr->inflight--;
-	if (xring_unlikely(ctx->xsocks && ctx->xsocks->ndirect))
-		xdirect_kernel_done(ctx, req, cqe->res);
 	if (!short_is_failure(req, cqe->res))
 		req->flags |= REQ_F_NO_FAIL;
 	else
@@ -298,6 +296,10 @@ static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!ksqe)
 		return -EAGAIN;
+	/* The kernel will put a file where an offloaded socket is: that socket ends now, before
+	 * a later offload could take the slot again. */
+	if (xring_unlikely(ctx->xsocks && ctx->xsocks->ndirect))
+		xdirect_kernel_issue(ctx, &req->u.sqe);
 	memcpy(ksqe, &req->u.sqe, sizeof(*ksqe));
 	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);
 	ksqe->user_data = (uint64_t) (uintptr_t) req;

@@ -800,7 +800,7 @@ static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, 
 {
 	while (q->first && xs->tcb) {
 		struct xreq *r = q->first;
-		int64_t res = kind == 2                 ? tcp_take(ctx, xs, r)
+		int64_t res = kind == 2                 ? accept_some(ctx, xs, r)
 			      : kind == 0 && selects(r) ? tcp_recv_select(ctx, xs, r)
 							: tcp_move(xs, r, kind == 1);
 

@@ -112,8 +112,8 @@ int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
 int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index);
 /* The slot now holds something else, or nothing: its offloaded socket, if any, ends. */
 void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
-/* A kernel request completed: the slot it installed a file into is no longer offloaded. */
-void xdirect_kernel_done(struct xring_ctx *ctx, const struct xreq *req, int32_t res);
+/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. */
+void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
 void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
 void xdirect_exit(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */

@@ -167,18 +167,15 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 	return file_index == XRING_FILE_INDEX_ALLOC ? (int64_t) slot : 0;
 }
 
-void xdirect_kernel_done(struct xring_ctx *ctx, const struct xreq *req, int32_t res)
+void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe)
 {
-	const struct xring_sqe *sqe = &req->u.sqe;
-
-	if (res < 0)
-		return;
-	switch (req->opcode) {
+	switch (sqe->opcode) {
 	case XRING_OP_SOCKET:
 	case XRING_OP_ACCEPT:
 	case XRING_OP_OPENAT:
 	case XRING_OP_OPENAT2:
-		/* Installed into a chosen slot: whatever was there is replaced. */
+		/* Into a chosen slot: whatever is there is replaced. (Should the kernel fail the
+		 * request, the placeholder stays in the slot as a plain kernel socket.) */
 		if (sqe->file_index && sqe->file_index != XRING_FILE_INDEX_ALLOC)
 			xdirect_slot_gone(ctx, sqe->file_index - 1);
 		break;
@@ -186,9 +183,9 @@ void xdirect_kernel_done(struct xring_ctx *ctx, const struct xreq *req, int32_t 
 		if (sqe->off != IORING_FILE_INDEX_ALLOC) {
 			const int32_t *fds = (const int32_t *) (uintptr_t) sqe->addr;
 
-			for (int32_t i = 0; i < res; i++)
+			for (uint32_t i = 0; i < sqe->len; i++)
 				if (fds[i] != IORING_REGISTER_FILES_SKIP)
-					xdirect_slot_gone(ctx, (uint32_t) sqe->off + (uint32_t) i);
+					xdirect_slot_gone(ctx, (uint32_t) sqe->off + i);
 		}
 		break;
 	default:
