@@ -12,10 +12,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -468,13 +470,12 @@ static void tcp_script(struct tpeer *p, bool direct, struct log *out)
 	xring_free_buf_ring(&p->ring, br, 4, 7);
 }
 
-/* Nothing listens: the connect is refused; the socket is dead after that. */
-static void refused_script(struct tpeer *p, bool direct, struct log *out)
+/* A connect to p->addr that fails; the socket is dead after that. */
+static void failed_connect_script(struct tpeer *p, bool direct, struct log *out)
 {
 	char buf[8];
 	int fd;
 
-	tp_listen(p, false);
 	fd = script_socket(p, direct, out);
 	xring_prep_connect(sqe_for(p, 2), fd, (struct sockaddr *) &p->addr, sizeof(p->addr));
 	fixed(p, direct);
@@ -486,6 +487,13 @@ static void refused_script(struct tpeer *p, bool direct, struct log *out)
 	fixed(p, direct);
 	run(p, 1, out);
 	script_close(p, direct, fd, 5, out);
+}
+
+/* Nothing listens: the connect is refused. */
+static void refused_script(struct tpeer *p, bool direct, struct log *out)
+{
+	tp_listen(p, false);
+	failed_connect_script(p, direct, out);
 }
 
 /* The peer resets the connection under a waiting receive. */
@@ -697,4 +705,119 @@ Test(offload_direct, a_reset_connection_gives_the_same_cqes)
 Test(offload_direct, a_direct_listener_accepts_into_slots_as_the_kernel_does)
 {
 	differential(accept_script, true, "accept direct");
+}
+
+/*
+ * The kernel's answer to a connect to 198.18.99.1:80 from a private network namespace A whose
+ * default route leads over a veth pair to namespace B, a router: with forwarding on and an
+ * unreachable route there, B answers the SYN with ICMP host unreachable; with forwarding off,
+ * B drops it silently and the connect times out (tcp_syn_retries=1). With script, the CQEs of
+ * failed_connect_script() through xring's kernel path; without, one entry (user_data 2): what
+ * a blocking connect() returns.
+ */
+static void kernel_reference(bool router_forwards, bool script, bool direct, struct log *out)
+{
+	char ns[32], cmd[1024];
+	int pfd[2];
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root for network namespaces");
+	snprintf(ns, sizeof(ns), "xrd%db", (int) getpid());
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct sockaddr_in to = sin_of("198.18.99.1", 80);
+		struct log l = {.n = -1};
+		struct tpeer kp;
+
+		snprintf(cmd, sizeof(cmd),
+			 "set -e; ip netns add %s; ip link set lo up;"
+			 " sysctl -qw net.ipv4.tcp_syn_retries=1;"
+			 " ip link add xrda type veth peer name xrdb netns %s;"
+			 " ip addr add 198.18.97.1/24 dev xrda; ip link set xrda up;"
+			 " ip route add default via 198.18.97.2;"
+			 " ip -n %s addr add 198.18.97.2/24 dev xrdb; ip -n %s link set xrdb up;"
+			 " ip -n %s link set lo up;"
+			 " ip netns exec %s sysctl -qw net.ipv4.ip_forward=%d;"
+			 " ip -n %s route add unreachable 198.18.99.0/24",
+			 ns, ns, ns, ns, ns, ns, router_forwards, ns);
+		if (unshare(CLONE_NEWNET) == 0 && system(cmd) == 0) {
+			l.n = 0;
+			if (script) {
+				tp_init(&kp, true);
+				kp.addr = to;
+				failed_connect_script(&kp, direct, &l);
+				tp_fini(&kp);
+			} else {
+				int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+				l.r[l.n].user_data = 2;
+				l.r[l.n++].res = connect(fd, (struct sockaddr *) &to, sizeof(to))
+							 ? -errno
+							 : 0;
+				close(fd);
+			}
+		}
+		if (write(pfd[1], &l, sizeof(l)) != sizeof(l))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	cr_assert_eq(read(pfd[0], out, sizeof(*out)), (ssize_t) sizeof(*out));
+	close(pfd[0]);
+	waitpid(pid, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null", ns);
+	if (system(cmd)) {
+		/* Gone already when setup failed before creating it. */
+	}
+	cr_assert_geq(out->n, 0, "could not set up the kernel's namespaces");
+}
+
+static void offloaded_failure(int mode, bool direct, struct log *off)
+{
+	struct tpeer op;
+
+	peer_mode = mode;
+	tp_init(&op, false);
+	op.addr = sin_of(PEER_IP, 7000);
+	failed_connect_script(&op, direct, off);
+	tp_fini(&op);
+	sort_log(off);
+}
+
+/*
+ * The kernel's io_uring connect is no reference here: on this kernel it completes with 0 (the
+ * error surfacing on the next send) or, when the router's ICMP rate limit swallowed the answer
+ * to the retransmitted SYN, with -ETIMEDOUT. A blocking connect() reports -EHOSTUNREACH, as
+ * xring's connect does; after it, the socket behaves as after any failed connect.
+ */
+Test(offload_direct, an_icmp_host_unreachable_fails_the_connect_as_in_the_kernel)
+{
+	struct log ker = {0};
+
+	kernel_reference(true, false, false, &ker);
+	cr_assert_eq(ker.n, 1);
+	cr_expect_eq(ker.r[0].res, -EHOSTUNREACH, "blocking connect: %d", ker.r[0].res);
+	for (int direct = 0; direct < 2; direct++) {
+		struct log off = {0};
+		int i = direct;
+
+		offloaded_failure(PEER_UNREACH, direct, &off);
+		cr_assert_eq(off.n, 4 + direct);
+		cr_expect_eq(off.r[i].res, ker.r[0].res, "connect: %d", off.r[i].res);
+		cr_expect_eq(off.r[i + 1].res, -EPIPE, "send: %d", off.r[i + 1].res);
+		cr_expect_eq(off.r[i + 2].res, 0, "recv: %d", off.r[i + 2].res);
+		cr_expect_eq(off.r[i + 3].res, 0, "close: %d", off.r[i + 3].res);
+	}
+}
+
+Test(offload_direct, a_connect_nobody_answers_times_out_as_in_the_kernel)
+{
+	struct log ker = {0}, off = {0};
+
+	kernel_reference(false, true, true, &ker);
+	offloaded_failure(PEER_SILENT, true, &off);
+	compare(&off, &ker, "timed out direct");
 }
