@@ -389,6 +389,8 @@ static void tcp_script(struct tpeer *p, bool direct, struct log *out)
 	char buf[128] = {0}, big[100];
 	struct iovec iov[2] = {{"ab", 2}, {"cd", 2}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	struct sockaddr_in name;
+	struct msghdr rmsg = {.msg_name = &name, .msg_namelen = sizeof(name)};
 	struct __kernel_timespec ts = {.tv_nsec = 20 * 1000 * 1000};
 	struct xring_buf_ring *br;
 	struct xring_sqe *sqe;
@@ -434,6 +436,26 @@ static void tcp_script(struct tpeer *p, bool direct, struct log *out)
 	cr_expect_eq(memcmp(bufs[0], big, 64), 0);
 	cr_expect_eq(memcmp(bufs[1], big + 64, 36), 0);
 	xring_prep_cancel64(sqe_for(p, 6), 5, 0);
+	run(p, 2, out);
+
+	/* A multishot recvmsg: header and a name area first in each buffer (TCP leaves the name
+	 * empty), 32 bytes of payload room in each. */
+	tp_send(p, 0, big, 40);
+	sqe = sqe_for(p, 15);
+	xring_prep_recvmsg_multishot(sqe, fd, &rmsg, 0);
+	fixed(p, direct);
+	sqe->flags |= XRING_SQE_BUFFER_SELECT;
+	sqe->buf_group = 7;
+	run(p, 2, out);
+	for (int i = 0; i < 2; i++) {
+		struct xring_recvmsg_out *o = xring_recvmsg_validate(bufs[2 + i], 64, &rmsg);
+
+		cr_assert_not_null(o);
+		cr_expect_eq(o->namelen, 0);
+		cr_expect_eq(o->payloadlen, i ? 8u : 32u);
+		cr_expect_eq(memcmp(xring_recvmsg_payload(o, &rmsg), big + 32 * i, i ? 8 : 32), 0);
+	}
+	xring_prep_cancel64(sqe_for(p, 16), 15, 0);
 	run(p, 2, out);
 
 	/* A receive that nothing arrives for: its link timeout ends it. */

@@ -551,6 +551,18 @@ static void dpeer_reply(struct dpeer *p, const char *msg)
 	peer_send(7000, got.src, got.sport, msg);
 }
 
+/* Sends the script another datagram, to where the last one came from. */
+static void dpeer_again(struct dpeer *p, const char *msg)
+{
+	if (p->kernel) {
+		cr_assert_eq(sendto(p->kfd, msg, strlen(msg), 0, (struct sockaddr *) &p->from,
+				    sizeof(p->from)),
+			     (ssize_t) strlen(msg));
+		return;
+	}
+	peer_send(7000, got.src, got.sport, msg);
+}
+
 /* Reaps n CQEs, driving both ends; records (res, flags). */
 static void dreap(struct dpeer *p, int n, struct rec *out, int *nout)
 {
@@ -613,6 +625,50 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, struct re
 	sqe->user_data = 8;
 	xring_submit(&ring);
 	dreap(p, 2, out, n);
+	/* A multishot recvmsg: each buffer holds the header, the sender's address, the payload. */
+	{
+		static char bufs[2][128];
+		struct sockaddr_in name;
+		struct msghdr rmsg = {.msg_name = &name, .msg_namelen = sizeof(name)};
+		struct xring_buf_ring *br;
+		int ret;
+
+		br = xring_setup_buf_ring(&ring, 2, 3, 0, &ret);
+		cr_assert_not_null(br, "buffer ring: %d", ret);
+		for (int i = 0; i < 2; i++)
+			xring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), (unsigned short) i,
+					   xring_buf_ring_mask(2), i);
+		xring_buf_ring_advance(br, 2);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_recvmsg_multishot(sqe, fd, &rmsg, 0);
+		sqe->flags |= XRING_SQE_BUFFER_SELECT;
+		sqe->buf_group = 3;
+		sqe->user_data = 11;
+		xring_submit(&ring);
+		dpeer_again(p, "first");
+		dreap(p, 1, out, n);
+		dpeer_again(p, "second!");
+		dreap(p, 1, out, n);
+		for (int i = 0; i < 2; i++) {
+			struct xring_recvmsg_out *o = xring_recvmsg_validate(bufs[i], 128, &rmsg);
+			const struct sockaddr_in *from = xring_recvmsg_name(o);
+
+			cr_assert_not_null(o);
+			cr_expect_eq(o->namelen, sizeof(name));
+			cr_expect_eq(o->payloadlen, i ? 7u : 5u);
+			cr_expect_eq(o->flags, 0u);
+			cr_expect_eq(from->sin_family, AF_INET);
+			cr_expect_eq(memcmp(xring_recvmsg_payload(o, &rmsg),
+					    i ? "second!" : "first", o->payloadlen),
+				     0);
+		}
+		sqe = xring_get_sqe(&ring);
+		xring_prep_cancel64(sqe, 11, 0);
+		sqe->user_data = 12;
+		xring_submit(&ring);
+		dreap(p, 2, out, n);
+		xring_free_buf_ring(&ring, br, 2, 3);
+	}
 	sqe = xring_get_sqe(&ring);
 	xring_prep_shutdown(sqe, fd, SHUT_RDWR);
 	sqe->user_data = 9;

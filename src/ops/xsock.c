@@ -453,7 +453,8 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 					((sqe->ioprio & XRING_ACCEPT_MULTISHOT) &&
 					 sqe->file_index != XRING_FILE_INDEX_ALLOC)))
 			return -EINVAL;
-	} else if (sqe->opcode == XRING_OP_RECV && sqe->ioprio == XRING_RECV_MULTISHOT) {
+	} else if ((sqe->opcode == XRING_OP_RECV || sqe->opcode == XRING_OP_RECVMSG) &&
+		   sqe->ioprio == XRING_RECV_MULTISHOT) {
 		/* As the kernel: a multishot receive takes provided buffers, and not all at once.
 		 */
 		if (!(sqe->flags & XRING_SQE_BUFFER_SELECT) || (sqe->msg_flags & MSG_WAITALL))
@@ -462,8 +463,11 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 		return -EOPNOTSUPP;
 	}
 	if (sqe->flags & XRING_SQE_BUFFER_SELECT) {
-		if (sqe->opcode != XRING_OP_RECV)
-			return -EOPNOTSUPP; /* recvmsg with provided buffers: not yet offloaded */
+		if (sqe->opcode != XRING_OP_RECV && sqe->opcode != XRING_OP_RECVMSG)
+			return -EOPNOTSUPP;
+		if (sqe->opcode == XRING_OP_RECVMSG &&
+		    ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > 1)
+			return -EINVAL; /* a provided buffer is one iovec */
 		if (!bufring_exists(ctx, sqe->buf_group))
 			return -ENOBUFS;
 	}
@@ -593,24 +597,32 @@ static uint32_t buf_flags(const struct xring_buf *b, bool more_data)
 /* A datagram for a receive that selects its buffer. Returns the request's final result (with
  * req->cflags), or OP_QUEUED when a multishot receive goes on. */
 static int64_t udp_deliver_select(struct xring_ctx *ctx, struct xreq *req, const uint8_t *data,
-				  size_t len, bool more_data)
+				  size_t len, bool more_data, uint32_t src, uint16_t sport)
 {
 	struct xring_buf *b = bufring_take(ctx, req->u.net.sqe.buf_group);
+	struct sockaddr_in from = {
+		.sin_family = AF_INET, .sin_port = htons(sport), .sin_addr.s_addr = src};
 	uint32_t cap, n;
+	uint8_t *payload;
+	int32_t res;
+	int err;
 
 	if (!b)
 		return -ENOBUFS;
-	cap = b->len;
-	if (req->u.net.sqe.len && req->u.net.sqe.len < cap)
-		cap = req->u.net.sqe.len;
+	err = xsmsg_room(req, b, &payload, &cap);
+	if (err)
+		return err;
 	n = len < cap ? (uint32_t) len : cap;
-	memcpy((void *) (uintptr_t) b->addr, data, n);
+	memcpy(payload, data, n);
+	res = xsmsg_done(req, b, n, len, &from);
 	if (!multishot(req)) {
 		req->cflags = buf_flags(b, more_data);
-		return n;
+		return res;
 	}
-	req_post_more(ctx, req, (int32_t) n, buf_flags(b, more_data));
-	return OP_QUEUED;
+	req_post_more(ctx, req, res, buf_flags(b, more_data));
+	/* The kernel cannot tell whether a UDP socket has more, so its multishot receive tries
+	 * again at once: with the group empty, that ends it. */
+	return bufring_empty(ctx, req->u.net.sqe.buf_group) ? -ENOBUFS : OP_QUEUED;
 }
 
 /* A connection's error as the kernel reports it (sock_error() clears it): once, to whichever
@@ -722,6 +734,9 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 	for (;;) {
 		struct xring_buf *b;
 		uint32_t cap, flags;
+		uint8_t *payload;
+		int32_t res;
+		int err;
 		long n;
 
 		if (tcp_error(xs->tcb))
@@ -739,18 +754,19 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 		b = bufring_take(ctx, sqe->buf_group);
 		if (!b)
 			return -ENOBUFS;
-		cap = b->len;
-		if (sqe->len && sqe->len < cap)
-			cap = sqe->len;
-		n = tcp_recv(xs->tcb, clock_mono_ns(), (void *) (uintptr_t) b->addr, cap);
+		err = xsmsg_room(req, b, &payload, &cap);
+		if (err)
+			return err;
+		n = tcp_recv(xs->tcb, clock_mono_ns(), payload, cap);
 		if (n < 0)
 			return n;
+		res = xsmsg_done(req, b, (uint32_t) n, (size_t) n, NULL);
 		flags = buf_flags(b, tcp_more(xs->tcb));
 		if (!multishot(req)) {
 			req->cflags = flags;
-			return n;
+			return res;
 		}
-		req_post_more(ctx, req, (int32_t) n, flags);
+		req_post_more(ctx, req, res, flags);
 	}
 }
 
@@ -1005,7 +1021,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 			xs->rx_head++;
 			res = udp_deliver_select(ctx, req, d->data, d->len,
-						 xs->rx_head != xs->rx_tail);
+						 xs->rx_head != xs->rx_tail, d->src, d->sport);
 			if (res != OP_QUEUED)
 				return res;
 		}
@@ -1138,7 +1154,8 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 
 		/* Straight into the waiting request's buffer, or a provided one. */
 		if (selects(req)) {
-			res = udp_deliver_select(ctx, req, udp->payload, udp->payload_len, false);
+			res = udp_deliver_select(ctx, req, udp->payload, udp->payload_len, false,
+						 ip->src, udp->sport);
 			if (res == OP_QUEUED)
 				return 0;
 		} else {

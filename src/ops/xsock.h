@@ -119,6 +119,16 @@ void xdirect_exit(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
 
+/*
+ * Receives into a provided buffer (xsock_recvmsg.c). xsmsg_room(): where the payload goes in b
+ * and how much fits (-EFAULT when a multishot RECVMSG's header does not fit). xsmsg_done():
+ * the CQE's res for n bytes received of full (a datagram's length), with the RECVMSG name
+ * (from, NULL for TCP) and flags written where the request wants them.
+ */
+int xsmsg_room(const struct xreq *req, const struct xring_buf *b, uint8_t **payload, uint32_t *cap);
+int32_t xsmsg_done(const struct xreq *req, const struct xring_buf *b, uint32_t n, size_t full,
+		   const struct sockaddr_in *from);
+
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;
 extern const struct xring_op op_accept;
