@@ -161,6 +161,7 @@ struct tpeer {
 	int nconn;
 	struct sockaddr_in addr; /* where the script connects */
 	struct xring_sqe *cur;   /* the SQE being prepared */
+	bool alloc;              /* direct sockets from SOCKET's slot allocation */
 };
 
 static void tp_init(struct tpeer *p, bool kernel)
@@ -354,16 +355,23 @@ static void run(struct tpeer *p, int ncqes, struct log *out)
 	reap(p, ncqes, out);
 }
 
-/* A socket for the script: a plain kernel one, or a direct one made by SOCKET in slot 2. */
+/* A socket for the script: a plain kernel one, or a direct one made by SOCKET in slot 2 or
+ * (p->alloc) in the slot the kernel allocates from the range 5..7. */
 #define SLOT 2
 static int script_socket(struct tpeer *p, bool direct, struct log *out)
 {
 	if (!direct)
 		return socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(xring_register_files_sparse(&p->ring, 8), 0);
-	xring_prep_socket_direct(sqe_for(p, 1), AF_INET, SOCK_STREAM, 0, SLOT, 0);
+	if (p->alloc) {
+		cr_assert_eq(xring_register_file_alloc_range(&p->ring, 5, 3), 0);
+		xring_prep_socket_direct_alloc(sqe_for(p, 1), AF_INET, SOCK_STREAM, 0, 0);
+	} else {
+		xring_prep_socket_direct(sqe_for(p, 1), AF_INET, SOCK_STREAM, 0, SLOT, 0);
+	}
 	run(p, 1, out);
-	return SLOT;
+	cr_assert_geq(out->r[out->n - 1].res, 0, "socket: %d", out->r[out->n - 1].res);
+	return p->alloc ? out->r[out->n - 1].res : SLOT;
 }
 
 /* The SQE just prepared names a direct descriptor (prep helpers clear the flags). */
@@ -376,7 +384,7 @@ static void fixed(struct tpeer *p, bool direct)
 static void script_close(struct tpeer *p, bool direct, int fd, uint64_t ud, struct log *out)
 {
 	if (direct)
-		xring_prep_close_direct(sqe_for(p, ud), SLOT);
+		xring_prep_close_direct(sqe_for(p, ud), (unsigned) fd);
 	else
 		xring_prep_close(sqe_for(p, ud), fd);
 	run(p, 1, out);
@@ -464,6 +472,11 @@ static void tcp_script(struct tpeer *p, bool direct, struct log *out)
 	fixed(p, direct);
 	sqe->flags |= XRING_SQE_IO_LINK;
 	xring_prep_link_timeout(sqe_for(p, 8), &ts, 0);
+	run(p, 2, out);
+	/* A waiting receive cancelled by its descriptor. */
+	xring_prep_recv(sqe_for(p, 17), fd, buf, sizeof(buf), 0);
+	fixed(p, direct);
+	xring_prep_cancel_fd(sqe_for(p, 18), fd, direct ? XRING_ASYNC_CANCEL_FD_FIXED : 0);
 	run(p, 2, out);
 	xring_prep_recv(sqe_for(p, 9), fd, buf, sizeof(buf), MSG_DONTWAIT);
 	fixed(p, direct);
@@ -688,18 +701,25 @@ static void compare(struct log *off, struct log *ker, const char *what)
 
 typedef void (*script_fn)(struct tpeer *p, bool direct, struct log *out);
 
-static void differential(script_fn fn, bool direct, const char *what)
+static void differential_alloc(script_fn fn, bool direct, bool alloc, const char *what)
 {
 	struct tpeer kp, op;
 	struct log ker = {0}, off = {0};
 
 	tp_init(&kp, true);
+	kp.alloc = alloc;
 	fn(&kp, direct, &ker);
 	tp_fini(&kp);
 	tp_init(&op, false);
+	op.alloc = alloc;
 	fn(&op, direct, &off);
 	tp_fini(&op);
 	compare(&off, &ker, what);
+}
+
+static void differential(script_fn fn, bool direct, const char *what)
+{
+	differential_alloc(fn, direct, false, what);
 }
 
 Test(offload_direct, a_tcp_script_gives_the_same_cqes_offloaded_and_on_the_kernel)
@@ -710,6 +730,7 @@ Test(offload_direct, a_tcp_script_gives_the_same_cqes_offloaded_and_on_the_kerne
 Test(offload_direct, a_tcp_script_on_direct_descriptors_gives_the_same_cqes)
 {
 	differential(tcp_script, true, "tcp direct");
+	differential_alloc(tcp_script, true, true, "tcp direct, allocated slot");
 }
 
 Test(offload_direct, a_refused_connect_gives_the_same_cqes)
