@@ -580,49 +580,80 @@ static void dreap(struct dpeer *p, int n, struct rec *out, int *nout)
 	}
 }
 
-static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, struct rec *out, int *n)
+/* The SQE names the script's socket by its direct descriptor (prep helpers clear the flags). */
+static void fx(struct xring_sqe *sqe, bool direct)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (direct && sqe->opcode != XRING_OP_ASYNC_CANCEL && sqe->opcode != XRING_OP_CLOSE &&
+	    sqe->opcode != XRING_OP_SOCKET)
+		sqe->flags |= XRING_SQE_FIXED_FILE;
+}
+
+static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool direct, struct rec *out,
+		       int *n)
+{
 	char buf[64] = {0};
 	struct xring_sqe *sqe;
+	int fd;
+
+	if (direct) {
+		/* A direct socket in slot 1, made by SOCKET. */
+		cr_assert_eq(xring_register_files_sparse(&ring, 4), 0);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_socket_direct(sqe, AF_INET, SOCK_DGRAM, 0, 1, 0);
+		sqe->user_data = 20;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 1, out, n);
+		fd = 1;
+	} else {
+		fd = socket(AF_INET, SOCK_DGRAM, 0);
+	}
 
 	sqe = xring_get_sqe(&ring);
 	xring_prep_connect(sqe, fd, (const struct sockaddr *) dst, sizeof(*dst));
 	sqe->user_data = 1;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_send(sqe, fd, "hello", 5, 0);
 	sqe->user_data = 2;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	dpeer_reply(p, "world!!");
 	sqe = xring_get_sqe(&ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 3;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	cr_expect_str_eq(buf, "world!!");
 	sqe = xring_get_sqe(&ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
 	sqe->user_data = 4;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_send(sqe, fd, "a", 1, 0);
 	sqe->flags |= XRING_SQE_IO_LINK;
 	sqe->user_data = 5;
+	fx(sqe, direct);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_send(sqe, fd, "bc", 2, 0);
 	sqe->user_data = 6;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 2, out, n);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 7;
+	fx(sqe, direct);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_cancel64(sqe, 7, 0);
 	sqe->user_data = 8;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 2, out, n);
 	/* A multishot recvmsg: each buffer holds the header, the sender's address, the payload. */
@@ -644,6 +675,7 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, struct re
 		sqe->flags |= XRING_SQE_BUFFER_SELECT;
 		sqe->buf_group = 3;
 		sqe->user_data = 11;
+		fx(sqe, direct);
 		xring_submit(&ring);
 		dpeer_again(p, "first");
 		dreap(p, 1, out, n);
@@ -665,6 +697,7 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, struct re
 		sqe = xring_get_sqe(&ring);
 		xring_prep_cancel64(sqe, 11, 0);
 		sqe->user_data = 12;
+		fx(sqe, direct);
 		xring_submit(&ring);
 		dreap(p, 2, out, n);
 		xring_free_buf_ring(&ring, br, 2, 3);
@@ -672,13 +705,20 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, struct re
 	sqe = xring_get_sqe(&ring);
 	xring_prep_shutdown(sqe, fd, SHUT_RDWR);
 	sqe->user_data = 9;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	sqe = xring_get_sqe(&ring);
-	xring_prep_close(sqe, fd);
+	if (direct)
+		xring_prep_close_direct(sqe, (unsigned) fd);
+	else
+		xring_prep_close(sqe, fd);
 	sqe->user_data = 10;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
+	if (direct)
+		cr_assert_eq(xring_unregister_files(&ring), 0);
 }
 
 static int cmp_rec_ud(const void *a, const void *b)
@@ -688,7 +728,7 @@ static int cmp_rec_ud(const void *a, const void *b)
 	return x->user_data < y->user_data ? -1 : x->user_data > y->user_data;
 }
 
-Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
+static void udp_differential(bool direct)
 {
 	struct rec off[32], ker[32];
 	int noff = 0, nker = 0;
@@ -699,8 +739,8 @@ Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
 	kp.kfd = socket(AF_INET, SOCK_DGRAM, 0);
 	cr_assert_eq(bind(kp.kfd, (struct sockaddr *) &lo, sizeof(lo)), 0);
 	getsockname(kp.kfd, (struct sockaddr *) &lo, &len);
-	udp_script(&kp, &lo, ker, &nker);
-	udp_script(&op, &to, off, &noff);
+	udp_script(&kp, &lo, direct, ker, &nker);
+	udp_script(&op, &to, direct, off, &noff);
 	cr_assert_eq(noff, nker);
 	/* Within a submission CQEs may come in either order; compare them by request. */
 	qsort(off, (size_t) noff, sizeof(off[0]), cmp_rec_ud);
@@ -713,4 +753,14 @@ Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
 			     (unsigned long long) ker[i].user_data, off[i].flags, ker[i].flags);
 	}
 	close(kp.kfd);
+}
+
+Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
+{
+	udp_differential(false);
+}
+
+Test(offload_udp, the_same_holds_on_direct_descriptors)
+{
+	udp_differential(true);
 }
