@@ -11,7 +11,7 @@
 #include "stack/iface/iface.h"
 #include "stack/tcp/tcp.h"
 
-#define NETPORT_BURST 32
+#define NETPORT_BURST 32 /* frames taken per poll unless XRING_CQE_BATCH says otherwise */
 
 struct netport {
 	struct xring_source src;
@@ -30,6 +30,8 @@ struct netport {
 	 * here, so a receive takes the whole burst's data at once rather than one segment. */
 	bool in_burst;
 	struct xsock *ready;
+	struct port_frame *rxf; /* room for one poll's frames */
+	unsigned burst;         /* XRING_CQE_BATCH: receive completions taken per poll */
 };
 
 /* The ring's attachment to xp, made on first use. NULL with *err set on failure. */

@@ -54,6 +54,7 @@ struct xsock {
 	struct xsock *fd_next, *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
+	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked (ops/xsock_dummy.c) */
 };
 
 struct xsock_table {
@@ -118,6 +119,9 @@ void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
 void xdirect_exit(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
+/* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes
+ * but the socket's dummy counters. */
+int64_t xsock_dummy_send(struct xsock *xs, struct xreq *req);
 
 /*
  * Receives into a provided buffer (xsock_recvmsg.c). xsmsg_room(): where the payload goes in b
