@@ -661,6 +661,37 @@ static void accept_script(struct tpeer *p, bool direct, struct log *out)
 	cr_expect_eq(xring_unregister_files(&p->ring), 0);
 }
 
+/* The peer resets an idle connection: the next send reports it, the one after is a broken
+ * pipe, a receive sees the end. */
+static void reset_idle_script(struct tpeer *p, bool direct, struct log *out)
+{
+	char buf[8];
+	int fd;
+
+	tp_listen(p, true);
+	fd = script_socket(p, direct, out);
+	xring_prep_connect(sqe_for(p, 2), fd, (struct sockaddr *) &p->addr, sizeof(p->addr));
+	fixed(p, direct);
+	run(p, 1, out);
+	tp_accept(p);
+	tp_close(p, 0, true);
+	/* Let the RST arrive (the link is memory: a few rounds carry it). */
+	for (int i = 0; i < 100; i++) {
+		drive(p);
+		usleep(100);
+	}
+	xring_prep_send(sqe_for(p, 3), fd, "x", 1, MSG_NOSIGNAL);
+	fixed(p, direct);
+	run(p, 1, out);
+	xring_prep_send(sqe_for(p, 4), fd, "x", 1, MSG_NOSIGNAL);
+	fixed(p, direct);
+	run(p, 1, out);
+	xring_prep_recv(sqe_for(p, 5), fd, buf, sizeof(buf), 0);
+	fixed(p, direct);
+	run(p, 1, out);
+	script_close(p, direct, fd, 6, out);
+}
+
 /* Within a submission CQEs may come in either order: compare them by request, keeping each
  * request's own CQEs in order (qsort is not stable, so sort by position too). */
 static void sort_log(struct log *l)
@@ -743,6 +774,8 @@ Test(offload_direct, a_reset_connection_gives_the_same_cqes)
 {
 	differential(reset_script, false, "reset");
 	differential(reset_script, true, "reset direct");
+	differential(reset_idle_script, false, "reset idle");
+	differential(reset_idle_script, true, "reset idle direct");
 }
 
 Test(offload_direct, a_direct_listener_accepts_into_slots_as_the_kernel_does)
