@@ -654,6 +654,16 @@ static void accept_script(struct tpeer *p, bool direct, struct log *out)
 	run(p, 1, out);
 	tp_recv(p, 3, buf, 2);
 	cr_expect_eq(memcmp(buf, "xy", 2), 0);
+	/* Nobody connecting: SOCK_NONBLOCK is for the new socket, the accept waits (and is
+	 * cancelled); IORING_ACCEPT_DONTWAIT does not wait. */
+	xring_prep_accept_direct(sqe_for(p, 13), 0, NULL, NULL, SOCK_NONBLOCK, 3);
+	fixed(p, true);
+	xring_prep_cancel64(sqe_for(p, 14), 13, 0);
+	run(p, 2, out);
+	xring_prep_accept_direct(sqe_for(p, 15), 0, NULL, NULL, 0, 3);
+	fixed(p, true);
+	p->cur->ioprio |= XRING_ACCEPT_DONTWAIT;
+	run(p, 1, out);
 	xring_prep_close_direct(sqe_for(p, 11), 2);
 	run(p, 1, out);
 	xring_prep_close_direct(sqe_for(p, 12), 0);

@@ -403,7 +403,8 @@ static int64_t accept_issue(struct xring_ctx *ctx, struct xreq *req)
 	    getsockopt(req->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) || !listening ||
 	    getsockname(req->fd, (struct sockaddr *) &sin, &len) ||
 	    !(xp = ports_by_addr(sin.sin_addr.s_addr)) ||
-	    (req->u.sqe.ioprio & ~XRING_ACCEPT_MULTISHOT) ||
+	    (req->u.sqe.ioprio &
+	     ~(XRING_ACCEPT_MULTISHOT | XRING_ACCEPT_DONTWAIT | XRING_ACCEPT_POLL_FIRST)) ||
 	    !proc_offload(RULES_TCP_SERVER, sin.sin_addr.s_addr, sin.sin_port))
 		return to_kernel(ctx, req);
 	err = offload(ctx, req, SOCK_STREAM, xp, ntohs(sin.sin_port), &xs);
@@ -446,7 +447,9 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 			return -EINVAL;
 	} else if (sqe->opcode == XRING_OP_ACCEPT) {
 		/* The kernel's rules (io_accept_prep). */
-		if ((sqe->ioprio & ~XRING_ACCEPT_MULTISHOT) || sqe->len || sqe->buf_index ||
+		if ((sqe->ioprio &
+		     ~(XRING_ACCEPT_MULTISHOT | XRING_ACCEPT_DONTWAIT | XRING_ACCEPT_POLL_FIRST)) ||
+		    sqe->len || sqe->buf_index ||
 		    (sqe->accept_flags & ~(uint32_t) (SOCK_CLOEXEC | SOCK_NONBLOCK)))
 			return -EINVAL;
 		if (sqe->file_index && ((sqe->accept_flags & SOCK_CLOEXEC) ||
@@ -889,9 +892,11 @@ static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq 
 	for (;;) {
 		int64_t res = tcp_take(ctx, xs, req);
 
+		/* SOCK_NONBLOCK is the new socket's flag: the accept itself still waits, unless
+		 * IORING_ACCEPT_DONTWAIT (which also ends a multishot accept). */
 		if (res == -EAGAIN)
-			return (req->u.net.sqe.accept_flags & SOCK_NONBLOCK) && !multi ? -EAGAIN
-										       : OP_QUEUED;
+			return (req->u.net.sqe.ioprio & XRING_ACCEPT_DONTWAIT) ? -EAGAIN
+									       : OP_QUEUED;
 		if (!multi || res < 0)
 			return res;
 		req_post_more(ctx, req, (int32_t) res, 0);
