@@ -425,6 +425,19 @@ static void tcp_script(struct tpeer *p, bool direct, struct log *out)
 	run(p, 1, out);
 	cr_expect_eq(memcmp(buf, "world!!", 7), 0);
 
+	/* Polling first: the same answer. */
+	tp_send(p, 0, "pf", 2);
+	xring_prep_recv(sqe_for(p, 19), fd, buf, sizeof(buf), 0);
+	fixed(p, direct);
+	p->cur->ioprio |= XRING_RECVSEND_POLL_FIRST;
+	run(p, 1, out);
+	xring_prep_send(sqe_for(p, 20), fd, "PF", 2, 0);
+	fixed(p, direct);
+	p->cur->ioprio |= XRING_RECVSEND_POLL_FIRST;
+	run(p, 1, out);
+	tp_recv(p, 0, buf, 2);
+	cr_expect_eq(memcmp(buf, "PF", 2), 0);
+
 	/* A multishot receive into a buffer ring: one 100-byte segment fills two buffers. */
 	br = xring_setup_buf_ring(&p->ring, 4, 7, 0, &ret);
 	cr_assert_not_null(br, "buffer ring: %d", ret);

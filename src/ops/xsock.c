@@ -443,7 +443,8 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	req->u.net.xs = ctx->xsocks ? xsock_of_sqe(ctx, sqe) : NULL;
 	req->u.net.addrlen = 0;
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
-		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF))
+		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
+				    XRING_RECVSEND_POLL_FIRST))
 			return -EINVAL;
 	} else if (sqe->opcode == XRING_OP_ACCEPT) {
 		/* The kernel's rules (io_accept_prep). */
@@ -456,11 +457,15 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 					((sqe->ioprio & XRING_ACCEPT_MULTISHOT) &&
 					 sqe->file_index != XRING_FILE_INDEX_ALLOC)))
 			return -EINVAL;
+	} else if ((sqe->opcode == XRING_OP_SEND || sqe->opcode == XRING_OP_SENDMSG) &&
+		   !(sqe->ioprio & ~XRING_RECVSEND_POLL_FIRST)) {
+		/* Polling first changes nothing here: the stack answers when it can. */
 	} else if ((sqe->opcode == XRING_OP_RECV || sqe->opcode == XRING_OP_RECVMSG) &&
-		   sqe->ioprio == XRING_RECV_MULTISHOT) {
+		   !(sqe->ioprio & ~(XRING_RECV_MULTISHOT | XRING_RECVSEND_POLL_FIRST))) {
 		/* As the kernel: a multishot receive takes provided buffers, and not all at once.
 		 */
-		if (!(sqe->flags & XRING_SQE_BUFFER_SELECT) || (sqe->msg_flags & MSG_WAITALL))
+		if ((sqe->ioprio & XRING_RECV_MULTISHOT) &&
+		    (!(sqe->flags & XRING_SQE_BUFFER_SELECT) || (sqe->msg_flags & MSG_WAITALL)))
 			return -EINVAL;
 	} else if (sqe->ioprio) {
 		return -EOPNOTSUPP;
