@@ -658,18 +658,19 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 	dreap(p, 2, out, n);
 	/* A multishot recvmsg: each buffer holds the header, the sender's address, the payload. */
 	{
-		static char bufs[2][128];
+		static char bufs[4][128];
+		char big[121];
 		struct sockaddr_in name;
 		struct msghdr rmsg = {.msg_name = &name, .msg_namelen = sizeof(name)};
 		struct xring_buf_ring *br;
 		int ret;
 
-		br = xring_setup_buf_ring(&ring, 2, 3, 0, &ret);
+		br = xring_setup_buf_ring(&ring, 4, 3, 0, &ret);
 		cr_assert_not_null(br, "buffer ring: %d", ret);
-		for (int i = 0; i < 2; i++)
+		for (int i = 0; i < 3; i++)
 			xring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), (unsigned short) i,
-					   xring_buf_ring_mask(2), i);
-		xring_buf_ring_advance(br, 2);
+					   xring_buf_ring_mask(4), i);
+		xring_buf_ring_advance(br, 3);
 		sqe = xring_get_sqe(&ring);
 		xring_prep_recvmsg_multishot(sqe, fd, &rmsg, 0);
 		sqe->flags |= XRING_SQE_BUFFER_SELECT;
@@ -681,6 +682,18 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		dreap(p, 1, out, n);
 		dpeer_again(p, "second!");
 		dreap(p, 1, out, n);
+		/* 120 bytes where 96 fit after the header and name: MSG_TRUNC. */
+		memset(big, 'z', 120);
+		big[120] = 0;
+		dpeer_again(p, big);
+		dreap(p, 1, out, n);
+		{
+			struct xring_recvmsg_out *o = xring_recvmsg_validate(bufs[2], 128, &rmsg);
+
+			cr_assert_not_null(o);
+			cr_expect_eq(o->payloadlen, 96u);
+			cr_expect_eq(o->flags, (uint32_t) MSG_TRUNC);
+		}
 		for (int i = 0; i < 2; i++) {
 			struct xring_recvmsg_out *o = xring_recvmsg_validate(bufs[i], 128, &rmsg);
 			const struct sockaddr_in *from = xring_recvmsg_name(o);
@@ -700,7 +713,7 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		fx(sqe, direct);
 		xring_submit(&ring);
 		dreap(p, 2, out, n);
-		xring_free_buf_ring(&ring, br, 2, 3);
+		xring_free_buf_ring(&ring, br, 4, 3);
 	}
 	sqe = xring_get_sqe(&ring);
 	xring_prep_shutdown(sqe, fd, SHUT_RDWR);
