@@ -5,10 +5,12 @@
  * an xsock and the kernel socket stays behind as a placeholder that reserves its address and
  * port in the kernel and keeps its descriptor number.
  *
- * Offloaded today, over plain descriptors: UDP (connect, bind, send / sendto / sendmsg,
- * recv / recvmsg) and TCP (connect, bind, listen, accept, send, recv, shutdown), with cancel
- * and close. Direct descriptors, multishot and zero-copy variants stay on the kernel path or
- * answer -EOPNOTSUPP on an offloaded socket.
+ * Offloaded today, over plain and direct descriptors (port and slot kept by the placeholder,
+ * see xsock_direct.c): UDP (connect, bind, send / sendto / sendmsg / send_zc, recv / recvmsg,
+ * single and multishot into provided buffers) and TCP (connect, bind, listen, accept plain,
+ * direct and multishot, the same sends and receives, shutdown), with cancel, link timeouts,
+ * close and close_direct. Other opcodes (read, write, poll) answer -EOPNOTSUPP on an
+ * offloaded socket.
  */
 #ifndef XRING_OPS_XSOCK_H
 #define XRING_OPS_XSOCK_H
