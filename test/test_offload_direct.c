@@ -677,6 +677,13 @@ static void accept_script(struct tpeer *p, bool direct, struct log *out)
 	fixed(p, true);
 	p->cur->ioprio |= XRING_ACCEPT_DONTWAIT;
 	run(p, 1, out);
+	/* A files-update request empties slot 2: the connection is gone, the slot too. */
+	xring_prep_files_update(sqe_for(p, 16), &none, 1, 2);
+	run(p, 1, out);
+	xring_prep_send(sqe_for(p, 17), 2, "x", 1, MSG_NOSIGNAL);
+	fixed(p, true);
+	run(p, 1, out);
+	tp_recv(p, 3, buf, 0);
 	xring_prep_close_direct(sqe_for(p, 11), 2);
 	run(p, 1, out);
 	xring_prep_close_direct(sqe_for(p, 12), 0);
