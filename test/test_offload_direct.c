@@ -722,6 +722,49 @@ static void reset_idle_script(struct tpeer *p, bool direct, struct log *out)
 	script_close(p, direct, fd, 6, out);
 }
 
+/* A connected socket registered by its plain descriptor: the slot names the same socket,
+ * which outlives the close of the descriptor until close_direct. */
+static void registered_script(struct tpeer *p, bool direct, struct log *out)
+{
+	char buf[8] = {0};
+	int fd;
+
+	tp_listen(p, true);
+	fd = script_socket(p, false, out);
+	xring_prep_connect(sqe_for(p, 2), fd, (struct sockaddr *) &p->addr, sizeof(p->addr));
+	run(p, 1, out);
+	tp_accept(p);
+	if (direct) {
+		cr_assert_eq(xring_register_files_sparse(&p->ring, 8), 0);
+		out->r[out->n++] =
+			(struct rec){100, xring_register_files_update(&p->ring, 3, &fd, 1), 0};
+	} else {
+		int fds[4] = {-1, -1, -1, fd};
+
+		out->r[out->n++] = (struct rec){100, xring_register_files(&p->ring, fds, 4), 0};
+	}
+	xring_prep_send(sqe_for(p, 3), 3, "abc", 3, 0);
+	fixed(p, true);
+	run(p, 1, out);
+	tp_recv(p, 0, buf, 3);
+	cr_expect_str_eq(buf, "abc");
+	xring_prep_close(sqe_for(p, 4), fd);
+	run(p, 1, out);
+	xring_prep_send(sqe_for(p, 5), 3, "de", 2, 0);
+	fixed(p, true);
+	run(p, 1, out);
+	tp_recv(p, 0, buf, 2);
+	cr_expect_eq(memcmp(buf, "de", 2), 0);
+	tp_send(p, 0, "xyz", 3);
+	xring_prep_recv(sqe_for(p, 6), 3, buf, sizeof(buf), 0);
+	fixed(p, true);
+	run(p, 1, out);
+	xring_prep_close_direct(sqe_for(p, 7), 3);
+	run(p, 1, out);
+	tp_recv(p, 0, buf, 0);
+	cr_expect_eq(xring_unregister_files(&p->ring), 0);
+}
+
 /* Within a submission CQEs may come in either order: compare them by request, keeping each
  * request's own CQEs in order (qsort is not stable, so sort by position too). */
 static void sort_log(struct log *l)
@@ -926,4 +969,10 @@ Test(offload_direct, a_connect_nobody_answers_times_out_as_in_the_kernel)
 	kernel_reference(false, true, true, &ker);
 	offloaded_failure(PEER_SILENT, true, &off);
 	compare(&off, &ker, "timed out direct");
+}
+
+Test(offload_direct, a_registered_offloaded_descriptor_is_the_same_socket_in_its_slot)
+{
+	differential(registered_script, true, "registered by update");
+	differential(registered_script, false, "registered with the table");
 }

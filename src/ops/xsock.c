@@ -123,7 +123,7 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 
 	if (xs->slot >= 0)
 		xdirect_unslot(ctx, xs);
-	else
+	if (xs->fd >= 0)
 		xsock_unhash_fd(ctx, xs);
 	if (xs->type == SOCK_DGRAM)
 		for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
@@ -988,7 +988,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 	case XRING_OP_BIND:
 		return -EINVAL;
 	case XRING_OP_CLOSE:
-		xsock_free(ctx, xs);
+		xdirect_close(ctx, xs, req);
 		return to_kernel(ctx, req);
 	default:
 		return -EOPNOTSUPP;
@@ -1069,8 +1069,9 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_BIND:
 		return -EINVAL; /* already bound */
 	case XRING_OP_CLOSE:
-		/* The offloaded socket goes now; the kernel closes the placeholder descriptor. */
-		xsock_free(ctx, xs);
+		/* The offloaded socket goes now (unless a slot or descriptor still names it); the
+		 * kernel closes the placeholder descriptor. */
+		xdirect_close(ctx, xs, req);
 		return to_kernel(ctx, req);
 	default:
 		return -EOPNOTSUPP;

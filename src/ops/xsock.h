@@ -118,7 +118,14 @@ void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
 /* A request goes to the kernel: a slot it installs a file into is no longer offloaded. */
 void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
 void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
+/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. */
+void xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
+/* The application registered the offloaded socket xs (by its plain descriptor) in slot too. */
+void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot);
 void xdirect_exit(struct xring_ctx *ctx);
+/* The registered table is gone: every slot's name goes (sockets with a plain descriptor
+ * stay). */
+void xdirect_unregister(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
 /* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes

@@ -63,8 +63,37 @@ void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot)
 	if (!ctx->xsocks)
 		return;
 	xs = xsock_by_slot(ctx, slot);
-	if (xs)
+	if (!xs)
+		return;
+	/* Still open by its plain descriptor: only the slot's name goes. */
+	if (xs->fd >= 0)
+		xdirect_unslot(ctx, xs);
+	else
 		xsock_free(ctx, xs);
+}
+
+void xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req)
+{
+	if (req->u.sqe.file_index)
+		xdirect_unslot(ctx, xs);
+	else if (xs->fd >= 0)
+		xsock_unhash_fd(ctx, xs);
+	/* Like the kernel's file, the socket lives while the table or a descriptor holds it. */
+	if (xs->fd < 0 && xs->slot < 0)
+		xsock_free(ctx, xs);
+}
+
+void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot)
+{
+	struct xsock_table *t = ctx->xsocks;
+
+	/* One slot per socket: a second registration of it stays the kernel's placeholder. */
+	if (xs->slot >= 0 || slots_reserve(ctx, slot))
+		return;
+	xdirect_slot_gone(ctx, slot);
+	xs->slot = (int) slot;
+	t->by_slot[slot] = xs;
+	t->ndirect++;
 }
 
 void xdirect_exit(struct xring_ctx *ctx)
@@ -74,6 +103,17 @@ void xdirect_exit(struct xring_ctx *ctx)
 	for (unsigned i = 0; t->ndirect && i < t->nslots; i++)
 		if (t->by_slot[i])
 			xsock_free(ctx, t->by_slot[i]);
+	free(t->by_slot);
+	t->by_slot = NULL;
+	t->nslots = 0;
+}
+
+void xdirect_unregister(struct xring_ctx *ctx)
+{
+	struct xsock_table *t = ctx->xsocks;
+
+	for (unsigned i = 0; t->ndirect && i < t->nslots; i++)
+		xdirect_slot_gone(ctx, i);
 	free(t->by_slot);
 	t->by_slot = NULL;
 	t->nslots = 0;
