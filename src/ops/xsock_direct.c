@@ -7,7 +7,9 @@
  *
  * xring looks at a slot's socket through a plain descriptor the kernel installs for it
  * (IORING_OP_FIXED_FD_INSTALL, closed again right away), so the offload decision, the
- * placeholder's bind and the port reservation are the plain-descriptor code, unchanged.
+ * placeholder's bind and the port reservation are the plain-descriptor code, unchanged. An
+ * offloaded socket the application registers by its plain descriptor gets its slot as a second
+ * name; it ends when its last name is closed.
  */
 #include <errno.h>
 #include <stdlib.h>
