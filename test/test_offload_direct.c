@@ -734,7 +734,12 @@ static void registered_script(struct tpeer *p, bool direct, struct log *out)
 	xring_prep_connect(sqe_for(p, 2), fd, (struct sockaddr *) &p->addr, sizeof(p->addr));
 	run(p, 1, out);
 	tp_accept(p);
-	if (direct) {
+	if (direct && p->alloc) {
+		/* p->alloc here: by a files-update request. */
+		cr_assert_eq(xring_register_files_sparse(&p->ring, 8), 0);
+		xring_prep_files_update(sqe_for(p, 101), &fd, 1, 3);
+		run(p, 1, out);
+	} else if (direct) {
 		cr_assert_eq(xring_register_files_sparse(&p->ring, 8), 0);
 		out->r[out->n++] =
 			(struct rec){100, xring_register_files_update(&p->ring, 3, &fd, 1), 0};
@@ -975,4 +980,5 @@ Test(offload_direct, a_registered_offloaded_descriptor_is_the_same_socket_in_its
 {
 	differential(registered_script, true, "registered by update");
 	differential(registered_script, false, "registered with the table");
+	differential_alloc(registered_script, true, true, "registered by a files-update request");
 }

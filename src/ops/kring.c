@@ -297,8 +297,10 @@ static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
 	if (!ksqe)
 		return -EAGAIN;
 	/* The kernel will put a file where an offloaded socket is: that socket ends now, before
-	 * a later offload could take the slot again. */
-	if (xring_unlikely(ctx->xsocks && ctx->xsocks->ndirect))
+	 * a later offload could take the slot again (or, for an offloaded socket's descriptor,
+	 * the slot becomes its second name). */
+	if (xring_unlikely(ctx->xsocks != NULL) &&
+	    (ctx->xsocks->ndirect || req->opcode == XRING_OP_FILES_UPDATE))
 		xdirect_kernel_issue(ctx, &req->u.sqe);
 	memcpy(ksqe, &req->u.sqe, sizeof(*ksqe));
 	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);

@@ -225,9 +225,16 @@ void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe)
 		if (sqe->off != IORING_FILE_INDEX_ALLOC) {
 			const int32_t *fds = (const int32_t *) (uintptr_t) sqe->addr;
 
-			for (uint32_t i = 0; i < sqe->len; i++)
-				if (fds[i] != IORING_REGISTER_FILES_SKIP)
-					xdirect_slot_gone(ctx, (uint32_t) sqe->off + i);
+			for (uint32_t i = 0; i < sqe->len; i++) {
+				struct xsock *xs;
+
+				if (fds[i] == IORING_REGISTER_FILES_SKIP)
+					continue;
+				xdirect_slot_gone(ctx, (uint32_t) sqe->off + i);
+				xs = xsock_by_fd(ctx, fds[i]);
+				if (xs)
+					xdirect_alias(ctx, xs, (uint32_t) sqe->off + i);
+			}
 		}
 		break;
 	default:
