@@ -50,17 +50,18 @@ struct xsock {
 	bool steered;
 	uint32_t steer_handle;
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
-	struct xsock_dgram *rx;
+	struct xsock_dgram *rx; /* XSOCK_RX_SLOTS, taken at the first datagram that must wait */
 	unsigned rx_head, rx_tail;
 	uint64_t rx_drops;
-	struct xsock *fd_next, *port_next;
+	struct xsock *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
 	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked (ops/xsock_dummy.c) */
 };
 
 struct xsock_table {
-	struct xsock *by_fd[XSOCK_HASH];
+	struct xsock **by_fd; /* indexed by descriptor: descriptors are small and dense */
+	unsigned nfd;
 	struct xsock *by_port[XSOCK_HASH];
 	unsigned n;
 	struct xsock **by_slot; /* direct descriptors (xsock_direct.c), nslots entries */
