@@ -159,6 +159,48 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	free(xs);
 }
 
+static bool selects(const struct xreq *req);
+static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
+
+/* TCP sends and receives that moved bytes already end with their count, as on a kernel
+ * socket: those bytes are in the stream or the buffer, and the connection may go on. */
+static void fail_moved(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
+{
+	while (q->first) {
+		struct xreq *r = q->first;
+		int64_t v;
+
+		wlist_del(q, r);
+		if (r->res <= 0 || selects(r)) {
+			cancel_waiter(ctx, r, res);
+			continue;
+		}
+		v = zc_result(ctx, r, r->res);
+		r->u.net.xs = NULL;
+		if (r->flags & REQ_F_PENDING) {
+			list_del(&ctx->pending, r);
+			r->flags &= ~REQ_F_PENDING;
+		}
+		req_complete(ctx, r, (int32_t) v, r->cflags);
+	}
+}
+
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res)
+{
+	if (xs->connecting) {
+		cancel_waiter(ctx, xs->connecting, res);
+		xs->connecting = NULL;
+	}
+	if (xs->type == SOCK_STREAM) {
+		fail_moved(ctx, &xs->recvq, res);
+		fail_moved(ctx, &xs->sendq, res);
+	} else {
+		fail_all(ctx, &xs->recvq, res);
+		fail_all(ctx, &xs->sendq, res);
+	}
+	fail_all(ctx, &xs->acceptq, res);
+}
+
 void xsock_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->xsocks)
@@ -279,6 +321,8 @@ static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xpo
 	np = netport_get(ctx, xp, &err);
 	if (!np)
 		return err;
+	if (np->port_err)
+		return np->port_err;
 	lport = reserve(req->fd, xp->ip, port);
 	if (lport < 0)
 		return lport;
@@ -1027,6 +1071,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
+		return xs->np->port_err;
 	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
 		return zc_result(ctx, req, xsock_dummy_send(xs, req));
 	if (xs->type == SOCK_STREAM)

@@ -129,6 +129,14 @@ void xdirect_exit(struct xring_ctx *ctx);
 void xdirect_unregister(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
+/* Ends every request waiting on xs (connect, sends, receives, accepts) with res; a TCP send
+ * or receive that moved bytes already ends with their count instead. */
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
+
+/* xsock_port.c: the port of np went down (-ENETDOWN), failed (-EIO) or came back (0). */
+void xsock_port_state(struct netport *np, int err);
+/* Whether an opcode is refused with the port's error while the port is in one. */
+bool xsock_port_refuses(uint8_t opcode);
 /* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes
  * but the socket's dummy counters. */
 int64_t xsock_dummy_send(struct xsock *xs, struct xreq *req);
