@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "conf/proc.h"
 #include "ops/netport.h"
@@ -194,8 +195,13 @@ static void tcp_config_from(struct tcp_config *tc)
 		tc->cc = c->tcp_cc == CONF_CC_NEWRENO ? TCP_CC_NEWRENO : TCP_CC_CUBIC;
 		tc->no_ts = !c->tcp_timestamps;
 	}
-	for (unsigned i = 0; i < sizeof(tc->secret); i++)
-		tc->secret[i] = (uint8_t) (clock_mono_ns() >> (i % 8));
+	/* The key of ISNs, ephemeral ports and SYN cookies: from the kernel's random source,
+	 * since a cookie keyed by a guessable clock could be forged; the clock only if that
+	 * fails (as before). */
+	if (getrandom(tc->secret, sizeof(tc->secret), GRND_NONBLOCK) !=
+	    (ssize_t) sizeof(tc->secret))
+		for (unsigned i = 0; i < sizeof(tc->secret); i++)
+			tc->secret[i] = (uint8_t) (clock_mono_ns() >> (i % 8));
 }
 
 /* XRING_MTU, when set, lowers the port's own MTU (a port cannot send beyond its own). */
