@@ -308,9 +308,10 @@ static void open_port(const struct topo *t, struct xring *ring)
 		CHECK(fault_wrap(p, &fc, &f) == 0, "fault decorator");
 		p = f;
 	}
-	if (getenv("PCAP_OUTER")) {
-		CHECK(pcapw_wrap(p, getenv("PCAP_OUTER"), NULL, NULL, &p) == 0);
-	}
+	/* INTEROP_PCAP_STACK: a capture of what the stack sent and was given (over the fault
+	 * decorator); with XRING_PCAP beside it, the two show which frames the decorator took. */
+	if (getenv("INTEROP_PCAP_STACK"))
+		CHECK(pcapw_wrap(p, getenv("INTEROP_PCAP_STACK"), NULL, NULL, &p) == 0);
 	CHECK(ports_add(p, 0, NULL) == 0);
 	CHECK(xring_queue_init(16, ring, 0) == 0);
 }
