@@ -23,6 +23,8 @@
 #include "nic/pcap.h"
 #include "nic/ports.h"
 #include "nic/xdp/xdp_port.h"
+#include "ops/netport.h"
+#include "ring/ring.h"
 #include "support/sha256.h"
 #include "xdp_topo.h"
 
@@ -360,6 +362,16 @@ static void tcp_client_body(const struct topo *t)
 	pthread_join(th, NULL);
 	CHECK(ls.ok, "the Linux server saw every byte, in order, and xring's FIN");
 	check_digests(&dg, &ls);
+	/* The host knew B (warm_host_neighbour): the stack took B's address from the kernel's
+	 * table and never had to ask by ARP. */
+	CHECK(ring.ctx->netports && ring.ctx->netports->ifc.stats.neigh_from_host == 1 &&
+		      ring.ctx->netports->ifc.stats.neigh_miss == 0,
+	      "neighbours from the host %llu, by ARP %llu",
+	      ring.ctx->netports
+		      ? (unsigned long long) ring.ctx->netports->ifc.stats.neigh_from_host
+		      : 0ull,
+	      ring.ctx->netports ? (unsigned long long) ring.ctx->netports->ifc.stats.neigh_miss
+				 : 0ull);
 	xring_queue_exit(&ring);
 	ports_reset();
 	close(ls.fd);
