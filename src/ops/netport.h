@@ -25,7 +25,10 @@ struct netport {
 	unsigned unflushed; /* frames posted since the last doorbell */
 	uint64_t next_timer;
 	struct netport *next;
-	uint64_t rx_chained_drops;
+	uint64_t rx_chained_drops; /* chains longer than the MTU (or with no gather buffer) */
+	uint8_t *rx_gather;        /* ETH_HLEN + MTU bytes: a chained frame made contiguous */
+	size_t rx_glen;            /* bytes of the chain so far */
+	bool rx_in_chain, rx_gbad; /* inside a chain; it is too long and is being dropped */
 	/* While a burst of received frames is processed, sockets that became readable wait
 	 * here, so a receive takes the whole burst's data at once rather than one segment. */
 	bool in_burst;

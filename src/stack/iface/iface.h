@@ -31,9 +31,12 @@ struct iface_config {
 	uint32_t ip; /* network order */
 	uint8_t prefix_len;
 	uint32_t gateway; /* network order; 0: only the connected subnet is reachable */
-	uint16_t mtu;     /* IP MTU, 68..9000; 0 means 1500 */
+	uint16_t mtu;     /* IP MTU, 68..9216; 0 means 1500 */
 	uint8_t ttl;      /* 0 means 64 */
-	uint16_t ip_id;   /* first IPv4 identification used (a seed, for reproducible runs) */
+	/* The device's link needs no TCP checksum (PORT_CAP_L4_CSUM_NONE): segments carry the
+	 * pseudo-header sum only, as a checksum-offloading NIC would be handed them. */
+	bool l4_csum_none;
+	uint16_t ip_id; /* first IPv4 identification used (a seed, for reproducible runs) */
 
 	/* Neighbour cache; 0 picks the default in brackets. */
 	unsigned neigh_entries;     /* [64] */

@@ -440,6 +440,8 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 			t->sbuf_len -= data;
 			t->snd_buf_seq += data;
 			t->acked_total += data;
+			if (t->nzref)
+				tcp_zc_acked(t);
 		}
 		if ((t->flags & TF_FIN_SENT) && s->ack == t->snd_buf_seq + t->sbuf_len + 1)
 			*fin_acked = true;

@@ -115,13 +115,8 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		len = (uint32_t) (tx.l4_cap - hl);
 		flags &= (uint16_t) ~TCP_FIN;
 	}
-	if (len) {
-		uint32_t off = (t->sbuf_head + (seq - t->snd_buf_seq)) % t->sbuf_size;
-		uint32_t first = t->sbuf_size - off < len ? t->sbuf_size - off : len;
-
-		memcpy(tx.l4 + hl, t->sbuf + off, first);
-		memcpy(tx.l4 + hl + first, t->sbuf, len - first);
-	}
+	if (len)
+		tcp_sbuf_read(t, seq, len, tx.l4 + hl);
 	h = (struct tcp_hdr){
 		.sport = t->lport,
 		.dport = t->rport,
@@ -130,7 +125,8 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		.flags = flags,
 		.window = (flags & TCP_RST) ? 0 : window_field(t, flags),
 	};
-	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr, 0);
+	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr,
+		       st->ifc->cfg.l4_csum_none ? TCP_CSUM_OK : 0);
 	if (ret < 0) {
 		iface_ip4_abort(st->ifc, &tx);
 		st->stats.tx_fail++;

@@ -1,0 +1,48 @@
+/*
+ * Deferred output: a batch's sends on one connection leave together. Without it, a ring
+ * submission of 32 sends of 64 bytes on a NODELAY socket makes 32 segments (and the peer 32
+ * ACKs or echoes); with it, one segment at the end of the batch. Nothing waits beyond the
+ * batch: the caller flushes before ringing its device's doorbell, which is when the segments
+ * would have left anyway.
+ */
+#include "stack/tcp/tcp.h"
+
+void tcp_set_defer(struct tcp_stack *st, bool on)
+{
+	st->defer_output = on;
+	if (!on)
+		tcp_push_flush(st, st->now);
+}
+
+bool tcp_push_defer(struct tcp_stack *st, struct tcb *t)
+{
+	if (!st->defer_output)
+		return false;
+	if (t->flags & TF_ON_PUSH)
+		return true;
+	if (st->npush == TCP_PUSH_MAX)
+		return false;
+	t->flags |= TF_ON_PUSH;
+	st->push[st->npush++] = t->idx;
+	return true;
+}
+
+void tcp_push_flush(struct tcp_stack *st, uint64_t now)
+{
+	unsigned n = st->npush;
+
+	if (!n)
+		return;
+	now = tcp_clock(st, now);
+	st->npush = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct tcb *t = &st->tcbs[st->push[i]];
+
+		/* A block freed and reused meanwhile has lost the flag: nothing to push for it. */
+		if (!(t->flags & TF_ON_PUSH))
+			continue;
+		t->flags &= ~TF_ON_PUSH;
+		tcp_output(st, t, now);
+	}
+	tcp_notify_run(st);
+}
