@@ -95,7 +95,7 @@ long tcp_send_ref(struct tcb *t, uint64_t now, const void *buf, size_t len)
 	struct tcp_zref *last = t->nzref ? &t->zref[t->nzref - 1] : NULL;
 
 	/* The same answers as tcp_send() when no byte can be taken. */
-	if (t->err || (t->flags & TF_FIN_QUEUED) || !room ||
+	if (!len || t->err || (t->flags & TF_FIN_QUEUED) || !room ||
 	    (t->state != TCPS_ESTABLISHED && t->state != TCPS_CLOSE_WAIT))
 		return tcp_send(t, now, buf, len);
 	n = len < room ? (uint32_t) len : room;
