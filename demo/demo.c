@@ -165,7 +165,7 @@ static void x_server(const char *spec)
 			die("accept", fd);
 		for (;;) {
 			xring_prep_recv(xring_get_sqe(&r), fd, buf, phase == 0 ? MSG : CHUNK,
-					phase == 0 ? MSG_WAITALL : 0);
+					phase != 2 ? MSG_WAITALL : 0);
 			n = x_wait(&r, 1);
 			if (n <= 0)
 				break;
@@ -324,7 +324,7 @@ static void *k_server(void *arg)
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		while ((n = k_recv(&ring, fd, buf, phase == 0 ? MSG : CHUNK,
-				   phase == 0 ? MSG_WAITALL : 0, p->mode)) > 0) {
+				   phase != 2 ? MSG_WAITALL : 0, p->mode)) > 0) {
 			total += (uint64_t) n;
 			if (phase != 1)
 				k_send(&ring, fd, buf, (size_t) n, p->mode);
