@@ -145,8 +145,9 @@ void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
  * Deferred output, for a caller that works in batches (the ring's submissions): while on, data
  * tcp_send() queues leaves at the next tcp_push_flush() rather than at once, so a batch of
  * small sends on one connection goes out as one segment however NODELAY is set (as Linux's
- * autocorking or MSG_MORE would). The caller flushes at the end of every batch, before it
- * rings the device's doorbell, so no segment waits longer than the batch did.
+ * autocorking or MSG_MORE would), and a burst of received segments is answered by one ACK
+ * (except while data is out of order). The caller flushes at the end of every batch or burst,
+ * before it rings the device's doorbell, so no segment waits longer than the batch did.
  */
 void tcp_set_defer(struct tcp_stack *st, bool on);
 void tcp_push_flush(struct tcp_stack *st, uint64_t now);
