@@ -61,8 +61,10 @@ static struct netport *np_of(struct xring_source *src)
 static void flush(struct netport *np)
 {
 	/* The batch's sends leave now, before the doorbell (tcp_set_defer). */
-	if (np->tcp.npush)
+	if (np->tcp.npush) {
 		tcp_push_flush(&np->tcp, clock_mono_ns());
+		np->next_timer = 0; /* the output may have armed a timer: look again */
+	}
 	if (np->unflushed) {
 		port_tx_flush(np->q);
 		np->unflushed = 0;

@@ -5,6 +5,8 @@
  * batch: the caller flushes before ringing its device's doorbell, which is when the segments
  * would have left anyway.
  */
+#include <string.h>
+
 #include "stack/tcp/tcp.h"
 
 void tcp_set_defer(struct tcp_stack *st, bool on)
@@ -29,20 +31,25 @@ bool tcp_push_defer(struct tcp_stack *st, struct tcb *t)
 
 void tcp_push_flush(struct tcp_stack *st, uint64_t now)
 {
-	unsigned n = st->npush;
-
-	if (!n)
-		return;
 	now = tcp_clock(st, now);
-	st->npush = 0;
-	for (unsigned i = 0; i < n; i++) {
-		struct tcb *t = &st->tcbs[st->push[i]];
+	/* The events an output delivers may queue more (a send in a WRITABLE callback): those
+	 * leave in this flush too, since the caller's doorbell comes next. Bounded, in case a
+	 * callback keeps sending; what is left goes at the next flush. */
+	for (unsigned round = 0; st->npush && round < 8; round++) {
+		unsigned n = st->npush;
+		int32_t idx[TCP_PUSH_MAX];
 
-		/* A block freed and reused meanwhile has lost the flag: nothing to push for it. */
-		if (!(t->flags & TF_ON_PUSH))
-			continue;
-		t->flags &= ~TF_ON_PUSH;
-		tcp_output(st, t, now);
+		memcpy(idx, st->push, n * sizeof(idx[0]));
+		st->npush = 0;
+		for (unsigned i = 0; i < n; i++) {
+			struct tcb *t = &st->tcbs[idx[i]];
+
+			/* A block freed and reused meanwhile has lost the flag: nothing to push. */
+			if (!(t->flags & TF_ON_PUSH))
+				continue;
+			t->flags &= ~TF_ON_PUSH;
+			tcp_output(st, t, now);
+		}
+		tcp_notify_run(st);
 	}
-	tcp_notify_run(st);
 }
