@@ -7,6 +7,8 @@
 #include "ops/xsock.h"
 #include "util/log.h"
 
+static void flush(struct netport *np);
+
 static int dev_tx_alloc(void *arg, struct iface_txbuf *b)
 {
 	struct netport *np = arg;
@@ -32,11 +34,32 @@ static void dev_tx_post(void *arg, const struct iface_txbuf *b)
 {
 	struct netport *np = arg;
 	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
+	int ok;
 
-	if (port_tx_post(np->q, &f, 1) == 1)
+	if (b->tso_mss) {
+		/* TCP beyond the MTU (iface tso_max): the device cuts it, checksums each piece. */
+		f.flags = PORT_F_TX_TSO | PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM;
+		f.tso_mss = b->tso_mss;
+		f.l4_off = ETH_HLEN + IP4_HLEN;
+	}
+	ok = port_tx_post(np->q, &f, 1);
+	if (ok != 1 && np->unflushed) {
+		/* The send ring is full (XRING_TX_QUEUE_DEPTH below the buffers): ring the
+		 * doorbell so the device drains it, then try once more. */
+		flush(np);
+		ok = port_tx_post(np->q, &f, 1);
+	}
+	if (ok == 1) {
 		np->unflushed++;
-	else
-		np->q->stats.tx_drops++;
+		return;
+	}
+	/* Refused (the port is down, or full): the buffer is still ours, keep it for the next
+	 * frame rather than lose it. */
+	np->q->stats.tx_drops++;
+	if (!np->has_spare) {
+		np->spare = (struct port_frame){.data = b->data, .len = b->cap, .buf = f.buf};
+		np->has_spare = true;
+	}
 }
 
 static void dev_tx_abort(void *arg, const struct iface_txbuf *b)
@@ -101,11 +124,16 @@ static bool rx_piece(struct netport *np, const struct port_frame *f)
 static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 {
 	struct netport *np = np_of(src);
-	struct port_frame frames[NETPORT_BURST];
+	struct port_frame *frames = np->rxf;
 	uint64_t now = clock_mono_ns();
 	bool was = ctx->batching;
-	int n = port_rx_poll(np->q, frames, NETPORT_BURST);
+	int n = port_rx_poll(np->q, frames, np->burst);
 
+	/* A negative count is the port's error state; an idle poll without one, its recovery. */
+	if (xring_unlikely(n < 0 ? n != np->port_err : n == 0 && np->port_err))
+		xsock_port_state(np, n < 0 ? n : 0);
+	if (n < 0)
+		n = 0;
 	ctx->batching = true;
 	np->in_burst = true;
 	for (int i = 0; i < n; i++) {
@@ -191,16 +219,30 @@ static void tcp_config_from(struct tcp_config *tc)
 	const struct xring_conf *c;
 
 	memset(tc, 0, sizeof(*tc));
-	tc->max_socks = 64; /* buffers are taken at init: 64 x (rmem + wmem) per port and ring */
 	if (proc_conf(&c) == 0) {
+		tc->max_socks = c->tcp_max_conn;
 		tc->sndbuf = (uint32_t) c->tcp_wmem;
 		tc->rcvbuf = (uint32_t) c->tcp_rmem;
 		tc->mss = (uint16_t) c->mss;
 		tc->msl2_ns = (uint64_t) c->tcp_timewait_ms * 1000000;
 		tc->cc = c->tcp_cc == CONF_CC_NEWRENO ? TCP_CC_NEWRENO : TCP_CC_CUBIC;
+		tc->no_ts = !c->tcp_timestamps;
 	}
 	for (unsigned i = 0; i < sizeof(tc->secret); i++)
 		tc->secret[i] = (uint8_t) (clock_mono_ns() >> (i % 8));
+}
+
+/* XRING_MTU, when set, lowers the port's own MTU (a port cannot send beyond its own). */
+static uint16_t mtu_for(const struct port *p, const struct xring_conf *c)
+{
+	if (!c || !c->mtu || c->mtu == p->mtu)
+		return p->mtu;
+	if (c->mtu > p->mtu) {
+		log_warn("port %s: XRING_MTU=%u is above the port's MTU %u; using %u", p->name,
+			 c->mtu, p->mtu, p->mtu);
+		return p->mtu;
+	}
+	return (uint16_t) c->mtu;
 }
 
 struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
@@ -208,13 +250,20 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	struct tcp_config tc;
 	struct iface_config cfg = {0};
 	struct iface_hooks hooks = {0};
+	const struct xring_conf *c = NULL;
 	struct netport *np;
 
 	for (np = ctx->netports; np; np = np->next)
 		if (np->xp == xp)
 			return np;
+	(void) proc_conf(&c);
 	np = calloc(1, sizeof(*np));
-	if (!np) {
+	if (np) {
+		np->burst = c ? c->cqe_batch : NETPORT_BURST;
+		np->rxf = calloc(np->burst, sizeof(*np->rxf));
+	}
+	if (!np || !np->rxf) {
+		free(np);
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -225,8 +274,10 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	cfg.ip = xp->ip;
 	cfg.prefix_len = xp->port->prefix_len;
 	cfg.gateway = xp->gateway;
-	cfg.mtu = xp->port->mtu;
+	cfg.mtu = mtu_for(xp->port, c);
 	cfg.l4_csum_none = xp->port->caps & PORT_CAP_L4_CSUM_NONE;
+	if (xp->port->caps & PORT_CAP_TSO)
+		cfg.tso_max = xp->port->tso_max;
 	cfg.ip_id = (uint16_t) clock_mono_ns();
 	hooks.ctx = np;
 	hooks.udp_input = np_udp_input;
@@ -234,6 +285,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	hooks.icmp_error = np_icmp_error;
 	*err = iface_init(&np->ifc, &cfg, (struct iface_dev){&dev_ops, np}, &hooks);
 	if (*err) {
+		free(np->rxf);
 		free(np);
 		return NULL;
 	}
@@ -244,6 +296,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	if (*err) {
 		iface_fini(&np->ifc);
 		free(np->rx_gather);
+		free(np->rxf);
 		free(np);
 		return NULL;
 	}
@@ -336,6 +389,7 @@ void netport_exit(struct xring_ctx *ctx)
 		tcp_fini(&np->tcp);
 		iface_fini(&np->ifc);
 		free(np->rx_gather);
+		free(np->rxf);
 		free(np);
 	}
 }

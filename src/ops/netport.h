@@ -11,7 +11,7 @@
 #include "stack/iface/iface.h"
 #include "stack/tcp/tcp.h"
 
-#define NETPORT_BURST 32
+#define NETPORT_BURST 32 /* frames taken per poll unless XRING_CQE_BATCH says otherwise */
 
 struct netport {
 	struct xring_source src;
@@ -29,10 +29,15 @@ struct netport {
 	uint8_t *rx_gather;        /* ETH_HLEN + MTU bytes: a chained frame made contiguous */
 	size_t rx_glen;            /* bytes of the chain so far */
 	bool rx_in_chain, rx_gbad; /* inside a chain; it is too long and is being dropped */
+	/* The port's error state as its queue last reported it (rx_poll): 0, -ENETDOWN while
+	 * the link is down, -EIO once the device failed. See xsock_port.c. */
+	int port_err;
 	/* While a burst of received frames is processed, sockets that became readable wait
 	 * here, so a receive takes the whole burst's data at once rather than one segment. */
 	bool in_burst;
 	struct xsock *ready;
+	struct port_frame *rxf; /* room for one poll's frames */
+	unsigned burst;         /* XRING_CQE_BATCH: receive completions taken per poll */
 };
 
 /* The ring's attachment to xp, made on first use. NULL with *err set on failure. */

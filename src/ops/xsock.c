@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,11 +13,6 @@
 #include "stack/wire/udp.h"
 #include "util/log.h"
 
-static unsigned hash_fd(int fd)
-{
-	return (unsigned) fd % XSOCK_HASH;
-}
-
 static unsigned hash_port(uint16_t port)
 {
 	return port % XSOCK_HASH;
@@ -24,14 +20,28 @@ static unsigned hash_port(uint16_t port)
 
 struct xsock *xsock_by_fd(struct xring_ctx *ctx, int fd)
 {
-	struct xsock *xs;
-
-	if (!ctx->xsocks || fd < 0)
+	if (!ctx->xsocks || fd < 0 || (unsigned) fd >= ctx->xsocks->nfd)
 		return NULL;
-	for (xs = ctx->xsocks->by_fd[hash_fd(fd)]; xs; xs = xs->fd_next)
-		if (xs->fd == fd)
-			return xs;
-	return NULL;
+	return ctx->xsocks->by_fd[fd];
+}
+
+/* Room in the descriptor table for fd. */
+static int fd_room(struct xsock_table *tab, int fd)
+{
+	unsigned n = tab->nfd ? tab->nfd : 64;
+	struct xsock **t;
+
+	if ((unsigned) fd < tab->nfd)
+		return 0;
+	while (n <= (unsigned) fd)
+		n *= 2;
+	t = realloc(tab->by_fd, n * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	memset(t + tab->nfd, 0, (n - tab->nfd) * sizeof(*t));
+	tab->by_fd = t;
+	tab->nfd = n;
+	return 0;
 }
 
 static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
@@ -43,6 +53,8 @@ static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
 			return xs;
 	return NULL;
 }
+
+static void xsock_free(struct xring_ctx *ctx, struct xsock *xs);
 
 static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np, uint32_t lip,
 		     uint16_t lport, struct xsock **out)
@@ -56,24 +68,20 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	}
 	if (type == SOCK_DGRAM && by_port(ctx, lip, lport))
 		return -EADDRINUSE;
+	if (fd < 0 || fd_room(ctx->xsocks, fd))
+		return fd < 0 ? -EBADF : -ENOMEM;
+	if (ctx->xsocks->by_fd[fd])
+		xsock_free(ctx, ctx->xsocks->by_fd[fd]); /* its descriptor was closed behind us */
 	xs = calloc(1, sizeof(*xs));
 	if (!xs)
 		return -ENOMEM;
-	if (type == SOCK_DGRAM) {
-		xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS);
-		if (!xs->rx) {
-			free(xs);
-			return -ENOMEM;
-		}
-	}
 	xs->fd = fd;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
 	xs->lip = lip;
 	xs->lport = lport;
-	xs->fd_next = ctx->xsocks->by_fd[hash_fd(fd)];
-	ctx->xsocks->by_fd[hash_fd(fd)] = xs;
+	ctx->xsocks->by_fd[fd] = xs;
 	/* UDP demultiplexes here; TCP inside its stack. */
 	if (type == SOCK_DGRAM) {
 		xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
@@ -110,11 +118,8 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 {
 	struct xsock **pp;
 
-	for (pp = &ctx->xsocks->by_fd[hash_fd(xs->fd)]; *pp; pp = &(*pp)->fd_next)
-		if (*pp == xs) {
-			*pp = xs->fd_next;
-			break;
-		}
+	if (ctx->xsocks->by_fd[xs->fd] == xs)
+		ctx->xsocks->by_fd[xs->fd] = NULL;
 	if (xs->type == SOCK_DGRAM)
 		for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
 			if (*pp == xs) {
@@ -147,13 +152,56 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	free(xs);
 }
 
+static bool selects(const struct xreq *req);
+static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
+
+/* TCP sends and receives that moved bytes already end with their count, as on a kernel
+ * socket: those bytes are in the stream or the buffer, and the connection may go on. */
+static void fail_moved(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
+{
+	while (q->first) {
+		struct xreq *r = q->first;
+		int64_t v;
+
+		wlist_del(q, r);
+		if (r->res <= 0 || selects(r)) {
+			cancel_waiter(ctx, r, res);
+			continue;
+		}
+		v = zc_result(ctx, r, r->res);
+		r->u.net.xs = NULL;
+		if (r->flags & REQ_F_PENDING) {
+			list_del(&ctx->pending, r);
+			r->flags &= ~REQ_F_PENDING;
+		}
+		req_complete(ctx, r, (int32_t) v, r->cflags);
+	}
+}
+
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res)
+{
+	if (xs->connecting) {
+		cancel_waiter(ctx, xs->connecting, res);
+		xs->connecting = NULL;
+	}
+	if (xs->type == SOCK_STREAM) {
+		fail_moved(ctx, &xs->recvq, res);
+		fail_moved(ctx, &xs->sendq, res);
+	} else {
+		fail_all(ctx, &xs->recvq, res);
+		fail_all(ctx, &xs->sendq, res);
+	}
+	fail_all(ctx, &xs->acceptq, res);
+}
+
 void xsock_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->xsocks)
 		return;
-	for (unsigned i = 0; i < XSOCK_HASH; i++)
-		while (ctx->xsocks->by_fd[i])
+	for (unsigned i = 0; i < ctx->xsocks->nfd; i++)
+		if (ctx->xsocks->by_fd[i])
 			xsock_free(ctx, ctx->xsocks->by_fd[i]);
+	free(ctx->xsocks->by_fd);
 	free(ctx->xsocks);
 	ctx->xsocks = NULL;
 }
@@ -265,6 +313,8 @@ static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xpo
 	np = netport_get(ctx, xp, &err);
 	if (!np)
 		return err;
+	if (np->port_err)
+		return np->port_err;
 	lport = reserve(req->fd, xp->ip, port);
 	if (lport < 0)
 		return lport;
@@ -661,6 +711,12 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 	req->res = (int32_t) done;
 	if ((size_t) done == total || (done > 0 && !all))
 		return done;
+	/* MSG_WAITALL short of its length with the end of the stream (or an error) already
+	 * there: no event will come for it again, so it ends now with what it has, as in the
+	 * kernel. */
+	if (!sending && done > 0 && !tcp_rcvavail(xs->tcb) &&
+	    (tcp_events(xs->tcb) & TCP_EV_READABLE))
+		return done;
 	if (sqe->msg_flags & MSG_DONTWAIT)
 		return done ? done : -EAGAIN;
 	return OP_QUEUED;
@@ -707,6 +763,18 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 	}
 }
 
+/* The descriptor that names an accepted connection: an unbound TCP socket, or an eventfd
+ * (XRING_ACCEPT_EVENTFD), far cheaper in kernel memory when connections are many. */
+static int accept_fd(int flags)
+{
+	const struct xring_conf *c;
+
+	if (proc_conf(&c) == 0 && c->accept_eventfd)
+		return eventfd(0, (flags & SOCK_NONBLOCK ? EFD_NONBLOCK : 0) |
+					  (flags & SOCK_CLOEXEC ? EFD_CLOEXEC : 0));
+	return socket(AF_INET, flags, 0);
+}
+
 /* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
  * for the application to name it by. Returns the descriptor. */
 static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
@@ -719,7 +787,7 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 
 	if (err)
 		return err;
-	fd = socket(AF_INET, flags, 0);
+	fd = accept_fd(flags);
 	if (fd < 0) {
 		tcp_abort(c, clock_mono_ns());
 		return -errno;
@@ -753,7 +821,7 @@ static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, 
 {
 	while (q->first && xs->tcb) {
 		struct xreq *r = q->first;
-		int64_t res = kind == 2                 ? tcp_take(ctx, xs, r)
+		int64_t res = kind == 2                 ? accept_some(ctx, xs, r)
 			      : kind == 0 && selects(r) ? tcp_recv_select(ctx, xs, r)
 							: tcp_move(xs, r, kind == 1);
 
@@ -932,6 +1000,10 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
+		return xs->np->port_err;
+	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
+		return zc_result(ctx, req, xsock_dummy_send(xs, req));
 	if (xs->type == SOCK_STREAM)
 		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {
@@ -1105,6 +1177,10 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 	}
 	if (xs->rx_tail - xs->rx_head == XSOCK_RX_SLOTS) {
 		xs->rx_drops++; /* the receive queue is full: UDP drops, as the kernel does */
+		return 0;
+	}
+	if (!xs->rx && !(xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS))) {
+		xs->rx_drops++;
 		return 0;
 	}
 	d = &xs->rx[xs->rx_tail++ % XSOCK_RX_SLOTS];

@@ -46,17 +46,19 @@ struct xsock {
 	bool steered;
 	uint32_t steer_handle;
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
-	struct xsock_dgram *rx;
+	struct xsock_dgram *rx; /* XSOCK_RX_SLOTS, taken at the first datagram that must wait */
 	unsigned rx_head, rx_tail;
 	uint64_t rx_drops;
-	struct xsock *fd_next, *port_next;
+	struct xsock *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
+	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked (ops/xsock_dummy.c) */
 	struct req_wlist zcq; /* TCP send_zc notifications waiting for the peer's ACK */
 };
 
 struct xsock_table {
-	struct xsock *by_fd[XSOCK_HASH];
+	struct xsock **by_fd; /* indexed by descriptor: descriptors are small and dense */
+	unsigned nfd;
 	struct xsock *by_port[XSOCK_HASH];
 	unsigned n;
 };
@@ -81,6 +83,17 @@ void xsock_zc_flush(struct xsock *xs);
 bool xsock_zc_parked(const struct xreq *req);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
+/* Ends every request waiting on xs (connect, sends, receives, accepts) with res; a TCP send
+ * or receive that moved bytes already ends with their count instead. */
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
+
+/* xsock_port.c: the port of np went down (-ENETDOWN), failed (-EIO) or came back (0). */
+void xsock_port_state(struct netport *np, int err);
+/* Whether an opcode is refused with the port's error while the port is in one. */
+bool xsock_port_refuses(uint8_t opcode);
+/* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes
+ * but the socket's dummy counters. */
+int64_t xsock_dummy_send(struct xsock *xs, struct xreq *req);
 
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;

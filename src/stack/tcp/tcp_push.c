@@ -42,13 +42,14 @@ void tcp_push_flush(struct tcp_stack *st, uint64_t now)
 		memcpy(idx, st->push, n * sizeof(idx[0]));
 		st->npush = 0;
 		for (unsigned i = 0; i < n; i++) {
-			struct tcb *t = &st->tcbs[idx[i]];
+			struct tcb *t = tcp_tcb(st, idx[i]);
 
 			/* A block freed and reused meanwhile has lost the flag: nothing to push. */
 			if (!(t->flags & TF_ON_PUSH))
 				continue;
 			t->flags &= ~TF_ON_PUSH;
 			tcp_output(st, t, now);
+			tcp_settle(st, t); /* file the timers the output armed */
 		}
 		tcp_notify_run(st);
 	}

@@ -98,6 +98,8 @@ long tcp_send_ref(struct tcb *t, uint64_t now, const void *buf, size_t len)
 	if (!len || t->err || (t->flags & TF_FIN_QUEUED) || !room ||
 	    (t->state != TCPS_ESTABLISHED && t->state != TCPS_CLOSE_WAIT))
 		return tcp_send(t, now, buf, len);
+	if (!tcp_sbuf_need(st, t))
+		return -ENOMEM; /* the loan's space is reserved in the ring: it must exist */
 	n = len < room ? (uint32_t) len : room;
 	if (last && last->seq + last->len == seq &&
 	    last->data + last->len == (const uint8_t *) buf) {
@@ -112,6 +114,7 @@ long tcp_send_ref(struct tcb *t, uint64_t now, const void *buf, size_t len)
 	now = tcp_clock(st, now);
 	if (!tcp_push_defer(st, t))
 		tcp_output(st, t, now);
+	tcp_settle(st, t);
 	tcp_notify_run(st);
 	return n;
 }
