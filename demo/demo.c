@@ -27,7 +27,6 @@
 #define PIPE_DEPTH 32
 #define SRV_IP     "198.18.0.2"
 #define CLI_IP     "198.18.0.1"
-#define PORT       7000
 /*
  * The link's settings: jumbo frames, as memif links between VPP or DPDK applications commonly
  * run (the kernel's loopback has a 64 KiB MTU), and no TCP checksums, since both ends are ours
@@ -37,6 +36,9 @@
 
 static int pp_iters = 20000, pp_warmup = 1000, pl_rounds = 5000;
 static double stream_secs = 2.0;
+/* The server's port: one per run, so two demos at once (a test beside a user) do not meet on
+ * the kernel's placeholder for it. */
+static uint16_t srv_port = 7000;
 static int only = -1; /* --only=N: run workload N alone (0 ping-pong, 1 stream, 2 pipelined) */
 
 struct result {
@@ -99,7 +101,7 @@ static int32_t x_wait(struct xring *r, unsigned n)
 
 static int x_socket_connect(struct xring *r)
 {
-	struct sockaddr_in srv = sin_of(SRV_IP, PORT);
+	struct sockaddr_in srv = sin_of(SRV_IP, srv_port);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	int32_t res;
 
@@ -141,7 +143,7 @@ static void x_ring(struct xring *r, const char *spec)
 static void x_server(const char *spec)
 {
 	static char buf[CHUNK];
-	struct sockaddr_in me = sin_of(SRV_IP, PORT);
+	struct sockaddr_in me = sin_of(SRV_IP, srv_port);
 	struct xring r;
 	int lfd, fd;
 	int32_t n;
@@ -461,6 +463,7 @@ int main(int argc, char **argv)
 		 (int) getpid(), link);
 	snprintf(spec_c, sizeof(spec_c), "memif:path=@xring-demo-%d,role=client,ip=" CLI_IP "/24%s",
 		 (int) getpid(), link);
+	srv_port = (uint16_t) (20000 + getpid() % 20000);
 	printf("xring demo: offloaded TCP between two processes over a memif link\n");
 	fflush(stdout);
 	pid = fork();
