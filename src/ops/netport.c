@@ -225,6 +225,7 @@ static void tcp_config_from(struct tcp_config *tc)
 		tc->rcvbuf = (uint32_t) c->tcp_rmem;
 		tc->mss = (uint16_t) c->mss;
 		tc->msl2_ns = (uint64_t) c->tcp_timewait_ms * 1000000;
+		tc->syn_retries = c->tcp_syn_retries;
 		tc->cc = c->tcp_cc == CONF_CC_NEWRENO ? TCP_CC_NEWRENO : TCP_CC_CUBIC;
 		tc->no_ts = !c->tcp_timestamps;
 	}
