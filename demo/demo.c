@@ -288,9 +288,11 @@ static int k_recv(struct io_uring *ring, int fd, void *buf, size_t len, int flag
 	return res;
 }
 
-static void k_send(struct io_uring *ring, int fd, const void *buf, size_t len, int mode)
+/* Returns the bytes the kernel took: an io_uring send may take fewer than asked. */
+static size_t k_send(struct io_uring *ring, int fd, const void *buf, size_t len, int mode)
 {
 	struct io_uring_cqe *cqe;
+	int res;
 
 	if (mode == 1) {
 		size_t done = 0;
@@ -301,12 +303,14 @@ static void k_send(struct io_uring *ring, int fd, const void *buf, size_t len, i
 			if (n > 0)
 				done += (size_t) n;
 		}
-		return;
+		return done;
 	}
 	io_uring_prep_send(io_uring_get_sqe(ring), fd, buf, len, 0);
 	io_uring_submit_and_wait(ring, 1);
 	io_uring_wait_cqe(ring, &cqe);
+	res = cqe->res;
 	io_uring_cqe_seen(ring, cqe);
+	return res > 0 ? (size_t) res : 0;
 }
 
 static void *k_server(void *arg)
@@ -397,12 +401,13 @@ static void k_client(int mode, struct result res[3])
 		fd = k_connect(&sa);
 		t0 = now_ns();
 		while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
-			k_send(&ring, fd, buf, CHUNK, mode);
-			total += CHUNK;
+			total += k_send(&ring, fd, buf, CHUNK, mode);
 		}
 		shutdown(fd, SHUT_WR);
 		k_recv(&ring, fd, &echoed, sizeof(echoed), MSG_WAITALL, 0);
 		res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
+		if (echoed != total)
+			die("kernel stream: bytes lost", EIO);
 		close(fd);
 	}
 
