@@ -5,6 +5,7 @@
 #include "conf/proc.h"
 #include "ops/netport.h"
 #include "ops/xsock.h"
+#include "stats/stats.h"
 #include "util/log.h"
 
 static int dev_tx_alloc(void *arg, struct iface_txbuf *b)
@@ -103,6 +104,10 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	}
 	flush(np);
 	port_tx_reap(np->q, NULL, 0);
+	if (n > 0)
+		np->st_dirty = true;
+	if (xring_unlikely(now >= np->st_next_ns || (n == 0 && np->st_dirty)))
+		stats_port_publish(np, now);
 	ctx->batching = was;
 	if (n > 0 && !was)
 		req_run_later(ctx);
@@ -216,6 +221,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	np->src.wait_fd = np_wait_fd;
 	np->src.arm = np_arm;
 	np->src.next_timer = np_next_timer;
+	stats_port_open(np);
 	engine_add_source(ctx, &np->src);
 	np->next = ctx->netports;
 	ctx->netports = np;
@@ -293,6 +299,7 @@ void netport_exit(struct xring_ctx *ctx)
 				(unsigned long long) t->clock_back);
 		}
 		engine_remove_source(ctx, &np->src);
+		stats_port_close(np);
 		tcp_fini(&np->tcp);
 		iface_fini(&np->ifc);
 		free(np);

@@ -10,6 +10,7 @@
 #include "ring/ring.h"
 #include "stack/iface/iface.h"
 #include "stack/tcp/tcp.h"
+#include "stats/shm.h"
 
 #define NETPORT_BURST 32
 
@@ -30,6 +31,9 @@ struct netport {
 	 * here, so a receive takes the whole burst's data at once rather than one segment. */
 	bool in_burst;
 	struct xsock *ready;
+	struct xstats_port *st; /* published snapshot (stats/stats.h), NULL when not published */
+	uint64_t st_next_ns;    /* when the snapshot is next refreshed */
+	bool st_dirty;          /* frames arrived since the last refresh */
 };
 
 /* The ring's attachment to xp, made on first use. NULL with *err set on failure. */

@@ -18,6 +18,7 @@
 #include "ops/netport.h"
 #include "ring/ring.h"
 #include "sqe/req.h"
+#include "stats/shm.h"
 
 #define XSOCK_RX_SLOTS  64
 #define XSOCK_DGRAM_MAX 2048
@@ -48,10 +49,11 @@ struct xsock {
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
 	struct xsock_dgram *rx;
 	unsigned rx_head, rx_tail;
-	uint64_t rx_drops;
 	struct xsock *fd_next, *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
+	struct xstats_sock *st; /* its counters: published (stats/stats.h), or st_own */
+	struct xstats_sock st_own;
 };
 
 struct xsock_table {

@@ -770,8 +770,10 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 		else
 			closed_input(st, now, ip->src, v->sport, v->dport, &s);
 	} else if (t->state == TCPS_SYN_SENT) {
+		t->cs->segs_in++;
 		syn_sent_input(st, t, now, &s);
 	} else {
+		t->cs->segs_in++;
 		sync_input(st, t, now, &s);
 	}
 	tcp_notify_run(st);

@@ -123,6 +123,9 @@ struct tcb {
 	tcp_event_fn cb;
 	void *arg;
 	tcp_rx_fn rx_hook;
+
+	struct tcp_conn_stats *cs; /* &cs_own, or where the owner wants them (tcp_set_stats) */
+	struct tcp_conn_stats cs_own;
 };
 
 struct tcp_stack {

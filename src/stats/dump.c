@@ -1,0 +1,69 @@
+/* xring_dump_stats(): a ring's counters to the log, in xring-stats' formats. */
+#include <errno.h>
+#include <string.h>
+
+#include "ops/netport.h"
+#include "ops/xsock.h"
+#include "ring/ring.h"
+#include "stats/shm_read.h"
+#include "stats/stats.h"
+#include "util/log.h"
+
+#define PORT_PER_LINE 8
+
+static void dump_sock(const struct xsock *xs, enum log_level level)
+{
+	char line[480];
+
+	xstats_fmt_sock(xs->st, line, sizeof(line));
+	log_msg(level, "%s", line);
+}
+
+static void dump_port(struct netport *np, enum log_level level)
+{
+	char line[480];
+
+	/* Refreshed now: the dump shows the counters as they are. */
+	stats_port_publish(np, clock_mono_ns());
+	if (!np->st) {
+		log_msg(level, "port %s queue %u: not published", np->xp->port->name,
+			np->q->index);
+		return;
+	}
+	for (unsigned k = 0; k < np->st->ncounters; k += PORT_PER_LINE) {
+		xstats_fmt_port(np->st, k, PORT_PER_LINE, line, sizeof(line));
+		log_msg(level, "%s", line);
+	}
+}
+
+XRING_API int xring_dump_stats(struct xring *ring, int fd, int level)
+{
+	struct xring_ctx *ctx = ring ? ring->ctx : NULL;
+	enum log_level lvl = (enum log_level) level;
+	char line[480];
+	int n = 0;
+
+	if (!ctx || level < LOG_ERROR || level > LOG_DEBUG)
+		return -EINVAL;
+	if (fd >= 0) {
+		const struct xsock *xs = xsock_by_fd(ctx, fd);
+
+		if (!xs)
+			return -EBADF;
+		dump_sock(xs, lvl);
+		return 1;
+	}
+	if (fd != -1)
+		return -EBADF;
+	xstats_fmt_ring(ctx->st, line, sizeof(line));
+	log_msg(lvl, "%s", line);
+	for (struct netport *np = ctx->netports; np; np = np->next)
+		dump_port(np, lvl);
+	if (ctx->xsocks)
+		for (unsigned i = 0; i < XSOCK_HASH; i++)
+			for (const struct xsock *xs = ctx->xsocks->by_fd[i]; xs; xs = xs->fd_next) {
+				dump_sock(xs, lvl);
+				n++;
+			}
+	return n;
+}

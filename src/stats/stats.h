@@ -1,0 +1,60 @@
+/*
+ * Statistics: per-ring, per-port and per-socket counters, kept in the process's shared-memory
+ * file (stats/shm.h) so xring-stats reads them live. The fast path only increments: every ring
+ * and socket always has a block to count in, the published one or, when statistics are off or
+ * every slot is taken, one of its own. Taking and giving back slots (ring init, socket open and
+ * close) takes a lock; counting never does.
+ */
+#ifndef XRING_STATS_STATS_H
+#define XRING_STATS_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "stats/shm.h"
+
+struct xring_ctx;
+struct xsock;
+struct netport;
+
+#define STATS_MAX_RINGS 64
+#define STATS_MAX_PORTS 64
+#define STATS_MAX_SOCKS 1024
+#define STATS_PORT_NS   10000000ull /* port snapshots are refreshed at most this often */
+
+/* Ring: ctx->st points to the published block or to ctx->st_own. */
+void stats_ring_open(struct xring_ctx *ctx);
+void stats_ring_close(struct xring_ctx *ctx);
+
+/* Port attachment: np->st is the published snapshot, or NULL when not published. */
+void stats_port_open(struct netport *np);
+void stats_port_publish(struct netport *np, uint64_t now);
+void stats_port_close(struct netport *np);
+
+/* Socket: xs->st points to the published block or to xs->st_own. */
+void stats_sock_open(struct xsock *xs);
+/* The socket's identity changed (its peer, listening): republish it. */
+void stats_sock_ident(struct xsock *xs);
+/* Also appends the final counters to XRING_STATS_FILE when it is set. */
+void stats_sock_close(struct xsock *xs);
+
+static inline void stats_tx(struct xstats_sock *s, uint64_t bytes)
+{
+	s->tx_bytes += bytes;
+	s->tx_packets++;
+}
+
+static inline void stats_rx(struct xstats_sock *s, uint64_t bytes)
+{
+	s->rx_bytes += bytes;
+	s->rx_packets++;
+}
+
+static inline void stats_rxq(struct xstats_sock *s, uint32_t now)
+{
+	s->rxq_now = now;
+	if (now > s->rxq_max)
+		s->rxq_max = now;
+}
+
+#endif
