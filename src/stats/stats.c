@@ -54,6 +54,8 @@ static struct {
 	struct xstats_hdr *hdr;
 	char path[CONF_PATH_LEN + 32];
 	unsigned ring_ids;
+	unsigned rings;  /* rings open while the file exists */
+	uint64_t epoch; /* files made so far, by this process */
 	unsigned sock_hint;
 	int file_fd; /* XRING_STATS_FILE, -1 until opened */
 	bool file_tried;
@@ -100,6 +102,7 @@ static void at_fork_child(void)
 	g.base = NULL;
 	g.hdr = NULL;
 	g.ring_ids = 0;
+	g.rings = 0;
 	g.sock_hint = 0;
 	if (g.file_fd >= 0)
 		close(g.file_fd);
@@ -221,6 +224,7 @@ static bool on(void)
 		return false;
 	}
 	g.state = ON;
+	g.epoch++;
 	return true;
 }
 
@@ -272,7 +276,14 @@ void stats_ring_open(struct xring_ctx *ctx)
 	ctx->st = &ctx->st_own;
 	pthread_mutex_lock(&lock);
 	ctx->st_own.id = ++g.ring_ids;
+	ctx->st_own.tid = (uint32_t) syscall(SYS_gettid);
+	ctx->st_own.sq_entries = ctx->ring->sq.entries;
+	ctx->st_own.cq_entries = ctx->ring->cq.entries;
 	if (on()) {
+		g.rings++;
+		/* Which file the ring counts towards (st_own is never published, so one of its
+		 * reserved words can say). A ring inherited through fork() counts towards none. */
+		ctx->st_own.rsvd[0] = g.epoch;
 		r = (struct xstats_ring *) take(g.base + g.hdr->ring_off, sizeof(*r),
 						 STATS_MAX_RINGS, 0, &at);
 		if (!r)
@@ -281,20 +292,34 @@ void stats_ring_open(struct xring_ctx *ctx)
 	if (r) {
 		blk_start(&r->b, sizeof(*r), ctx->st_own.id);
 		r->id = ctx->st_own.id;
-		r->tid = (uint32_t) syscall(SYS_gettid);
-		r->sq_entries = ctx->ring->sq.entries;
-		r->cq_entries = ctx->ring->cq.entries;
+		r->tid = ctx->st_own.tid;
+		r->sq_entries = ctx->st_own.sq_entries;
+		r->cq_entries = ctx->st_own.cq_entries;
 		blk_end(&r->b);
 		ctx->st = r;
 	}
 	pthread_mutex_unlock(&lock);
 }
 
+/* The last ring takes the file away (a process may end in _exit(), which skips atexit); a
+ * later ring makes it again. Its sockets and ports are gone by now: nothing points into it. */
 void stats_ring_close(struct xring_ctx *ctx)
 {
-	if (ctx->st && ctx->st != &ctx->st_own)
+	if (!ctx->st)
+		return;
+	if (ctx->st != &ctx->st_own)
 		blk_free(&ctx->st->b);
 	ctx->st = &ctx->st_own;
+	pthread_mutex_lock(&lock);
+	if (ctx->st_own.rsvd[0] && ctx->st_own.rsvd[0] == g.epoch && g.state == ON &&
+	    g.pid == getpid() && --g.rings == 0) {
+		unlink(g.path);
+		munmap(g.base, g.size);
+		g.base = NULL;
+		g.hdr = NULL;
+		g.state = UNTRIED;
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 /* ---- ports ---- */
