@@ -95,8 +95,8 @@ static int list(const char *dir)
 		if (!alive(pid)) {
 			/* Left behind by a process that died without exiting: clean it up. */
 			if (unlink(path) == 0)
-				fprintf(stderr, "xring-stats: removed %s (process %d is gone)\n", path,
-					(int) pid);
+				fprintf(stderr, "xring-stats: removed %s (process %d is gone)\n",
+					path, (int) pid);
 			continue;
 		}
 		if (map_file(path, &base, &len))
@@ -137,7 +137,8 @@ static void print_view(const struct xstats_view *v, unsigned views)
 			printf("%s\n", line);
 		}
 		if (v->hdr.socks_lost)
-			printf("sockets_unpublished %llu\n", (unsigned long long) v->hdr.socks_lost);
+			printf("sockets_unpublished %llu\n",
+			       (unsigned long long) v->hdr.socks_lost);
 	}
 }
 

@@ -72,7 +72,7 @@ struct xring_conf {
 	char application_id[CONF_APPID_LEN];
 	char stats_dir[CONF_PATH_LEN];  /* empty: statistics not published */
 	char stats_file[CONF_PATH_LEN]; /* empty: no per-socket lines at close */
-	char pcap[CONF_PATH_LEN];      /* empty: no capture */
+	char pcap[CONF_PATH_LEN];       /* empty: no capture */
 	char ports_text[CONF_PORTS_LEN];
 	struct pspec ports[PSPEC_MAX]; /* XRING_PORTS, parsed */
 	unsigned nports;

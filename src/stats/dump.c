@@ -26,8 +26,7 @@ static void dump_port(struct netport *np, enum log_level level)
 	/* Refreshed now: the dump shows the counters as they are. */
 	stats_port_publish(np, clock_mono_ns());
 	if (!np->st) {
-		log_msg(level, "port %s queue %u: not published", np->xp->port->name,
-			np->q->index);
+		log_msg(level, "port %s queue %u: not published", np->xp->port->name, np->q->index);
 		return;
 	}
 	for (unsigned k = 0; k < np->st->ncounters; k += PORT_PER_LINE) {

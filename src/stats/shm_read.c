@@ -54,8 +54,8 @@ static void cut(char *s, size_t size)
 }
 
 /* Copies the live blocks of one array into a new array; *n is how many. */
-static int read_array(const uint8_t *buf, uint32_t off, uint32_t size, uint32_t count,
-		      size_t need, void **out, unsigned *n)
+static int read_array(const uint8_t *buf, uint32_t off, uint32_t size, uint32_t count, size_t need,
+		      void **out, unsigned *n)
 {
 	uint8_t *dst = NULL;
 
@@ -132,8 +132,8 @@ void xstats_view_free(struct xstats_view *v)
 
 /* enum tcp_state, in its order: the numbering is part of the file format. */
 static const char *const tcp_states[] = {
-	"CLOSED",    "LISTEN",      "SYN_SENT",    "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
-	"FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",     "LAST_ACK", "TIME_WAIT",
+	"CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
+	"FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT",
 };
 
 const char *xstats_state_name(const struct xstats_sock *s)
@@ -162,21 +162,21 @@ int xstats_fmt_sock(const struct xstats_sock *s, char *buf, size_t len)
 
 	fmt_addr(s->lip, s->lport, l, sizeof(l));
 	fmt_addr(s->rip, s->rport, r, sizeof(r));
-	return snprintf(buf, len,
-			"fd %d %s %s %s %s ring %u rx_bytes %llu rx_packets %llu tx_bytes %llu "
-			"tx_packets %llu segs_in %llu segs_out %llu rexmt_segs %llu rexmt_bytes %llu "
-			"drops %llu drop_rxq_full %llu drop_not_peer %llu drop_too_big %llu "
-			"tx_errors %llu rxq %u rxq_max %u",
-			s->fd, s->type == XSTATS_TCP ? "tcp" : "udp", l, r, xstats_state_name(s),
-			s->b.ring, (unsigned long long) s->rx_bytes,
-			(unsigned long long) s->rx_packets, (unsigned long long) s->tx_bytes,
-			(unsigned long long) s->tx_packets, (unsigned long long) s->tcp_segs_in,
-			(unsigned long long) s->tcp_segs_out, (unsigned long long) s->tcp_rexmt_segs,
-			(unsigned long long) s->tcp_rexmt_bytes,
-			(unsigned long long) (s->drop_rxq_full + s->drop_not_peer + s->drop_too_big),
-			(unsigned long long) s->drop_rxq_full, (unsigned long long) s->drop_not_peer,
-			(unsigned long long) s->drop_too_big, (unsigned long long) s->tx_errors,
-			s->rxq_now, s->rxq_max);
+	return snprintf(
+		buf, len,
+		"fd %d %s %s %s %s ring %u rx_bytes %llu rx_packets %llu tx_bytes %llu "
+		"tx_packets %llu segs_in %llu segs_out %llu rexmt_segs %llu rexmt_bytes %llu "
+		"drops %llu drop_rxq_full %llu drop_not_peer %llu drop_too_big %llu "
+		"tx_errors %llu rxq %u rxq_max %u",
+		s->fd, s->type == XSTATS_TCP ? "tcp" : "udp", l, r, xstats_state_name(s), s->b.ring,
+		(unsigned long long) s->rx_bytes, (unsigned long long) s->rx_packets,
+		(unsigned long long) s->tx_bytes, (unsigned long long) s->tx_packets,
+		(unsigned long long) s->tcp_segs_in, (unsigned long long) s->tcp_segs_out,
+		(unsigned long long) s->tcp_rexmt_segs, (unsigned long long) s->tcp_rexmt_bytes,
+		(unsigned long long) (s->drop_rxq_full + s->drop_not_peer + s->drop_too_big),
+		(unsigned long long) s->drop_rxq_full, (unsigned long long) s->drop_not_peer,
+		(unsigned long long) s->drop_too_big, (unsigned long long) s->tx_errors, s->rxq_now,
+		s->rxq_max);
 }
 
 int xstats_fmt_ring(const struct xstats_ring *r, char *buf, size_t len)

@@ -34,8 +34,7 @@ void xstats_view_free(struct xstats_view *v);
 int xstats_fmt_sock(const struct xstats_sock *s, char *buf, size_t len);
 int xstats_fmt_ring(const struct xstats_ring *r, char *buf, size_t len);
 /* The port's identity, then counters [first, first + n) of it. */
-int xstats_fmt_port(const struct xstats_port *p, unsigned first, unsigned n, char *buf,
-		    size_t len);
+int xstats_fmt_port(const struct xstats_port *p, unsigned first, unsigned n, char *buf, size_t len);
 const char *xstats_state_name(const struct xstats_sock *s);
 
 #endif

@@ -24,7 +24,8 @@
 #include "util/log.h"
 
 /* The TCB counts into the socket's block directly (tcp_set_stats). */
-static_assert(offsetof(struct xstats_sock, tcp_segs_out) - offsetof(struct xstats_sock, tcp_segs_in) ==
+static_assert(offsetof(struct xstats_sock, tcp_segs_out) -
+			      offsetof(struct xstats_sock, tcp_segs_in) ==
 		      offsetof(struct tcp_conn_stats, segs_out),
 	      "tcp_conn_stats layout");
 static_assert(offsetof(struct xstats_sock, tcp_rexmt_segs) -
@@ -54,7 +55,7 @@ static struct {
 	struct xstats_hdr *hdr;
 	char path[CONF_PATH_LEN + 32];
 	unsigned ring_ids;
-	unsigned rings;  /* rings open while the file exists */
+	unsigned rings; /* rings open while the file exists */
 	uint64_t epoch; /* files made so far, by this process */
 	unsigned sock_hint;
 	int file_fd; /* XRING_STATS_FILE, -1 until opened */
@@ -88,8 +89,8 @@ static void at_fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
 	if (g.state == ON) {
-		void *copy = mmap(NULL, g.size, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *copy = mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				  -1, 0);
 
 		if (copy != MAP_FAILED) {
 			memcpy(copy, g.base, g.size);
@@ -229,8 +230,7 @@ static bool on(void)
 }
 
 /* Takes a free block among n of them; NULL when all are taken. */
-static struct xstats_blk *take(uint8_t *first, size_t size, unsigned n, unsigned hint,
-			       unsigned *at)
+static struct xstats_blk *take(uint8_t *first, size_t size, unsigned n, unsigned hint, unsigned *at)
 {
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = (hint + k) % n;
@@ -285,7 +285,7 @@ void stats_ring_open(struct xring_ctx *ctx)
 		 * reserved words can say). A ring inherited through fork() counts towards none. */
 		ctx->st_own.rsvd[0] = g.epoch;
 		r = (struct xstats_ring *) take(g.base + g.hdr->ring_off, sizeof(*r),
-						 STATS_MAX_RINGS, 0, &at);
+						STATS_MAX_RINGS, 0, &at);
 		if (!r)
 			g.hdr->rings_lost++;
 	}
@@ -326,30 +326,101 @@ void stats_ring_close(struct xring_ctx *ctx)
 
 /* The counters a port block shows, by name: the queue's, the interface's drops and events,
  * TCP's. */
-#define QC(f) {#f, 0, offsetof(struct port_counters, f)}
-#define IC(f) {#f, 1, offsetof(struct iface_stats, f)}
-#define TC(f) {"tcp_" #f, 2, offsetof(struct tcp_stats, f)}
+#define QC(f)                                                                                      \
+	{                                                                                          \
+#f, 0, offsetof(struct port_counters, f)                                           \
+	}
+#define IC(f)                                                                                      \
+	{                                                                                          \
+#f, 1, offsetof(struct iface_stats, f)                                             \
+	}
+#define TC(f)                                                                                      \
+	{                                                                                          \
+		"tcp_" #f, 2, offsetof(struct tcp_stats, f)                                        \
+	}
 static const struct {
 	const char *name;
 	int from;
 	size_t off;
 } port_counters[] = {
-	QC(rx_frames), QC(rx_bytes), QC(rx_drops), QC(rx_bad), QC(tx_frames), QC(tx_bytes),
-	QC(tx_drops), QC(tx_full), QC(polls), QC(poll_hits), QC(kicks),
-	IC(eth_truncated), IC(eth_vlan), IC(eth_other_type), IC(eth_not_for_us), IC(eth_bad_src),
-	IC(arp_malformed), IC(arp_unsupported), IC(arp_bad_sha), IC(arp_conflict),
-	IC(arp_not_for_us), IC(arp_req_in), IC(arp_reply_in), IC(arp_req_out), IC(arp_reply_out),
-	IC(ip_malformed), IC(ip_version), IC(ip_bad_csum), IC(ip_fragment), IC(ip_bad_src),
-	IC(ip_not_for_us), IC(ip_l2_bcast), IC(ip_unknown_proto), IC(ip_delivered),
-	IC(icmp_malformed), IC(icmp_bad_csum), IC(icmp_echo_in), IC(icmp_echo_out),
-	IC(icmp_err_in), IC(icmp_err_out), IC(icmp_ratelimited), IC(udp_malformed),
-	IC(udp_bad_csum), IC(udp_no_port), IC(udp_delivered), IC(tcp_malformed), IC(tcp_bad_csum),
-	IC(tcp_bcast), IC(tcp_no_handler), IC(tcp_delivered), IC(tx_nobuf), IC(tx_too_big),
-	IC(neigh_miss), IC(neigh_queue_drop), IC(neigh_failed), IC(neigh_failed_frames),
-	TC(segs_in), TC(segs_out), TC(bytes_out), TC(rexmt_bytes), TC(bad_opts), TC(no_port_rst),
-	TC(rst_in), TC(rst_out), TC(paws_drops), TC(out_of_window), TC(ooo_segs), TC(ooo_full),
-	TC(dup_segs), TC(bad_ack), TC(syn_queue_full), TC(accept_queue_full), TC(no_tcb),
-	TC(rto_fired), TC(fast_rexmt), TC(sack_recoveries), TC(tx_fail), TC(rcv_trimmed),
+	QC(rx_frames),
+	QC(rx_bytes),
+	QC(rx_drops),
+	QC(rx_bad),
+	QC(tx_frames),
+	QC(tx_bytes),
+	QC(tx_drops),
+	QC(tx_full),
+	QC(polls),
+	QC(poll_hits),
+	QC(kicks),
+	IC(eth_truncated),
+	IC(eth_vlan),
+	IC(eth_other_type),
+	IC(eth_not_for_us),
+	IC(eth_bad_src),
+	IC(arp_malformed),
+	IC(arp_unsupported),
+	IC(arp_bad_sha),
+	IC(arp_conflict),
+	IC(arp_not_for_us),
+	IC(arp_req_in),
+	IC(arp_reply_in),
+	IC(arp_req_out),
+	IC(arp_reply_out),
+	IC(ip_malformed),
+	IC(ip_version),
+	IC(ip_bad_csum),
+	IC(ip_fragment),
+	IC(ip_bad_src),
+	IC(ip_not_for_us),
+	IC(ip_l2_bcast),
+	IC(ip_unknown_proto),
+	IC(ip_delivered),
+	IC(icmp_malformed),
+	IC(icmp_bad_csum),
+	IC(icmp_echo_in),
+	IC(icmp_echo_out),
+	IC(icmp_err_in),
+	IC(icmp_err_out),
+	IC(icmp_ratelimited),
+	IC(udp_malformed),
+	IC(udp_bad_csum),
+	IC(udp_no_port),
+	IC(udp_delivered),
+	IC(tcp_malformed),
+	IC(tcp_bad_csum),
+	IC(tcp_bcast),
+	IC(tcp_no_handler),
+	IC(tcp_delivered),
+	IC(tx_nobuf),
+	IC(tx_too_big),
+	IC(neigh_miss),
+	IC(neigh_queue_drop),
+	IC(neigh_failed),
+	IC(neigh_failed_frames),
+	TC(segs_in),
+	TC(segs_out),
+	TC(bytes_out),
+	TC(rexmt_bytes),
+	TC(bad_opts),
+	TC(no_port_rst),
+	TC(rst_in),
+	TC(rst_out),
+	TC(paws_drops),
+	TC(out_of_window),
+	TC(ooo_segs),
+	TC(ooo_full),
+	TC(dup_segs),
+	TC(bad_ack),
+	TC(syn_queue_full),
+	TC(accept_queue_full),
+	TC(no_tcb),
+	TC(rto_fired),
+	TC(fast_rexmt),
+	TC(sack_recoveries),
+	TC(tx_fail),
+	TC(rcv_trimmed),
 };
 #define NPORTC (sizeof(port_counters) / sizeof(port_counters[0]))
 static_assert(NPORTC <= XSTATS_PORT_COUNTERS, "port block too small");
@@ -363,7 +434,7 @@ void stats_port_open(struct netport *np)
 	pthread_mutex_lock(&lock);
 	if (on()) {
 		p = (struct xstats_port *) take(g.base + g.hdr->port_off, sizeof(*p),
-						 STATS_MAX_PORTS, 0, &at);
+						STATS_MAX_PORTS, 0, &at);
 		if (!p)
 			g.hdr->ports_lost++;
 	}
@@ -394,8 +465,8 @@ void stats_port_publish(struct netport *np, uint64_t now)
 		return;
 	blk_begin(&p->b);
 	for (unsigned i = 0; i < NPORTC; i++)
-		p->c[i].value = *(const uint64_t *) (src[port_counters[i].from] +
-						     port_counters[i].off);
+		p->c[i].value =
+			*(const uint64_t *) (src[port_counters[i].from] + port_counters[i].off);
 	p->updated_ns = now;
 	blk_end(&p->b);
 }
@@ -433,7 +504,7 @@ void stats_sock_open(struct xsock *xs)
 	pthread_mutex_lock(&lock);
 	if (on()) {
 		s = (struct xstats_sock *) take(g.base + g.hdr->sock_off, sizeof(*s),
-						 STATS_MAX_SOCKS, g.sock_hint, &at);
+						STATS_MAX_SOCKS, g.sock_hint, &at);
 		if (s)
 			g.sock_hint = at + 1;
 		else
