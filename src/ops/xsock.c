@@ -1126,8 +1126,8 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 		return 0;
 	}
 	if (xs->rx_tail - xs->rx_head == XSOCK_RX_SLOTS) {
-		xs->st->drop_rxq_full++; /* the receive queue is full: UDP drops, as the kernel does
-					  */
+		/* The receive queue is full: UDP drops, as the kernel does. */
+		xs->st->drop_rxq_full++;
 		return 0;
 	}
 	d = &xs->rx[xs->rx_tail++ % XSOCK_RX_SLOTS];
