@@ -24,17 +24,10 @@
 #include "util/log.h"
 
 /* The TCB counts into the socket's block directly (tcp_set_stats). */
-static_assert(offsetof(struct xstats_sock, tcp_segs_out) -
-			      offsetof(struct xstats_sock, tcp_segs_in) ==
-		      offsetof(struct tcp_conn_stats, segs_out),
-	      "tcp_conn_stats layout");
-static_assert(offsetof(struct xstats_sock, tcp_rexmt_segs) -
-			      offsetof(struct xstats_sock, tcp_segs_in) ==
-		      offsetof(struct tcp_conn_stats, rexmt_segs),
-	      "tcp_conn_stats layout");
-static_assert(offsetof(struct xstats_sock, tcp_rexmt_bytes) -
-			      offsetof(struct xstats_sock, tcp_segs_in) ==
-		      offsetof(struct tcp_conn_stats, rexmt_bytes),
+#define TCS(f) (offsetof(struct xstats_sock, tcp_##f) - offsetof(struct xstats_sock, tcp_segs_in))
+static_assert(TCS(segs_out) == offsetof(struct tcp_conn_stats, segs_out) &&
+		      TCS(rexmt_segs) == offsetof(struct tcp_conn_stats, rexmt_segs) &&
+		      TCS(rexmt_bytes) == offsetof(struct tcp_conn_stats, rexmt_bytes),
 	      "tcp_conn_stats layout");
 static_assert(sizeof(struct tcp_conn_stats) == 32, "tcp_conn_stats layout");
 /* xstats_sock.state is an enum tcp_state; the reader names them by number. */
@@ -326,102 +319,34 @@ void stats_ring_close(struct xring_ctx *ctx)
 
 /* The counters a port block shows, by name: the queue's, the interface's drops and events,
  * TCP's. */
-#define QC(f)                                                                                      \
-	{                                                                                          \
-#f, 0, offsetof(struct port_counters, f)                                           \
-	}
-#define IC(f)                                                                                      \
-	{                                                                                          \
-#f, 1, offsetof(struct iface_stats, f)                                             \
-	}
-#define TC(f)                                                                                      \
-	{                                                                                          \
-		"tcp_" #f, 2, offsetof(struct tcp_stats, f)                                        \
-	}
+/* clang-format off */
+#define QC(f) {#f, 0, offsetof(struct port_counters, f)}
+#define IC(f) {#f, 1, offsetof(struct iface_stats, f)}
+#define TC(f) {"tcp_" #f, 2, offsetof(struct tcp_stats, f)}
+#define NC(f) {#f, 3, offsetof(struct netport, f)}
 static const struct {
 	const char *name;
-	int from;
+	int from; /* the queue's, the interface's, TCP's or the attachment's own */
 	size_t off;
 } port_counters[] = {
-	QC(rx_frames),
-	QC(rx_bytes),
-	QC(rx_drops),
-	QC(rx_bad),
-	QC(tx_frames),
-	QC(tx_bytes),
-	QC(tx_drops),
-	QC(tx_full),
-	QC(polls),
-	QC(poll_hits),
-	QC(kicks),
-	IC(eth_truncated),
-	IC(eth_vlan),
-	IC(eth_other_type),
-	IC(eth_not_for_us),
-	IC(eth_bad_src),
-	IC(arp_malformed),
-	IC(arp_unsupported),
-	IC(arp_bad_sha),
-	IC(arp_conflict),
-	IC(arp_not_for_us),
-	IC(arp_req_in),
-	IC(arp_reply_in),
-	IC(arp_req_out),
-	IC(arp_reply_out),
-	IC(ip_malformed),
-	IC(ip_version),
-	IC(ip_bad_csum),
-	IC(ip_fragment),
-	IC(ip_bad_src),
-	IC(ip_not_for_us),
-	IC(ip_l2_bcast),
-	IC(ip_unknown_proto),
-	IC(ip_delivered),
-	IC(icmp_malformed),
-	IC(icmp_bad_csum),
-	IC(icmp_echo_in),
-	IC(icmp_echo_out),
-	IC(icmp_err_in),
-	IC(icmp_err_out),
-	IC(icmp_ratelimited),
-	IC(udp_malformed),
-	IC(udp_bad_csum),
-	IC(udp_no_port),
-	IC(udp_delivered),
-	IC(tcp_malformed),
-	IC(tcp_bad_csum),
-	IC(tcp_bcast),
-	IC(tcp_no_handler),
-	IC(tcp_delivered),
-	IC(tx_nobuf),
-	IC(tx_too_big),
-	IC(neigh_miss),
-	IC(neigh_queue_drop),
-	IC(neigh_failed),
-	IC(neigh_failed_frames),
-	TC(segs_in),
-	TC(segs_out),
-	TC(bytes_out),
-	TC(rexmt_bytes),
-	TC(bad_opts),
-	TC(no_port_rst),
-	TC(rst_in),
-	TC(rst_out),
-	TC(paws_drops),
-	TC(out_of_window),
-	TC(ooo_segs),
-	TC(ooo_full),
-	TC(dup_segs),
-	TC(bad_ack),
-	TC(syn_queue_full),
-	TC(accept_queue_full),
-	TC(no_tcb),
-	TC(rto_fired),
-	TC(fast_rexmt),
-	TC(sack_recoveries),
-	TC(tx_fail),
-	TC(rcv_trimmed),
+	QC(rx_frames), QC(rx_bytes), QC(rx_drops), QC(rx_bad), QC(tx_frames), QC(tx_bytes),
+	QC(tx_drops), QC(tx_full), QC(polls), QC(poll_hits), QC(kicks), NC(rx_chained_drops),
+	IC(eth_truncated), IC(eth_vlan), IC(eth_other_type), IC(eth_not_for_us), IC(eth_bad_src),
+	IC(arp_malformed), IC(arp_unsupported), IC(arp_bad_sha), IC(arp_conflict),
+	IC(arp_not_for_us), IC(arp_req_in), IC(arp_reply_in), IC(arp_req_out), IC(arp_reply_out),
+	IC(ip_malformed), IC(ip_version), IC(ip_bad_csum), IC(ip_fragment), IC(ip_bad_src),
+	IC(ip_not_for_us), IC(ip_l2_bcast), IC(ip_unknown_proto), IC(ip_delivered),
+	IC(icmp_malformed), IC(icmp_bad_csum), IC(icmp_echo_in), IC(icmp_echo_out),
+	IC(icmp_err_in), IC(icmp_err_out), IC(icmp_ratelimited), IC(udp_malformed),
+	IC(udp_bad_csum), IC(udp_no_port), IC(udp_delivered), IC(tcp_malformed), IC(tcp_bad_csum),
+	IC(tcp_bcast), IC(tcp_no_handler), IC(tcp_delivered), IC(tx_nobuf), IC(tx_too_big),
+	IC(neigh_miss), IC(neigh_queue_drop), IC(neigh_failed), IC(neigh_failed_frames),
+	TC(segs_in), TC(segs_out), TC(bytes_out), TC(rexmt_bytes), TC(bad_opts), TC(no_port_rst),
+	TC(rst_in), TC(rst_out), TC(paws_drops), TC(out_of_window), TC(ooo_segs), TC(ooo_full),
+	TC(dup_segs), TC(bad_ack), TC(syn_queue_full), TC(accept_queue_full), TC(no_tcb),
+	TC(rto_fired), TC(fast_rexmt), TC(sack_recoveries), TC(tx_fail), TC(rcv_trimmed),
 };
+/* clang-format on */
 #define NPORTC (sizeof(port_counters) / sizeof(port_counters[0]))
 static_assert(NPORTC <= XSTATS_PORT_COUNTERS, "port block too small");
 
@@ -456,8 +381,8 @@ void stats_port_open(struct netport *np)
 void stats_port_publish(struct netport *np, uint64_t now)
 {
 	struct xstats_port *p = np->st;
-	const uint8_t *src[3] = {(const uint8_t *) &np->q->stats, (const uint8_t *) &np->ifc.stats,
-				 (const uint8_t *) tcp_get_stats(&np->tcp)};
+	const uint8_t *src[4] = {(const uint8_t *) &np->q->stats, (const uint8_t *) &np->ifc.stats,
+				 (const uint8_t *) tcp_get_stats(&np->tcp), (const uint8_t *) np};
 
 	np->st_next_ns = now + STATS_PORT_NS;
 	np->st_dirty = false;
