@@ -25,6 +25,8 @@
 
 #include <xring.h>
 
+#include "nic/memlink.h"
+#include "nic/ports.h"
 #include "stats/shm.h"
 #include "stats/shm_read.h"
 
@@ -607,6 +609,84 @@ Test(stats, statistics_are_off_without_failing_the_ring_when_the_directory_canno
 	xring_prep_nop(xring_get_sqe(&r));
 	cr_assert_eq(xring_submit_and_wait(&r, 1), 1);
 	xring_queue_exit(&r);
+}
+
+/* Maps this process's own statistics file and reads it. */
+static void read_own(struct xstats_view *v)
+{
+	char path[256];
+	struct stat sb;
+	void *base;
+	int fd;
+
+	shm_path(getpid(), path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "no %s", path);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	base = mmap(NULL, (size_t) sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	cr_assert_neq(base, MAP_FAILED);
+	cr_assert_eq(xstats_read(base, (size_t) sb.st_size, v), 0);
+	munmap(base, (size_t) sb.st_size);
+}
+
+static int udp_bound(struct xring *r, uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	bind_fd(r, fd, CLI_IP, port);
+	return fd;
+}
+
+Test(stats, sockets_beyond_the_files_room_are_counted_and_a_freed_place_is_reused)
+{
+	struct memlink_config mc = {.name = "st"};
+	struct port *ends[2];
+	struct xstats_view v;
+	struct xring r;
+	int fd[3];
+
+	make_dir();
+	setenv("XRING_STATS_DIR", dir, 1);
+	setenv("XRING_STATS_SOCKETS", "2", 1);
+	cr_assert_eq(memlink_create(&mc, ends), 0);
+	inet_pton(AF_INET, CLI_IP, &ends[0]->ip);
+	ends[0]->prefix_len = 24;
+	cr_assert_eq(ports_add(ends[0], 0, NULL), 0);
+	cr_assert_eq(xring_queue_init(16, &r, 0), 0);
+	for (int i = 0; i < 3; i++)
+		fd[i] = udp_bound(&r, (uint16_t) (7101 + i));
+
+	read_own(&v);
+	cr_expect_eq(v.hdr.nsocks, 2);
+	cr_expect_eq(v.nsocks, 2);
+	cr_expect_eq(v.hdr.socks_lost, 1);
+	for (unsigned i = 0; i < v.nsocks; i++) {
+		cr_expect_eq(v.socks[i].type, XSTATS_UDP);
+		cr_expect_eq(v.socks[i].b.gen, 1);
+		cr_expect_eq(v.socks[i].lip, inet_addr(CLI_IP));
+	}
+	xstats_view_free(&v);
+
+	/* The unpublished socket still counts, in its own block. */
+	cr_expect_eq(xring_dump_stats(&r, fd[2], 2), 1);
+
+	/* A closed socket's place goes to the next one, one generation on. */
+	xring_prep_close(xring_get_sqe(&r), fd[0]);
+	cr_assert_eq(run1(&r), 0);
+	fd[0] = udp_bound(&r, 7104);
+	read_own(&v);
+	cr_expect_eq(v.nsocks, 2);
+	cr_expect_eq(v.hdr.socks_lost, 1);
+	cr_expect(v.socks[0].b.gen + v.socks[1].b.gen == 3, "generations %u and %u",
+		  v.socks[0].b.gen, v.socks[1].b.gen);
+	cr_expect(v.socks[0].lport == 7104 || v.socks[1].lport == 7104);
+	xstats_view_free(&v);
+
+	xring_queue_exit(&r);
+	ports_reset();
+	ends[1]->ops->destroy(ends[1]);
+	remove_dir();
 }
 
 /* ---- the reader, on files made by hand ---- */

@@ -129,7 +129,7 @@ static int create(const struct xring_conf *c)
 	const size_t hs = (sizeof(struct xstats_hdr) + 63) & ~(size_t) 63;
 	const size_t rs = STATS_MAX_RINGS * sizeof(struct xstats_ring);
 	const size_t ps = STATS_MAX_PORTS * sizeof(struct xstats_port);
-	const size_t ss = STATS_MAX_SOCKS * sizeof(struct xstats_sock);
+	const size_t ss = c->stats_sockets * sizeof(struct xstats_sock);
 	struct timespec ts;
 	struct xstats_hdr *h;
 	char tmp[sizeof(g.path) + 8];
@@ -181,7 +181,7 @@ static int create(const struct xring_conf *c)
 	h->nports = STATS_MAX_PORTS;
 	h->port_off = (uint32_t) (hs + rs);
 	h->sock_size = sizeof(struct xstats_sock);
-	h->nsocks = STATS_MAX_SOCKS;
+	h->nsocks = c->stats_sockets;
 	h->sock_off = (uint32_t) (hs + rs + ps);
 	__atomic_store_n(&h->ready, 1, __ATOMIC_RELEASE);
 	if (rename(tmp, g.path)) {
@@ -428,8 +428,8 @@ void stats_sock_open(struct xsock *xs)
 	xs->st_own.b.ring = xs->ctx->st->id;
 	pthread_mutex_lock(&lock);
 	if (on()) {
-		s = (struct xstats_sock *) take(g.base + g.hdr->sock_off, sizeof(*s),
-						STATS_MAX_SOCKS, g.sock_hint, &at);
+		s = (struct xstats_sock *) take(g.base + g.hdr->sock_off, sizeof(*s), g.hdr->nsocks,
+						g.sock_hint, &at);
 		if (s)
 			g.sock_hint = at + 1;
 		else

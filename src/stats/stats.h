@@ -19,7 +19,6 @@ struct netport;
 
 #define STATS_MAX_RINGS 64
 #define STATS_MAX_PORTS 64
-#define STATS_MAX_SOCKS 1024
 #define STATS_PORT_NS   10000000ull /* port snapshots are refreshed at most this often */
 
 /* Ring: ctx->st points to the published block or to ctx->st_own. */
