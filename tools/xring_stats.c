@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +33,36 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: xring-stats [-p PID] [-v socket|port|ring|all] [-i SECONDS] [-n COUNT] "
 		   "[-d DIR]\n");
+}
+
+/* A file cut short while mapped raises SIGBUS on access: the read fails instead of the tool. */
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_armed;
+
+static void on_bus(int sig)
+{
+	if (!bus_armed) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	siglongjmp(bus_jmp, 1);
+}
+
+static int read_guarded(const void *base, size_t len, struct xstats_view *v)
+{
+	int err;
+
+	memset(v, 0, sizeof(*v));
+	if (sigsetjmp(bus_jmp, 1)) {
+		bus_armed = 0;
+		xstats_view_free(v);
+		return -EINVAL;
+	}
+	bus_armed = 1;
+	err = xstats_read(base, len, v);
+	bus_armed = 0;
+	return err;
 }
 
 static bool alive(pid_t pid)
@@ -101,7 +132,7 @@ static int list(const char *dir)
 		}
 		if (map_file(path, &base, &len))
 			continue;
-		if (xstats_read(base, len, &v) == 0 && v.hdr.pid == (uint32_t) pid) {
+		if (read_guarded(base, len, &v) == 0 && v.hdr.pid == (uint32_t) pid) {
 			printf("pid %d prog %s rings %u ports %u sockets %u sockets_unpublished "
 			       "%llu\n",
 			       (int) pid, v.hdr.prog, v.nrings, v.nports, v.nsocks,
@@ -172,7 +203,7 @@ static int watch(const char *dir, pid_t pid, unsigned views, double interval, lo
 			munmap(base, len);
 			return 0;
 		}
-		err = xstats_read(base, len, &v);
+		err = read_guarded(base, len, &v);
 		if (!err && v.hdr.pid != (uint32_t) pid)
 			err = -EINVAL;
 		if (err) {
@@ -205,6 +236,7 @@ int main(int argc, char **argv)
 
 	if (!dir || !*dir)
 		dir = "/tmp/xring";
+	signal(SIGBUS, on_bus);
 	while ((c = getopt(argc, argv, "p:v:i:n:d:h")) != -1) {
 		char *end;
 

@@ -66,10 +66,10 @@ static int read_array(const uint8_t *buf, uint32_t off, uint32_t size, uint32_t 
 	dst = calloc(count, need);
 	if (!dst)
 		return -ENOMEM;
+	*out = dst; /* before the copies: a reader that gives up halfway can still free it */
 	for (uint32_t i = 0; i < count; i++)
 		if (copy_block(buf + off + (size_t) i * size, dst + (size_t) *n * need, need))
 			(*n)++;
-	*out = dst;
 	return 0;
 }
 
