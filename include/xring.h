@@ -12,6 +12,7 @@
 #define XRING_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -279,6 +280,14 @@ enum {
 #define XRING_RECVSEND_BUNDLE       (1U << 4)
 #define XRING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 
+/*
+ * Send flag (msg_flags argument of send, sendmsg, send_zc): walk an offloaded socket's send path
+ * (build the frame in a send buffer) without sending anything or changing the socket's state, to
+ * keep caches warm; res is the length that would have been sent. Bit 28: no MSG_* flag of
+ * Linux uses it. A kernel socket answers -EOPNOTSUPP. See xring_prep_send(3).
+ */
+#define XRING_MSG_DUMMY 0x10000000
+
 /* accept flags in sqe->ioprio */
 #define XRING_ACCEPT_MULTISHOT  (1U << 0)
 #define XRING_ACCEPT_DONTWAIT   (1U << 1)
@@ -377,6 +386,21 @@ XRING_API void __xring_flush_overflow(struct xring *ring);
 XRING_API int xring_port_add(const char *spec);
 /* Adds an offload rule ("use xring udp_connect 198.18.0.0/24:*") ahead of all others. */
 XRING_API int xring_add_conf_rule(const char *line);
+/* Offload decision for sockets decided on thread from now on: on (1) or to the kernel (0), under
+ * the rules; -1 forgets the thread's choice again (XRING_OFFLOAD applies). See
+ * xring_thread_offload(3). */
+XRING_API int xring_thread_offload(int on, pthread_t thread);
+
+/* Where the packet-buffer pools of ports take their memory; see xring_set_alloc_hooks(3). */
+struct xring_alloc_hooks {
+	void *(*alloc)(size_t len, size_t align, void *arg); /* both alloc and free, or neither */
+	void (*free)(void *ptr, size_t len, void *arg);
+	/* Every region of packet buffers xring allocates, hooked or not (may be NULL). */
+	void (*region)(void *addr, size_t len, size_t page_size, void *arg);
+	void *arg;
+};
+/* Before the first port opens; -EBUSY after. NULL restores xring's own allocation. */
+XRING_API int xring_set_alloc_hooks(const struct xring_alloc_hooks *hooks);
 
 /* What a ring can run: io_uring's probe layout, with xring's own flags beside the kernel's. */
 #define XRING_PROBE_OP_SUPPORTED (1U << 0) /* IO_URING_OP_SUPPORTED: the ring accepts it */

@@ -52,8 +52,8 @@ Test(conf_port_spec, a_minimal_memif_spec_gets_the_defaults)
 	cr_assert_eq(m->id, 0);
 	cr_assert_str_eq(m->secret, "");
 	cr_assert_eq(m->queues, 1);
-	cr_assert_eq(m->bufsize, 2048);
-	cr_assert_eq(m->ring, 1024);
+	cr_assert_eq(m->bufsize, 0, "XRING_BUF_SIZE decides");
+	cr_assert_eq(m->ring, 0, "XRING_RX_QUEUE_DEPTH and XRING_TX_QUEUE_DEPTH decide");
 	cr_assert_not(m->has_mac);
 }
 

@@ -30,7 +30,7 @@ struct init_case {
 ParameterizedTestParameters(ring, init_follows_the_kernel_rules)
 {
 	static struct init_case cases[] = {
-		{0, 0, 0, -EINVAL, 0, 0},
+		{0, 0, 0, 0, 128, 256}, /* XRING_SQ_ENTRIES, default 128 */
 		{1, 0, 0, 0, 1, 2},
 		{3, 0, 0, 0, 4, 8},
 		{32768, 0, 0, 0, 32768, 65536},

@@ -220,8 +220,7 @@ static void defaults(struct pspec *p, enum pspec_kind kind)
 		/* The socket libmemif, VPP and DPDK use when none is named. */
 		strcpy(p->memif.path, "/run/memif.sock");
 		p->memif.queues = 1;
-		p->memif.bufsize = 2048;
-		p->memif.ring = 1024;
+		/* bufsize and ring stay 0: XRING_BUF_SIZE and the queue depths decide. */
 		break;
 	case PSPEC_XDP:
 		p->xdp.queues = 1;

@@ -55,8 +55,8 @@ struct pspec_memif {
 	uint32_t id; /* memif interface id */
 	char secret[PSPEC_SECRET_LEN];
 	uint16_t queues;
-	uint32_t bufsize;
-	uint32_t ring; /* descriptors per ring, a power of two */
+	uint32_t bufsize; /* 0: XRING_BUF_SIZE */
+	uint32_t ring;    /* descriptors per ring, a power of two; 0: the XRING_*_QUEUE_DEPTH */
 	uint8_t mac[6];
 	bool has_mac; /* otherwise the backend picks a locally administered address */
 };

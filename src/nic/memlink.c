@@ -1,4 +1,5 @@
 #include "nic/memlink.h"
+#include "nic/pool_mem.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -30,6 +31,7 @@ struct ml_lane {
 	struct ml_desc *desc;
 	uint32_t *ret;
 	uint8_t *bufs;
+	struct pmem mem; /* bufs' memory */
 };
 
 enum {
@@ -402,7 +404,7 @@ static void ml_free(struct ml_link *lk)
 				close(l->efd);
 			free(l->desc);
 			free(l->ret);
-			free(l->bufs);
+			pmem_free(&l->mem);
 		}
 	}
 	for (int s = 0; s < 2; s++) {
@@ -446,14 +448,19 @@ static const struct port_ops ml_ops = {
 
 static int ml_lane_init(struct ml_lane *l, unsigned nbufs, unsigned bs)
 {
+	int ret;
+
 	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (l->efd < 0)
 		return -errno;
 	l->desc = calloc(nbufs, sizeof(*l->desc));
 	l->ret = calloc(nbufs, sizeof(*l->ret));
-	l->bufs = aligned_alloc(64, (size_t) nbufs * bs);
-	if (!l->desc || !l->ret || !l->bufs)
+	if (!l->desc || !l->ret)
 		return -ENOMEM;
+	ret = pmem_alloc(&l->mem, (size_t) nbufs * bs, 0, "memlink");
+	if (ret)
+		return ret;
+	l->bufs = l->mem.addr;
 	memset(l->bufs, 0, (size_t) nbufs * bs);
 	return 0;
 }

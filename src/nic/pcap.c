@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "conf/params.h"
 #include "util/log.h"
 
 enum {
@@ -276,7 +278,7 @@ int pcapw_wrap(struct port *inner, const char *path, uint64_t (*now)(void *arg),
 int pcapw_wrap_env(struct port **p)
 {
 	const char *v = getenv("XRING_PCAP"), *tok = "{port}", *s;
-	char path[4096];
+	char path[4096], tmpl[4096];
 	size_t n = 0, name_len;
 	struct port *out;
 	int err;
@@ -285,8 +287,12 @@ int pcapw_wrap_env(struct port **p)
 		return 0;
 	if (!p || !*p)
 		return -EINVAL;
+	/* %d: the process id, as for XRING_LOG_FILE, so that processes do not share a file. */
+	err = conf_expand_pid(v, (int) getpid(), tmpl, sizeof(tmpl));
+	if (err < 0)
+		return err;
 	name_len = strlen((*p)->name);
-	for (s = v; *s;) {
+	for (s = tmpl; *s;) {
 		if (!strncmp(s, tok, strlen(tok))) {
 			if (n + name_len >= sizeof(path))
 				return -ENAMETOOLONG;

@@ -32,7 +32,8 @@ int pcapw_wrap(struct port *inner, const char *path, uint64_t (*now)(void *arg),
 
 /*
  * If XRING_PCAP is set and non-empty, wrap *p with a capture to that path and replace *p.
- * Every occurrence of "{port}" in the path is replaced by the port's name: give one when a
+ * "%d" becomes the process id, "%%" a percent sign, and
+ * every occurrence of "{port}" in the path is replaced by the port's name: give one when a
  * process has several ports, or they all write (and truncate) the same file. Returns 1 when
  * wrapped, 0 when XRING_PCAP is unset, or a negated errno (then *p is unchanged).
  */

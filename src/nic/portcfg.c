@@ -1,15 +1,18 @@
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <xring.h>
 
+#include "conf/proc.h"
 #include "nic/fault.h"
 #include "nic/memif/memif.h"
 #include "nic/netlink.h"
 #include "nic/pcap.h"
 #include "nic/portcfg.h"
+#include "nic/pool_mem.h"
 #include "nic/ports.h"
 #include "nic/verbs/verbs_port.h"
 #include "nic/xdp/xdp_port.h"
@@ -30,17 +33,73 @@ static uint32_t default_gateway(uint32_t ifindex)
 	return gw;
 }
 
+static unsigned pow2_up(uint64_t v, unsigned max)
+{
+	unsigned p = 1;
+
+	while (p < v && p < max)
+		p <<= 1;
+	return p;
+}
+
+/*
+ * The pools and rings XRING_RX_BUFS, XRING_TX_BUFS, XRING_BUF_SIZE and the queue depths ask for,
+ * in each backend's terms (nic/portcfg.h says which applies where).
+ */
+static void xdp_sizes(const struct xring_conf *k, struct port_xdp_config *c)
+{
+	if (k->buf_size > 4096)
+		log_warn("xdp:dev=%s: XRING_BUF_SIZE=%" PRIu64
+			 " is above AF_XDP's 4096; using 4096",
+			 c->dev, k->buf_size);
+	c->frame_size = k->buf_size <= 2048 ? 2048 : 4096;
+	c->rx_frames = pow2_up(k->rx_bufs, 1u << 20);
+	c->tx_frames = pow2_up(k->tx_bufs, 1u << 20);
+	c->rx_ring = pow2_up(k->rx_queue_depth, c->rx_frames);
+	c->tx_ring = pow2_up(k->tx_queue_depth, c->tx_frames);
+}
+
+static void verbs_sizes(const struct xring_conf *k, struct port_verbs_config *c)
+{
+	/* One buffer per work request: the queue depth is the buffer count. */
+	c->rx_bufs = pow2_up(k->rx_bufs, 1u << 16);
+	c->tx_bufs = pow2_up(k->tx_bufs, 1u << 16);
+	c->buf_size = (unsigned) k->buf_size;
+	c->hugepages = k->hugepages != CONF_HUGE_OFF;
+}
+
+static void memif_sizes(const struct xring_conf *k, const struct pspec_memif *s,
+			struct memif_config *c)
+{
+	uint32_t depth =
+		k->rx_queue_depth > k->tx_queue_depth ? k->rx_queue_depth : k->tx_queue_depth;
+
+	/* One buffer per ring slot; the spec's own bufsize= and ring= come first. */
+	if (!s->bufsize)
+		c->buf_size = k->buf_size > MEMIF_MAX_BUF ? MEMIF_MAX_BUF : (unsigned) k->buf_size;
+	if (!s->ring)
+		c->log2_ring = (unsigned) __builtin_ctz(pow2_up(depth, 1u << MEMIF_MAX_LOG2));
+}
+
 int portcfg_open(const struct pspec *spec, char *err, size_t errlen)
 {
+	const struct xring_conf *k;
 	struct port *p = NULL;
 	uint32_t gw = 0;
 	int ret;
 
+	ret = proc_conf(&k);
+	if (ret) {
+		snprintf(err, errlen, "the process's parameters are invalid");
+		return ret;
+	}
+	pmem_freeze();
 	switch (spec->kind) {
 	case PSPEC_XDP: {
 		struct port_xdp_config c;
 
 		port_xdp_config_from_spec(&spec->xdp, &c);
+		xdp_sizes(k, &c);
 		ret = port_xdp_open(&c, &p);
 		if (ret) {
 			snprintf(err, errlen, "xdp:dev=%s: cannot open the port: %s", spec->xdp.dev,
@@ -55,6 +114,7 @@ int portcfg_open(const struct pspec *spec, char *err, size_t errlen)
 
 		/* The port's own message says which device it looked for and why it failed. */
 		port_verbs_config_from_spec(&spec->verbs, &c);
+		verbs_sizes(k, &c);
 		ret = port_verbs_open(&c, &p, err, errlen);
 		if (ret)
 			return ret;
@@ -66,6 +126,7 @@ int portcfg_open(const struct pspec *spec, char *err, size_t errlen)
 		char path[PSPEC_PATH_LEN + 1];
 
 		memif_config_from_spec(&spec->memif, &c, path, sizeof(path));
+		memif_sizes(k, &spec->memif, &c);
 		ret = memif_port_create(&c, &p);
 		if (ret) {
 			snprintf(err, errlen, "memif:path=%s: cannot open the port: %s", path,

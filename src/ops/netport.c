@@ -8,6 +8,8 @@
 #include "stats/stats.h"
 #include "util/log.h"
 
+static void flush(struct netport *np);
+
 static int dev_tx_alloc(void *arg, struct iface_txbuf *b)
 {
 	struct netport *np = arg;
@@ -33,8 +35,15 @@ static void dev_tx_post(void *arg, const struct iface_txbuf *b)
 {
 	struct netport *np = arg;
 	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
+	int ok = port_tx_post(np->q, &f, 1);
 
-	if (port_tx_post(np->q, &f, 1) == 1)
+	if (ok != 1 && np->unflushed) {
+		/* The send ring is full (XRING_TX_QUEUE_DEPTH below the buffers): ring the
+		 * doorbell so the device drains it, then try once more. */
+		flush(np);
+		ok = port_tx_post(np->q, &f, 1);
+	}
+	if (ok == 1)
 		np->unflushed++;
 	else
 		np->q->stats.tx_drops++;
@@ -70,10 +79,10 @@ static void flush(struct netport *np)
 static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 {
 	struct netport *np = np_of(src);
-	struct port_frame frames[NETPORT_BURST];
+	struct port_frame *frames = np->rxf;
 	uint64_t now = clock_mono_ns();
 	bool was = ctx->batching;
-	int n = port_rx_poll(np->q, frames, NETPORT_BURST);
+	int n = port_rx_poll(np->q, frames, np->burst);
 
 	ctx->batching = true;
 	np->in_burst = true;
@@ -168,9 +177,23 @@ static void tcp_config_from(struct tcp_config *tc)
 		tc->mss = (uint16_t) c->mss;
 		tc->msl2_ns = (uint64_t) c->tcp_timewait_ms * 1000000;
 		tc->cc = c->tcp_cc == CONF_CC_NEWRENO ? TCP_CC_NEWRENO : TCP_CC_CUBIC;
+		tc->no_ts = !c->tcp_timestamps;
 	}
 	for (unsigned i = 0; i < sizeof(tc->secret); i++)
 		tc->secret[i] = (uint8_t) (clock_mono_ns() >> (i % 8));
+}
+
+/* XRING_MTU, when set, lowers the port's own MTU (a port cannot send beyond its own). */
+static uint16_t mtu_for(const struct port *p, const struct xring_conf *c)
+{
+	if (!c || !c->mtu || c->mtu == p->mtu)
+		return p->mtu;
+	if (c->mtu > p->mtu) {
+		log_warn("port %s: XRING_MTU=%u is above the port's MTU %u; using %u", p->name,
+			 c->mtu, p->mtu, p->mtu);
+		return p->mtu;
+	}
+	return (uint16_t) c->mtu;
 }
 
 struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
@@ -178,13 +201,20 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	struct tcp_config tc;
 	struct iface_config cfg = {0};
 	struct iface_hooks hooks = {0};
+	const struct xring_conf *c = NULL;
 	struct netport *np;
 
 	for (np = ctx->netports; np; np = np->next)
 		if (np->xp == xp)
 			return np;
+	(void) proc_conf(&c);
 	np = calloc(1, sizeof(*np));
-	if (!np) {
+	if (np) {
+		np->burst = c ? c->cqe_batch : NETPORT_BURST;
+		np->rxf = calloc(np->burst, sizeof(*np->rxf));
+	}
+	if (!np || !np->rxf) {
+		free(np);
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -195,7 +225,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	cfg.ip = xp->ip;
 	cfg.prefix_len = xp->port->prefix_len;
 	cfg.gateway = xp->gateway;
-	cfg.mtu = xp->port->mtu;
+	cfg.mtu = mtu_for(xp->port, c);
 	cfg.ip_id = (uint16_t) clock_mono_ns();
 	hooks.ctx = np;
 	hooks.udp_input = np_udp_input;
@@ -203,6 +233,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	hooks.icmp_error = np_icmp_error;
 	*err = iface_init(&np->ifc, &cfg, (struct iface_dev){&dev_ops, np}, &hooks);
 	if (*err) {
+		free(np->rxf);
 		free(np);
 		return NULL;
 	}
@@ -210,6 +241,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	*err = tcp_init(&np->tcp, &tc, &np->ifc);
 	if (*err) {
 		iface_fini(&np->ifc);
+		free(np->rxf);
 		free(np);
 		return NULL;
 	}
@@ -302,6 +334,7 @@ void netport_exit(struct xring_ctx *ctx)
 		stats_port_close(np);
 		tcp_fini(&np->tcp);
 		iface_fini(&np->ifc);
+		free(np->rxf);
 		free(np);
 	}
 }

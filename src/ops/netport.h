@@ -12,7 +12,7 @@
 #include "stack/tcp/tcp.h"
 #include "stats/shm.h"
 
-#define NETPORT_BURST 32
+#define NETPORT_BURST 32 /* frames taken per poll unless XRING_CQE_BATCH says otherwise */
 
 struct netport {
 	struct xring_source src;
@@ -34,6 +34,8 @@ struct netport {
 	struct xstats_port *st; /* published snapshot (stats/stats.h), NULL when not published */
 	uint64_t st_next_ns;    /* when the snapshot is next refreshed */
 	bool st_dirty;          /* frames arrived since the last refresh */
+	struct port_frame *rxf; /* room for one poll's frames */
+	unsigned burst;         /* XRING_CQE_BATCH: receive completions taken per poll */
 };
 
 /* The ring's attachment to xp, made on first use. NULL with *err set on failure. */

@@ -952,6 +952,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
+		return zc_result(ctx, req, xsock_dummy_send(xs, req));
 	if (xs->type == SOCK_STREAM)
 		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {

@@ -52,6 +52,7 @@ struct xsock {
 	struct xsock *fd_next, *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
+	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked (ops/xsock_dummy.c) */
 	struct xstats_sock *st; /* its counters: published (stats/stats.h), or st_own */
 	struct xstats_sock st_own;
 };
@@ -71,6 +72,9 @@ int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const st
 void xsock_exit(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
+/* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes
+ * but the socket's dummy counters. */
+int64_t xsock_dummy_send(struct xsock *xs, struct xreq *req);
 
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;

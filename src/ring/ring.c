@@ -60,8 +60,16 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	struct xring_ctx *ctx;
 	int err;
 
-	if (!entries || (flags & ~SETUP_ACCEPTED) || p->resv[0] || p->resv[1] || p->resv[2])
+	if ((flags & ~SETUP_ACCEPTED) || p->resv[0] || p->resv[1] || p->resv[2])
 		return -EINVAL;
+	/* The process's parameters and rules, read and validated once: a bad one refuses every
+	 * ring. */
+	err = proc_conf(&conf);
+	if (err)
+		return err;
+	/* 0 entries: the process default (XRING_SQ_ENTRIES), where the kernel would refuse. */
+	if (!entries)
+		entries = conf->sq_entries;
 	/* Combinations the kernel refuses are refused here too. */
 	if ((flags & XRING_SETUP_TASKRUN_FLAG) &&
 	    !(flags & (XRING_SETUP_COOP_TASKRUN | XRING_SETUP_DEFER_TASKRUN)))
@@ -88,14 +96,14 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 		cq = roundup_pow2(cq);
 		if (cq < sq)
 			return -EINVAL;
+	} else if (conf->cq_entries) {
+		/* XRING_CQ_ENTRIES, never fewer than the SQ entries. */
+		cq = roundup_pow2(conf->cq_entries);
+		if (cq < sq)
+			cq = sq;
 	} else {
 		cq = 2 * sq;
 	}
-	/* The process's parameters and rules, read and validated once: a bad one refuses every
-	 * ring. */
-	err = proc_conf(&conf);
-	if (err)
-		return err;
 	err = portcfg_open_env(conf);
 	if (err)
 		return err;

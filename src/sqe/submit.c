@@ -157,6 +157,11 @@ static int init_req(struct xring_ctx *ctx, struct xreq *req, const struct xring_
 	}
 	if (!req->op)
 		req->op = &op_passthrough; /* not ours: the kernel ring runs it, or refuses it */
+	/* A dummy send means something to xring's stack only; the kernel would really send. */
+	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && req->op == &op_passthrough &&
+	    (sqe->opcode == XRING_OP_SEND || sqe->opcode == XRING_OP_SENDMSG ||
+	     sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC))
+		return -EOPNOTSUPP;
 	if (fl & ~SQE_VALID_FLAGS)
 		return -EINVAL;
 	if ((fl & XRING_SQE_BUFFER_SELECT) && !req->op->buffer_select)

@@ -77,6 +77,9 @@ int memif_poll(struct port *p);
 bool memif_connected(const struct port *p);
 /* Times the link came up since creation (tests use it to observe reconnects). */
 uint64_t memif_connects(const struct port *p);
+/* Slots in each ring of the running connection (0 when down), and bytes per buffer. */
+unsigned memif_ring_size(const struct port *p);
+unsigned memif_buf_size(const struct port *p);
 
 /* Drop the running connection, if any (a client then reconnects after retry_ms). */
 void memif_reset(struct port *p);

@@ -19,6 +19,7 @@
 
 #include "conf/port_spec.h"
 #include "nic/memif/memif_priv.h"
+#include "nic/pool_mem.h"
 #include "util/log.h"
 
 #define MP(port) ((struct mport *) (port))
@@ -147,6 +148,8 @@ static void session_clear(struct mport *p)
 	for (unsigned i = 0; i < p->nregions; i++)
 		region_close(p, &p->regions[i]);
 	p->nregions = 0;
+	pmem_unaccount(p->pool_len);
+	p->pool_len = 0;
 	for (unsigned d = 0; d < 2; d++) {
 		for (unsigned i = 0; i < MEMIF_MAX_QUEUES; i++) {
 			struct mring_info *ri = &p->rings[d][i];
@@ -488,6 +491,57 @@ static void srv_accept(struct mport *p)
 
 /* ---- client ---- */
 
+/*
+ * The sealed memfd behind our region, on huge pages when XRING_HUGEPAGES asks (size is then
+ * rounded up to whole huge pages and *page set to their size).
+ */
+static int memif_pool_fd(struct mport *p, size_t *size, size_t *page)
+{
+	unsigned seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	size_t hp, hsize;
+	bool required;
+	int fd, err;
+
+	if (pmem_want_huge(&required, &hp)) {
+		hsize = (*size + hp - 1) / hp * hp;
+		fd = memfd_create("xring-memif", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+		if (fd >= 0 && ftruncate(fd, (off_t) hsize) == 0 &&
+		    fcntl(fd, F_ADD_SEALS, seals) == 0) {
+			/* hugetlbfs reserves pages only when mapped: try now, so a shortage shows
+			 * here and not as SIGBUS later. */
+			void *a = mmap(NULL, hsize, PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_POPULATE, fd, 0);
+
+			if (a != MAP_FAILED) {
+				munmap(a, hsize);
+				*size = hsize;
+				*page = hp;
+				return fd;
+			}
+		}
+		err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (required) {
+			log_error("memif %s: XRING_HUGEPAGES=on but no huge pages for %zu bytes "
+				  "(%s): refused",
+				  p->base.name, hsize, strerror(err));
+			return -ENOMEM;
+		}
+		log_info("memif %s: no huge pages (%s), using normal pages", p->base.name,
+			 strerror(err));
+	}
+	fd = memfd_create("xring-memif", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t) *size) < 0 || fcntl(fd, F_ADD_SEALS, seals) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* Lay out and create our region: all rings first, then each queue's buffers. */
 static int cli_region(struct mport *p)
 {
@@ -496,28 +550,31 @@ static int cli_region(struct mport *p)
 	size_t bufs_off = (stride * 2 * p->nq + 4095) & ~(size_t) 4095;
 	size_t size = bufs_off + nbufs * p->buf_size;
 	struct mregion *r = &p->regions[0];
+	size_t page = (size_t) sysconf(_SC_PAGESIZE);
 	void *base;
-	int fd;
+	int fd, err;
 
 	if (size > UINT32_MAX)
 		return -E2BIG;
-	fd = memfd_create("xring-memif", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = memif_pool_fd(p, &size, &page);
 	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t) size) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
+		return fd;
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
-		int err = -errno;
-
+		err = -errno;
 		close(fd);
 		return err;
 	}
+	/* The region is shared with the peer through its fd: it cannot live in the alloc
+	 * hook's memory, but it counts against the limit and is reported like every pool. */
+	err = pmem_account(size, p->base.name);
+	if (err) {
+		munmap(base, size);
+		close(fd);
+		return err;
+	}
+	p->pool_len = size;
+	pmem_report(base, size, page);
 	r->base = base;
 	r->size = size;
 	r->fd = fd;
@@ -775,6 +832,16 @@ bool memif_connected(const struct port *port)
 uint64_t memif_connects(const struct port *port)
 {
 	return MP(port)->connects;
+}
+
+unsigned memif_ring_size(const struct port *port)
+{
+	return MP(port)->up ? 1u << MP(port)->log2 : 0;
+}
+
+unsigned memif_buf_size(const struct port *port)
+{
+	return MP(port)->buf_size;
 }
 
 int memif_fuzz_server_msg(struct port *port, const void *msg, size_t len, int fd)

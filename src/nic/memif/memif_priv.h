@@ -115,6 +115,7 @@ struct mport {
 	unsigned nq, log2;
 	struct mregion regions[MEMIF_MAX_REGIONS];
 	unsigned nregions;
+	size_t pool_len; /* client: bytes of our region counted against XRING_MEM_LIMIT */
 	struct mring_info rings[2][MEMIF_MAX_QUEUES]; /* [0] C2S, [1] S2C */
 	uint64_t connects;
 

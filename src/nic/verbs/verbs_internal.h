@@ -5,6 +5,7 @@
 #include <infiniband/verbs.h>
 #include <stdbool.h>
 
+#include "nic/pool_mem.h"
 #include "nic/verbs/verbs_port.h"
 
 enum {
@@ -111,6 +112,7 @@ struct vb_port {
 	struct ibv_mr *pool_mr;
 	void *pool;
 	size_t pool_len;
+	struct pmem mem; /* pool's memory (nic/pool_mem.h) */
 	uint8_t port_num;
 	unsigned nrx, ntx, bs, rx_batch, tx_signal, max_sge, max_rules;
 	bool csum, dont_trap, tags; /* tags: rules carry a flow tag */

@@ -8,29 +8,25 @@
 #include <unistd.h>
 
 #include "conf/port_spec.h"
+#include "nic/pool_mem.h"
 #include "nic/verbs/verbs_internal.h"
 #include "util/log.h"
 
 static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *err, size_t errlen)
 {
 	size_t len = (size_t) vp->port.nqueues * (vp->nrx + vp->ntx) * vp->bs;
-	void *m = MAP_FAILED;
+	void *m;
+	int ret;
 
-	if (c->hugepages) {
-		size_t hl = (len + (2u << 20) - 1) & ~(size_t) ((2u << 20) - 1);
-
-		m = mmap(NULL, hl, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (m != MAP_FAILED)
-			len = hl;
-		else
-			log_info("verbs: %s: no hugepages (%s), using normal pages", vp->port.name,
-				 strerror(errno));
+	/* Huge pages, the alloc hooks and the limit: nic/pool_mem.h (XRING_HUGEPAGES). */
+	ret = pmem_alloc(&vp->mem, len, 0, vp->port.name);
+	if (ret) {
+		vb_errf(err, errlen, "verbs: %s: no memory for %zu bytes of buffers", vp->devname,
+			len);
+		return ret;
 	}
-	if (m == MAP_FAILED)
-		m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return -ENOMEM;
+	m = vp->mem.addr;
+	len = vp->mem.size;
 	vp->pool = m;
 	vp->pool_len = len;
 	/* Receives write into the pools: LOCAL_WRITE. Sends only read. */
@@ -59,8 +55,7 @@ static void vb_free(struct vb_port *vp)
 		log_warn("verbs: %s: ibv_dealloc_pd failed", vp->devname);
 	if (vp->ctx && ibv_close_device(vp->ctx))
 		log_warn("verbs: %s: ibv_close_device failed", vp->devname);
-	if (vp->pool)
-		munmap(vp->pool, vp->pool_len);
+	pmem_free(&vp->mem);
 	free(vp->qs);
 	free(vp->qptrs);
 	free(vp->rules);

@@ -75,7 +75,7 @@ struct port_verbs_config {
 	unsigned rx_batch;  /* receive WQEs posted per ibv_post_recv; 0: 32 */
 	unsigned tx_signal; /* ask for a send completion every this many WQEs; 0: 32 */
 	unsigned max_rules; /* steering rules; 0: 1024 */
-	bool hugepages;     /* try MAP_HUGETLB for the pools (falls back to normal pages) */
+	bool hugepages;     /* unused: XRING_HUGEPAGES decides for every pool (nic/pool_mem.h) */
 	const uint8_t *mac; /* override the MAC found from the netdev or GID 0 */
 	uint32_t ip;        /* network byte order; 0: the netdev's primary IPv4 address */
 	uint8_t prefix_len; /* with ip */

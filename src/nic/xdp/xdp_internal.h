@@ -2,6 +2,7 @@
 #ifndef XRING_NIC_XDP_INTERNAL_H
 #define XRING_NIC_XDP_INTERNAL_H
 
+#include "nic/pool_mem.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <xdp/xsk.h>
@@ -35,6 +36,7 @@ struct xp_queue {
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
 	size_t area_len;
+	struct pmem mem; /* area's memory (nic/pool_mem.h) */
 };
 
 /* rx_release publishes refilled buffers once this many are pending (or when a poll is idle). */

@@ -207,16 +207,16 @@ static void xp_queue_free(struct xp_queue *xq)
 		xsk_socket__delete(xq->xsk);
 	if (xq->umem)
 		xsk_umem__delete(xq->umem);
-	if (xq->area)
-		munmap(xq->area, xq->area_len);
+	pmem_free(&xq->mem);
 	free(xq->tx_free);
 	free(xq);
 }
 
 /* A failed bind leaves libxdp's UMEM half set up, so each attempt starts from nothing. */
-static int xp_queue_try(struct xp_queue *xq, const char *dev, unsigned qid, unsigned fsize,
-			uint16_t bind_flags)
+static int xp_queue_try(struct xp_queue *xq, const struct port_xdp_config *cfg, unsigned qid,
+			unsigned fsize, uint16_t bind_flags)
 {
+	const char *dev = cfg->dev;
 	struct xsk_umem_config uc = {
 		.fill_size = xq->nrx,
 		.comp_size = xq->ntx,
@@ -225,8 +225,8 @@ static int xp_queue_try(struct xp_queue *xq, const char *dev, unsigned qid, unsi
 		.flags = 0,
 	};
 	struct xsk_socket_config sc = {
-		.rx_size = xq->nrx,
-		.tx_size = xq->ntx,
+		.rx_size = cfg->rx_ring ? cfg->rx_ring : xq->nrx,
+		.tx_size = cfg->tx_ring ? cfg->tx_ring : xq->ntx,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.xdp_flags = 0,
 		.bind_flags = bind_flags,
@@ -234,12 +234,10 @@ static int xp_queue_try(struct xp_queue *xq, const char *dev, unsigned qid, unsi
 	int err;
 
 	xq->area_len = (size_t) (xq->nrx + xq->ntx) * fsize;
-	xq->area = mmap(NULL, xq->area_len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (xq->area == MAP_FAILED) {
-		xq->area = NULL;
-		return -errno;
-	}
+	err = pmem_alloc(&xq->mem, xq->area_len, PMEM_F_POPULATE, dev);
+	if (err)
+		return err;
+	xq->area = xq->mem.addr;
 	err = xsk_umem__create(&xq->umem, xq->area, xq->area_len, &xq->fill, &xq->comp, &uc);
 	if (err) {
 		xq->umem = NULL;
@@ -256,7 +254,7 @@ fail:
 	if (xq->umem)
 		xsk_umem__delete(xq->umem);
 	xq->umem = NULL;
-	munmap(xq->area, xq->area_len);
+	pmem_free(&xq->mem);
 	xq->area = NULL;
 	return err;
 }
@@ -266,14 +264,14 @@ fail:
  * pool, and binding meanwhile fails with -EBUSY; so does binding a queue another process owns.
  * Wait a bounded while for the first case before reporting the second.
  */
-static int xp_queue_bind(struct xp_queue *xq, const char *dev, unsigned qid, unsigned fsize,
-			 uint16_t bind_flags)
+static int xp_queue_bind(struct xp_queue *xq, const struct port_xdp_config *cfg, unsigned qid,
+			 unsigned fsize, uint16_t bind_flags)
 {
 	unsigned i;
 	int err;
 
 	for (i = 0;; i++) {
-		err = xp_queue_try(xq, dev, qid, fsize, bind_flags);
+		err = xp_queue_try(xq, cfg, qid, fsize, bind_flags);
 		if (err != -EBUSY || i == 100)
 			return err;
 		usleep(10000);
@@ -304,13 +302,13 @@ static int xp_queue_open(struct xp_port *xp, const struct port_xdp_config *cfg, 
 	}
 	/* Zero-copy needs driver mode; once a queue has fallen back to copy, so do the rest. */
 	if (*zc)
-		err = xp_queue_bind(xq, cfg->dev, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY);
+		err = xp_queue_bind(xq, cfg, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY);
 	if (err && cfg->zerocopy != PORT_XDP_ZC_REQUIRED) {
 		if (*zc)
 			log_info("xdp %s: queue %u: no zero-copy (%s), copying", cfg->dev, qid,
 				 strerror(-err));
 		*zc = false;
-		err = xp_queue_bind(xq, cfg->dev, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_COPY);
+		err = xp_queue_bind(xq, cfg, qid, fsize, XDP_USE_NEED_WAKEUP | XDP_COPY);
 	}
 	if (err) {
 		log_error("xdp %s: queue %u: cannot create the AF_XDP socket: %s", cfg->dev, qid,
@@ -490,6 +488,9 @@ int port_xdp_open(const struct port_xdp_config *cfg, struct port **out)
 	tx = cfg->tx_frames ? cfg->tx_frames : 2048;
 	if ((fsize != 2048 && fsize != 4096) || !is_pow2(rx) || !is_pow2(tx))
 		return -EINVAL;
+	if ((cfg->rx_ring && (!is_pow2(cfg->rx_ring) || cfg->rx_ring > rx)) ||
+	    (cfg->tx_ring && (!is_pow2(cfg->tx_ring) || cfg->tx_ring > tx)))
+		return -EINVAL;
 	if (cfg->attach == PORT_XDP_SKB && cfg->zerocopy == PORT_XDP_ZC_REQUIRED)
 		return -EINVAL;
 
@@ -536,6 +537,11 @@ int port_xdp_open(const struct port_xdp_config *cfg, struct port **out)
 			goto fail;
 	}
 	xp->info.zerocopy = zc;
+	xp->info.rx_frames = rx;
+	xp->info.tx_frames = tx;
+	xp->info.frame_size = fsize;
+	xp->info.rx_ring = cfg->rx_ring ? cfg->rx_ring : rx;
+	xp->info.tx_ring = cfg->tx_ring ? cfg->tx_ring : tx;
 	log_info("xdp %s: %u queue(s), %s mode, MTU %u", cfg->dev, xp->p.nqueues,
 		 port_xdp_mode_name(&xp->info), xp->p.mtu);
 	*out = &xp->p;

@@ -60,6 +60,8 @@ struct port_xdp_config {
 	unsigned rx_frames;  /* receive buffers per queue, a power of two; 0: 2048 */
 	unsigned tx_frames;  /* send buffers per queue, a power of two; 0: 2048 */
 	/* UMEM per queue: (rx_frames + tx_frames) * frame_size, 16 MiB by default. */
+	unsigned rx_ring;   /* RX ring entries, a power of two, at most rx_frames; 0: rx_frames */
+	unsigned tx_ring;   /* TX ring entries, a power of two, at most tx_frames; 0: tx_frames */
 	unsigned max_rules; /* steering rules; 0: 4096 */
 	enum port_xdp_attach attach;
 	enum port_xdp_zc zerocopy;
@@ -74,7 +76,9 @@ struct port_xdp_config {
 struct port_xdp_info {
 	enum port_xdp_attach attach; /* PORT_XDP_SKB or PORT_XDP_NATIVE */
 	bool zerocopy;
-	char driver[32]; /* the netdev's driver, from ethtool */
+	char driver[32];                           /* the netdev's driver, from ethtool */
+	unsigned rx_frames, tx_frames, frame_size; /* each queue's UMEM */
+	unsigned rx_ring, tx_ring;                 /* each queue's XSK ring sizes */
 };
 
 /* Open the port: read the netdev, load and attach the XDP program, create the sockets. */

@@ -106,6 +106,7 @@ struct tcp_config {
 	uint32_t challenge_acks;            /* [1000] RFC 5961 7: per second, stack-wide */
 	enum tcp_cc_algo cc;
 	bool no_sack;       /* neither offer nor accept SACK (RFC 2018): NewReno recovery only */
+	bool no_ts;         /* neither offer nor accept timestamps (RFC 7323) */
 	uint8_t secret[16]; /* RFC 6528 / RFC 6056 key; all zero is allowed (tests) */
 };
 

@@ -86,7 +86,7 @@ static void syn_options(struct tcb *t, uint64_t now, const struct seg *s)
 		t->snd_wscale = 0;
 		t->rcv_wscale = 0;
 	}
-	if (s->o.present & TCPO_TS) {
+	if ((s->o.present & TCPO_TS) && !t->st->cfg.no_ts) {
 		t->flags |= TF_TS;
 		t->ts_recent = s->o.ts_val;
 		t->ts_recent_age = now;

@@ -39,7 +39,7 @@ static void build_opts(const struct tcb *t, uint64_t now, uint16_t flags, struct
 			o->present |= TCPO_WSCALE;
 			o->wscale = t->rcv_wscale;
 		}
-		if (!synack || (t->flags & TF_TS)) {
+		if ((!synack && !t->st->cfg.no_ts) || (t->flags & TF_TS)) {
 			o->present |= TCPO_TS;
 			o->ts_val = tcp_tsval(t, now);
 			o->ts_ecr = synack ? t->ts_recent : 0;

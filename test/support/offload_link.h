@@ -1,0 +1,56 @@
+/*
+ * A ring attached to an in-memory link whose far end is a "remote host": an interface and a TCP
+ * stack of xring's own, driven by the test (198.18.0.2; the ring's port is 198.18.0.1). Every
+ * frame the remote host receives is also kept, so a test can look at the exact bytes the ring
+ * put on the wire. For tests of what offloaded sockets do (parameters, extras).
+ */
+#ifndef XRING_TEST_OFFLOAD_LINK_H
+#define XRING_TEST_OFFLOAD_LINK_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include <xring.h>
+
+#include "nic/memlink.h"
+#include "stack/iface/iface.h"
+#include "stack/tcp/tcp.h"
+
+#define OL_XRING_IP "198.18.0.1"
+#define OL_PEER_IP  "198.18.0.2"
+#define OL_FRAMES   64
+
+struct ol_frame {
+	uint8_t data[2048];
+	uint32_t len;
+};
+
+struct ol {
+	struct port *ends[2];
+	struct iface peer;
+	struct tcp_stack peer_tcp;
+	struct xring ring;
+	struct ol_frame frames[OL_FRAMES]; /* what reached the remote host, in order */
+	unsigned nframes;                  /* all of them, also those beyond OL_FRAMES */
+	unsigned udp_in;                   /* datagrams the remote host took */
+};
+
+extern struct ol ol;
+
+/* Link, port table, remote host, ring of 16 entries (after the environment is set). */
+void ol_setup(const struct memlink_config *mc);
+void ol_teardown(void);
+/* Runs the remote host once: frames in, then its timers. */
+void ol_pump(void);
+/* Submits and drives both ends until the CQE for ud; returns its res. Bounded. */
+int32_t ol_run(uint64_t ud);
+struct sockaddr_in ol_sin(const char *ip, uint16_t port);
+/* The first TCP segment with exactly these flags the remote host received, parsed; its options
+ * into *o. 0, or -ENOENT. */
+int ol_find_tcp(uint16_t flags, struct tcp_view *v, struct tcp_opts *o);
+/* UDP or TCP connect of a fresh socket to the remote host; returns the fd and the res. */
+int ol_connect(int type, uint16_t port, int32_t *res);
+/* Whether fd is offloaded on the ring (an xsock) rather than a kernel socket. */
+int ol_offloaded(int fd);
+
+#endif
