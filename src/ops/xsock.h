@@ -52,7 +52,6 @@ struct xsock {
 	struct xsock *fd_next, *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
-	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked (ops/xsock_dummy.c) */
 	struct xstats_sock *st; /* its counters: published (stats/stats.h), or st_own */
 	struct xstats_sock st_own;
 };

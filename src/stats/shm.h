@@ -99,12 +99,13 @@ struct xstats_sock {
 	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
 	/* The TCP connection's own counters (struct tcp_conn_stats), live. */
 	uint64_t tcp_segs_in, tcp_segs_out, tcp_rexmt_segs, tcp_rexmt_bytes;
-	uint64_t drop_rxq_full;    /* UDP: the receive queue was full */
-	uint64_t drop_not_peer;    /* UDP: a connected socket heard from someone else */
-	uint64_t drop_too_big;     /* UDP: larger than a receive slot */
-	uint64_t tx_errors;        /* sends that failed (no buffer, no route, too big) */
-	uint32_t rxq_now, rxq_max; /* datagrams (UDP) or bytes (TCP) waiting to be read */
-	uint64_t rsvd[4];
+	uint64_t drop_rxq_full;            /* UDP: the receive queue was full */
+	uint64_t drop_not_peer;            /* UDP: a connected socket heard from someone else */
+	uint64_t drop_too_big;             /* UDP: larger than a receive slot */
+	uint64_t tx_errors;                /* sends that failed (no buffer, no route, too big) */
+	uint32_t rxq_now, rxq_max;         /* datagrams (UDP) or bytes (TCP) waiting to be read */
+	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked, never sent */
+	uint64_t rsvd[2];
 };
 
 struct xstats_hdr {
