@@ -689,6 +689,42 @@ Test(stats, sockets_beyond_the_files_room_are_counted_and_a_freed_place_is_reuse
 	remove_dir();
 }
 
+Test(stats, a_forked_child_neither_writes_nor_removes_its_parents_file)
+{
+	struct xstats_view v;
+	char path[256];
+	struct xring r;
+	pid_t pid;
+	int st;
+
+	make_dir();
+	setenv("XRING_STATS_DIR", dir, 1);
+	cr_assert_eq(xring_queue_init(8, &r, 0), 0);
+	for (int i = 0; i < 3; i++)
+		xring_prep_nop(xring_get_sqe(&r));
+	cr_assert_eq(xring_submit_and_wait(&r, 3), 3);
+	xring_cq_advance(&r, 3);
+	pid = fork();
+	if (pid == 0) {
+		/* The inherited ring counts into a private copy now. */
+		for (int i = 0; i < 5; i++)
+			xring_prep_nop(xring_get_sqe(&r));
+		xring_submit_and_wait(&r, 5);
+		exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	shm_path(getpid(), path, sizeof(path));
+	cr_assert(exists(path), "the child's exit removed its parent's file");
+	read_own(&v);
+	cr_assert_eq(v.nrings, 1);
+	cr_expect_eq(v.rings[0].sqes, 3, "the child's submissions reached the parent's file");
+	xstats_view_free(&v);
+	xring_queue_exit(&r);
+	cr_expect(!exists(path));
+	remove_dir();
+}
+
 /* ---- the reader, on files made by hand ---- */
 
 struct file1 {
