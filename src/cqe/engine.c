@@ -13,6 +13,7 @@
 #include "ops/netport.h"
 #include "ops/ops.h"
 #include "ring/ring.h"
+#include "stats/stats.h"
 
 #define MAX_WAIT_FDS 64
 
@@ -90,6 +91,8 @@ static int sleep_once(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns,
 	int ret;
 
 	ctx->st->sleeps++;
+	if (ctx->netports)
+		stats_ports_idle(ctx);
 	for (struct xring_source *s = ctx->sources; s && n < MAX_WAIT_FDS; s = s->next) {
 		int fd = s->wait_fd ? s->wait_fd(s) : -1;
 

@@ -113,9 +113,10 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	}
 	flush(np);
 	port_tx_reap(np->q, NULL, 0);
+	/* The snapshot is refreshed every STATS_PORT_NS here, and before the ring sleeps. */
 	if (n > 0)
 		np->st_dirty = true;
-	if (xring_unlikely(now >= np->st_next_ns || (n == 0 && np->st_dirty)))
+	if (xring_unlikely(now >= np->st_next_ns))
 		stats_port_publish(np, now);
 	ctx->batching = was;
 	if (n > 0 && !was)

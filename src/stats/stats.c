@@ -396,6 +396,13 @@ void stats_port_publish(struct netport *np, uint64_t now)
 	blk_end(&p->b);
 }
 
+void stats_ports_idle(struct xring_ctx *ctx)
+{
+	for (struct netport *np = ctx->netports; np; np = np->next)
+		if (np->st_dirty)
+			stats_port_publish(np, clock_mono_ns());
+}
+
 void stats_port_close(struct netport *np)
 {
 	if (np->st)

@@ -29,6 +29,8 @@ void stats_ring_close(struct xring_ctx *ctx);
 void stats_port_open(struct netport *np);
 void stats_port_publish(struct netport *np, uint64_t now);
 void stats_port_close(struct netport *np);
+/* The ring is about to sleep: refresh the snapshots of ports that received since the last. */
+void stats_ports_idle(struct xring_ctx *ctx);
 
 /* Socket: xs->st points to the published block or to xs->st_own. */
 void stats_sock_open(struct xsock *xs);
