@@ -167,7 +167,7 @@ Test(conf_params, every_boolean_takes_the_usual_spellings_and_nothing_else)
 		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++)
 			refused(&p[i], bad[j]);
 	}
-	cr_assert_eq(seen, 4);
+	cr_assert_eq(seen, 5);
 }
 
 Test(conf_params, every_enum_takes_each_of_its_names_exactly_and_refuses_others)

@@ -61,6 +61,8 @@ struct xring_conf {
 	uint32_t mss;    /* 0: derived from the MTU */
 	uint64_t tcp_rmem;
 	uint64_t tcp_wmem;
+	uint32_t tcp_max_conn;
+	bool accept_eventfd;
 	uint32_t tcp_timewait_ms;
 	bool tcp_timestamps;
 

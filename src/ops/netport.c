@@ -171,8 +171,8 @@ static void tcp_config_from(struct tcp_config *tc)
 	const struct xring_conf *c;
 
 	memset(tc, 0, sizeof(*tc));
-	tc->max_socks = 64; /* buffers are taken at init: 64 x (rmem + wmem) per port and ring */
 	if (proc_conf(&c) == 0) {
+		tc->max_socks = c->tcp_max_conn;
 		tc->sndbuf = (uint32_t) c->tcp_wmem;
 		tc->rcvbuf = (uint32_t) c->tcp_rmem;
 		tc->mss = (uint16_t) c->mss;

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,11 +14,6 @@
 #include "stats/stats.h"
 #include "util/log.h"
 
-static unsigned hash_fd(int fd)
-{
-	return (unsigned) fd % XSOCK_HASH;
-}
-
 static unsigned hash_port(uint16_t port)
 {
 	return port % XSOCK_HASH;
@@ -25,14 +21,28 @@ static unsigned hash_port(uint16_t port)
 
 struct xsock *xsock_by_fd(struct xring_ctx *ctx, int fd)
 {
-	struct xsock *xs;
-
-	if (!ctx->xsocks || fd < 0)
+	if (!ctx->xsocks || fd < 0 || (unsigned) fd >= ctx->xsocks->nfd)
 		return NULL;
-	for (xs = ctx->xsocks->by_fd[hash_fd(fd)]; xs; xs = xs->fd_next)
-		if (xs->fd == fd)
-			return xs;
-	return NULL;
+	return ctx->xsocks->by_fd[fd];
+}
+
+/* Room in the descriptor table for fd. */
+static int fd_room(struct xsock_table *tab, int fd)
+{
+	unsigned n = tab->nfd ? tab->nfd : 64;
+	struct xsock **t;
+
+	if ((unsigned) fd < tab->nfd)
+		return 0;
+	while (n <= (unsigned) fd)
+		n *= 2;
+	t = realloc(tab->by_fd, n * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	memset(t + tab->nfd, 0, (n - tab->nfd) * sizeof(*t));
+	tab->by_fd = t;
+	tab->nfd = n;
+	return 0;
 }
 
 static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
@@ -44,6 +54,8 @@ static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
 			return xs;
 	return NULL;
 }
+
+static void xsock_free(struct xring_ctx *ctx, struct xsock *xs);
 
 static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np, uint32_t lip,
 		     uint16_t lport, struct xsock **out)
@@ -57,24 +69,20 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	}
 	if (type == SOCK_DGRAM && by_port(ctx, lip, lport))
 		return -EADDRINUSE;
+	if (fd < 0 || fd_room(ctx->xsocks, fd))
+		return fd < 0 ? -EBADF : -ENOMEM;
+	if (ctx->xsocks->by_fd[fd])
+		xsock_free(ctx, ctx->xsocks->by_fd[fd]); /* its descriptor was closed behind us */
 	xs = calloc(1, sizeof(*xs));
 	if (!xs)
 		return -ENOMEM;
-	if (type == SOCK_DGRAM) {
-		xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS);
-		if (!xs->rx) {
-			free(xs);
-			return -ENOMEM;
-		}
-	}
 	xs->fd = fd;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
 	xs->lip = lip;
 	xs->lport = lport;
-	xs->fd_next = ctx->xsocks->by_fd[hash_fd(fd)];
-	ctx->xsocks->by_fd[hash_fd(fd)] = xs;
+	ctx->xsocks->by_fd[fd] = xs;
 	/* UDP demultiplexes here; TCP inside its stack. */
 	if (type == SOCK_DGRAM) {
 		xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
@@ -113,11 +121,8 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	struct xsock **pp;
 
 	stats_sock_close(xs);
-	for (pp = &ctx->xsocks->by_fd[hash_fd(xs->fd)]; *pp; pp = &(*pp)->fd_next)
-		if (*pp == xs) {
-			*pp = xs->fd_next;
-			break;
-		}
+	if (ctx->xsocks->by_fd[xs->fd] == xs)
+		ctx->xsocks->by_fd[xs->fd] = NULL;
 	if (xs->type == SOCK_DGRAM)
 		for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
 			if (*pp == xs) {
@@ -153,9 +158,10 @@ void xsock_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->xsocks)
 		return;
-	for (unsigned i = 0; i < XSOCK_HASH; i++)
-		while (ctx->xsocks->by_fd[i])
+	for (unsigned i = 0; i < ctx->xsocks->nfd; i++)
+		if (ctx->xsocks->by_fd[i])
 			xsock_free(ctx, ctx->xsocks->by_fd[i]);
+	free(ctx->xsocks->by_fd);
 	free(ctx->xsocks);
 	ctx->xsocks = NULL;
 }
@@ -670,6 +676,12 @@ static int64_t tcp_move_some(struct xsock *xs, struct xreq *req, bool sending)
 	req->res = (int32_t) done;
 	if ((size_t) done == total || (done > 0 && !all))
 		return done;
+	/* MSG_WAITALL short of its length with the end of the stream (or an error) already
+	 * there: no event will come for it again, so it ends now with what it has, as in the
+	 * kernel. */
+	if (!sending && done > 0 && !tcp_rcvavail(xs->tcb) &&
+	    (tcp_events(xs->tcb) & TCP_EV_READABLE))
+		return done;
 	if (sqe->msg_flags & MSG_DONTWAIT)
 		return done ? done : -EAGAIN;
 	return OP_QUEUED;
@@ -731,6 +743,18 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 	}
 }
 
+/* The descriptor that names an accepted connection: an unbound TCP socket, or an eventfd
+ * (XRING_ACCEPT_EVENTFD), far cheaper in kernel memory when connections are many. */
+static int accept_fd(int flags)
+{
+	const struct xring_conf *c;
+
+	if (proc_conf(&c) == 0 && c->accept_eventfd)
+		return eventfd(0, (flags & SOCK_NONBLOCK ? EFD_NONBLOCK : 0) |
+					  (flags & SOCK_CLOEXEC ? EFD_CLOEXEC : 0));
+	return socket(AF_INET, flags, 0);
+}
+
 /* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
  * for the application to name it by. Returns the descriptor. */
 static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
@@ -743,7 +767,7 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 
 	if (err)
 		return err;
-	fd = socket(AF_INET, flags, 0);
+	fd = accept_fd(flags);
 	if (fd < 0) {
 		tcp_abort(c, clock_mono_ns());
 		return -errno;
@@ -1130,6 +1154,10 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 	if (xs->rx_tail - xs->rx_head == XSOCK_RX_SLOTS) {
 		/* The receive queue is full: UDP drops, as the kernel does. */
 		xs->st->drop_rxq_full++;
+		return 0;
+	}
+	if (!xs->rx && !(xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS))) {
+		xs->st->drop_rxq_full++; /* no memory for the queue */
 		return 0;
 	}
 	d = &xs->rx[xs->rx_tail++ % XSOCK_RX_SLOTS];

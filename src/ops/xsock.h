@@ -47,9 +47,9 @@ struct xsock {
 	bool steered;
 	uint32_t steer_handle;
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
-	struct xsock_dgram *rx;
+	struct xsock_dgram *rx; /* XSOCK_RX_SLOTS, taken at the first datagram that must wait */
 	unsigned rx_head, rx_tail;
-	struct xsock *fd_next, *port_next;
+	struct xsock *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
 	struct xstats_sock *st; /* its counters: published (stats/stats.h), or st_own */
@@ -57,7 +57,8 @@ struct xsock {
 };
 
 struct xsock_table {
-	struct xsock *by_fd[XSOCK_HASH];
+	struct xsock **by_fd; /* indexed by descriptor: descriptors are small and dense */
+	unsigned nfd;
 	struct xsock *by_port[XSOCK_HASH];
 	unsigned n;
 };

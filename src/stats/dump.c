@@ -58,11 +58,10 @@ XRING_API int xring_dump_stats(struct xring *ring, int fd, int level)
 	log_msg(lvl, "%s", line);
 	for (struct netport *np = ctx->netports; np; np = np->next)
 		dump_port(np, lvl);
-	if (ctx->xsocks)
-		for (unsigned i = 0; i < XSOCK_HASH; i++)
-			for (const struct xsock *xs = ctx->xsocks->by_fd[i]; xs; xs = xs->fd_next) {
-				dump_sock(xs, lvl);
-				n++;
-			}
+	for (unsigned i = 0; ctx->xsocks && i < ctx->xsocks->nfd; i++)
+		if (ctx->xsocks->by_fd[i]) {
+			dump_sock(ctx->xsocks->by_fd[i], lvl);
+			n++;
+		}
 	return n;
 }

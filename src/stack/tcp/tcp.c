@@ -88,7 +88,7 @@ struct tcb *tcp_lookup(struct tcp_stack *st, uint32_t raddr, uint16_t rport, uin
 	int32_t i = st->bucket[hash4(st, raddr, rport, lport)];
 
 	while (i >= 0) {
-		struct tcb *t = &st->tcbs[i];
+		struct tcb *t = tcp_tcb(st, i);
 
 		if (t->raddr == raddr && t->rport == rport && t->lport == lport)
 			return t;
@@ -99,9 +99,9 @@ struct tcb *tcp_lookup(struct tcp_stack *st, uint32_t raddr, uint16_t rport, uin
 
 struct tcb *tcp_lookup_listener(struct tcp_stack *st, uint16_t lport)
 {
-	for (int32_t i = st->listen_head; i >= 0; i = st->tcbs[i].hnext)
-		if (st->tcbs[i].lport == lport)
-			return &st->tcbs[i];
+	for (int32_t i = st->listen_head; i >= 0; i = tcp_tcb(st, i)->hnext)
+		if (tcp_tcb(st, i)->lport == lport)
+			return tcp_tcb(st, i);
 	return NULL;
 }
 
@@ -126,28 +126,141 @@ static void hash_remove(struct tcp_stack *st, struct tcb *t)
 			*pp = t->hnext;
 			return;
 		}
-		pp = &st->tcbs[*pp].hnext;
+		pp = &tcp_tcb(st, *pp)->hnext;
 	}
+}
+
+/* Blocks in the hash: every allocated one that is neither CLOSED nor LISTEN. */
+static int rehash(struct tcp_stack *st, unsigned nbucket)
+{
+	int32_t *b = malloc(nbucket * sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	free(st->bucket);
+	st->bucket = b;
+	st->nbucket = nbucket;
+	for (unsigned i = 0; i < nbucket; i++)
+		b[i] = -1;
+	for (unsigned i = 0; i < st->ntcb; i++) {
+		struct tcb *t = tcp_tcb(st, (int32_t) i);
+
+		if (t->state != TCPS_CLOSED && t->state != TCPS_LISTEN)
+			tcp_hash_insert(st, t);
+	}
+	return 0;
+}
+
+/*
+ * One more chunk of blocks, on the free list. The hash keeps at least two buckets per block and
+ * the timer heap one entry per block, so lookups stay short and filing a timer never fails.
+ */
+static int pool_grow(struct tcp_stack *st)
+{
+	unsigned n = st->cfg.max_socks - st->ntcb, nb;
+	struct tcb *c;
+
+	if (!n)
+		return -ENOMEM;
+	if (n > TCP_CHUNK)
+		n = TCP_CHUNK;
+	if (st->nchunk == st->chunk_cap) {
+		unsigned cap = st->chunk_cap ? 2 * st->chunk_cap : 8;
+		struct tcb **d = realloc(st->chunks, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		st->chunks = d;
+		st->chunk_cap = cap;
+	}
+	if (tcp_timer_grow(st, st->ntcb + n))
+		return -ENOMEM;
+	for (nb = st->nbucket ? st->nbucket : 2; nb < 2 * (st->ntcb + n); nb <<= 1)
+		;
+	if (nb != st->nbucket && rehash(st, nb))
+		return -ENOMEM;
+	c = calloc(n, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	st->chunks[st->nchunk++] = c;
+	for (unsigned i = n; i-- > 0;) {
+		c[i].st = st;
+		c[i].idx = (int32_t) (st->ntcb + i);
+		c[i].tw_prev = c[i].tw_next = -2;
+		c[i].hnext = st->free_head;
+		st->free_head = c[i].idx;
+	}
+	st->ntcb += n;
+	return 0;
+}
+
+void tcp_tw_link(struct tcp_stack *st, struct tcb *t)
+{
+	if (t->tw_prev != -2)
+		return;
+	t->tw_next = -1;
+	t->tw_prev = st->tw_tail;
+	if (st->tw_tail >= 0)
+		tcp_tcb(st, st->tw_tail)->tw_next = t->idx;
+	else
+		st->tw_head = t->idx;
+	st->tw_tail = t->idx;
+}
+
+void tcp_tw_unlink(struct tcp_stack *st, struct tcb *t)
+{
+	if (t->tw_prev == -2)
+		return;
+	if (t->tw_prev >= 0)
+		tcp_tcb(st, t->tw_prev)->tw_next = t->tw_next;
+	else
+		st->tw_head = t->tw_next;
+	if (t->tw_next >= 0)
+		tcp_tcb(st, t->tw_next)->tw_prev = t->tw_prev;
+	else
+		st->tw_tail = t->tw_prev;
+	t->tw_prev = t->tw_next = -2;
+}
+
+/*
+ * A full pool ends the oldest TIME_WAIT connection nobody holds, as Linux does beyond
+ * tcp_max_tw_buckets: otherwise a server closing connections at a high rate would fill its
+ * pool with them (one per connection for 2 MSL) and refuse new ones. A look at the first few
+ * is enough; blocks still held are rare there (shut down both ways, not closed).
+ */
+static bool tw_recycle(struct tcp_stack *st)
+{
+	int32_t i = st->tw_head;
+
+	for (unsigned n = 0; i >= 0 && n < 8; n++, i = tcp_tcb(st, i)->tw_next) {
+		struct tcb *t = tcp_tcb(st, i);
+
+		if (!(t->flags & TF_USER)) {
+			st->stats.tw_recycled++;
+			tcp_drop(st, t, 0);
+			return st->free_head >= 0;
+		}
+	}
+	return false;
 }
 
 struct tcb *tcp_alloc(struct tcp_stack *st)
 {
 	struct tcb *t;
-	uint8_t *sb, *rb;
+	uint32_t theap;
 	int32_t idx;
 
-	if (st->free_head < 0)
+	if (st->free_head < 0 && pool_grow(st) && !tw_recycle(st))
 		return NULL;
 	idx = st->free_head;
-	t = &st->tcbs[idx];
+	t = tcp_tcb(st, idx);
 	st->free_head = t->hnext;
-	sb = t->sbuf;
-	rb = t->rbuf;
+	theap = t->theap; /* a stale heap entry may still name the block: tcp_timer.c */
 	memset(t, 0, sizeof(*t));
 	t->st = st;
 	t->idx = idx;
-	t->sbuf = sb;
-	t->rbuf = rb;
+	t->theap = theap;
+	t->tw_prev = t->tw_next = -2;
 	t->sbuf_size = st->cfg.sndbuf;
 	t->rbuf_size = st->cfg.rcvbuf;
 	t->cs = &t->cs_own;
@@ -165,14 +278,15 @@ void tcp_free(struct tcp_stack *st, struct tcb *t)
 		int32_t *pp = &st->notify_head;
 
 		while (*pp >= 0 && *pp != t->idx)
-			pp = &st->tcbs[*pp].qnext;
+			pp = &tcp_tcb(st, *pp)->qnext;
 		if (*pp >= 0)
 			*pp = t->qnext;
 	}
+	tcp_bufs_release(st, t);
+	tcp_tw_unlink(st, t);
 	t->state = TCPS_CLOSED;
 	t->flags = 0;
 	t->hnext = st->free_head;
-	t->idx = (int32_t) (t - st->tcbs);
 	st->free_head = t->idx;
 	st->inuse--;
 }
@@ -227,7 +341,7 @@ void tcp_notify_run(struct tcp_stack *st)
 	/* Bounded: each pass takes one block off the list, and a callback can only add blocks
 	 * whose events it caused, each at most once per pass through here. */
 	for (unsigned n = 0; st->notify_head >= 0 && n < 4 * st->ntcb; n++) {
-		struct tcb *t = &st->tcbs[st->notify_head];
+		struct tcb *t = tcp_tcb(st, st->notify_head);
 		unsigned ev = t->ev_pending;
 
 		st->notify_head = t->qnext;
@@ -245,7 +359,7 @@ static void acc_remove(struct tcp_stack *st, struct tcb *lis, struct tcb *t)
 
 	while (*pp >= 0 && *pp != t->idx) {
 		prev = *pp;
-		pp = &st->tcbs[*pp].qnext;
+		pp = &tcp_tcb(st, *pp)->qnext;
 	}
 	if (*pp < 0)
 		return;
@@ -261,7 +375,7 @@ void tcp_drop(struct tcp_stack *st, struct tcb *t, int err)
 	if (t->state == TCPS_CLOSED)
 		return;
 	if (t->parent >= 0) {
-		struct tcb *lis = &st->tcbs[t->parent];
+		struct tcb *lis = tcp_tcb(st, t->parent);
 
 		/* A passive child the application never saw goes away quietly. */
 		if (t->state == TCPS_SYN_RCVD)
@@ -276,6 +390,7 @@ void tcp_drop(struct tcp_stack *st, struct tcb *t, int err)
 		return;
 	}
 	hash_remove(st, t);
+	tcp_tw_unlink(st, t);
 	t->state = TCPS_CLOSED;
 	t->t_rexmt = t->t_delack = t->t_keep = t->t_2msl = 0;
 	if (err && !t->err)
@@ -292,11 +407,10 @@ void tcp_drop(struct tcp_stack *st, struct tcb *t, int err)
 int tcp_init(struct tcp_stack *st, const struct tcp_config *cfg, struct iface *ifc)
 {
 	struct tcp_config *c = &st->cfg;
-	size_t per;
 
 	memset(st, 0, sizeof(*st));
 	*c = *cfg;
-	DEF(max_socks, 64);
+	DEF(max_socks, 4096);
 	DEF(sndbuf, 64 * 1024);
 	DEF(rcvbuf, 64 * 1024);
 	DEF(mss, (uint16_t) (ifc->mtu - IP4_HLEN - TCP_HLEN));
@@ -315,77 +429,43 @@ int tcp_init(struct tcp_stack *st, const struct tcp_config *cfg, struct iface *i
 	DEF(port_hi, 65535);
 	DEF(ooo_max, 8);
 	DEF(challenge_acks, 1000);
-	if (c->max_socks > (1u << 20) || c->sndbuf < 1024 || c->rcvbuf < 1024 ||
+	if (c->max_socks > TCP_MAX_SOCKS || c->sndbuf < 1024 || c->rcvbuf < 1024 ||
 	    c->sndbuf > (1u << 30) || c->rcvbuf > (1u << 30) || c->mss < 64 ||
 	    c->port_lo > c->port_hi || c->ooo_max > TCP_OOO_MAX || c->rto_min_ns > c->rto_max_ns ||
 	    c->retries > 60 || c->syn_retries > 60)
 		return -EINVAL;
 	st->ifc = ifc;
-	st->ntcb = c->max_socks;
-	for (st->nbucket = 2; st->nbucket < 2 * st->ntcb; st->nbucket <<= 1)
-		;
-	per = (size_t) c->sndbuf + c->rcvbuf;
-	st->tcbs = calloc(st->ntcb, sizeof(*st->tcbs));
-	st->bucket = malloc(st->nbucket * sizeof(*st->bucket));
-	st->slab = malloc(per * st->ntcb);
-	if (!st->tcbs || !st->bucket || !st->slab) {
+	st->free_head = -1;
+	st->tw_head = st->tw_tail = -1;
+	st->listen_head = -1;
+	st->notify_head = -1;
+	st->sbufs.size = c->sndbuf;
+	st->rbufs.size = c->rcvbuf;
+	/* The first chunk now, so that a stack that starts has room for its first sockets. */
+	if (pool_grow(st)) {
 		tcp_fini(st);
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < st->nbucket; i++)
-		st->bucket[i] = -1;
-	for (unsigned i = 0; i < st->ntcb; i++) {
-		struct tcb *t = &st->tcbs[i];
-
-		t->st = st;
-		t->idx = (int32_t) i;
-		t->sbuf = st->slab + per * i;
-		t->rbuf = t->sbuf + c->sndbuf;
-		t->hnext = i + 1 < st->ntcb ? (int32_t) i + 1 : -1;
-	}
-	st->free_head = 0;
-	st->listen_head = -1;
-	st->notify_head = -1;
 	return 0;
 }
 
 void tcp_fini(struct tcp_stack *st)
 {
-	free(st->tcbs);
+	for (unsigned i = 0; i < st->nchunk; i++) {
+		struct tcb *c = st->chunks[i];
+
+		for (unsigned j = 0; j < TCP_CHUNK && i * TCP_CHUNK + j < st->ntcb; j++)
+			tcp_bufs_release(st, &c[j]);
+		free(c);
+	}
+	free(st->chunks);
 	free(st->bucket);
-	free(st->slab);
-	st->tcbs = NULL;
+	tcp_timer_fini(st);
+	tcp_bufpool_fini(&st->sbufs);
+	tcp_bufpool_fini(&st->rbufs);
+	st->chunks = NULL;
 	st->bucket = NULL;
-	st->slab = NULL;
-}
-
-uint64_t tcp_poll(struct tcp_stack *st, uint64_t now)
-{
-	uint64_t next = UINT64_MAX;
-
-	now = tcp_clock(st, now);
-	for (unsigned i = 0; i < st->ntcb; i++) {
-		struct tcb *t = &st->tcbs[i];
-		uint64_t d;
-
-		if (t->state == TCPS_CLOSED || t->state == TCPS_LISTEN)
-			continue;
-		tcp_timers_run(st, t, now);
-		if (t->state == TCPS_CLOSED)
-			continue;
-		d = tcp_next_timer(t);
-		if (d && d < next)
-			next = d;
-	}
-	tcp_notify_run(st);
-	/* A callback may have armed new timers. */
-	for (unsigned i = 0; i < st->ntcb; i++) {
-		uint64_t d = st->tcbs[i].state > TCPS_LISTEN ? tcp_next_timer(&st->tcbs[i]) : 0;
-
-		if (d && d < next)
-			next = d;
-	}
-	return next;
+	st->nchunk = st->chunk_cap = st->ntcb = st->nbucket = 0;
 }
 
 /* ---- ports ---- */
@@ -411,6 +491,30 @@ static int pick_port(struct tcp_stack *st, uint32_t raddr, uint16_t rport)
 		}
 	}
 	return -EADDRINUSE;
+}
+
+/*
+ * A SYN that reaches a connection in TIME_WAIT may open a new incarnation of it when it cannot
+ * be an old duplicate: its timestamp is newer than the last one the old connection took (RFC
+ * 6191 2), or, without timestamps, its sequence lies beyond the old one's (RFC 1122
+ * 4.2.2.13). Clients that reuse ports quickly (a connection-rate benchmark, a proxy) depend on
+ * it, as Linux allows it too. The old block goes; true when the SYN is the listener's now.
+ */
+bool tcp_tw_reuse(struct tcp_stack *st, struct tcb *t, uint32_t seq, bool has_ts, uint32_t tsval)
+{
+	bool ok;
+
+	if (t->state != TCPS_TIME_WAIT || (t->flags & TF_USER))
+		return false;
+	if ((t->flags & TF_TS) && has_ts)
+		ok = SEQ_GT(tsval, t->ts_recent);
+	else
+		ok = SEQ_GT(seq, t->rcv_nxt);
+	if (!ok)
+		return false;
+	st->stats.tw_reused++;
+	tcp_drop(st, t, 0);
+	return true;
 }
 
 /* ---- API ---- */
@@ -455,6 +559,7 @@ int tcp_connect(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rpo
 	t->state = TCPS_SYN_SENT;
 	tcp_hash_insert(st, t);
 	tcp_output(st, t, now);
+	tcp_settle(st, t);
 	*out = t;
 	tcp_notify_run(st);
 	return 0;
@@ -493,7 +598,7 @@ int tcp_accept(struct tcb *lis, struct tcb **out)
 		return -EINVAL;
 	if (lis->acc_head < 0)
 		return -EAGAIN;
-	c = &st->tcbs[lis->acc_head];
+	c = tcp_tcb(st, lis->acc_head);
 	lis->acc_head = c->qnext;
 	if (lis->acc_head < 0)
 		lis->acc_tail = -1;
@@ -541,11 +646,16 @@ long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len)
 	room = t->sbuf_size - t->sbuf_len;
 	if (!room)
 		return -EAGAIN;
+	if (len && !tcp_sbuf_need(st, t))
+		return -ENOMEM;
 	n = len < room ? (uint32_t) len : room;
-	ring_put(t->sbuf, t->sbuf_size, (t->sbuf_head + t->sbuf_len) % t->sbuf_size, buf, n);
+	if (n)
+		ring_put(t->sbuf, t->sbuf_size, (t->sbuf_head + t->sbuf_len) % t->sbuf_size, buf,
+			 n);
 	t->sbuf_len += n;
 	now = tcp_clock(st, now);
 	tcp_output(st, t, now);
+	tcp_settle(st, t);
 	tcp_notify_run(st);
 	return n;
 }
@@ -584,9 +694,12 @@ long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 			now = tcp_clock(st, now);
 			t->flags |= TF_ACKNOW;
 			tcp_output(st, t, now);
+			tcp_settle(st, t);
 			tcp_notify_run(st);
+			return n;
 		}
 	}
+	tcp_settle(st, t);
 	return n;
 }
 
@@ -604,6 +717,7 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how)
 		t->flags |= TF_RD_SHUT;
 		t->rbuf_len = 0;
 		t->nooo = 0;
+		tcp_settle(st, t);
 	}
 	if (how == 0 || (t->flags & TF_FIN_QUEUED))
 		return 0;
@@ -615,6 +729,7 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how)
 		t->state = TCPS_LAST_ACK;
 	now = tcp_clock(st, now);
 	tcp_output(st, t, now);
+	tcp_settle(st, t);
 	tcp_notify_run(st);
 	return 0;
 }
@@ -622,7 +737,7 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how)
 static void close_listener(struct tcp_stack *st, struct tcb *lis, uint64_t now)
 {
 	for (unsigned i = 0; i < st->ntcb; i++) {
-		struct tcb *c = &st->tcbs[i];
+		struct tcb *c = tcp_tcb(st, (int32_t) i);
 
 		if (c->state != TCPS_CLOSED && c->parent == lis->idx) {
 			if (c->state != TCPS_SYN_RCVD)
@@ -675,6 +790,7 @@ int tcp_close(struct tcb *t, uint64_t now)
 	if (t->state == TCPS_FIN_WAIT_2 && !t->t_2msl)
 		t->t_2msl = now + st->cfg.fin_wait2_ns;
 	tcp_output(st, t, now);
+	tcp_settle(st, t);
 	tcp_notify_run(st);
 	return 0;
 }

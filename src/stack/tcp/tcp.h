@@ -2,12 +2,16 @@
  * TCP (RFC 9293) over one interface: connection blocks, the socket-level API the ops layer
  * calls, and the two entry points the interface and the event loop drive.
  *
- * Shape. Everything is sized at tcp_init(): a fixed pool of connection blocks (TCBs), each with
- * a send and a receive byte ring taken from one slab. Out-of-order data is reassembled in place
- * in the receive ring, its extents tracked in a small fixed table per TCB, so no segment is
- * ever buffered outside the rings. Input, output and timers never allocate, lock or make system
- * calls. Time is always a parameter (nanoseconds, any monotonic origin), never read here; a
- * time older than one an earlier call gave is taken as that earlier one.
+ * Shape. Connection blocks (TCBs) come from a pool that grows in chunks up to cfg.max_socks;
+ * blocks never move. A send or receive byte ring is lent to a connection while it holds data
+ * (tcp_buf.c), so idle connections own none. Timers sit in a heap keyed by each block's next
+ * deadline, so tcp_poll() touches only the blocks that are due. Out-of-order data is
+ * reassembled in place in the receive ring, its extents tracked in a small fixed table per TCB,
+ * so no segment is ever buffered outside the rings. Input, output and timers make no system
+ * calls and take no locks; they allocate only when a connection is set up (a new chunk of
+ * blocks) or a ring pool is below its high-water mark. Time is always a parameter (nanoseconds, any
+ *monotonic origin), never read here; a time older than one an earlier call gave is taken as that
+ *earlier one.
  *
  * Files. tcp.c: pool, lookup, ISNs (RFC 6528), ports (RFC 6056) and this API. tcp_input.c:
  * segment arrival (RFC 9293 3.10.7, RFC 5961, RFC 7323 PAWS) and ICMP errors. tcp_output.c:
@@ -16,9 +20,9 @@
  * recovery. tcp_cc.c: congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC).
  *
  * Not implemented yet: SYN cookies (a full SYN queue drops SYNs), path MTU discovery, ECN,
- * urgent data (the pointer is ignored), TIME_WAIT reuse by a new SYN (RFC 6191), D-SACK,
+ * urgent data (the pointer is ignored), D-SACK,
  * send_zc-style referenced send buffers (tcp_send copies; tcp_acked() and TCP_EV_ACKED are the
- * notification half of it). Timers are found by scanning the pool in tcp_poll().
+ * notification half of it).
  *
  * Driving it:
  *	tcp_init(&st, &cfg, &ifc);                 with ifc's hooks .tcp_input = tcp_input_hook,
@@ -86,10 +90,12 @@ typedef void (*tcp_event_fn)(void *arg, struct tcb *t, unsigned events);
  */
 typedef size_t (*tcp_rx_fn)(void *arg, struct tcb *t, const uint8_t *data, size_t len);
 
+#define TCP_MAX_SOCKS (1u << 23) /* the largest max_socks */
+
 struct tcp_config {
-	unsigned max_socks;                 /* [64] TCBs, listeners and TIME_WAIT ones included */
-	uint32_t sndbuf;                    /* [64 KiB] send ring per TCB */
-	uint32_t rcvbuf;                    /* [64 KiB] receive ring per TCB */
+	unsigned max_socks;                 /* [4096] TCBs, listeners and TIME_WAIT ones included */
+	uint32_t sndbuf;                    /* [64 KiB] send ring per TCB, while it has data */
+	uint32_t rcvbuf;                    /* [64 KiB] receive ring per TCB, while it has data */
 	uint16_t mss;                       /* [MTU - 40] the MSS we announce */
 	uint64_t msl2_ns;                   /* [60 s] TIME_WAIT length (2 MSL) */
 	uint64_t fin_wait2_ns;              /* [60 s] an orphaned FIN_WAIT_2 gives up after this */
@@ -121,6 +127,9 @@ struct tcp_stats {
 	uint64_t tx_fail;
 	uint64_t rcv_trimmed; /* segments whose tail lay beyond the receive window and was cut */
 	uint64_t clock_back;  /* calls given an older time than an earlier call (tcp_clock) */
+	uint64_t no_buf;      /* a send or receive ring could not be had (malloc failed) */
+	uint64_t tw_reused;   /* TIME_WAIT connections that made way for a new SYN (RFC 6191) */
+	uint64_t tw_recycled; /* TIME_WAIT connections ended early for a full pool */
 };
 
 /* One connection's own counters; where they are kept can be chosen (tcp_set_stats). */

@@ -299,6 +299,8 @@ static void rcv_data(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t
 	}
 	if (off) {
 		st->stats.ooo_segs++;
+		if (!tcp_rbuf_need(st, t))
+			return; /* as if lost: the peer sends it again */
 		if (ooo_add(st, t, seq, seq + len))
 			ring_write(t, off, data, len);
 		else
@@ -315,6 +317,10 @@ static void rcv_data(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t
 		data += took;
 		len -= (uint32_t) took;
 		t->rcv_nxt += (uint32_t) took;
+	}
+	if (len && !tcp_rbuf_need(st, t)) {
+		t->flags |= TF_ACKNOW; /* what the hook took; the rest comes again */
+		return;
 	}
 	ring_write(t, 0, data, len);
 	t->rbuf_len += len;
@@ -400,7 +406,7 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 			return false;
 		}
 		if (t->parent >= 0) {
-			struct tcb *lis = &st->tcbs[t->parent];
+			struct tcb *lis = tcp_tcb(st, t->parent);
 
 			if (lis->nacc >= lis->backlog) {
 				/* Like Linux: forget the ACK; our SYN-ACK retransmits. */
@@ -411,7 +417,7 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 			lis->nacc++;
 			t->qnext = -1;
 			if (lis->acc_tail >= 0)
-				st->tcbs[lis->acc_tail].qnext = t->idx;
+				tcp_tcb(st, lis->acc_tail)->qnext = t->idx;
 			else
 				lis->acc_head = t->idx;
 			lis->acc_tail = t->idx;
@@ -762,6 +768,9 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 	if (!v->sport || !v->dport)
 		return;
 	t = tcp_lookup(st, ip->src, v->sport, v->dport);
+	if (t && (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+	    tcp_tw_reuse(st, t, s.seq, s.o.present & TCPO_TS, s.o.ts_val))
+		t = NULL;
 	if (!t) {
 		struct tcb *lis = tcp_lookup_listener(st, v->dport);
 
@@ -776,6 +785,12 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 		t->cs->segs_in++;
 		sync_input(st, t, now, &s);
 	}
+	/* The block the segment reached (or made): rings it emptied go back, timers it armed
+	 * are filed. A block freed meanwhile is CLOSED and holds neither. */
+	if (!t)
+		t = tcp_lookup(st, ip->src, v->sport, v->dport);
+	if (t)
+		tcp_settle(st, t);
 	tcp_notify_run(st);
 }
 

@@ -126,14 +126,40 @@ struct tcb {
 
 	struct tcp_conn_stats *cs; /* &cs_own, or where the owner wants them (tcp_set_stats) */
 	struct tcp_conn_stats cs_own;
+	uint32_t theap;           /* position in the timer heap (1-based), 0 when not filed */
+	int32_t tw_prev, tw_next; /* on the TIME_WAIT list, oldest first; -2 when not on it */
+};
+
+/*
+ * The pool grows in chunks of TCP_CHUNK blocks that never move, so a struct tcb * stays valid;
+ * idx names a block as chunk << TCP_CHUNK_SHIFT | slot.
+ */
+#define TCP_CHUNK_SHIFT 8
+#define TCP_CHUNK       (1u << TCP_CHUNK_SHIFT)
+
+/* Timer heap entry: the block is due no earlier than when (see tcp_timer.c). */
+struct tcp_tentry {
+	uint64_t when;
+	struct tcb *t;
+};
+
+/* Ring buffers of one size, kept for reuse once a connection no longer needs them. */
+struct tcp_bufpool {
+	void *free; /* singly linked through each buffer's first bytes */
+	unsigned nfree, total;
+	uint32_t size;
 };
 
 struct tcp_stack {
 	struct iface *ifc;
 	struct tcp_config cfg;
-	struct tcb *tcbs;
-	uint8_t *slab;
-	unsigned ntcb, inuse;
+	struct tcb **chunks; /* nchunk of them, TCP_CHUNK blocks each */
+	unsigned nchunk, chunk_cap;
+	unsigned ntcb, inuse;    /* ntcb: blocks allocated so far, at most cfg.max_socks */
+	struct tcp_tentry *heap; /* timer heap, entries 1..nheap */
+	unsigned nheap, heap_cap;
+	struct tcp_bufpool sbufs, rbufs;
+	int32_t tw_head, tw_tail; /* TIME_WAIT blocks, in the order they entered it */
 	int32_t free_head;
 	int32_t *bucket;
 	unsigned nbucket; /* power of two */
@@ -145,6 +171,11 @@ struct tcp_stack {
 	uint64_t now; /* the latest time any entry point was given (see tcp_clock) */
 	struct tcp_stats stats;
 };
+
+static inline struct tcb *tcp_tcb(const struct tcp_stack *st, int32_t idx)
+{
+	return &st->chunks[(uint32_t) idx >> TCP_CHUNK_SHIFT][(uint32_t) idx & (TCP_CHUNK - 1)];
+}
 
 /* tcp.c */
 struct tcb *tcp_lookup(struct tcp_stack *st, uint32_t raddr, uint16_t rport, uint16_t lport);
@@ -162,6 +193,8 @@ void tcp_drop(struct tcp_stack *st, struct tcb *t, int err);
 void tcp_free(struct tcp_stack *st, struct tcb *t);
 void tcp_set_state(struct tcp_stack *st, struct tcb *t, uint8_t state);
 uint32_t tcp_rcv_space(const struct tcb *t);
+/* A SYN for t in TIME_WAIT: true when t made way for a new connection (RFC 6191). */
+bool tcp_tw_reuse(struct tcp_stack *st, struct tcb *t, uint32_t seq, bool has_ts, uint32_t tsval);
 
 /* tcp_output.c */
 int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now);
@@ -175,6 +208,10 @@ void tcp_respond(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rp
 		 uint32_t seq, uint32_t ack, uint16_t flags);
 uint32_t tcp_tsval(const struct tcb *t, uint64_t now);
 
+/* The TIME_WAIT list: a full pool takes the oldest block from it (tcp.c). */
+void tcp_tw_link(struct tcp_stack *st, struct tcb *t);
+void tcp_tw_unlink(struct tcp_stack *st, struct tcb *t);
+
 /* tcp_timer.c */
 void tcp_timers_run(struct tcp_stack *st, struct tcb *t, uint64_t now);
 uint64_t tcp_next_timer(const struct tcb *t);
@@ -182,6 +219,22 @@ void tcp_rexmt_arm(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_rtt_sample(struct tcp_stack *st, struct tcb *t, uint64_t rtt);
 void tcp_keep_arm(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_timewait(struct tcp_stack *st, struct tcb *t, uint64_t now);
+/* File the block in the timer heap if one of its timers is due before it is filed for. Every
+ * entry point calls it for the blocks whose timers it may have armed. */
+void tcp_timer_sync(struct tcp_stack *st, struct tcb *t);
+void tcp_timer_fini(struct tcp_stack *st);
+/* Room in the heap for nblocks blocks: 0 or -1. */
+int tcp_timer_grow(struct tcp_stack *st, unsigned nblocks);
+
+/* tcp_buf.c: send and receive rings are taken when data needs them and given back when they
+ * empty, so an idle connection holds none. */
+/* The receive ring, or false when no memory could be had (the caller drops the data). */
+bool tcp_rbuf_need(struct tcp_stack *st, struct tcb *t);
+bool tcp_sbuf_need(struct tcp_stack *st, struct tcb *t);
+/* Give back rings that hold nothing; then file the timers (tcp_timer_sync). */
+void tcp_settle(struct tcp_stack *st, struct tcb *t);
+void tcp_bufs_release(struct tcp_stack *st, struct tcb *t);
+void tcp_bufpool_fini(struct tcp_bufpool *p);
 
 /* tcp_sack.c */
 void tcp_sack_update(struct tcb *t, const struct tcp_opts *o);

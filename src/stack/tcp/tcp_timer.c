@@ -2,8 +2,18 @@
  * Timers: retransmission (RFC 6298) and persist (RFC 9293 3.8.6.1) share t_rexmt; delayed ACK,
  * keepalive (RFC 9293 3.8.4, RFC 1122 4.2.3.6) and the 2 MSL family (TIME_WAIT, an orphaned
  * FIN_WAIT_2) have their own deadlines. All are absolute times; 0 means not armed.
+ *
+ * Finding due blocks. A binary min-heap holds blocks by the time they are filed for, and the
+ * invariant is: a block with any timer armed is filed for a time no later than its earliest
+ * deadline. Arming a timer earlier than that refiles it (tcp_timer_sync); arming one later, or
+ * disarming, changes nothing, so the common cases (the RTO pushed back by every ACK, a delayed
+ * ACK cancelled by a reply) cost no heap work. A block that comes up early is refiled at its
+ * true deadline, or dropped from the heap when nothing is armed any more. tcp_poll() thus runs
+ * in time proportional to the blocks that are due (times log n), not to the pool.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 
 #include "stack/tcp/tcp.h"
 
@@ -19,6 +29,135 @@ uint64_t tcp_next_timer(const struct tcb *t)
 	return m;
 }
 
+/* ---- the heap ---- */
+
+static void heap_set(struct tcp_stack *st, uint32_t i, struct tcp_tentry e)
+{
+	st->heap[i] = e;
+	e.t->theap = i;
+}
+
+static void sift_up(struct tcp_stack *st, uint32_t i)
+{
+	struct tcp_tentry e = st->heap[i];
+
+	while (i > 1 && st->heap[i / 2].when > e.when) {
+		heap_set(st, i, st->heap[i / 2]);
+		i /= 2;
+	}
+	heap_set(st, i, e);
+}
+
+static void sift_down(struct tcp_stack *st, uint32_t i)
+{
+	struct tcp_tentry e = st->heap[i];
+
+	for (;;) {
+		uint32_t c = 2 * i;
+
+		if (c > st->nheap)
+			break;
+		if (c < st->nheap && st->heap[c + 1].when < st->heap[c].when)
+			c++;
+		if (st->heap[c].when >= e.when)
+			break;
+		heap_set(st, i, st->heap[c]);
+		i = c;
+	}
+	heap_set(st, i, e);
+}
+
+static void heap_remove_top(struct tcp_stack *st)
+{
+	st->heap[1].t->theap = 0;
+	if (--st->nheap) {
+		st->heap[1] = st->heap[st->nheap + 1];
+		sift_down(st, 1);
+	}
+}
+
+/* The earliest deadline of a block the heap should know about; 0 for none. */
+static uint64_t due_of(const struct tcb *t)
+{
+	return t->state == TCPS_CLOSED || t->state == TCPS_LISTEN ? 0 : tcp_next_timer(t);
+}
+
+void tcp_timer_sync(struct tcp_stack *st, struct tcb *t)
+{
+	uint64_t d = due_of(t);
+
+	if (!d || (t->theap && st->heap[t->theap].when <= d))
+		return;
+	if (t->theap) {
+		st->heap[t->theap].when = d;
+		sift_up(st, t->theap);
+		return;
+	}
+	/* The heap has room for every block of the pool (tcp_timer_grow). */
+	assert(st->nheap + 1 < st->heap_cap);
+	st->nheap++;
+	st->heap[st->nheap] = (struct tcp_tentry){d, t};
+	t->theap = st->nheap;
+	sift_up(st, st->nheap);
+}
+
+void tcp_timer_fini(struct tcp_stack *st)
+{
+	free(st->heap);
+	st->heap = NULL;
+	st->nheap = st->heap_cap = 0;
+}
+
+/* Room for one entry per block, so that filing never fails; called as the pool grows. */
+int tcp_timer_grow(struct tcp_stack *st, unsigned nblocks)
+{
+	struct tcp_tentry *h;
+
+	if (nblocks + 1 <= st->heap_cap)
+		return 0;
+	h = realloc(st->heap, (nblocks + 1) * sizeof(*h));
+	if (!h)
+		return -1;
+	st->heap = h;
+	st->heap_cap = nblocks + 1;
+	return 0;
+}
+
+uint64_t tcp_poll(struct tcp_stack *st, uint64_t now)
+{
+	/* Bounded: a block refiled for a time already past comes up again on the next call. */
+	unsigned budget = 2 * st->nheap + 16;
+
+	now = tcp_clock(st, now);
+	while (st->nheap && st->heap[1].when <= now && budget--) {
+		struct tcb *t = st->heap[1].t;
+
+		heap_remove_top(st);
+		if (due_of(t))
+			tcp_timers_run(st, t, now);
+		tcp_settle(st, t);
+	}
+	tcp_notify_run(st);
+	/* A callback may have armed timers; and the top may be filed early. Make the top exact,
+	 * so the time returned is the true next deadline. */
+	while (st->nheap) {
+		struct tcb *t = st->heap[1].t;
+		uint64_t d = due_of(t);
+
+		if (d == st->heap[1].when)
+			break;
+		if (!d) {
+			heap_remove_top(st);
+		} else {
+			st->heap[1].when = d;
+			sift_down(st, 1);
+		}
+	}
+	return st->nheap ? st->heap[1].when : UINT64_MAX;
+}
+
+/* ---- arming ---- */
+
 void tcp_rexmt_arm(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	uint64_t rto = t->rto;
@@ -31,6 +170,7 @@ void tcp_rexmt_arm(struct tcp_stack *st, struct tcb *t, uint64_t now)
 			rto = st->cfg.rto_max_ns;
 	}
 	t->t_rexmt = now + rto;
+	tcp_timer_sync(st, t);
 }
 
 /* RFC 6298 2.2 and 2.3, in nanoseconds. */
@@ -60,14 +200,17 @@ void tcp_rtt_sample(struct tcp_stack *st, struct tcb *t, uint64_t r)
 void tcp_keep_arm(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	t->t_keep = now + st->cfg.keepidle_ns;
+	tcp_timer_sync(st, t);
 }
 
 void tcp_timewait(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
 	t->state = TCPS_TIME_WAIT;
+	tcp_tw_link(st, t);
 	t->t_rexmt = t->t_delack = t->t_keep = 0;
 	t->flags &= ~TF_PERSIST;
 	t->t_2msl = now + st->cfg.msl2_ns;
+	tcp_timer_sync(st, t);
 	tcp_event(st, t, TCP_EV_CLOSED);
 }
 
