@@ -52,8 +52,7 @@ struct xsock {
 	struct xsock *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
-	struct xstats_sock *st; /* its counters: published (stats/stats.h), or st_own */
-	struct xstats_sock st_own;
+	struct xstats_sock *st; /* its published counters (stats/stats.h), or the ring's sink */
 };
 
 struct xsock_table {

@@ -87,6 +87,7 @@ struct xring_ctx {
 	bool batching; /* in a submission or a round of timers: deferred work waits for its end */
 	struct xstats_ring *st; /* its counters: published (stats/stats.h), or st_own */
 	struct xstats_ring st_own;
+	struct xstats_sock sock_sink; /* where unpublished sockets count: nobody reads it */
 };
 
 static inline struct xring_ctx *ring_ctx(struct xring *ring)

@@ -15,7 +15,7 @@ static void dump_sock(const struct xsock *xs, enum log_level level)
 {
 	char line[480];
 
-	xstats_fmt_sock(xs->st, line, sizeof(line));
+	stats_sock_line(xs, line, sizeof(line));
 	log_msg(level, "%s", line);
 }
 

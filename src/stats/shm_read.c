@@ -180,6 +180,17 @@ int xstats_fmt_sock(const struct xstats_sock *s, char *buf, size_t len)
 		(unsigned long long) s->dummy_bytes);
 }
 
+int xstats_fmt_sock_unpublished(const struct xstats_sock *s, char *buf, size_t len)
+{
+	char l[32], r[32];
+
+	fmt_addr(s->lip, s->lport, l, sizeof(l));
+	fmt_addr(s->rip, s->rport, r, sizeof(r));
+	return snprintf(buf, len, "fd %d %s %s %s %s ring %u unpublished", s->fd,
+			s->type == XSTATS_TCP ? "tcp" : "udp", l, r, xstats_state_name(s),
+			s->b.ring);
+}
+
 int xstats_fmt_ring(const struct xstats_ring *r, char *buf, size_t len)
 {
 	return snprintf(buf, len,

@@ -32,6 +32,8 @@ void xstats_view_free(struct xstats_view *v);
 /* One line each, without a newline, key-value pairs after the first words. Return the length
  * snprintf would give (the line is cut to fit len). */
 int xstats_fmt_sock(const struct xstats_sock *s, char *buf, size_t len);
+/* The words that name a socket, then "unpublished": one that had no place in the file. */
+int xstats_fmt_sock_unpublished(const struct xstats_sock *s, char *buf, size_t len);
 int xstats_fmt_ring(const struct xstats_ring *r, char *buf, size_t len);
 /* The port's identity, then counters [first, first + n) of it. */
 int xstats_fmt_port(const struct xstats_port *p, unsigned first, unsigned n, char *buf, size_t len);

@@ -48,9 +48,10 @@ static struct {
 	struct xstats_hdr *hdr;
 	char path[CONF_PATH_LEN + 32];
 	unsigned ring_ids;
-	unsigned rings; /* rings open while the file exists */
-	uint64_t epoch; /* files made so far, by this process */
-	unsigned sock_hint;
+	unsigned rings;      /* rings open while the file exists */
+	uint64_t epoch;      /* files made so far, by this process */
+	uint32_t *sock_free; /* free socket slots, a stack */
+	unsigned nsock_free;
 	int file_fd; /* XRING_STATS_FILE, -1 until opened */
 	bool file_tried;
 	bool hooks;
@@ -97,7 +98,8 @@ static void at_fork_child(void)
 	g.hdr = NULL;
 	g.ring_ids = 0;
 	g.rings = 0;
-	g.sock_hint = 0;
+	g.sock_free = NULL; /* the parent's; the child's own file gets its own */
+	g.nsock_free = 0;
 	if (g.file_fd >= 0)
 		close(g.file_fd);
 	g.file_fd = -1;
@@ -140,6 +142,13 @@ static int create(const struct xring_conf *c)
 	err = mkdirs(c->stats_dir);
 	if (err)
 		return err;
+	free(g.sock_free);
+	g.sock_free = malloc(sizeof(*g.sock_free) * (c->stats_sockets ? c->stats_sockets : 1));
+	if (!g.sock_free)
+		return -ENOMEM;
+	/* Lowest slot first: a reader's list starts with the oldest sockets. */
+	for (g.nsock_free = 0; g.nsock_free < c->stats_sockets; g.nsock_free++)
+		g.sock_free[g.nsock_free] = c->stats_sockets - 1 - g.nsock_free;
 	g.pid = getpid();
 	g.size = hs + rs + ps + ss;
 	if (snprintf(g.path, sizeof(g.path), "%s/xring.%d.shm", c->stats_dir, (int) g.pid) >=
@@ -426,19 +435,21 @@ static void sock_fill(struct xsock *xs, struct xstats_sock *s)
 	s->port_id = xs->np->xp->id;
 }
 
+bool stats_sock_published(const struct xsock *xs)
+{
+	return xs->st != &xs->ctx->sock_sink;
+}
+
 void stats_sock_open(struct xsock *xs)
 {
 	struct xstats_sock *s = NULL;
-	unsigned at;
 
-	xs->st = &xs->st_own;
-	xs->st_own.b.ring = xs->ctx->st->id;
+	xs->st = &xs->ctx->sock_sink;
 	pthread_mutex_lock(&lock);
 	if (on()) {
-		s = (struct xstats_sock *) take(g.base + g.hdr->sock_off, sizeof(*s), g.hdr->nsocks,
-						g.sock_hint, &at);
-		if (s)
-			g.sock_hint = at + 1;
+		if (g.nsock_free)
+			s = (struct xstats_sock *) (g.base + g.hdr->sock_off) +
+			    g.sock_free[--g.nsock_free];
 		else
 			g.hdr->socks_lost++;
 	}
@@ -449,7 +460,6 @@ void stats_sock_open(struct xsock *xs)
 		xs->st = s;
 	}
 	pthread_mutex_unlock(&lock);
-	sock_fill(xs, &xs->st_own);
 	xs->ctx->st->socks++;
 }
 
@@ -457,15 +467,23 @@ void stats_sock_ident(struct xsock *xs)
 {
 	struct xstats_sock *s = xs->st;
 
+	if (!stats_sock_published(xs))
+		return;
 	if (xs->tcb)
 		tcp_set_stats(xs->tcb, (struct tcp_conn_stats *) &s->tcp_segs_in);
-	if (s == &xs->st_own) {
-		sock_fill(xs, s);
-		return;
-	}
 	blk_begin(&s->b);
 	sock_fill(xs, s);
 	blk_end(&s->b);
+}
+
+int stats_sock_line(const struct xsock *xs, char *buf, size_t len)
+{
+	struct xstats_sock id = {.b.ring = xs->ctx->st->id};
+
+	if (stats_sock_published(xs))
+		return xstats_fmt_sock(xs->st, buf, len);
+	sock_fill((struct xsock *) xs, &id);
+	return xstats_fmt_sock_unpublished(&id, buf, len);
 }
 
 /* XRING_STATS_FILE, opened at the first socket that closes. */
@@ -503,7 +521,7 @@ void stats_sock_close(struct xsock *xs)
 	pthread_mutex_unlock(&lock);
 	if (fd >= 0) {
 		char line[600];
-		int n = xstats_fmt_sock(s, line, sizeof(line) - 1);
+		int n = stats_sock_line(xs, line, sizeof(line) - 1);
 
 		if (n > (int) sizeof(line) - 2)
 			n = (int) sizeof(line) - 2;
@@ -511,7 +529,16 @@ void stats_sock_close(struct xsock *xs)
 		(void) !write(fd, line, (size_t) n);
 	}
 	xs->ctx->st->socks--;
-	if (s != &xs->st_own)
-		blk_free(&s->b);
-	xs->st = &xs->st_own;
+	if (stats_sock_published(xs)) {
+		pthread_mutex_lock(&lock);
+		blk_begin(&s->b);
+		s->b.state = XSTATS_FREE;
+		blk_end(&s->b);
+		/* Only a slot of the file that exists now goes back to its free list. */
+		if (g.state == ON && (uint8_t *) s >= g.base && (uint8_t *) s < g.base + g.size)
+			g.sock_free[g.nsock_free++] =
+				(uint32_t) (s - (struct xstats_sock *) (g.base + g.hdr->sock_off));
+		pthread_mutex_unlock(&lock);
+	}
+	xs->st = &xs->ctx->sock_sink;
 }

@@ -32,12 +32,17 @@ void stats_port_close(struct netport *np);
 /* The ring is about to sleep: refresh the snapshots of ports that received since the last. */
 void stats_ports_idle(struct xring_ctx *ctx);
 
-/* Socket: xs->st points to the published block or to xs->st_own. */
+/* Socket: xs->st points to its published block or, when there is none (statistics off, or
+ * every place taken), to the ring's sink, which is never read: such a socket has no counters
+ * of its own, only its ring's and port's. */
 void stats_sock_open(struct xsock *xs);
 /* The socket's identity changed (its peer, listening): republish it. */
 void stats_sock_ident(struct xsock *xs);
 /* Also appends the final counters to XRING_STATS_FILE when it is set. */
 void stats_sock_close(struct xsock *xs);
+bool stats_sock_published(const struct xsock *xs);
+/* The socket's line, as xring-stats prints it. */
+int stats_sock_line(const struct xsock *xs, char *buf, size_t len);
 
 static inline void stats_tx(struct xstats_sock *s, uint64_t bytes)
 {
