@@ -21,16 +21,13 @@ static void dump_sock(const struct xsock *xs, enum log_level level)
 
 static void dump_port(struct netport *np, enum log_level level)
 {
+	static __thread struct xstats_port p; /* 3 KB: not on the caller's stack */
 	char line[480];
 
-	/* Refreshed now: the dump shows the counters as they are. */
-	stats_port_publish(np, clock_mono_ns());
-	if (!np->st) {
-		log_msg(level, "port %s queue %u: not published", np->xp->port->name, np->q->index);
-		return;
-	}
-	for (unsigned k = 0; k < np->st->ncounters; k += PORT_PER_LINE) {
-		xstats_fmt_port(np->st, k, PORT_PER_LINE, line, sizeof(line));
+	/* Taken now, published or not: the dump shows the counters as they are. */
+	stats_port_snapshot(np, &p);
+	for (unsigned k = 0; k < p.ncounters; k += PORT_PER_LINE) {
+		xstats_fmt_port(&p, k, PORT_PER_LINE, line, sizeof(line));
 		log_msg(level, "%s", line);
 	}
 }

@@ -359,6 +359,34 @@ static const struct {
 #define NPORTC (sizeof(port_counters) / sizeof(port_counters[0]))
 static_assert(NPORTC <= XSTATS_PORT_COUNTERS, "port block too small");
 
+static void port_names(struct netport *np, struct xstats_port *p)
+{
+	snprintf(p->name, sizeof(p->name), "%s", np->xp->port->name);
+	p->queue = np->q->index;
+	p->ip = np->xp->ip;
+	p->ncounters = NPORTC;
+	for (unsigned i = 0; i < NPORTC; i++)
+		snprintf(p->c[i].name, sizeof(p->c[i].name), "%s", port_counters[i].name);
+}
+
+static void port_values(struct netport *np, struct xstats_port *p)
+{
+	const uint8_t *src[4] = {(const uint8_t *) &np->q->stats, (const uint8_t *) &np->ifc.stats,
+				 (const uint8_t *) tcp_get_stats(&np->tcp), (const uint8_t *) np};
+
+	for (unsigned i = 0; i < NPORTC; i++)
+		p->c[i].value =
+			*(const uint64_t *) (src[port_counters[i].from] + port_counters[i].off);
+}
+
+void stats_port_snapshot(struct netport *np, struct xstats_port *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->b.ring = np->ctx->st->id;
+	port_names(np, p);
+	port_values(np, p);
+}
+
 void stats_port_open(struct netport *np)
 {
 	struct xstats_port *p = NULL;
@@ -374,12 +402,7 @@ void stats_port_open(struct netport *np)
 	}
 	if (p) {
 		blk_start(&p->b, sizeof(*p), np->ctx->st->id);
-		snprintf(p->name, sizeof(p->name), "%s", np->xp->port->name);
-		p->queue = np->q->index;
-		p->ip = np->xp->ip;
-		p->ncounters = NPORTC;
-		for (unsigned i = 0; i < NPORTC; i++)
-			snprintf(p->c[i].name, sizeof(p->c[i].name), "%s", port_counters[i].name);
+		port_names(np, p);
 		blk_end(&p->b);
 		np->st = p;
 	}
@@ -390,17 +413,13 @@ void stats_port_open(struct netport *np)
 void stats_port_publish(struct netport *np, uint64_t now)
 {
 	struct xstats_port *p = np->st;
-	const uint8_t *src[4] = {(const uint8_t *) &np->q->stats, (const uint8_t *) &np->ifc.stats,
-				 (const uint8_t *) tcp_get_stats(&np->tcp), (const uint8_t *) np};
 
 	np->st_next_ns = now + STATS_PORT_NS;
 	np->st_dirty = false;
 	if (!p)
 		return;
 	blk_begin(&p->b);
-	for (unsigned i = 0; i < NPORTC; i++)
-		p->c[i].value =
-			*(const uint64_t *) (src[port_counters[i].from] + port_counters[i].off);
+	port_values(np, p);
 	p->updated_ns = now;
 	blk_end(&p->b);
 }

@@ -29,6 +29,8 @@ void stats_ring_close(struct xring_ctx *ctx);
 void stats_port_open(struct netport *np);
 void stats_port_publish(struct netport *np, uint64_t now);
 void stats_port_close(struct netport *np);
+/* The counters as a block, published or not. */
+void stats_port_snapshot(struct netport *np, struct xstats_port *p);
 /* The ring is about to sleep: refresh the snapshots of ports that received since the last. */
 void stats_ports_idle(struct xring_ctx *ctx);
 
