@@ -973,6 +973,31 @@ static inline unsigned xring_recvmsg_payload_length(struct xring_recvmsg_out *o,
 	return (unsigned) (end - start);
 }
 
+/* Control messages sit between the name and the payload. */
+static inline struct cmsghdr *xring_recvmsg_cmsg_firsthdr(struct xring_recvmsg_out *o,
+							  struct msghdr *msgh)
+{
+	if (o->controllen < sizeof(struct cmsghdr))
+		return NULL;
+	return (struct cmsghdr *) ((unsigned char *) xring_recvmsg_name(o) + msgh->msg_namelen);
+}
+
+static inline struct cmsghdr *xring_recvmsg_cmsg_nexthdr(struct xring_recvmsg_out *o,
+							 struct msghdr *msgh, struct cmsghdr *cmsg)
+{
+	unsigned char *end, *next;
+
+	if (cmsg->cmsg_len < sizeof(struct cmsghdr))
+		return NULL;
+	end = (unsigned char *) xring_recvmsg_cmsg_firsthdr(o, msgh) + o->controllen;
+	next = (unsigned char *) cmsg + CMSG_ALIGN(cmsg->cmsg_len);
+	if (next + sizeof(struct cmsghdr) > end)
+		return NULL;
+	if (next + CMSG_ALIGN(((struct cmsghdr *) next)->cmsg_len) > end)
+		return NULL;
+	return (struct cmsghdr *) next;
+}
+
 #ifdef __cplusplus
 }
 #endif

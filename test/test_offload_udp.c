@@ -551,6 +551,18 @@ static void dpeer_reply(struct dpeer *p, const char *msg)
 	peer_send(7000, got.src, got.sport, msg);
 }
 
+/* Sends the script another datagram, to where the last one came from. */
+static void dpeer_again(struct dpeer *p, const char *msg)
+{
+	if (p->kernel) {
+		cr_assert_eq(sendto(p->kfd, msg, strlen(msg), 0, (struct sockaddr *) &p->from,
+				    sizeof(p->from)),
+			     (ssize_t) strlen(msg));
+		return;
+	}
+	peer_send(7000, got.src, got.sport, msg);
+}
+
 /* Reaps n CQEs, driving both ends; records (res, flags). */
 static void dreap(struct dpeer *p, int n, struct rec *out, int *nout)
 {
@@ -568,61 +580,158 @@ static void dreap(struct dpeer *p, int n, struct rec *out, int *nout)
 	}
 }
 
-static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, struct rec *out, int *n)
+/* The SQE names the script's socket by its direct descriptor (prep helpers clear the flags). */
+static void fx(struct xring_sqe *sqe, bool direct)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (direct && sqe->opcode != XRING_OP_ASYNC_CANCEL && sqe->opcode != XRING_OP_CLOSE &&
+	    sqe->opcode != XRING_OP_SOCKET)
+		sqe->flags |= XRING_SQE_FIXED_FILE;
+}
+
+static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool direct, struct rec *out,
+		       int *n)
+{
 	char buf[64] = {0};
 	struct xring_sqe *sqe;
+	int fd;
+
+	if (direct) {
+		/* A direct socket in slot 1, made by SOCKET. */
+		cr_assert_eq(xring_register_files_sparse(&ring, 4), 0);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_socket_direct(sqe, AF_INET, SOCK_DGRAM, 0, 1, 0);
+		sqe->user_data = 20;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 1, out, n);
+		fd = 1;
+	} else {
+		fd = socket(AF_INET, SOCK_DGRAM, 0);
+	}
 
 	sqe = xring_get_sqe(&ring);
 	xring_prep_connect(sqe, fd, (const struct sockaddr *) dst, sizeof(*dst));
 	sqe->user_data = 1;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_send(sqe, fd, "hello", 5, 0);
 	sqe->user_data = 2;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	dpeer_reply(p, "world!!");
 	sqe = xring_get_sqe(&ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 3;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	cr_expect_str_eq(buf, "world!!");
 	sqe = xring_get_sqe(&ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
 	sqe->user_data = 4;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_send(sqe, fd, "a", 1, 0);
 	sqe->flags |= XRING_SQE_IO_LINK;
 	sqe->user_data = 5;
+	fx(sqe, direct);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_send(sqe, fd, "bc", 2, 0);
 	sqe->user_data = 6;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 2, out, n);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 7;
+	fx(sqe, direct);
 	sqe = xring_get_sqe(&ring);
 	xring_prep_cancel64(sqe, 7, 0);
 	sqe->user_data = 8;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 2, out, n);
+	/* A multishot recvmsg: each buffer holds the header, the sender's address, the payload. */
+	{
+		static char bufs[4][128];
+		char big[121];
+		struct sockaddr_in name;
+		struct msghdr rmsg = {.msg_name = &name, .msg_namelen = sizeof(name)};
+		struct xring_buf_ring *br;
+		int ret;
+
+		br = xring_setup_buf_ring(&ring, 4, 3, 0, &ret);
+		cr_assert_not_null(br, "buffer ring: %d", ret);
+		for (int i = 0; i < 3; i++)
+			xring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), (unsigned short) i,
+					   xring_buf_ring_mask(4), i);
+		xring_buf_ring_advance(br, 3);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_recvmsg_multishot(sqe, fd, &rmsg, 0);
+		sqe->flags |= XRING_SQE_BUFFER_SELECT;
+		sqe->buf_group = 3;
+		sqe->user_data = 11;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dpeer_again(p, "first");
+		dreap(p, 1, out, n);
+		dpeer_again(p, "second!");
+		dreap(p, 1, out, n);
+		/* 120 bytes where 96 fit after the header and name: MSG_TRUNC. */
+		memset(big, 'z', 120);
+		big[120] = 0;
+		dpeer_again(p, big);
+		dreap(p, 1, out, n);
+		{
+			struct xring_recvmsg_out *o = xring_recvmsg_validate(bufs[2], 128, &rmsg);
+
+			cr_assert_not_null(o);
+			cr_expect_eq(o->payloadlen, 96u);
+			cr_expect_eq(o->flags, (uint32_t) MSG_TRUNC);
+		}
+		for (int i = 0; i < 2; i++) {
+			struct xring_recvmsg_out *o = xring_recvmsg_validate(bufs[i], 128, &rmsg);
+			const struct sockaddr_in *from = xring_recvmsg_name(o);
+
+			cr_assert_not_null(o);
+			cr_expect_eq(o->namelen, sizeof(name));
+			cr_expect_eq(o->payloadlen, i ? 7u : 5u);
+			cr_expect_eq(o->flags, 0u);
+			cr_expect_eq(from->sin_family, AF_INET);
+			cr_expect_eq(memcmp(xring_recvmsg_payload(o, &rmsg),
+					    i ? "second!" : "first", o->payloadlen),
+				     0);
+		}
+		sqe = xring_get_sqe(&ring);
+		xring_prep_cancel64(sqe, 11, 0);
+		sqe->user_data = 12;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 2, out, n);
+		xring_free_buf_ring(&ring, br, 4, 3);
+	}
 	sqe = xring_get_sqe(&ring);
 	xring_prep_shutdown(sqe, fd, SHUT_RDWR);
 	sqe->user_data = 9;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
 	sqe = xring_get_sqe(&ring);
-	xring_prep_close(sqe, fd);
+	if (direct)
+		xring_prep_close_direct(sqe, (unsigned) fd);
+	else
+		xring_prep_close(sqe, fd);
 	sqe->user_data = 10;
+	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 1, out, n);
+	if (direct)
+		cr_assert_eq(xring_unregister_files(&ring), 0);
 }
 
 static int cmp_rec_ud(const void *a, const void *b)
@@ -632,7 +741,7 @@ static int cmp_rec_ud(const void *a, const void *b)
 	return x->user_data < y->user_data ? -1 : x->user_data > y->user_data;
 }
 
-Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
+static void udp_differential(bool direct)
 {
 	struct rec off[32], ker[32];
 	int noff = 0, nker = 0;
@@ -643,8 +752,8 @@ Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
 	kp.kfd = socket(AF_INET, SOCK_DGRAM, 0);
 	cr_assert_eq(bind(kp.kfd, (struct sockaddr *) &lo, sizeof(lo)), 0);
 	getsockname(kp.kfd, (struct sockaddr *) &lo, &len);
-	udp_script(&kp, &lo, ker, &nker);
-	udp_script(&op, &to, off, &noff);
+	udp_script(&kp, &lo, direct, ker, &nker);
+	udp_script(&op, &to, direct, off, &noff);
 	cr_assert_eq(noff, nker);
 	/* Within a submission CQEs may come in either order; compare them by request. */
 	qsort(off, (size_t) noff, sizeof(off[0]), cmp_rec_ud);
@@ -657,4 +766,14 @@ Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
 			     (unsigned long long) ker[i].user_data, off[i].flags, ker[i].flags);
 	}
 	close(kp.kfd);
+}
+
+Test(offload_udp, an_offloaded_socket_and_a_kernel_socket_give_the_same_cqes)
+{
+	udp_differential(false);
+}
+
+Test(offload_udp, the_same_holds_on_direct_descriptors)
+{
+	udp_differential(true);
 }

@@ -252,10 +252,18 @@ static uint64_t env_u64(const char *name, uint64_t def)
 	return v && *v ? strtoull(v, NULL, 0) : def;
 }
 
+/* Built again over two verbs ports on softverbs (support/sim_verbs.c), with a fifth of the
+ * seeds (at least two). */
+#ifdef SIM_OVER_VERBS
+#define SEEDS(n) ((n) / 5 > 2 ? (n) / 5 : 2)
+#else
+#define SEEDS(n) (n)
+#endif
+
 static void campaign_sc(const char *what, uint64_t def_seeds, const struct scenario *def_sc,
 			const struct sim_faults *f, const struct tcp_config *tc)
 {
-	uint64_t first = env_u64("TCP_SIM_SEED", 1), n = env_u64("TCP_SIM_SEEDS", def_seeds);
+	uint64_t first = env_u64("TCP_SIM_SEED", 1), n = env_u64("TCP_SIM_SEEDS", SEEDS(def_seeds));
 	struct scenario sc = *def_sc;
 	uint64_t bytes = env_u64("TCP_SIM_BYTES", sc.client_bytes);
 	uint64_t vt = 0, sent = 0, dropped = 0, corrupted = 0, rto = 0, frx = 0, probes = 0,
@@ -275,9 +283,11 @@ static void campaign_sc(const char *what, uint64_t def_seeds, const struct scena
 
 		vt += r.sim.now;
 		if (getenv("TCP_SIM_VERBOSE"))
-			fprintf(stderr, "seed %llu: %.3f s virtual, %llu steps, %llu frames\n",
+			fprintf(stderr,
+				"seed %llu: %.3f s virtual, %llu steps, %llu frames, %llu reordered\n",
 				(unsigned long long) seed, (double) r.sim.now / 1e9,
-				(unsigned long long) r.steps, (unsigned long long) r.sim.sent);
+				(unsigned long long) r.steps, (unsigned long long) r.sim.sent,
+				(unsigned long long) r.sim.reordered);
 		sent += r.sim.sent;
 		dropped += r.sim.dropped;
 		corrupted += r.sim.corrupted;

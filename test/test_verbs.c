@@ -1215,3 +1215,157 @@ Test(verbs, refuses_releases_of_buffers_it_did_not_lend)
 	cr_assert_eq(recv_udp(pb->queues[0], 60, &next, true), 60);
 	cr_assert_eq(sv_misuse(), 0);
 }
+
+Test(verbs, sends_a_tso_frame_as_one_work_request_that_arrives_as_mss_sized_segments)
+{
+	struct sv_dev_config tso = {.tso = 65536};
+	struct port_verbs_config c = cfg("svmlx0");
+	struct port_rule r = {.kind = PORT_RULE_TCP, .local_ip = IP_B, .local_port = htons(80)};
+	static uint8_t f[16384];
+	struct port_verbs_stats st;
+	struct port_frame tx, rx[16];
+	const uint32_t payload = 10000, mss = 1400, seq0 = 1000;
+	uint32_t h, got = 0, nseg = (payload + mss - 1) / mss;
+	size_t len;
+	int n;
+
+	devices(&tso, &tso);
+	pa = open_port(&c);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	cr_assert(pa->caps & PORT_CAP_TSO);
+	cr_assert_eq(pa->tso_max, 65536);
+	cr_assert_eq(pb->ops->steer(pb, &r, &h), 0);
+	/* One frame far beyond the MTU: headers and 10000 bytes, checksums left to the device. */
+	len = frame(f, MAC_B, MAC_A, 6, IP_A, IP_B, htons(5000), htons(80), payload, 0, true);
+	f[18] = 0x12;
+	f[19] = 0x34;              /* IPv4 id */
+	f[34 + 4 + 2] = seq0 >> 8; /* TCP sequence number */
+	f[34 + 4 + 3] = seq0 & 0xff;
+	f[34 + 13] = 0x80 | 0x10 | 0x08 | 0x01; /* CWR ACK PSH FIN */
+	cr_assert_eq(port_tx_alloc(pa->queues[0], &tx, 1), 1);
+	cr_assert_geq(tx.len, len, "send buffers hold a whole TSO frame");
+	memcpy(tx.data, f, len);
+	tx.len = (uint32_t) len;
+	tx.flags = PORT_F_TX_TSO | PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM;
+	tx.tso_mss = mss;
+	tx.l4_off = 34;
+	cr_assert_eq(port_tx_post(pa->queues[0], &tx, 1), 1);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	cr_expect_eq(sv_stats(dev_a).send_wqes, 1);
+	cr_expect_eq(sv_stats(dev_a).tso_wqes, 1);
+	cr_expect_eq(sv_stats(dev_a).tso_frames, nseg);
+	port_verbs_stats(pa, &st);
+	cr_expect_eq(st.tso_sends, 1);
+
+	n = port_rx_poll(pb->queues[0], rx, 16);
+	cr_assert_eq(n, (int) nseg, "%d frames arrived, %u expected", n, nseg);
+	for (int k = 0; k < n; k++) {
+		const uint8_t *d = rx[k].data, *ip = d + 14, *t = d + 34;
+		uint32_t want = payload - got < mss ? payload - got : mss;
+		uint32_t seq =
+			(uint32_t) t[4] << 24 | (uint32_t) t[5] << 16 | (uint32_t) t[6] << 8 | t[7];
+		bool last = k == n - 1;
+
+		cr_assert_eq(rx[k].len, 54 + want, "segment %d: %u bytes", k, rx[k].len);
+		cr_expect_eq((uint32_t) (ip[2] << 8 | ip[3]), 40 + want, "segment %d: IPv4 length",
+			     k);
+		cr_expect_eq(ip[4] << 8 | ip[5], 0x1234 + k, "segment %d: IPv4 id", k);
+		cr_expect_eq(seq, seq0 + got, "segment %d: sequence number", k);
+		cr_expect_eq(t[13], (k == 0 ? 0x80 : 0) | 0x10 | (last ? 0x09 : 0),
+			     "segment %d: flags %#x", k, t[13]);
+		cr_expect(checksums_ok(d, rx[k].len), "segment %d: checksums", k);
+		cr_expect_arr_eq(d + 54, f + 54 + got, want, "segment %d: payload", k);
+		got += want;
+	}
+	cr_assert_eq(got, payload);
+	port_rx_release(pb->queues[0], rx, (unsigned) n);
+}
+
+Test(verbs, refuses_tso_frames_it_cannot_send_that_way)
+{
+	struct port_verbs_config c = cfg("svmlx0");
+	struct port_frame tx[2];
+	uint8_t f[2048];
+	size_t len;
+
+	pair(1);
+	cr_assert_not(pa->caps & PORT_CAP_TSO, "no TSO on a device without it");
+	len = frame(f, MAC_B, MAC_A, 6, IP_A, IP_B, htons(5000), htons(80), 1000, 0, true);
+	cr_assert_eq(port_tx_alloc(pa->queues[0], tx, 1), 1);
+	memcpy(tx[0].data, f, len);
+	tx[0].len = (uint32_t) len;
+	tx[0].flags = PORT_F_TX_TSO;
+	tx[0].tso_mss = 500;
+	tx[0].l4_off = 34;
+	cr_assert_eq(port_tx_post(pa->queues[0], tx, 1), -EINVAL);
+	pa->ops->destroy(pa);
+	pb->ops->destroy(pb);
+
+	/* With TSO: a chained one, or one with no MSS, is refused too. */
+	devices(&(struct sv_dev_config){.tso = 65536}, NULL);
+	pa = open_port(&c);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	cr_assert(pa->caps & PORT_CAP_TSO);
+	cr_assert_eq(port_tx_alloc(pa->queues[0], tx, 2), 2);
+	memcpy(tx[0].data, f, len);
+	tx[0].len = (uint32_t) len;
+	tx[0].flags = PORT_F_TX_TSO | PORT_F_MORE;
+	tx[0].tso_mss = 500;
+	tx[0].l4_off = 34;
+	tx[1].len = 10;
+	cr_assert_eq(port_tx_post(pa->queues[0], tx, 2), -EINVAL);
+	tx[0].flags = PORT_F_TX_TSO;
+	tx[0].tso_mss = 0;
+	cr_assert_eq(port_tx_post(pa->queues[0], tx, 1), -EINVAL);
+	tx[0].tso_mss = 500;
+	cr_assert_eq(port_tx_post(pa->queues[0], tx, 1), 1);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	cr_expect_eq(sv_stats(dev_a).tso_frames, 2);
+}
+
+Test(verbs, detects_mlx5_direct_verbs_and_says_what_the_device_could_do)
+{
+	struct sv_dev_config mlx5 = {.mlx5 = true};
+	struct port_verbs_config c = cfg("svmlx0");
+	struct port_verbs_mlx5 m;
+
+	devices(&mlx5, NULL);
+	pa = open_port(&c);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	port_verbs_mlx5(pa, &m);
+	cr_expect(m.supported);
+	cr_expect(m.enhanced_mpw);
+	cr_expect_eq(m.cqe_comp_max, 64);
+	cr_expect(m.striding_rq);
+	port_verbs_mlx5(pb, &m);
+	cr_expect_not(m.supported, "a device that is not mlx5 reports nothing");
+	cr_expect_not(m.enhanced_mpw);
+	cr_expect_eq(m.cqe_comp_max, 0);
+}
+
+Test(verbs, turns_tso_off_when_its_send_buffers_cannot_be_pinned)
+{
+	struct sv_dev_config tso = {.tso = 65536};
+	struct port_verbs_config c = cfg("svmlx0");
+
+	devices(&tso, &tso);
+	sv_fail_after(SV_FAIL_REG_MR, 0, ENOMEM);
+	pa = open_port(&c);
+	cr_expect_not(pa->caps & PORT_CAP_TSO);
+	cr_expect_eq(pa->tso_max, 0);
+	c.dev = "svmlx1";
+	pb = open_port(&c);
+	cr_expect(pb->caps & PORT_CAP_TSO, "the next port pins them and has TSO");
+	pb->ip = IP_B;
+	steer_udp(pb, 0);
+	send_udp(pa->queues[0], 0, 100);
+	cr_assert_eq(port_tx_flush(pa->queues[0]), 0);
+	{
+		uint32_t next = 0;
+
+		cr_assert_eq(recv_udp(pb->queues[0], 1, &next, true), 1);
+	}
+}

@@ -147,6 +147,8 @@ struct epoll_event;
 #define io_uring_recvmsg_name                 xring_recvmsg_name
 #define io_uring_recvmsg_payload              xring_recvmsg_payload
 #define io_uring_recvmsg_payload_length       xring_recvmsg_payload_length
+#define io_uring_recvmsg_cmsg_firsthdr        xring_recvmsg_cmsg_firsthdr
+#define io_uring_recvmsg_cmsg_nexthdr         xring_recvmsg_cmsg_nexthdr
 
 /* Registered files and buffers, provided buffer rings. */
 #define io_uring_register_files            xring_register_files
@@ -606,32 +608,6 @@ static inline void io_uring_prep_cmd_sock(struct xring_sqe *sqe, int cmd_op, int
 	sqe->optname = (uint32_t) optname;
 	sqe->optval = (uint64_t) (uintptr_t) optval;
 	sqe->optlen = (uint32_t) optlen;
-}
-
-/* Control messages of a multishot recvmsg buffer: they sit between the name and the payload. */
-static inline struct cmsghdr *io_uring_recvmsg_cmsg_firsthdr(struct xring_recvmsg_out *o,
-							     struct msghdr *msgh)
-{
-	if (o->controllen < sizeof(struct cmsghdr))
-		return NULL;
-	return (struct cmsghdr *) ((unsigned char *) xring_recvmsg_name(o) + msgh->msg_namelen);
-}
-
-static inline struct cmsghdr *io_uring_recvmsg_cmsg_nexthdr(struct xring_recvmsg_out *o,
-							    struct msghdr *msgh,
-							    struct cmsghdr *cmsg)
-{
-	unsigned char *end, *next;
-
-	if (cmsg->cmsg_len < sizeof(struct cmsghdr))
-		return NULL;
-	end = (unsigned char *) io_uring_recvmsg_cmsg_firsthdr(o, msgh) + o->controllen;
-	next = (unsigned char *) cmsg + CMSG_ALIGN(cmsg->cmsg_len);
-	if (next + sizeof(struct cmsghdr) > end)
-		return NULL;
-	if (next + CMSG_ALIGN(((struct cmsghdr *) next)->cmsg_len) > end)
-		return NULL;
-	return (struct cmsghdr *) next;
 }
 
 #ifdef __cplusplus

@@ -65,6 +65,8 @@ static const struct conf_param params[] = {
 	 .desc = "Name accepted offloaded connections by an eventfd, not a TCP socket."},
 	{"XRING_TCP_TIMEWAIT_MS", CONF_INT, "60000", 0, 600000, FIELD(tcp_timewait_ms),
 	 .desc = "Milliseconds a closed TCP connection stays in TIME-WAIT."},
+	{"XRING_TCP_SYN_RETRIES", CONF_INT, "6", 1, 60, FIELD(tcp_syn_retries),
+	 .desc = "SYN retransmissions before a TCP connect fails with ETIMEDOUT."},
 	{"XRING_TCP_TIMESTAMPS", CONF_BOOL, "1", FIELD(tcp_timestamps),
 	 .desc = "Offer the TCP timestamps option (RFC 7323)."},
 	{"XRING_MEM_LIMIT", CONF_SIZE, "0", MIB, 1024 * GIB, .flags = CONF_F_ZERO, FIELD(mem_limit),

@@ -64,6 +64,7 @@ struct xring_conf {
 	uint32_t tcp_max_conn;
 	bool accept_eventfd;
 	uint32_t tcp_timewait_ms;
+	uint32_t tcp_syn_retries;
 	bool tcp_timestamps;
 
 	uint64_t mem_limit; /* 0: no limit */

@@ -33,6 +33,13 @@ static struct bufring *group(struct xring_ctx *ctx, uint16_t bgid)
 	return NULL;
 }
 
+bool bufring_empty(struct xring_ctx *ctx, uint16_t bgid)
+{
+	struct bufring *g = group(ctx, bgid);
+
+	return !g || g->head == __atomic_load_n(&g->br->tail, __ATOMIC_ACQUIRE);
+}
+
 struct xring_buf *bufring_take(struct xring_ctx *ctx, uint16_t bgid)
 {
 	struct bufring *g = group(ctx, bgid);

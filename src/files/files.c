@@ -3,6 +3,7 @@
 
 #include "files/files.h"
 #include "ops/kring.h"
+#include "ops/xsock.h"
 
 void files_free(struct xring_ctx *ctx)
 {
@@ -22,6 +23,15 @@ static int table_set(struct xring_ctx *ctx, unsigned n)
 	return 0;
 }
 
+/* An offloaded socket registered by its plain descriptor is offloaded in its slot too. */
+static void alias(struct xring_ctx *ctx, int fd, unsigned slot)
+{
+	struct xsock *xs = ctx->xsocks ? xsock_by_fd(ctx, fd) : NULL;
+
+	if (xs)
+		xdirect_alias(ctx, xs, slot);
+}
+
 /* Registers with the kernel ring first: its answer (and error code) is the answer. */
 static int register_table(struct xring *ring, const int *files, unsigned nr_files, bool sparse)
 {
@@ -37,6 +47,8 @@ static int register_table(struct xring *ring, const int *files, unsigned nr_file
 	ret = table_set(ring->ctx, nr_files);
 	if (ret)
 		io_uring_unregister_files(kr);
+	for (unsigned i = 0; ret == 0 && files && i < nr_files; i++)
+		alias(ring->ctx, files[i], i);
 	return ret;
 }
 
@@ -54,11 +66,19 @@ XRING_API int xring_register_files_update(struct xring *ring, unsigned off, cons
 					  unsigned nr_files)
 {
 	struct io_uring *kr = kring_ring(ring->ctx);
+	int ret;
 
 	if (!kr)
 		return -EOPNOTSUPP;
 	/* liburing's prototype takes a non-const array it never writes. */
-	return io_uring_register_files_update(kr, off, (int *) files, nr_files);
+	ret = io_uring_register_files_update(kr, off, (int *) files, nr_files);
+	/* An offloaded socket whose slot now holds something else, or nothing, ends. */
+	for (int i = 0; i < ret; i++)
+		if (files[i] != IORING_REGISTER_FILES_SKIP) {
+			xdirect_slot_gone(ring->ctx, off + (unsigned) i);
+			alias(ring->ctx, files[i], off + (unsigned) i);
+		}
+	return ret;
 }
 
 XRING_API int xring_unregister_files(struct xring *ring)
@@ -69,8 +89,11 @@ XRING_API int xring_unregister_files(struct xring *ring)
 	if (!kr)
 		return -EOPNOTSUPP;
 	ret = io_uring_unregister_files(kr);
-	if (ret == 0)
+	if (ret == 0) {
+		if (ring->ctx->xsocks)
+			xdirect_unregister(ring->ctx);
 		files_free(ring->ctx);
+	}
 	return ret;
 }
 

@@ -29,6 +29,8 @@ struct bufring {
 /* The next buffer of group bgid, or NULL when the group is empty or unknown. */
 struct xring_buf *bufring_take(struct xring_ctx *ctx, uint16_t bgid);
 bool bufring_exists(struct xring_ctx *ctx, uint16_t bgid);
+/* No buffer is there to take (or no such group). */
+bool bufring_empty(struct xring_ctx *ctx, uint16_t bgid);
 void bufring_free_all(struct xring_ctx *ctx);
 
 #endif

@@ -461,6 +461,7 @@ static void ft_tx_one(struct ft_queue *fq, const struct port_frame *orig, uint64
 		dup.len = f.len;
 		dup.flags = f.flags & ~PORT_F_EXTERNAL;
 		dup.l4_off = f.l4_off;
+		dup.tso_mss = f.tso_mss;
 		have_dup = true;
 		d->c.duplicated++;
 	} else if (fate & FT_DUP) {
@@ -477,6 +478,7 @@ static void ft_tx_one(struct ft_queue *fq, const struct port_frame *orig, uint64
 			c.len = f.len;
 			c.flags = f.flags & ~PORT_F_EXTERNAL;
 			c.l4_off = f.l4_off;
+			c.tso_mss = f.tso_mss;
 			ft_cookie_done(fq, f.cookie);
 			f = c;
 			ft_corrupt(d, &f);
@@ -877,4 +879,32 @@ int fault_get_counters(struct port *p, struct fault_counters *tx, struct fault_c
 			ft_add(rx, &fp->qs[i].rx.c);
 	}
 	return 0;
+}
+
+static uint64_t ft_dir_due(const struct ft_dir *d)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (d->fhead != d->ftail)
+		return 0; /* let go already, waiting for the next call */
+	for (unsigned i = 0; i < d->nheld; i++)
+		if (d->held[i].due < next)
+			next = d->held[i].due;
+	return next;
+}
+
+uint64_t fault_next_due(struct port *p)
+{
+	struct ft_port *fp = (struct ft_port *) p;
+	uint64_t next = UINT64_MAX;
+
+	if (!p || p->ops != &ft_ops)
+		return UINT64_MAX;
+	for (unsigned i = 0; i < p->nqueues; i++) {
+		uint64_t t = ft_dir_due(&fp->qs[i].tx), r = ft_dir_due(&fp->qs[i].rx);
+
+		next = t < next ? t : next;
+		next = r < next ? r : next;
+	}
+	return next;
 }

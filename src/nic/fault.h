@@ -107,4 +107,11 @@ int fault_wrap_env(struct port **p);
 /* Counters of a port made by fault_wrap(); -EINVAL for any other port. Either may be NULL. */
 int fault_get_counters(struct port *p, struct fault_counters *tx, struct fault_counters *rx);
 
+/*
+ * The earliest time (on the config's clock) a held frame is due to be let go, 0 when one is let
+ * go already and waits for the next call, UINT64_MAX when nothing is held or p is not a port
+ * made by fault_wrap(). A simulation on a virtual clock jumps to it.
+ */
+uint64_t fault_next_due(struct port *p);
+
 #endif

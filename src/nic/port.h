@@ -31,6 +31,9 @@ enum {
 	PORT_F_TX_L4_CSUM = 1u << 3,    /* device must fill the TCP/UDP checksum */
 	PORT_F_EXTERNAL = 1u << 4,      /* data is in registered memory, not a queue buffer */
 	PORT_F_MORE = 1u << 5,          /* not the last buffer of a chained frame */
+	PORT_F_TX_TSO = 1u << 6,        /* a TCP frame beyond the MTU: the device cuts it into
+					 * segments of tso_mss payload bytes, each with its own IPv4
+					 * length, id and checksums and TCP sequence number */
 };
 
 /* One frame (or one buffer of a chained frame), as posted or as completed. 32 bytes. */
@@ -39,9 +42,12 @@ struct port_frame {
 	uint32_t len;    /* bytes at data */
 	uint32_t buf;    /* backend's buffer id; opaque to callers, give it back unchanged */
 	uint64_t cookie; /* PORT_F_EXTERNAL: returned by tx_reap() when the device is done */
-	uint32_t flow;   /* rx: steering handle id that matched, 0 when unknown */
+	union {
+		uint32_t flow;    /* rx: steering handle id that matched, 0 when unknown */
+		uint32_t tso_mss; /* tx with PORT_F_TX_TSO: payload bytes per segment */
+	};
 	uint16_t flags;  /* PORT_F_* */
-	uint16_t l4_off; /* tx with PORT_F_TX_L4_CSUM: offset of the L4 header from data */
+	uint16_t l4_off; /* tx with PORT_F_TX_L4_CSUM or _TSO: offset of the L4 header from data */
 };
 
 /* Flow steering: which received frames this queue wants. Zero fields are wildcards. */
@@ -72,7 +78,10 @@ struct port_counters {
 };
 
 struct port_ops {
-	/* Receive completions: up to max frames, oldest first. Returns the count (0 when idle). */
+	/* Receive completions: up to max frames, oldest first. Returns the count (0 when idle),
+	 * or, when idle, the port's error state: -ENETDOWN while its link is down, -EIO once the
+	 * device failed. A ring fails its sockets' operations on the port with it until an idle
+	 * poll returns 0 again (ops/xsock_port.c). */
 	int (*rx_poll)(struct port_queue *q, struct port_frame *frames, unsigned max);
 	/* Give received buffers back so the device can receive into them again. */
 	void (*rx_release)(struct port_queue *q, const struct port_frame *frames, unsigned n);
@@ -116,7 +125,9 @@ struct port {
 	uint32_t ifindex; /* kernel netdev index, 0 for memif */
 	uint32_t ip;      /* primary IPv4 address, network byte order, 0 when unknown */
 	uint8_t prefix_len;
-	unsigned caps; /* PORT_CAP_* */
+	unsigned caps;    /* PORT_CAP_* */
+	uint32_t tso_max; /* PORT_CAP_TSO: the largest PORT_F_TX_TSO frame, Ethernet header included
+			   */
 	unsigned nqueues;
 	struct port_queue **queues;
 };
@@ -124,7 +135,7 @@ struct port {
 enum {
 	PORT_CAP_RX_CSUM = 1u << 0,
 	PORT_CAP_TX_CSUM = 1u << 1,
-	PORT_CAP_TSO = 1u << 2,
+	PORT_CAP_TSO = 1u << 2, /* sends PORT_F_TX_TSO frames (one, unchained, queue buffer each) */
 	PORT_CAP_STEER = 1u << 3,       /* steer() filters in hardware or in an XDP program */
 	PORT_CAP_CHAIN = 1u << 4,       /* frames larger than one buffer arrive as chains */
 	PORT_CAP_EXTERNAL_TX = 1u << 5, /* can send from memory given to mem_register() */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
+#include "files/files.h"
 #include "ops/ops.h"
 #include "ring/ring.h"
 
@@ -59,10 +60,14 @@ static int64_t cancel_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (flags & XRING_ASYNC_CANCEL_FD) {
 		/* The key must name an open file, as the kernel resolves it before searching. */
-		if ((flags & XRING_ASYNC_CANCEL_FD_FIXED) || (req->flags & REQ_F_FIXED_FILE))
-			return -EBADF; /* no direct descriptors registered */
-		if (req->u.cancel.fd < 0 || fcntl(req->u.cancel.fd, F_GETFD) < 0)
+		if ((flags & XRING_ASYNC_CANCEL_FD_FIXED) || (req->flags & REQ_F_FIXED_FILE)) {
+			/* A slot of the registered table (whether it holds a file, only the kernel
+			 * ring knows: an empty one finds nothing here). */
+			if (!ctx->files || (uint32_t) req->u.cancel.fd >= ctx->files->n)
+				return -EBADF;
+		} else if (req->u.cancel.fd < 0 || fcntl(req->u.cancel.fd, F_GETFD) < 0) {
 			return -EBADF;
+		}
 	}
 	req->u.cancel.outstanding = 0;
 	req->u.cancel.first = 1;

@@ -10,11 +10,14 @@
 
 #include "ops/kring.h"
 #include "ops/ops.h"
+#include "ops/xsock.h"
 #include "util/log.h"
 
 /* Low bit of a kernel user_data: a CQE for xring itself (a cancellation it asked for), not
  * for a request. Requests are 8-byte aligned. */
 #define KR_TAG_CANCEL 1ull
+/* The user_data of kring_sync()'s SQE: never a request's (requests are aligned). */
+#define KR_TAG_SYNC   2ull
 
 static struct io_uring_sqe *kring_sqe(struct kring *kr)
 {
@@ -107,26 +110,95 @@ static void kr_cqe(struct xring_ctx *ctx, const struct io_uring_cqe *cqe)
 	req_complete(ctx, req, cqe->res, cqe->flags);
 }
 
+/* The oldest CQE not yet processed: stashed ones first, they came before the ring's. */
+static bool kr_next(struct kring *kr, struct io_uring_cqe *out)
+{
+	struct io_uring_cqe *cqe;
+
+	if (xring_unlikely(kr->nstash)) {
+		*out = kr->stash[kr->stash_head++];
+		if (kr->stash_head == kr->nstash)
+			kr->stash_head = kr->nstash = 0;
+		return true;
+	}
+	if (io_uring_peek_cqe(&kr->ring, &cqe))
+		return false;
+	*out = *cqe;
+	/* Seen before it is processed: processing may run kring_sync(), which reaps too. */
+	io_uring_cqe_seen(&kr->ring, cqe);
+	return true;
+}
+
 static int kr_poll(struct xring_ctx *ctx, struct xring_source *src)
 {
 	struct kring *kr = ctx->kr;
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
+	struct io_uring_cqe cqe;
+	unsigned n = 0;
 	bool was = ctx->batching;
 
 	if (kr->unsubmitted)
 		kring_flush(ctx);
 	ctx->batching = true;
-	io_uring_for_each_cqe(&kr->ring, head, cqe)
-	{
-		kr_cqe(ctx, cqe);
+	while (kr_next(kr, &cqe)) {
+		kr_cqe(ctx, &cqe);
 		n++;
 	}
-	io_uring_cq_advance(&kr->ring, n);
 	ctx->batching = was;
 	if (n && !was)
 		req_run_later(ctx);
 	return (int) n;
+}
+
+static int stash(struct kring *kr, const struct io_uring_cqe *cqe)
+{
+	if (kr->nstash == kr->stash_cap) {
+		unsigned cap = kr->stash_cap ? kr->stash_cap * 2 : 16;
+		struct io_uring_cqe *s = realloc(kr->stash, cap * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		kr->stash = s;
+		kr->stash_cap = cap;
+	}
+	kr->stash[kr->nstash++] = *cqe;
+	return 0;
+}
+
+int kring_sync(struct xring_ctx *ctx, const struct io_uring_sqe *sqe, uint32_t *cflags)
+{
+	struct kring *kr = ctx->kr;
+	struct io_uring_sqe *ksqe;
+
+	if (!kring_ring(ctx))
+		return -EOPNOTSUPP;
+	ksqe = kring_sqe(kr);
+	if (!ksqe)
+		return -EAGAIN;
+	*ksqe = *sqe;
+	ksqe->user_data = KR_TAG_SYNC;
+	kr->unsubmitted = 0;
+	/* Bounded: the operations run inline, so their CQE is there when submit returns. */
+	for (int tries = 0; tries < 1000; tries++) {
+		struct io_uring_cqe *cqe;
+		int ret = tries ? io_uring_wait_cqe(&kr->ring, &cqe)
+				: io_uring_submit_and_wait(&kr->ring, 1);
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			return ret;
+		while (io_uring_peek_cqe(&kr->ring, &cqe) == 0) {
+			struct io_uring_cqe c = *cqe;
+
+			if (c.user_data != KR_TAG_SYNC && stash(kr, &c))
+				return -ENOMEM; /* left in the ring, in order, for the next poll */
+			io_uring_cqe_seen(&kr->ring, cqe);
+			if (c.user_data == KR_TAG_SYNC) {
+				if (cflags)
+					*cflags = c.flags;
+				return c.res;
+			}
+		}
+	}
+	return -ETIME;
 }
 
 static int kr_wait_fd(struct xring_source *src)
@@ -141,7 +213,7 @@ static int kr_arm(struct xring_source *src)
 	struct kring *kr = (struct kring *) ((char *) src - offsetof(struct kring, src));
 
 	/* Completions already waiting in the kernel CQ: no sleeping. */
-	return io_uring_cq_ready(&kr->ring) ? -EAGAIN : 0;
+	return io_uring_cq_ready(&kr->ring) || kr->nstash ? -EAGAIN : 0;
 }
 
 int kring_init(struct xring_ctx *ctx, unsigned entries)
@@ -200,6 +272,7 @@ void kring_exit(struct xring_ctx *ctx)
 		return;
 	if (!ctx->kr->broken)
 		io_uring_queue_exit(&ctx->kr->ring);
+	free(ctx->kr->stash);
 	free(ctx->kr);
 	ctx->kr = NULL;
 }
@@ -223,6 +296,12 @@ static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!ksqe)
 		return -EAGAIN;
+	/* The kernel will put a file where an offloaded socket is: that socket ends now, before
+	 * a later offload could take the slot again (or, for an offloaded socket's descriptor,
+	 * the slot becomes its second name). */
+	if (xring_unlikely(ctx->xsocks != NULL) &&
+	    (ctx->xsocks->ndirect || req->opcode == XRING_OP_FILES_UPDATE))
+		xdirect_kernel_issue(ctx, &req->u.sqe);
 	memcpy(ksqe, &req->u.sqe, sizeof(*ksqe));
 	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);
 	ksqe->user_data = (uint64_t) (uintptr_t) req;

@@ -18,6 +18,9 @@ struct kring {
 	bool files_registered;
 	bool broken;                /* io_uring_setup failed: passthrough answers -EOPNOTSUPP */
 	uint8_t supported[256 / 8]; /* opcodes the kernel implements, from its probe */
+	/* CQEs reaped while kring_sync() waited for its own, processed at the next poll. */
+	struct io_uring_cqe *stash;
+	unsigned stash_head, nstash, stash_cap;
 };
 
 int kring_init(struct xring_ctx *ctx, unsigned entries);
@@ -29,6 +32,14 @@ void kring_flush(struct xring_ctx *ctx);
  * (NULL: none) or a signal, in one system call. 0 or -EINTR. */
 int kring_submit_and_sleep(struct xring_ctx *ctx, unsigned want, struct __kernel_timespec *ts,
 			   const sigset_t *sigmask);
+
+/*
+ * Runs one SQE on the kernel ring now and returns its result (and *cflags, may be NULL),
+ * after submitting whatever was prepared before it, so kernel requests keep their order. For
+ * quick, inline operations (installing or updating a registered file) that xring needs the
+ * answer to before it can go on; other CQEs that arrive meanwhile wait for the next poll.
+ */
+int kring_sync(struct xring_ctx *ctx, const struct io_uring_sqe *sqe, uint32_t *cflags);
 
 static inline struct io_uring *kring_ring(struct xring_ctx *ctx)
 {

@@ -35,18 +35,32 @@ static void dev_tx_post(void *arg, const struct iface_txbuf *b)
 {
 	struct netport *np = arg;
 	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
-	int ok = port_tx_post(np->q, &f, 1);
+	int ok;
 
+	if (b->tso_mss) {
+		/* TCP beyond the MTU (iface tso_max): the device cuts it, checksums each piece. */
+		f.flags = PORT_F_TX_TSO | PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM;
+		f.tso_mss = b->tso_mss;
+		f.l4_off = ETH_HLEN + IP4_HLEN;
+	}
+	ok = port_tx_post(np->q, &f, 1);
 	if (ok != 1 && np->unflushed) {
 		/* The send ring is full (XRING_TX_QUEUE_DEPTH below the buffers): ring the
 		 * doorbell so the device drains it, then try once more. */
 		flush(np);
 		ok = port_tx_post(np->q, &f, 1);
 	}
-	if (ok == 1)
+	if (ok == 1) {
 		np->unflushed++;
-	else
-		np->q->stats.tx_drops++;
+		return;
+	}
+	/* Refused (the port is down, or full): the buffer is still ours, keep it for the next
+	 * frame rather than lose it. */
+	np->q->stats.tx_drops++;
+	if (!np->has_spare) {
+		np->spare = (struct port_frame){.data = b->data, .len = b->cap, .buf = f.buf};
+		np->has_spare = true;
+	}
 }
 
 static void dev_tx_abort(void *arg, const struct iface_txbuf *b)
@@ -84,6 +98,11 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	bool was = ctx->batching;
 	int n = port_rx_poll(np->q, frames, np->burst);
 
+	/* A negative count is the port's error state; an idle poll without one, its recovery. */
+	if (xring_unlikely(n < 0 ? n != np->port_err : n == 0 && np->port_err))
+		xsock_port_state(np, n < 0 ? n : 0);
+	if (n < 0)
+		n = 0;
 	ctx->batching = true;
 	np->in_burst = true;
 	for (int i = 0; i < n; i++) {
@@ -177,6 +196,7 @@ static void tcp_config_from(struct tcp_config *tc)
 		tc->rcvbuf = (uint32_t) c->tcp_rmem;
 		tc->mss = (uint16_t) c->mss;
 		tc->msl2_ns = (uint64_t) c->tcp_timewait_ms * 1000000;
+		tc->syn_retries = c->tcp_syn_retries;
 		tc->cc = c->tcp_cc == CONF_CC_NEWRENO ? TCP_CC_NEWRENO : TCP_CC_CUBIC;
 		tc->no_ts = !c->tcp_timestamps;
 	}
@@ -227,6 +247,8 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	cfg.prefix_len = xp->port->prefix_len;
 	cfg.gateway = xp->gateway;
 	cfg.mtu = mtu_for(xp->port, c);
+	if (xp->port->caps & PORT_CAP_TSO)
+		cfg.tso_max = xp->port->tso_max;
 	cfg.ip_id = (uint16_t) clock_mono_ns();
 	hooks.ctx = np;
 	hooks.udp_input = np_udp_input;

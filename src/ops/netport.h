@@ -27,6 +27,9 @@ struct netport {
 	uint64_t next_timer;
 	struct netport *next;
 	uint64_t rx_chained_drops;
+	/* The port's error state as its queue last reported it (rx_poll): 0, -ENETDOWN while
+	 * the link is down, -EIO once the device failed. See xsock_port.c. */
+	int port_err;
 	/* While a burst of received frames is processed, sockets that became readable wait
 	 * here, so a receive takes the whole burst's data at once rather than one segment. */
 	bool in_burst;

@@ -55,8 +55,6 @@ static struct xsock *by_port(struct xring_ctx *ctx, uint32_t ip, uint16_t port)
 	return NULL;
 }
 
-static void xsock_free(struct xring_ctx *ctx, struct xsock *xs);
-
 static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np, uint32_t lip,
 		     uint16_t lport, struct xsock **out)
 {
@@ -77,6 +75,7 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	if (!xs)
 		return -ENOMEM;
 	xs->fd = fd;
+	xs->slot = -1;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
@@ -115,14 +114,25 @@ static void fail_all(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
 	}
 }
 
+void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs)
+{
+	if ((unsigned) xs->fd < ctx->xsocks->nfd && ctx->xsocks->by_fd[xs->fd] == xs)
+		ctx->xsocks->by_fd[xs->fd] = NULL;
+	xs->fd = -1;
+	if (xs->slot >= 0) /* still named by its slot; otherwise it is closing under its fd */
+		stats_sock_ident(xs);
+}
+
 /* Pending requests end with -ECANCELED: the socket they wait on is gone. */
-static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
+void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 {
 	struct xsock **pp;
 
 	stats_sock_close(xs);
-	if (ctx->xsocks->by_fd[xs->fd] == xs)
-		ctx->xsocks->by_fd[xs->fd] = NULL;
+	if (xs->slot >= 0)
+		xdirect_unslot(ctx, xs);
+	if (xs->fd >= 0)
+		xsock_unhash_fd(ctx, xs);
 	if (xs->type == SOCK_DGRAM)
 		for (pp = &ctx->xsocks->by_port[hash_port(xs->lport)]; *pp; pp = &(*pp)->port_next)
 			if (*pp == xs) {
@@ -154,10 +164,53 @@ static void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	free(xs);
 }
 
+static bool selects(const struct xreq *req);
+static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
+
+/* TCP sends and receives that moved bytes already end with their count, as on a kernel
+ * socket: those bytes are in the stream or the buffer, and the connection may go on. */
+static void fail_moved(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
+{
+	while (q->first) {
+		struct xreq *r = q->first;
+		int64_t v;
+
+		wlist_del(q, r);
+		if (r->res <= 0 || selects(r)) {
+			cancel_waiter(ctx, r, res);
+			continue;
+		}
+		v = zc_result(ctx, r, r->res);
+		r->u.net.xs = NULL;
+		if (r->flags & REQ_F_PENDING) {
+			list_del(&ctx->pending, r);
+			r->flags &= ~REQ_F_PENDING;
+		}
+		req_complete(ctx, r, (int32_t) v, r->cflags);
+	}
+}
+
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res)
+{
+	if (xs->connecting) {
+		cancel_waiter(ctx, xs->connecting, res);
+		xs->connecting = NULL;
+	}
+	if (xs->type == SOCK_STREAM) {
+		fail_moved(ctx, &xs->recvq, res);
+		fail_moved(ctx, &xs->sendq, res);
+	} else {
+		fail_all(ctx, &xs->recvq, res);
+		fail_all(ctx, &xs->sendq, res);
+	}
+	fail_all(ctx, &xs->acceptq, res);
+}
+
 void xsock_exit(struct xring_ctx *ctx)
 {
 	if (!ctx->xsocks)
 		return;
+	xdirect_exit(ctx);
 	for (unsigned i = 0; i < ctx->xsocks->nfd; i++)
 		if (ctx->xsocks->by_fd[i])
 			xsock_free(ctx, ctx->xsocks->by_fd[i]);
@@ -273,6 +326,8 @@ static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xpo
 	np = netport_get(ctx, xp, &err);
 	if (!np)
 		return err;
+	if (np->port_err)
+		return np->port_err;
 	lport = reserve(req->fd, xp->ip, port);
 	if (lport < 0)
 		return lport;
@@ -336,6 +391,9 @@ static int64_t connect_issue(struct xring_ctx *ctx, struct xreq *req)
 	struct xsock *xs;
 	int err;
 
+	if (req->flags & REQ_F_FIXED_FILE)
+		return xdirect_issue(ctx, req, connect_issue,
+				     sin && ports_count() && ports_route(sin->sin_addr.s_addr));
 	if (!type || !(xp = ports_route(sin->sin_addr.s_addr)) ||
 	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_CONNECT : RULES_TCP_CLIENT,
 			  sin->sin_addr.s_addr, sin->sin_port))
@@ -360,6 +418,9 @@ static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 	struct xport *xp;
 	struct xsock *xs;
 
+	if (req->flags & REQ_F_FIXED_FILE)
+		return xdirect_issue(ctx, req, bind_issue,
+				     sin && ports_count() && ports_by_addr(sin->sin_addr.s_addr));
 	if (!type || !(xp = ports_by_addr(sin->sin_addr.s_addr)) ||
 	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_RECEIVER : RULES_TCP_SERVER,
 			  sin->sin_addr.s_addr, sin->sin_port))
@@ -391,11 +452,14 @@ static int64_t accept_issue(struct xring_ctx *ctx, struct xreq *req)
 	struct xport *xp;
 	struct xsock *xs;
 
+	if (req->flags & REQ_F_FIXED_FILE)
+		return xdirect_issue(ctx, req, accept_issue, ports_count() != 0);
 	if (may_offload(ctx, req) != SOCK_STREAM ||
 	    getsockopt(req->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) || !listening ||
 	    getsockname(req->fd, (struct sockaddr *) &sin, &len) ||
-	    !(xp = ports_by_addr(sin.sin_addr.s_addr)) || req->u.sqe.file_index ||
-	    (req->u.sqe.ioprio & ~XRING_ACCEPT_MULTISHOT) ||
+	    !(xp = ports_by_addr(sin.sin_addr.s_addr)) ||
+	    (req->u.sqe.ioprio &
+	     ~(XRING_ACCEPT_MULTISHOT | XRING_ACCEPT_DONTWAIT | XRING_ACCEPT_POLL_FIRST)) ||
 	    !proc_offload(RULES_TCP_SERVER, sin.sin_addr.s_addr, sin.sin_port))
 		return to_kernel(ctx, req);
 	err = offload(ctx, req, SOCK_STREAM, xp, ntohs(sin.sin_port), &xs);
@@ -432,27 +496,42 @@ const struct xring_op op_bind = {
 static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_sqe *sqe)
 {
 	req->u.net.sqe = *sqe;
-	req->u.net.xs = xsock_by_fd(ctx, sqe->fd);
+	req->u.net.xs = ctx->xsocks ? xsock_of_sqe(ctx, sqe) : NULL;
 	req->u.net.addrlen = 0;
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
-		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF))
+		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
+				    XRING_RECVSEND_POLL_FIRST))
 			return -EINVAL;
 	} else if (sqe->opcode == XRING_OP_ACCEPT) {
-		if (sqe->ioprio & ~XRING_ACCEPT_MULTISHOT)
+		/* The kernel's rules (io_accept_prep). */
+		if ((sqe->ioprio &
+		     ~(XRING_ACCEPT_MULTISHOT | XRING_ACCEPT_DONTWAIT | XRING_ACCEPT_POLL_FIRST)) ||
+		    sqe->len || sqe->buf_index ||
+		    (sqe->accept_flags & ~(uint32_t) (SOCK_CLOEXEC | SOCK_NONBLOCK)))
 			return -EINVAL;
-		if (sqe->file_index)
-			return -EOPNOTSUPP; /* direct descriptors for offloaded sockets: not yet */
-	} else if (sqe->opcode == XRING_OP_RECV && sqe->ioprio == XRING_RECV_MULTISHOT) {
+		if (sqe->file_index && ((sqe->accept_flags & SOCK_CLOEXEC) ||
+					((sqe->ioprio & XRING_ACCEPT_MULTISHOT) &&
+					 sqe->file_index != XRING_FILE_INDEX_ALLOC)))
+			return -EINVAL;
+	} else if ((sqe->opcode == XRING_OP_SEND || sqe->opcode == XRING_OP_SENDMSG) &&
+		   !(sqe->ioprio & ~XRING_RECVSEND_POLL_FIRST)) {
+		/* Polling first changes nothing here: the stack answers when it can. */
+	} else if ((sqe->opcode == XRING_OP_RECV || sqe->opcode == XRING_OP_RECVMSG) &&
+		   !(sqe->ioprio & ~(XRING_RECV_MULTISHOT | XRING_RECVSEND_POLL_FIRST))) {
 		/* As the kernel: a multishot receive takes provided buffers, and not all at once.
 		 */
-		if (!(sqe->flags & XRING_SQE_BUFFER_SELECT) || (sqe->msg_flags & MSG_WAITALL))
+		if ((sqe->ioprio & XRING_RECV_MULTISHOT) &&
+		    (!(sqe->flags & XRING_SQE_BUFFER_SELECT) || (sqe->msg_flags & MSG_WAITALL)))
 			return -EINVAL;
 	} else if (sqe->ioprio) {
 		return -EOPNOTSUPP;
 	}
 	if (sqe->flags & XRING_SQE_BUFFER_SELECT) {
-		if (sqe->opcode != XRING_OP_RECV)
-			return -EOPNOTSUPP; /* recvmsg with provided buffers: not yet offloaded */
+		if (sqe->opcode != XRING_OP_RECV && sqe->opcode != XRING_OP_RECVMSG)
+			return -EOPNOTSUPP;
+		if (sqe->opcode == XRING_OP_RECVMSG &&
+		    ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > 1)
+			return -EINVAL; /* a provided buffer is one iovec */
 		if (!bufring_exists(ctx, sqe->buf_group))
 			return -ENOBUFS;
 	}
@@ -592,25 +671,44 @@ static uint32_t buf_flags(const struct xring_buf *b, bool more_data)
 /* A datagram for a receive that selects its buffer. Returns the request's final result (with
  * req->cflags), or OP_QUEUED when a multishot receive goes on. */
 static int64_t udp_deliver_select(struct xring_ctx *ctx, struct xreq *req, const uint8_t *data,
-				  size_t len, bool more_data)
+				  size_t len, bool more_data, uint32_t src, uint16_t sport)
 {
 	struct xring_buf *b = bufring_take(ctx, req->u.net.sqe.buf_group);
+	struct sockaddr_in from = {
+		.sin_family = AF_INET, .sin_port = htons(sport), .sin_addr.s_addr = src};
 	uint32_t cap, n;
+	uint8_t *payload;
+	int32_t res;
+	int err;
 
 	if (!b)
 		return -ENOBUFS;
-	cap = b->len;
-	if (req->u.net.sqe.len && req->u.net.sqe.len < cap)
-		cap = req->u.net.sqe.len;
+	err = xsmsg_room(req, b, &payload, &cap);
+	if (err)
+		return err;
 	n = len < cap ? (uint32_t) len : cap;
-	memcpy((void *) (uintptr_t) b->addr, data, n);
+	memcpy(payload, data, n);
 	stats_rx(req->u.net.xs->st, len);
+	res = xsmsg_done(req, b, n, len, &from);
 	if (!multishot(req)) {
 		req->cflags = buf_flags(b, more_data);
-		return n;
+		return res;
 	}
-	req_post_more(ctx, req, (int32_t) n, buf_flags(b, more_data));
-	return OP_QUEUED;
+	req_post_more(ctx, req, res, buf_flags(b, more_data));
+	/* The kernel cannot tell whether a UDP socket has more, so its multishot receive tries
+	 * again at once: with the group empty, that ends it. */
+	return bufring_empty(ctx, req->u.net.sqe.buf_group) ? -ENOBUFS : OP_QUEUED;
+}
+
+/* A connection's error as the kernel reports it (sock_error() clears it): once, to whichever
+ * operation looks first; after that sends fail with -EPIPE and receives see the end. */
+static int32_t take_err(struct xsock *xs, bool sending)
+{
+	if (!xs->err_taken) {
+		xs->err_taken = true;
+		return tcp_error(xs->tcb);
+	}
+	return sending ? -EPIPE : 0;
 }
 
 /* TCP on an offloaded socket. A request's progress (bytes moved so far) is kept in req->res
@@ -636,8 +734,33 @@ static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
 	return 0;
 }
 
+/* Whether a receive's CQE says more is waiting: unread data, or (as the kernel's
+ * tcp_inq_hint()) the peer's FIN, which the next receive returns. */
+static bool tcp_more(struct tcb *t)
+{
+	return tcp_rcvavail(t) > 0 || (tcp_events(t) & TCP_EV_READABLE);
+}
+
+static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending);
+
 /* Moves as much as it can; returns the result when the request is done, or OP_QUEUED. */
-static int64_t tcp_move_some(struct xsock *xs, struct xreq *req, bool sending)
+static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
+{
+	int64_t res = tcp_move_data(xs, req, sending);
+
+	if (res > 0 && sending)
+		stats_tx(xs->st, (uint64_t) res);
+	else if (res > 0)
+		stats_rx(xs->st, (uint64_t) res);
+	if (!sending) {
+		xs->st->rxq_now = (uint32_t) tcp_rcvavail(xs->tcb);
+		if (res >= 0)
+			req->cflags = tcp_more(xs->tcb) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
+	}
+	return res;
+}
+
+static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
 	bool all = sending || (sqe->msg_flags & MSG_WAITALL);
@@ -687,20 +810,6 @@ static int64_t tcp_move_some(struct xsock *xs, struct xreq *req, bool sending)
 	return OP_QUEUED;
 }
 
-/* As tcp_move_some, counting what a finished request moved. */
-static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
-{
-	int64_t res = tcp_move_some(xs, req, sending);
-
-	if (res > 0 && sending)
-		stats_tx(xs->st, (uint64_t) res);
-	else if (res > 0)
-		stats_rx(xs->st, (uint64_t) res);
-	if (!sending)
-		xs->st->rxq_now = (uint32_t) tcp_rcvavail(xs->tcb);
-	return res;
-}
-
 /*
  * A TCP receive into provided buffers, one buffer per CQE. Returns the request's final result
  * (req->cflags set), or OP_QUEUED while it waits for data (a multishot one may have posted CQEs
@@ -713,13 +822,19 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 	for (;;) {
 		struct xring_buf *b;
 		uint32_t cap, flags;
+		uint8_t *payload;
+		int32_t res;
+		int err;
 		long n;
 
 		if (tcp_error(xs->tcb))
-			return tcp_error(xs->tcb);
+			return take_err(xs, false);
 		if (!tcp_rcvavail(xs->tcb)) {
-			if (tcp_events(xs->tcb) & TCP_EV_READABLE)
-				return 0; /* the peer's FIN: the end, also of a multishot receive */
+			if (tcp_events(xs->tcb) & TCP_EV_READABLE) {
+				/* The peer's FIN: the end, also of a multishot receive. */
+				req->cflags = XRING_CQE_F_SOCK_NONEMPTY;
+				return 0;
+			}
 			if ((sqe->msg_flags & MSG_DONTWAIT) && !multishot(req))
 				return -EAGAIN;
 			return OP_QUEUED;
@@ -727,19 +842,20 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 		b = bufring_take(ctx, sqe->buf_group);
 		if (!b)
 			return -ENOBUFS;
-		cap = b->len;
-		if (sqe->len && sqe->len < cap)
-			cap = sqe->len;
-		n = tcp_recv(xs->tcb, clock_mono_ns(), (void *) (uintptr_t) b->addr, cap);
+		err = xsmsg_room(req, b, &payload, &cap);
+		if (err)
+			return err;
+		n = tcp_recv(xs->tcb, clock_mono_ns(), payload, cap);
 		if (n < 0)
 			return n;
 		stats_rx(xs->st, (uint64_t) n);
-		flags = buf_flags(b, tcp_rcvavail(xs->tcb) > 0);
+		res = xsmsg_done(req, b, (uint32_t) n, (size_t) n, NULL);
+		flags = buf_flags(b, tcp_more(xs->tcb));
 		if (!multishot(req)) {
 			req->cflags = flags;
-			return n;
+			return res;
 		}
-		req_post_more(ctx, req, (int32_t) n, flags);
+		req_post_more(ctx, req, res, flags);
 	}
 }
 
@@ -793,7 +909,7 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 		memcpy((void *) (uintptr_t) sqe->addr, &peer, n);
 		*lenp = sizeof(peer);
 	}
-	return fd;
+	return sqe->file_index ? xdirect_adopt(ctx, xs, fd, sqe->file_index) : fd;
 }
 
 static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req);
@@ -802,7 +918,7 @@ static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, 
 {
 	while (q->first && xs->tcb) {
 		struct xreq *r = q->first;
-		int64_t res = kind == 2                 ? tcp_take(ctx, xs, r)
+		int64_t res = kind == 2                 ? accept_some(ctx, xs, r)
 			      : kind == 0 && selects(r) ? tcp_recv_select(ctx, xs, r)
 							: tcp_move(xs, r, kind == 1);
 
@@ -831,16 +947,24 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		req_complete(ctx, r, 0, 0);
 	}
 	if (events & TCP_EV_ERROR) {
-		int err = tcp_error(t);
-
 		if (xs->connecting) {
 			struct xreq *r = xs->connecting;
 
 			xs->connecting = NULL;
-			req_complete(ctx, r, err, 0);
+			req_complete(ctx, r, take_err(xs, false), 0);
 		}
-		fail_all(ctx, &xs->sendq, err == -ECONNRESET ? -EPIPE : err);
-		fail_all(ctx, &xs->recvq, err);
+		while (xs->recvq.first) {
+			struct xreq *r = xs->recvq.first;
+
+			wlist_del(&xs->recvq, r);
+			cancel_waiter(ctx, r, take_err(xs, false));
+		}
+		while (xs->sendq.first) {
+			struct xreq *r = xs->sendq.first;
+
+			wlist_del(&xs->sendq, r);
+			cancel_waiter(ctx, r, take_err(xs, true));
+		}
 		return;
 	}
 	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED)) {
@@ -869,9 +993,11 @@ static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq 
 	for (;;) {
 		int64_t res = tcp_take(ctx, xs, req);
 
+		/* SOCK_NONBLOCK is the new socket's flag: the accept itself still waits, unless
+		 * IORING_ACCEPT_DONTWAIT (which also ends a multishot accept). */
 		if (res == -EAGAIN)
-			return (req->u.net.sqe.accept_flags & SOCK_NONBLOCK) && !multi ? -EAGAIN
-										       : OP_QUEUED;
+			return (req->u.net.sqe.ioprio & XRING_ACCEPT_DONTWAIT) ? -EAGAIN
+									       : OP_QUEUED;
 		if (!multi || res < 0)
 			return res;
 		req_post_more(ctx, req, (int32_t) res, 0);
@@ -942,7 +1068,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		if (!xs->tcb || xs->listening)
 			return sending ? -EPIPE : -ENOTCONN;
 		if (tcp_error(xs->tcb))
-			return tcp_error(xs->tcb);
+			return take_err(xs, sending);
 		q = sending ? &xs->sendq : &xs->recvq;
 		if (!q->first) {
 			res = selects(req) ? tcp_recv_select(ctx, xs, req)
@@ -959,7 +1085,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 	case XRING_OP_BIND:
 		return -EINVAL;
 	case XRING_OP_CLOSE:
-		xsock_free(ctx, xs);
+		xdirect_close(ctx, xs, req);
 		return to_kernel(ctx, req);
 	default:
 		return -EOPNOTSUPP;
@@ -976,6 +1102,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
+		return xs->np->port_err;
 	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
 		return zc_result(ctx, req, xsock_dummy_send(xs, req));
 	if (xs->type == SOCK_STREAM)
@@ -1005,7 +1133,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 			xs->rx_head++;
 			xs->st->rxq_now = xs->rx_tail - xs->rx_head;
 			res = udp_deliver_select(ctx, req, d->data, d->len,
-						 xs->rx_head != xs->rx_tail);
+						 xs->rx_head != xs->rx_tail, d->src, d->sport);
 			if (res != OP_QUEUED)
 				return res;
 		}
@@ -1044,8 +1172,9 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_BIND:
 		return -EINVAL; /* already bound */
 	case XRING_OP_CLOSE:
-		/* The offloaded socket goes now; the kernel closes the placeholder descriptor. */
-		xsock_free(ctx, xs);
+		/* The offloaded socket goes now (unless a slot or descriptor still names it); the
+		 * kernel closes the placeholder descriptor. */
+		xdirect_close(ctx, xs, req);
 		return to_kernel(ctx, req);
 	default:
 		return -EOPNOTSUPP;
@@ -1141,7 +1270,8 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 
 		/* Straight into the waiting request's buffer, or a provided one. */
 		if (selects(req)) {
-			res = udp_deliver_select(ctx, req, udp->payload, udp->payload_len, false);
+			res = udp_deliver_select(ctx, req, udp->payload, udp->payload_len, false,
+						 ip->src, udp->sport);
 			if (res == OP_QUEUED)
 				return 0;
 		} else {

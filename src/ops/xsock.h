@@ -5,10 +5,12 @@
  * an xsock and the kernel socket stays behind as a placeholder that reserves its address and
  * port in the kernel and keeps its descriptor number.
  *
- * Offloaded today, over plain descriptors: UDP (connect, bind, send / sendto / sendmsg,
- * recv / recvmsg) and TCP (connect, bind, listen, accept, send, recv, shutdown), with cancel
- * and close. Direct descriptors, multishot and zero-copy variants stay on the kernel path or
- * answer -EOPNOTSUPP on an offloaded socket.
+ * Offloaded today, over plain and direct descriptors (port and slot kept by the placeholder,
+ * see xsock_direct.c): UDP (connect, bind, send / sendto / sendmsg / send_zc, recv / recvmsg,
+ * single and multishot into provided buffers) and TCP (connect, bind, listen, accept plain,
+ * direct and multishot, the same sends and receives, shutdown), with cancel, link timeouts,
+ * close and close_direct. Other opcodes (read, write, poll) answer -EOPNOTSUPP on an
+ * offloaded socket.
  */
 #ifndef XRING_OPS_XSOCK_H
 #define XRING_OPS_XSOCK_H
@@ -32,14 +34,16 @@ struct xsock_dgram {
 };
 
 struct xsock {
-	int fd;
-	int type;        /* SOCK_DGRAM or SOCK_STREAM */
+	int fd;   /* the plain descriptor, -1 for a direct one */
+	int slot; /* the direct descriptor's slot in the registered table, -1 for a plain one */
+	int type; /* SOCK_DGRAM or SOCK_STREAM */
 	struct tcb *tcb; /* SOCK_STREAM: the connection or listener, NULL before either */
 	struct xring_ctx *ctx;
 	struct req_wlist sendq;   /* TCP sends waiting for room, oldest first */
 	struct req_wlist acceptq; /* accepts waiting for a connection */
 	struct xreq *connecting;  /* the CONNECT waiting for the handshake */
 	bool listening;
+	bool err_taken; /* the connection's error was reported (take_err) */
 	struct netport *np;
 	uint32_t lip, rip;     /* network order */
 	uint16_t lport, rport; /* host order */
@@ -60,20 +64,92 @@ struct xsock_table {
 	unsigned nfd;
 	struct xsock *by_port[XSOCK_HASH];
 	unsigned n;
+	struct xsock **by_slot; /* direct descriptors (xsock_direct.c), nslots entries */
+	unsigned nslots, ndirect;
 };
 
 /* The offloaded socket behind a plain descriptor, or NULL. */
 struct xsock *xsock_by_fd(struct xring_ctx *ctx, int fd);
+
+/* The offloaded socket in a registered-table slot, or NULL. */
+static inline struct xsock *xsock_by_slot(struct xring_ctx *ctx, uint32_t slot)
+{
+	const struct xsock_table *t = ctx->xsocks;
+
+	return t->ndirect && slot < t->nslots ? t->by_slot[slot] : NULL;
+}
+
+/* The offloaded socket an SQE names (plain or fixed descriptor, or CLOSE's file_index), or
+ * NULL. ctx->xsocks must exist. */
+static inline struct xsock *xsock_of_sqe(struct xring_ctx *ctx, const struct xring_sqe *sqe)
+{
+	if (sqe->flags & XRING_SQE_FIXED_FILE)
+		return xsock_by_slot(ctx, (uint32_t) sqe->fd);
+	if (sqe->opcode == XRING_OP_CLOSE && sqe->file_index && !sqe->fd)
+		return xsock_by_slot(ctx, sqe->file_index - 1);
+	return xsock_by_fd(ctx, sqe->fd);
+}
 /* The operation that serves opcode on an offloaded socket. */
 const struct xring_op *xsock_op(uint8_t opcode);
 /* The iface's UDP hook. */
 int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct udp_view *udp);
 void xsock_exit(struct xring_ctx *ctx);
+/* Ends an offloaded socket (its pending requests fail with -ECANCELED). Its descriptor, plain
+ * or direct, is the caller's business. */
+void xsock_free(struct xring_ctx *ctx, struct xsock *xs);
+void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs);
+
+/*
+ * Direct descriptors on offloaded sockets (xsock_direct.c). The kernel ring's table slot holds
+ * the placeholder kernel socket, so the slot is taken there too and allocation, updates and
+ * kernel-side fixed-file operations keep their meaning; this table says which slots are
+ * offloaded.
+ */
+/* Runs fn (connect, bind or accept on a plain descriptor) on a fixed-file request: with a
+ * plain descriptor of the slot's socket while fn decides, so an offloaded socket made there
+ * lands in the slot. worth: whether the request could be offloaded at all. */
+int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
+		      int64_t (*fn)(struct xring_ctx *, struct xreq *), bool worth);
+/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes) into
+ * the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc range). The accept's
+ * result: 0, the allocated slot, or a negated errno (xs is then freed). */
+int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index);
+/* The slot now holds something else, or nothing: its offloaded socket, if any, ends. */
+void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
+/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. */
+void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
+void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
+/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. */
+void xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
+/* The application registered the offloaded socket xs (by its plain descriptor) in slot too. */
+void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot);
+void xdirect_exit(struct xring_ctx *ctx);
+/* The registered table is gone: every slot's name goes (sockets with a plain descriptor
+ * stay). */
+void xdirect_unregister(struct xring_ctx *ctx);
 /* Serves the receives of the sockets that became readable during a burst. */
 void xsock_serve_ready(struct netport *np);
+/* Ends every request waiting on xs (connect, sends, receives, accepts) with res; a TCP send
+ * or receive that moved bytes already ends with their count instead. */
+void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
+
+/* xsock_port.c: the port of np went down (-ENETDOWN), failed (-EIO) or came back (0). */
+void xsock_port_state(struct netport *np, int err);
+/* Whether an opcode is refused with the port's error while the port is in one. */
+bool xsock_port_refuses(uint8_t opcode);
 /* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes
  * but the socket's dummy counters. */
 int64_t xsock_dummy_send(struct xsock *xs, struct xreq *req);
+
+/*
+ * Receives into a provided buffer (xsock_recvmsg.c). xsmsg_room(): where the payload goes in b
+ * and how much fits (-EFAULT when a multishot RECVMSG's header does not fit). xsmsg_done():
+ * the CQE's res for n bytes received of full (a datagram's length), with the RECVMSG name
+ * (from, NULL for TCP) and flags written where the request wants them.
+ */
+int xsmsg_room(const struct xreq *req, const struct xring_buf *b, uint8_t **payload, uint32_t *cap);
+int32_t xsmsg_done(const struct xreq *req, const struct xring_buf *b, uint32_t n, size_t full,
+		   const struct sockaddr_in *from);
 
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;

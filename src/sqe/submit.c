@@ -147,8 +147,7 @@ static int init_req(struct xring_ctx *ctx, struct xreq *req, const struct xring_
 	if (fl & XRING_SQE_CQE_SKIP_SUCCESS)
 		req->flags |= REQ_F_CQE_SKIP;
 
-	if (xring_unlikely(ctx->xsocks != NULL) && !(fl & XRING_SQE_FIXED_FILE) &&
-	    xsock_by_fd(ctx, sqe->fd)) {
+	if (xring_unlikely(ctx->xsocks != NULL) && xsock_of_sqe(ctx, sqe)) {
 		/* An offloaded socket: its operations run on the ring's stack. */
 		const struct xring_op *xop = xsock_op(sqe->opcode);
 

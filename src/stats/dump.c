@@ -42,7 +42,11 @@ XRING_API int xring_dump_stats(struct xring *ring, int fd, int level)
 	if (!ctx || level < LOG_ERROR || level > LOG_DEBUG)
 		return -EINVAL;
 	if (fd >= 0) {
+		/* A plain descriptor, else a direct one (a registered-table slot). */
 		const struct xsock *xs = xsock_by_fd(ctx, fd);
+
+		if (!xs && ctx->xsocks)
+			xs = xsock_by_slot(ctx, (uint32_t) fd);
 
 		if (!xs)
 			return -EBADF;
@@ -58,6 +62,12 @@ XRING_API int xring_dump_stats(struct xring *ring, int fd, int level)
 	for (unsigned i = 0; ctx->xsocks && i < ctx->xsocks->nfd; i++)
 		if (ctx->xsocks->by_fd[i]) {
 			dump_sock(ctx->xsocks->by_fd[i], lvl);
+			n++;
+		}
+	/* Then those known only by a slot. */
+	for (unsigned i = 0; ctx->xsocks && i < ctx->xsocks->nslots; i++)
+		if (ctx->xsocks->by_slot[i] && ctx->xsocks->by_slot[i]->fd < 0) {
+			dump_sock(ctx->xsocks->by_slot[i], lvl);
 			n++;
 		}
 	return n;

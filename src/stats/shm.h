@@ -88,7 +88,7 @@ enum {
  */
 struct xstats_sock {
 	struct xstats_blk b;
-	int32_t fd;
+	int32_t fd;    /* plain descriptor, or -1 for a socket known only by its slot */
 	uint8_t type;  /* XSTATS_TCP or XSTATS_UDP */
 	uint8_t state; /* TCP: enum tcp_state when last seen; UDP: 1 when connected */
 	uint8_t listening;
@@ -105,7 +105,9 @@ struct xstats_sock {
 	uint64_t tx_errors;                /* sends that failed (no buffer, no route, too big) */
 	uint32_t rxq_now, rxq_max;         /* datagrams (UDP) or bytes (TCP) waiting to be read */
 	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked, never sent */
-	uint64_t rsvd[2];
+	int32_t slot;                      /* direct descriptor (registered-table slot), or -1 */
+	uint32_t pad1;
+	uint64_t rsvd[1];
 };
 
 struct xstats_hdr {

@@ -167,7 +167,7 @@ int xstats_fmt_sock(const struct xstats_sock *s, char *buf, size_t len)
 		"fd %d %s %s %s %s ring %u rx_bytes %llu rx_packets %llu tx_bytes %llu "
 		"tx_packets %llu segs_in %llu segs_out %llu rexmt_segs %llu rexmt_bytes %llu "
 		"drops %llu drop_rxq_full %llu drop_not_peer %llu drop_too_big %llu "
-		"tx_errors %llu rxq %u rxq_max %u dummy_sends %llu dummy_bytes %llu",
+		"tx_errors %llu rxq %u rxq_max %u dummy_sends %llu dummy_bytes %llu slot %d",
 		s->fd, s->type == XSTATS_TCP ? "tcp" : "udp", l, r, xstats_state_name(s), s->b.ring,
 		(unsigned long long) s->rx_bytes, (unsigned long long) s->rx_packets,
 		(unsigned long long) s->tx_bytes, (unsigned long long) s->tx_packets,
@@ -177,7 +177,7 @@ int xstats_fmt_sock(const struct xstats_sock *s, char *buf, size_t len)
 		(unsigned long long) s->drop_rxq_full, (unsigned long long) s->drop_not_peer,
 		(unsigned long long) s->drop_too_big, (unsigned long long) s->tx_errors, s->rxq_now,
 		s->rxq_max, (unsigned long long) s->dummy_sends,
-		(unsigned long long) s->dummy_bytes);
+		(unsigned long long) s->dummy_bytes, s->slot);
 }
 
 int xstats_fmt_sock_unpublished(const struct xstats_sock *s, char *buf, size_t len)
@@ -186,9 +186,9 @@ int xstats_fmt_sock_unpublished(const struct xstats_sock *s, char *buf, size_t l
 
 	fmt_addr(s->lip, s->lport, l, sizeof(l));
 	fmt_addr(s->rip, s->rport, r, sizeof(r));
-	return snprintf(buf, len, "fd %d %s %s %s %s ring %u unpublished", s->fd,
+	return snprintf(buf, len, "fd %d %s %s %s %s ring %u unpublished slot %d", s->fd,
 			s->type == XSTATS_TCP ? "tcp" : "udp", l, r, xstats_state_name(s),
-			s->b.ring);
+			s->b.ring, s->slot);
 }
 
 int xstats_fmt_ring(const struct xstats_ring *r, char *buf, size_t len)

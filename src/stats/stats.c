@@ -443,6 +443,7 @@ void stats_port_close(struct netport *np)
 static void sock_fill(struct xsock *xs, struct xstats_sock *s)
 {
 	s->fd = xs->fd;
+	s->slot = xs->slot;
 	s->type = xs->type == SOCK_STREAM ? XSTATS_TCP : XSTATS_UDP;
 	s->listening = xs->listening;
 	s->state = xs->type == SOCK_STREAM ? (xs->tcb ? (uint8_t) tcp_state(xs->tcb) : 0)

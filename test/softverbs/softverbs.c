@@ -56,6 +56,9 @@ struct sv_swqe {
 	unsigned flags;
 	int nsge;
 	struct ibv_sge sge[16];
+	bool tso;
+	uint16_t hdr_sz, mss;
+	uint8_t hdr[256]; /* TSO: the headers, copied at post as a provider inlines them */
 };
 
 struct sv_rwqe {
@@ -69,6 +72,7 @@ struct sv_qp {
 	struct sv_swqe *sq;
 	struct sv_rwqe *rq;
 	unsigned sq_cap, sq_head, sq_n, rq_cap, rq_head, rq_n, max_send_sge;
+	unsigned max_tso_header;
 	bool sig_all;
 	unsigned flows;
 	struct sv_qp *next;
@@ -466,9 +470,58 @@ static void rq_flush(struct sv_qp *q)
 }
 
 /* Execute up to max queued send WQEs of q. */
+static void st_be16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t) (v >> 8);
+	p[1] = (uint8_t) v;
+}
+
+/* What a NIC makes of an IBV_WR_TSO send; false for headers that are not Ethernet/IPv4/TCP. */
+static bool tso_send(struct sv_dev *d, const struct sv_swqe *w, const uint8_t *pay, size_t plen)
+{
+	static uint8_t fr[SV_FRAME_MAX];
+	size_t hl = w->hdr_sz, ihl, l4;
+	uint32_t seq;
+	unsigned id, flags;
+
+	if (hl < 54 || w->hdr[12] != 0x08 || w->hdr[13] != 0 || (w->hdr[14] >> 4) != 4)
+		return false;
+	ihl = (size_t) (w->hdr[14] & 15) * 4;
+	l4 = 14 + ihl;
+	if (w->hdr[23] != 6 || l4 + 20 > hl || l4 + (size_t) (w->hdr[l4 + 12] >> 4) * 4 != hl ||
+	    hl + w->mss > SV_FRAME_MAX)
+		return false;
+	id = (unsigned) (w->hdr[18] << 8 | w->hdr[19]);
+	seq = (uint32_t) w->hdr[l4 + 4] << 24 | (uint32_t) w->hdr[l4 + 5] << 16 |
+	      (uint32_t) w->hdr[l4 + 6] << 8 | w->hdr[l4 + 7];
+	flags = w->hdr[l4 + 13];
+	for (size_t off = 0, k = 0; off < plen || (!plen && !k); off += w->mss, k++) {
+		size_t n = plen - off < w->mss ? plen - off : w->mss;
+		bool last = off + n >= plen;
+		uint32_t s = seq + (uint32_t) off;
+
+		memcpy(fr, w->hdr, hl);
+		memcpy(fr + hl, pay + off, n);
+		st_be16(fr + 16, (unsigned) (hl - 14 + n));
+		st_be16(fr + 18, (id + (unsigned) k) & 0xffff);
+		fr[l4 + 4] = (uint8_t) (s >> 24);
+		fr[l4 + 5] = (uint8_t) (s >> 16);
+		fr[l4 + 6] = (uint8_t) (s >> 8);
+		fr[l4 + 7] = (uint8_t) s;
+		fr[l4 + 13] = (uint8_t) (flags & ~(last ? 0u : 0x09u) & ~(k ? 0x80u : 0u));
+		tx_csum(fr, hl + n);
+		d->st.tso_frames++;
+		d->st.tx_csum++;
+		wire_tx(d, fr, hl + n);
+		if (!plen)
+			break;
+	}
+	return true;
+}
+
 static unsigned qp_run(struct sv_qp *q, unsigned max)
 {
-	static uint8_t frame[SV_FRAME_MAX];
+	static uint8_t frame[1u << 18]; /* a TSO send's payload, or one frame */
 	struct sv_dev *d = q->ctx->dev;
 	unsigned done = 0;
 
@@ -490,7 +543,9 @@ static unsigned qp_run(struct sv_qp *q, unsigned max)
 
 			if (!mr_find(q->ctx, q->qp.pd, s, false))
 				wc.status = IBV_WC_LOC_PROT_ERR;
-			else if (len + s->length > SV_FRAME_MAX)
+			else if (len + s->length >
+				 (w->tso ? (d->cfg.tso < sizeof(frame) ? d->cfg.tso : sizeof(frame))
+					 : SV_FRAME_MAX))
 				wc.status = IBV_WC_LOC_LEN_ERR;
 			else
 				memcpy(frame + len, (const void *) (uintptr_t) s->addr, s->length);
@@ -506,13 +561,23 @@ static unsigned qp_run(struct sv_qp *q, unsigned max)
 			rq_flush(q);
 			continue;
 		}
-		if (w->flags & IBV_SEND_IP_CSUM) {
+		if (w->tso) {
+			if (!tso_send(d, w, frame, len)) {
+				bad("IBV_WR_TSO with headers that are not Ethernet, IPv4 and TCP");
+				wc.status = IBV_WC_LOC_QP_OP_ERR;
+				q->qp.state = IBV_QPS_ERR;
+				cq_push((struct sv_cq *) q->qp.send_cq, wc);
+				rq_flush(q);
+				continue;
+			}
+		} else if (w->flags & IBV_SEND_IP_CSUM) {
 			if (d->cfg.no_csum)
 				bad("IBV_SEND_IP_CSUM on a device without checksum offload");
 			else
 				tx_csum(frame, len), d->st.tx_csum++;
 		}
-		wire_tx(d, frame, len);
+		if (!w->tso)
+			wire_tx(d, frame, len);
 		if ((w->flags & IBV_SEND_SIGNALED) || q->sig_all)
 			cq_push((struct sv_cq *) q->qp.send_cq, wc);
 	}
@@ -543,8 +608,14 @@ static int op_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 	for (; wr; wr = wr->next) {
 		struct sv_swqe *w;
 
-		if (wr->opcode != IBV_WR_SEND || wr->num_sge < 0 ||
-		    (unsigned) wr->num_sge > q->max_send_sge) {
+		bool tso = wr->opcode == IBV_WR_TSO;
+
+		if ((wr->opcode != IBV_WR_SEND && !tso) || wr->num_sge < 0 ||
+		    (unsigned) wr->num_sge > q->max_send_sge ||
+		    (tso && (!wr->tso.hdr || !wr->tso.mss || !wr->tso.hdr_sz ||
+			     wr->tso.hdr_sz > q->max_tso_header))) {
+			if (tso && !q->max_tso_header)
+				bad("IBV_WR_TSO on a QP made without max_tso_header");
 			*badwr = wr;
 			ret = EINVAL;
 			goto out;
@@ -559,6 +630,13 @@ static int op_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 		w->flags = wr->send_flags;
 		w->nsge = wr->num_sge;
 		memcpy(w->sge, wr->sg_list, sizeof(*w->sge) * (size_t) wr->num_sge);
+		w->tso = tso;
+		if (tso) {
+			w->hdr_sz = wr->tso.hdr_sz;
+			w->mss = wr->tso.mss;
+			memcpy(w->hdr, wr->tso.hdr, wr->tso.hdr_sz);
+			d->st.tso_wqes++;
+		}
 		d->st.send_wqes++;
 		d->st.signaled_wqes += !!(wr->send_flags & IBV_SEND_SIGNALED);
 	}
@@ -953,6 +1031,10 @@ static int op_query_device_ex(struct ibv_context *c, const struct ibv_query_devi
 	if (!dev_of(c)->cfg.no_csum)
 		x.raw_packet_caps = IBV_RAW_PACKET_CAP_IP_CSUM;
 	x.phys_port_cnt_ex = 1;
+	if (dev_of(c)->cfg.tso) {
+		x.tso_caps.max_tso = dev_of(c)->cfg.tso;
+		x.tso_caps.supported_qpts = 1u << IBV_QPT_RAW_PACKET;
+	}
 	pthread_mutex_unlock(&L);
 	memcpy(a, &x, size < sizeof(x) ? size : sizeof(x));
 	return 0;
@@ -1031,6 +1113,45 @@ EXPORT const char *ibv_get_device_name(struct ibv_device *device)
 	return device->name;
 }
 
+/* ibv_create_qp_ex: what ibv_create_qp does, plus max_tso_header where the device has TSO. */
+static struct ibv_qp *op_create_qp_ex(struct ibv_context *ic, struct ibv_qp_init_attr_ex *x)
+{
+	struct ibv_qp_init_attr a = {
+		.qp_context = x->qp_context,
+		.send_cq = x->send_cq,
+		.recv_cq = x->recv_cq,
+		.srq = x->srq,
+		.cap = x->cap,
+		.qp_type = x->qp_type,
+		.sq_sig_all = x->sq_sig_all,
+	};
+	const uint32_t known = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_MAX_TSO_HEADER;
+	bool tso = x->comp_mask & IBV_QP_INIT_ATTR_MAX_TSO_HEADER;
+	struct ibv_qp *qp;
+
+	if (!(x->comp_mask & IBV_QP_INIT_ATTR_PD) || (x->comp_mask & ~known) ||
+	    x->pd->context != ic) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	pthread_mutex_lock(&L);
+	if (tso && (!ctx_of(ic)->dev->cfg.tso || x->max_tso_header > 256)) {
+		pthread_mutex_unlock(&L);
+		errno = EINVAL;
+		return NULL;
+	}
+	pthread_mutex_unlock(&L);
+	qp = ibv_create_qp(x->pd, &a);
+	if (qp && tso) {
+		pthread_mutex_lock(&L);
+		((struct sv_qp *) qp)->max_tso_header = x->max_tso_header;
+		pthread_mutex_unlock(&L);
+	}
+	if (qp)
+		x->cap = a.cap;
+	return qp;
+}
+
 static struct sv_dev *dev_from_ib(struct ibv_device *ib)
 {
 	for (int i = 0; i < SV_MAX_DEVS; i++)
@@ -1080,6 +1201,7 @@ EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 	if (!d->cfg.no_cq_ex)
 		c->vctx.create_cq_ex = op_create_cq_ex;
 	c->vctx.ibv_create_flow = op_create_flow;
+	c->vctx.create_qp_ex = op_create_qp_ex;
 	c->vctx.ibv_destroy_flow = op_destroy_flow;
 	pthread_mutex_init(&ic->mutex, NULL);
 	c->next = d->ctxs;
@@ -1727,4 +1849,45 @@ unsigned sv_misuse(void)
 const char *sv_last_misuse(void)
 {
 	return last_misuse;
+}
+
+/* ---- the mlx5 direct-verbs queries ------------------------------------------------------- */
+
+EXPORT bool mlx5dv_is_supported(struct ibv_device *device)
+{
+	bool yes;
+
+	pthread_mutex_lock(&L);
+	yes = dev_from_ib(device) && dev_from_ib(device)->cfg.mlx5;
+	pthread_mutex_unlock(&L);
+	return yes;
+}
+
+EXPORT int mlx5dv_query_device(struct ibv_context *ic, struct mlx5dv_context *a)
+{
+	const uint64_t known = MLX5DV_CONTEXT_MASK_CQE_COMPRESION | MLX5DV_CONTEXT_MASK_STRIDING_RQ;
+	bool yes;
+
+	pthread_mutex_lock(&L);
+	yes = ctx_of(ic)->dev->cfg.mlx5;
+	pthread_mutex_unlock(&L);
+	if (!yes)
+		return EOPNOTSUPP;
+	a->version = 1;
+	a->flags = MLX5DV_CONTEXT_FLAGS_CQE_V1 | MLX5DV_CONTEXT_FLAGS_MPW_ALLOWED |
+		   MLX5DV_CONTEXT_FLAGS_ENHANCED_MPW;
+	if (a->comp_mask & MLX5DV_CONTEXT_MASK_CQE_COMPRESION)
+		a->cqe_comp_caps = (struct mlx5dv_cqe_comp_caps){
+			.max_num = 64,
+			.supported_format =
+				MLX5DV_CQE_RES_FORMAT_HASH | MLX5DV_CQE_RES_FORMAT_CSUM};
+	if (a->comp_mask & MLX5DV_CONTEXT_MASK_STRIDING_RQ)
+		a->striding_rq_caps = (struct mlx5dv_striding_rq_caps){
+			.min_single_stride_log_num_of_bytes = 6,
+			.max_single_stride_log_num_of_bytes = 13,
+			.min_single_wqe_log_num_of_strides = 3,
+			.max_single_wqe_log_num_of_strides = 16,
+			.supported_qpts = 1u << IBV_QPT_RAW_PACKET};
+	a->comp_mask &= known;
+	return 0;
 }

@@ -16,6 +16,17 @@
  * IBV_FLOW_ATTR_FLAGS_DONT_TRAP); with no trapping match it counts as a frame for the kernel.
  * It lands in the QP's oldest receive WQE, checked against its MR (which needs LOCAL_WRITE).
  *
+ * A device made with a tso size offers TSO: ibv_query_device_ex() reports it for raw-packet QPs,
+ * ibv_create_qp_ex() takes a max_tso_header, and an IBV_WR_TSO work request (headers in
+ * wr.tso.hdr, payload in the scatter-gather list) is cut into frames of wr.tso.mss payload
+ * bytes, as a NIC does: each with the headers, its own IPv4 total length, an IPv4 id one above
+ * the previous frame's, its TCP sequence number, FIN and PSH only on the last frame, CWR only on
+ * the first, and fresh IPv4 and TCP checksums.
+ *
+ * It also stands in for the two mlx5 direct-verbs calls the port makes to see what a ConnectX
+ * device could do (mlx5dv_is_supported, mlx5dv_query_device): a device made with mlx5 says yes,
+ * with enhanced multi-packet send, CQE compression and striding receive queues.
+ *
  * Sends run at the doorbell (inside ibv_post_send) unless the device is deferred, when they
  * wait in the send queue until sv_run(): the "device" then works asynchronously to the caller.
  *
@@ -31,6 +42,7 @@
 #ifndef SOFTVERBS_H
 #define SOFTVERBS_H
 
+#include <infiniband/mlx5dv.h>
 #include <infiniband/verbs.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +68,8 @@ struct sv_dev_config {
 	bool port_down;        /* port starts IBV_PORT_DOWN */
 	int max_qp_wr;         /* 0: 32768 */
 	int max_sge;           /* 0: 16 */
+	uint32_t tso;          /* TSO on raw-packet QPs: tso_caps.max_tso; 0: no TSO */
+	bool mlx5;             /* answers mlx5dv_is_supported() and mlx5dv_query_device() */
 };
 
 enum sv_fail {
@@ -79,6 +93,7 @@ struct sv_stats {
 	uint64_t rx_frames;                    /* arrived from the wire */
 	uint64_t rx_delivered, rx_no_wqe, rx_not_ready, kernel_frames;
 	uint64_t completions, error_completions, cq_overruns, comp_events;
+	uint64_t tso_wqes, tso_frames; /* IBV_WR_TSO sends, and the frames they were cut into */
 };
 
 SV_EXPORT int sv_add(const struct sv_dev_config *c); /* device id, or -errno */

@@ -2,6 +2,10 @@
  * Deterministic simulation of two stacks (interface + TCP) joined by an in-memory link with a
  * seeded fault model, driven by a virtual clock that jumps to the next event. Test support
  * only: it allocates freely.
+ *
+ * Two implementations of this interface: sim.c, whose link is a list of frames in memory, and
+ * sim_verbs.c, whose link is a pair of verbs ports on two softverbs devices joined by a wire,
+ * each port under the fault decorator (nic/fault.h) on the same virtual clock.
  */
 #ifndef XRING_TEST_SIM_H
 #define XRING_TEST_SIM_H
@@ -9,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "nic/port.h"
 #include "stack/iface/iface.h"
 #include "stack/iface/txq.h"
 #include "stack/tcp/tcp.h"
@@ -24,6 +29,10 @@ struct sim_node {
 	struct iface ifc;
 	struct tcp_stack st;
 	uint32_t ip;
+	/* sim_verbs.c: the node's verbs port (under the fault decorator) instead of q */
+	struct port *port;
+	struct port_frame spare; /* a send buffer taken and not used (iface tx_abort) */
+	bool has_spare;
 };
 
 struct sim_frame {

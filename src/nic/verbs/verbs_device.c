@@ -166,6 +166,7 @@ int vb_dev_open(struct vb_port *vp, const struct port_verbs_config *c, const cha
 			continue;
 		}
 		snprintf(vp->devname, sizeof(vp->devname), "%s", name);
+		vb_mlx5_probe(vp, list[i]);
 		ret = 0;
 	}
 	if (ret == -ENODEV)
@@ -276,5 +277,14 @@ int vb_caps(struct vb_port *vp, char *err, size_t errlen)
 	vp->port.caps = PORT_CAP_STEER | PORT_CAP_EXTERNAL_TX;
 	if (vp->csum)
 		vp->port.caps |= PORT_CAP_TX_CSUM | PORT_CAP_RX_CSUM;
+	/* TSO computes every segment's checksums: a device without checksum offload has none. */
+	vp->tso = !vp->no_tso && vp->csum && da.tso_caps.max_tso > 0 &&
+		  (da.tso_caps.supported_qpts & (1u << IBV_QPT_RAW_PACKET));
+	if (!vp->tbs)
+		vp->tbs = vp->tso ? 65536 : vp->bs;
+	if (vp->tso) {
+		vp->port.caps |= PORT_CAP_TSO;
+		vp->port.tso_max = vp->tbs < da.tso_caps.max_tso ? vp->tbs : da.tso_caps.max_tso;
+	}
 	return 0;
 }

@@ -91,7 +91,7 @@ struct vb_queue {
 	struct vb_cqe cqe[VB_WC_BATCH];
 	struct ibv_wc wc[VB_WC_BATCH];
 
-	uint64_t doorbells, rx_posts, signaled, wc_errors, comp_events;
+	uint64_t doorbells, rx_posts, signaled, wc_errors, comp_events, tso_sends;
 };
 
 struct vb_region {
@@ -115,13 +115,16 @@ struct vb_port {
 	struct pmem mem; /* pool's memory (nic/pool_mem.h) */
 	uint8_t port_num;
 	unsigned nrx, ntx, bs, rx_batch, tx_signal, max_sge, max_rules;
+	unsigned tbs;               /* bytes per send buffer */
 	bool csum, dont_trap, tags; /* tags: rules carry a flow tag */
-	int error;                  /* 0, -ENETDOWN or -EIO; atomic */
+	bool tso, no_tso;
+	int error; /* 0, -ENETDOWN or -EIO; atomic */
 	struct vb_queue *qs;
 	struct port_queue **qptrs;
 	struct vb_region regions[VERBS_MAX_REGIONS];
 	struct vb_rule *rules;
 	uint64_t async_events, port_down, port_up, fatal; /* atomic */
+	struct port_verbs_mlx5 mlx5;
 };
 
 static inline struct vb_port *vbp(struct port *p)
@@ -159,6 +162,9 @@ int vb_dev_open(struct vb_port *vp, const struct port_verbs_config *c, const cha
 		size_t errlen);
 int vb_caps(struct vb_port *vp, char *err, size_t errlen);
 void vb_describe(struct vb_port *vp, const struct port_verbs_config *c, const char *sysfs);
+
+/* verbs_mlx5.c */
+void vb_mlx5_probe(struct vb_port *vp, struct ibv_device *dev);
 
 /* verbs_events.c */
 int vb_read_events(struct vb_port *vp);

@@ -14,7 +14,8 @@
 
 static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *err, size_t errlen)
 {
-	size_t len = (size_t) vp->port.nqueues * (vp->nrx + vp->ntx) * vp->bs;
+	size_t len = (size_t) vp->port.nqueues *
+		     ((size_t) vp->nrx * vp->bs + (size_t) vp->ntx * vp->tbs);
 	void *m;
 	int ret;
 
@@ -28,7 +29,6 @@ static int pools(struct vb_port *vp, const struct port_verbs_config *c, char *er
 	m = vp->mem.addr;
 	len = vp->mem.size;
 	vp->pool = m;
-	vp->pool_len = len;
 	/* Receives write into the pools: LOCAL_WRITE. Sends only read. */
 	vp->pool_mr = ibv_reg_mr(vp->pd, m, len, IBV_ACCESS_LOCAL_WRITE);
 	if (!vp->pool_mr) {
@@ -93,6 +93,7 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	if (!out || !c.netdev == !c.dev || c.nqueues > VERBS_MAX_QUEUES || !pow2(c.rx_bufs) ||
 	    !pow2(c.tx_bufs) || c.rx_bufs > (1u << 16) || c.tx_bufs > (1u << 16) ||
 	    c.buf_size < 256 || c.buf_size > 65536 || c.rx_batch > c.rx_bufs ||
+	    (c.tx_buf_size && (c.tx_buf_size < 256 || c.tx_buf_size > (1u << 18))) ||
 	    c.tx_signal > c.tx_bufs / 2 || c.max_rules > (1u << 20)) {
 		vb_errf(err, errlen,
 			"verbs: bad port config (give exactly one of netdev and dev; "
@@ -108,6 +109,8 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 	vp->nrx = c.rx_bufs;
 	vp->ntx = c.tx_bufs;
 	vp->bs = c.buf_size;
+	vp->tbs = c.tx_buf_size;
+	vp->no_tso = c.no_tso;
 	vp->rx_batch = c.rx_batch;
 	vp->tx_signal = c.tx_signal;
 	vp->max_rules = c.max_rules;
@@ -129,6 +132,25 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 		goto fail;
 	}
 	ret = pools(vp, &c, err, errlen);
+	if (ret && vp->tso && !c.tx_buf_size) {
+		/* TSO's 64 KiB send buffers are the bulk of the pool: without them the port still
+		 * works (RLIMIT_MEMLOCK is often 8 MiB, XRING_MEM_LIMIT may be lower), one MTU per
+		 * send. */
+		log_warn("verbs: %s: no room for TSO send buffers (%zu bytes); TSO off",
+			 vp->devname, vp->mem.size ? vp->mem.size : vp->mem.len);
+		if (vp->pool_mr)
+			ibv_dereg_mr(vp->pool_mr);
+		pmem_free(&vp->mem);
+		vp->pool = NULL;
+		vp->pool_mr = NULL;
+		vp->tso = false;
+		vp->tbs = vp->bs;
+		vp->port.caps &= ~(unsigned) PORT_CAP_TSO;
+		vp->port.tso_max = 0;
+		if (err && errlen)
+			err[0] = 0;
+		ret = pools(vp, &c, err, errlen);
+	}
 	if (ret)
 		goto fail;
 	if (fcntl(vp->ctx->async_fd, F_SETFL, fcntl(vp->ctx->async_fd, F_GETFL) | O_NONBLOCK)) {
@@ -155,9 +177,9 @@ int port_verbs_open(const struct port_verbs_config *cfg, struct port **out, char
 			goto fail;
 		}
 	}
-	log_info("verbs: %s on %s port %u: %u queue%s, checksum offload %s", vp->port.name,
+	log_info("verbs: %s on %s port %u: %u queue%s, checksum offload %s, TSO %s", vp->port.name,
 		 vp->devname, vp->port_num, c.nqueues, c.nqueues == 1 ? "" : "s",
-		 vp->csum ? "on" : "off");
+		 vp->csum ? "on" : "off", vp->tso ? "on" : "off");
 	*out = &vp->port;
 	return 0;
 fail:
@@ -216,6 +238,7 @@ void port_verbs_stats(const struct port *p, struct port_verbs_stats *o)
 		o->rx_posts += vq->rx_posts;
 		o->signaled += vq->signaled;
 		o->wc_errors += vq->wc_errors;
+		o->tso_sends += vq->tso_sends;
 	}
 }
 

@@ -19,7 +19,16 @@
  * PORT_CAP_TX_CSUM and PORT_CAP_RX_CSUM are set; a frame with PORT_F_TX_IP_CSUM or
  * PORT_F_TX_L4_CSUM is posted with IBV_SEND_IP_CSUM, which has the NIC compute both the IPv4
  * header and the TCP/UDP checksum; a received completion with IBV_WC_IP_CSUM_OK carries
- * PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK. TSO is not used (port.h has no MSS to give).
+ * PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK.
+ *
+ * TSO: when ibv_query_device_ex() reports tso_caps with IBV_QPT_RAW_PACKET among its QP types
+ * (and the config does not turn it off), the QPs are made with ibv_create_qp_ex() and a
+ * max_tso_header of VERBS_TSO_HDR bytes, send buffers grow to tx_buf_size (64 KiB by default) and
+ * the port offers PORT_CAP_TSO with tso_max = the smaller of that and the device's max_tso. A
+ * PORT_F_TX_TSO frame goes out as one IBV_WR_TSO work request: its Ethernet, IPv4 and TCP
+ * headers as wr.tso.hdr (copied into the WQE by the provider), the rest as the one
+ * scatter-gather entry, tso_mss as wr.tso.mss, with IBV_SEND_IP_CSUM; the NIC sends MSS-sized
+ * frames with their own lengths, IPv4 ids, checksums and sequence numbers.
  *
  * Steering (ibv_create_flow on the QP of rule.queue): a TCP/UDP rule with a remote address is a
  * 5-tuple (priority 0), one without is a listener 3-tuple (priority 1), one without a local port
@@ -62,25 +71,29 @@ enum {
 	VERBS_MAX_REGIONS = 16, /* mem_register() regions per port */
 	VERBS_MAX_SGE = 8,      /* buffers of one chained frame */
 	VERBS_ASYNC_EVERY = 1024,
+	VERBS_TSO_HDR = 128, /* max_tso_header: Ethernet + IPv4 + TCP with options fit */
 };
 
 struct port_verbs_config {
-	const char *netdev; /* Linux netdev of the port, e.g. "ens1f0" ... */
-	const char *dev;    /* ... or the RDMA device, e.g. "mlx5_0": exactly one of the two */
-	uint8_t port_num;   /* device port; 0 means 1 */
-	unsigned nqueues;   /* QP/CQ sets; 0 means 1 */
-	unsigned rx_bufs;   /* receive buffers (and RQ depth) per queue, power of two; 0: 1024 */
-	unsigned tx_bufs;   /* send buffers (and SQ depth) per queue, power of two; 0: 1024 */
-	unsigned buf_size;  /* bytes per buffer, 256..65536; 0: 2048 */
-	unsigned rx_batch;  /* receive WQEs posted per ibv_post_recv; 0: 32 */
-	unsigned tx_signal; /* ask for a send completion every this many WQEs; 0: 32 */
-	unsigned max_rules; /* steering rules; 0: 1024 */
-	bool hugepages;     /* unused: XRING_HUGEPAGES decides for every pool (nic/pool_mem.h) */
-	const uint8_t *mac; /* override the MAC found from the netdev or GID 0 */
-	uint32_t ip;        /* network byte order; 0: the netdev's primary IPv4 address */
-	uint8_t prefix_len; /* with ip */
-	uint16_t mtu;       /* override the MTU; 0: the netdev's, else 1500 */
-	const char *sysfs;  /* root of sysfs for the netdev mapping; NULL means "/sys" */
+	const char *netdev;   /* Linux netdev of the port, e.g. "ens1f0" ... */
+	const char *dev;      /* ... or the RDMA device, e.g. "mlx5_0": exactly one of the two */
+	uint8_t port_num;     /* device port; 0 means 1 */
+	unsigned nqueues;     /* QP/CQ sets; 0 means 1 */
+	unsigned rx_bufs;     /* receive buffers (and RQ depth) per queue, power of two; 0: 1024 */
+	unsigned tx_bufs;     /* send buffers (and SQ depth) per queue, power of two; 0: 1024 */
+	unsigned buf_size;    /* bytes per buffer, 256..65536; 0: 2048 */
+	unsigned tx_buf_size; /* bytes per send buffer, 256..262144; 0: 65536 with TSO, else
+			       * buf_size */
+	bool no_tso;          /* do not use TSO even where the device has it */
+	unsigned rx_batch;    /* receive WQEs posted per ibv_post_recv; 0: 32 */
+	unsigned tx_signal;   /* ask for a send completion every this many WQEs; 0: 32 */
+	unsigned max_rules;   /* steering rules; 0: 1024 */
+	bool hugepages;       /* unused: XRING_HUGEPAGES decides for every pool (nic/pool_mem.h) */
+	const uint8_t *mac;   /* override the MAC found from the netdev or GID 0 */
+	uint32_t ip;          /* network byte order; 0: the netdev's primary IPv4 address */
+	uint8_t prefix_len;   /* with ip */
+	uint16_t mtu;         /* override the MTU; 0: the netdev's, else 1500 */
+	const char *sysfs;    /* root of sysfs for the netdev mapping; NULL means "/sys" */
 };
 
 /* Verbs-specific counters, port-wide. */
@@ -92,6 +105,7 @@ struct port_verbs_stats {
 	uint64_t rx_posts;    /* ibv_post_recv() calls */
 	uint64_t signaled;    /* send WQEs that asked for a completion */
 	uint64_t wc_errors;   /* completions with a status other than success */
+	uint64_t tso_sends;   /* IBV_WR_TSO work requests */
 };
 
 /*
@@ -120,6 +134,15 @@ int port_verbs_error(const struct port *p);
 int port_verbs_events(struct port *p);
 
 void port_verbs_stats(const struct port *p, struct port_verbs_stats *out);
+
+/* What mlx5 direct verbs report for the port's device (verbs_mlx5.c); detected, not used. */
+struct port_verbs_mlx5 {
+	bool supported;         /* mlx5dv_is_supported(): a ConnectX (mlx5) device */
+	bool mpw, enhanced_mpw; /* multi-packet send WQEs */
+	uint32_t cqe_comp_max;  /* CQE compression: most CQEs in one compressed block, 0: none */
+	bool striding_rq;       /* striding (multi-packet) receive queues on raw-packet QPs */
+};
+void port_verbs_mlx5(const struct port *p, struct port_verbs_mlx5 *out);
 
 /* The RDMA device the port runs on, e.g. "mlx5_0". */
 const char *port_verbs_device(const struct port *p);

@@ -217,7 +217,7 @@ void vb_rx_release(struct port_queue *q, const struct port_frame *f, unsigned n)
 int vb_tx_alloc(struct port_queue *q, struct port_frame *f, unsigned n)
 {
 	struct vb_queue *vq = vbq(q);
-	uint32_t bs = vq->vp->bs;
+	uint32_t bs = vq->vp->tbs;
 	unsigned i;
 
 	if (vq->nfree < n)
@@ -251,9 +251,23 @@ static int region_of(const struct vb_port *vp, const void *data, uint32_t len)
 	return -1;
 }
 
+/* The bytes of Ethernet, IPv4 and TCP headers a TSO frame starts with, 0 when unusable. */
+static uint16_t tso_hdr_len(const struct port_frame *f)
+{
+	const uint8_t *d = f->data;
+	uint32_t hl;
+
+	if (f->l4_off < 34 || f->len < f->l4_off + 20u || !f->tso_mss || f->tso_mss > 0xffff)
+		return 0;
+	hl = f->l4_off + (uint32_t) (d[f->l4_off + 12] >> 4) * 4;
+	if (hl > VERBS_TSO_HDR || hl > f->len || hl < f->l4_off + 20u)
+		return 0;
+	return (uint16_t) hl;
+}
+
 static bool tx_buf_valid(const struct vb_queue *vq, const struct port_frame *f)
 {
-	uint32_t bs = vq->vp->bs;
+	uint32_t bs = vq->vp->tbs;
 	uintptr_t base;
 
 	if (f->len > bs || f->buf >= vq->vp->ntx || vq->state[f->buf] != VB_ALLOC)
@@ -351,6 +365,11 @@ int vb_tx_post(struct port_queue *q, const struct port_frame *f, unsigned n)
 				return i ? (int) i : -EINVAL;
 			}
 			csum |= !!(p->flags & (PORT_F_TX_IP_CSUM | PORT_F_TX_L4_CSUM));
+			/* TSO: one whole frame in one queue buffer, headers that fit the WQE. */
+			if ((p->flags & PORT_F_TX_TSO) &&
+			    (!vp->tso || end != i || (p->flags & (PORT_F_MORE | PORT_F_EXTERNAL)) ||
+			     !tso_hdr_len(p)))
+				return i ? (int) i : -EINVAL;
 			if (!(p->flags & PORT_F_MORE))
 				break;
 			if (++end == n)
@@ -396,6 +415,21 @@ int vb_tx_post(struct port_queue *q, const struct port_frame *f, unsigned n)
 			.opcode = IBV_WR_SEND,
 			.send_flags = csum && vp->csum ? IBV_SEND_IP_CSUM : 0,
 		};
+		if (f[i - 1].flags & PORT_F_TX_TSO) {
+			const struct port_frame *p = &f[i - 1];
+			uint16_t hl = tso_hdr_len(p);
+
+			/* The headers go in the WQE; the payload is the buffer past them. */
+			vq->swr[s].opcode = IBV_WR_TSO;
+			vq->swr[s].send_flags |= IBV_SEND_IP_CSUM;
+			vq->swr[s].tso.hdr = p->data;
+			vq->swr[s].tso.hdr_sz = hl;
+			vq->swr[s].tso.mss = (uint16_t) p->tso_mss;
+			sg[0].addr += hl;
+			sg[0].length -= hl;
+			vq->swr[s].num_sge = sg[0].length ? 1 : 0;
+			vq->tso_sends++;
+		}
 		if (++vq->unsignaled >= vp->tx_signal) {
 			vq->swr[s].send_flags |= IBV_SEND_SIGNALED;
 			vq->unsignaled = 0;
@@ -573,7 +607,21 @@ static int qp_create(struct vb_queue *vq)
 	struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = vp->port_num};
 	int ret;
 
-	vq->qp = ibv_create_qp(vp->pd, &qa);
+	if (vp->tso) {
+		struct ibv_qp_init_attr_ex qx = {
+			.send_cq = qa.send_cq,
+			.recv_cq = qa.recv_cq,
+			.cap = qa.cap,
+			.qp_type = qa.qp_type,
+			.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_MAX_TSO_HEADER,
+			.pd = vp->pd,
+			.max_tso_header = VERBS_TSO_HDR,
+		};
+
+		vq->qp = ibv_create_qp_ex(vp->ctx, &qx);
+	} else {
+		vq->qp = ibv_create_qp(vp->pd, &qa);
+	}
 	if (!vq->qp)
 		return -errno;
 	ret = ibv_modify_qp(vq->qp, &a, IBV_QP_STATE | IBV_QP_PORT);
@@ -599,7 +647,7 @@ static int set_nonblock(int fd)
 
 int vb_queue_setup(struct vb_port *vp, struct vb_queue *vq, unsigned index)
 {
-	size_t per = (size_t) (vp->nrx + vp->ntx) * vp->bs;
+	size_t per = (size_t) vp->nrx * vp->bs + (size_t) vp->ntx * vp->tbs;
 	uint32_t ck_n = 1;
 	struct epoll_event ev = {.events = EPOLLIN};
 	int ret;

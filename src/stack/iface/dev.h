@@ -21,6 +21,10 @@ struct iface_txbuf {
 	uint32_t cap;  /* bytes writable at data */
 	uint32_t len;  /* bytes to send, set before tx_post */
 	uint64_t id;   /* the device's own handle, opaque to the interface */
+	/* Set by the interface at post: 0 for an ordinary frame; for a TCP frame beyond the MTU
+	 * (only with iface_config.tso_max), the payload bytes per segment the device cuts it
+	 * into. */
+	uint16_t tso_mss;
 };
 
 struct iface_dev_ops {

@@ -77,6 +77,7 @@ static bool is_bcast(const struct iface *ifc, uint32_t ip)
 
 static void pad_and_post(struct iface *ifc, struct iface_txbuf *b, uint32_t len)
 {
+	b->tso_mss = 0;
 	/* Short frames are padded here so what leaves is exactly what tests (and pcaps) see,
 	 * whether or not the device would pad. */
 	if (len < ETH_ZLEN && b->cap >= ETH_ZLEN) {
@@ -152,6 +153,7 @@ int iface_ip4_begin(struct iface *ifc, uint64_t now, uint32_t dst, struct iface_
 	tx->dst = dst;
 	tx->neigh = -1;
 	tx->pkt = -1;
+	tx->tso_mss = 0;
 	if (ip4_is_multicast(dst))
 		return -EOPNOTSUPP;
 	if (is_bcast(ifc, dst)) {
@@ -193,6 +195,27 @@ lend:
 	return 0;
 }
 
+int iface_ip4_begin_tso(struct iface *ifc, uint64_t now, uint32_t dst, uint16_t mss,
+			struct iface_tx *tx)
+{
+	int ret = iface_ip4_begin(ifc, now, dst, tx);
+	size_t cap;
+
+	if (ret || tx->pkt >= 0 || !ifc->cfg.tso_max || !mss ||
+	    ifc->cfg.tso_max <= ETH_HLEN + IP4_HLEN)
+		return ret;
+	cap = tx->buf.cap - ETH_HLEN - IP4_HLEN;
+	if (cap > ifc->cfg.tso_max - ETH_HLEN - IP4_HLEN)
+		cap = ifc->cfg.tso_max - ETH_HLEN - IP4_HLEN;
+	if (cap > 65535 - IP4_HLEN)
+		cap = 65535 - IP4_HLEN;
+	if (cap > tx->l4_cap) {
+		tx->l4_cap = cap;
+		tx->tso_mss = mss;
+	}
+	return 0;
+}
+
 void iface_ip4_abort(struct iface *ifc, struct iface_tx *tx)
 {
 	if (tx->pkt >= 0)
@@ -221,10 +244,18 @@ int iface_ip4_commit(struct iface *ifc, struct iface_tx *tx, uint8_t proto, uint
 		return -EMSGSIZE;
 	}
 	ip4_emit(tx->buf.data + ETH_HLEN, IP4_HLEN, &h, l4_len);
-	if (tx->pkt >= 0)
+	if (tx->pkt >= 0) {
 		neigh_pkt_queue(ifc, tx->neigh, tx->pkt, len);
-	else
+	} else if (l4_len > (size_t) ifc->mtu - IP4_HLEN) {
+		/* Only begin_tso lends room past the MTU: the device cuts this one. */
+		tx->buf.len = len;
+		tx->buf.tso_mss = tx->tso_mss;
+		ifc->stats.tx_frames++;
+		ifc->stats.tx_bytes += len;
+		ifc->dev.ops->tx_post(ifc->dev.ctx, &tx->buf);
+	} else {
 		pad_and_post(ifc, &tx->buf, len);
+	}
 	return 0;
 }
 

@@ -34,6 +34,9 @@ struct iface_config {
 	uint16_t mtu;     /* IP MTU, 68..9000; 0 means 1500 */
 	uint8_t ttl;      /* 0 means 64 */
 	uint16_t ip_id;   /* first IPv4 identification used (a seed, for reproducible runs) */
+	/* The device segments TCP (TSO): the largest frame it takes, Ethernet header included;
+	 * 0: no TSO. See iface_ip4_begin_tso(). */
+	uint32_t tso_max;
 
 	/* Neighbour cache; 0 picks the default in brackets. */
 	unsigned neigh_entries;     /* [64] */
@@ -179,12 +182,21 @@ struct iface_tx {
 	int32_t neigh; /* index of the neighbour waiting, or -1 when sending now */
 	int32_t pkt;   /* pending slot */
 	uint32_t dst;
+	uint16_t tso_mss;
 };
 
 int iface_ip4_begin(struct iface *ifc, uint64_t now, uint32_t dst, struct iface_tx *tx);
 int iface_ip4_commit(struct iface *ifc, struct iface_tx *tx, uint8_t proto, uint8_t tos,
 		     size_t l4_len);
 void iface_ip4_abort(struct iface *ifc, struct iface_tx *tx);
+/*
+ * begin for a TCP segment the device may cut (TSO): when the interface has tso_max and the
+ * frame goes out now (not queued behind ARP), l4_cap reaches past the MTU, up to tso_max and
+ * the 64 KiB an IPv4 length can say; a frame committed beyond the MTU goes to the device with
+ * mss (payload bytes per segment, so that each segment fits the MTU). Else as begin.
+ */
+int iface_ip4_begin_tso(struct iface *ifc, uint64_t now, uint32_t dst, uint16_t mss,
+			struct iface_tx *tx);
 
 /* begin + copy + commit. */
 int iface_ip4_send(struct iface *ifc, uint64_t now, uint32_t dst, uint8_t proto, uint8_t tos,

@@ -92,11 +92,6 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 	size_t hl;
 	int olen, ret;
 
-	ret = iface_ip4_begin(st->ifc, now, t->raddr, &tx);
-	if (ret < 0) {
-		st->stats.tx_fail++;
-		return ret;
-	}
 	build_opts(t, now, flags, &o);
 	olen = tcp_opts_len(&o);
 	if (olen < 0) {
@@ -104,6 +99,20 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		olen = tcp_opts_len(&o);
 	}
 	hl = TCP_HLEN + (size_t) olen;
+	if (len > t->mss) {
+		/* Beyond one MSS only where the device segments (tcp_tso_len): each of its
+		 * segments carries these options, so its payload is what fits the MTU. */
+		size_t seg = (size_t) st->ifc->mtu - IP4_HLEN - hl;
+
+		ret = iface_ip4_begin_tso(st->ifc, now, t->raddr,
+					  (uint16_t) (seg < t->mss ? seg : t->mss), &tx);
+	} else {
+		ret = iface_ip4_begin(st->ifc, now, t->raddr, &tx);
+	}
+	if (ret < 0) {
+		st->stats.tx_fail++;
+		return ret;
+	}
 	if (hl > tx.l4_cap) {
 		iface_ip4_abort(st->ifc, &tx);
 		st->stats.tx_fail++;
@@ -130,7 +139,9 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		.flags = flags,
 		.window = (flags & TCP_RST) ? 0 : window_field(t, flags),
 	};
-	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr, 0);
+	/* A frame the device cuts gets its checksums from the device, segment by segment. */
+	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr,
+		       tx.tso_mss && hl + len > (size_t) st->ifc->mtu - IP4_HLEN ? TCP_CSUM_OK : 0);
 	if (ret < 0) {
 		iface_ip4_abort(st->ifc, &tx);
 		st->stats.tx_fail++;
@@ -222,8 +233,29 @@ static void syn_output(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		tcp_rexmt_arm(st, t, now);
 }
 
+/*
+ * The most one new segment may carry: one MSS, or where the device segments (TSO) as many of the
+ * segments it will cut as one TSO frame holds, up to 64 KiB (with room for the largest TCP
+ * header). The device's segments carry the options too (timestamps: 12 bytes less payload).
+ */
+static uint32_t tcp_tso_len(const struct tcp_stack *st, const struct tcb *t)
+{
+	uint32_t max = st->ifc->cfg.tso_max, room;
+	uint32_t seg = (uint32_t) st->ifc->mtu - IP4_HLEN - TCP_HLEN - (t->flags & TF_TS ? 12 : 0);
+
+	if (seg > t->mss)
+		seg = t->mss;
+	if (!max || max <= ETH_HLEN + IP4_HLEN + 60 + 2 * seg)
+		return t->mss;
+	room = max - ETH_HLEN - IP4_HLEN - 60;
+	if (room > 65535 - IP4_HLEN - 60)
+		room = 65535 - IP4_HLEN - 60;
+	return room / seg * seg;
+}
+
 int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now)
 {
+	uint32_t seg_max = tcp_tso_len(st, t);
 	bool sent = false;
 
 	switch (t->state) {
@@ -256,7 +288,7 @@ int tcp_output(struct tcp_stack *st, struct tcb *t, uint64_t now)
 		uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
 		uint32_t inflight = t->snd_nxt - t->snd_una;
 		uint32_t usable = wnd > inflight ? wnd - inflight : 0;
-		uint32_t len = avail < t->mss ? avail : t->mss;
+		uint32_t len = avail < seg_max ? avail : seg_max;
 		uint32_t fin_seq = t->snd_buf_seq + t->sbuf_len;
 		bool rexmt = SEQ_LT(t->snd_nxt, t->snd_max);
 		bool fin;
