@@ -830,11 +830,11 @@ static void tcp_script(struct dpeer *p, int lfd, const struct sockaddr_in *dst, 
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	char buf[64] = {0};
 	struct xring_sqe *sqe;
+	/* Written when the accept completes, later than the block that issues it. */
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof(peer);
 
 	if (!p->kernel) {
-		struct sockaddr_in peer;
-		socklen_t plen = sizeof(peer);
-
 		sqe = xring_get_sqe(&sr);
 		xring_prep_accept(sqe, lfd, (struct sockaddr *) &peer, &plen, 0);
 		sqe->user_data = 903;
