@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,19 @@
 #define PIPE_DEPTH 32
 #define SRV_IP     "198.18.0.2"
 #define CLI_IP     "198.18.0.1"
-#define PORT       7000
+/*
+ * The link's settings: jumbo frames, as memif links between VPP or DPDK applications commonly
+ * run (the kernel's loopback has a 64 KiB MTU), and no TCP checksums, since both ends are ours
+ * and the link is memory (the kernel's loopback does not checksum either).
+ */
+#define LINK       ",mtu=9000,bufsize=9216,csum=none"
 
 static int pp_iters = 20000, pp_warmup = 1000, pl_rounds = 5000;
 static double stream_secs = 2.0;
+/* The server's port: one per run, so two demos at once (a test beside a user) do not meet on
+ * the kernel's placeholder for it. */
+static uint16_t srv_port = 7000;
+static int only = -1; /* --only=N: run workload N alone (0 ping-pong, 1 stream, 2 pipelined) */
 static bool hold;
 
 /* What one offloaded connection of the client moved: bytes and CQEs that carried them. */
@@ -117,7 +127,7 @@ static int32_t x_wait(struct xring *r, unsigned n)
 
 static int x_socket_connect(struct xring *r)
 {
-	struct sockaddr_in srv = sin_of(SRV_IP, PORT);
+	struct sockaddr_in srv = sin_of(SRV_IP, srv_port);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	int32_t res;
 
@@ -188,7 +198,7 @@ static void x_ring(struct xring *r, const char *spec)
 static void x_server(const char *spec)
 {
 	static char buf[CHUNK];
-	struct sockaddr_in me = sin_of(SRV_IP, PORT);
+	struct sockaddr_in me = sin_of(SRV_IP, srv_port);
 	struct xring r;
 	int lfd, fd;
 	int32_t n;
@@ -204,13 +214,15 @@ static void x_server(const char *spec)
 	for (int phase = 0; phase < 3; phase++) {
 		uint64_t total = 0;
 
+		if (only >= 0 && phase != only)
+			continue;
 		xring_prep_accept(xring_get_sqe(&r), lfd, NULL, NULL, 0);
 		fd = x_wait(&r, 1);
 		if (fd < 0)
 			die("accept", fd);
 		for (;;) {
 			xring_prep_recv(xring_get_sqe(&r), fd, buf, phase == 0 ? MSG : CHUNK,
-					phase == 0 ? MSG_WAITALL : 0);
+					phase != 2 ? MSG_WAITALL : 0);
 			n = x_wait(&r, 1);
 			if (n <= 0)
 				break;
@@ -238,68 +250,75 @@ static void x_client(const char *spec, struct result res[3])
 	int fd;
 
 	x_ring(&r, spec);
-	printf("  memif link up; 64-byte ping-pong ...\n");
-	fflush(stdout);
-	fd = x_socket_connect(&r);
-	cur = &conns[0];
-	cur->fd = fd;
-	for (int i = -pp_warmup; i < pp_iters; i++) {
-		uint64_t t = now_ns();
+	if (only < 0 || only == 0) {
+		printf("  memif link up; 64-byte ping-pong ...\n");
+		fflush(stdout);
+		fd = x_socket_connect(&r);
+		cur = &conns[0];
+		cur->fd = fd;
+		for (int i = -pp_warmup; i < pp_iters; i++) {
+			uint64_t t = now_ns();
 
-		x_send(&r, fd, buf, MSG);
-		x_recv(&r, fd, in, MSG, MSG_WAITALL);
-		if (x_wait(&r, 2) != MSG)
-			die("ping-pong", EIO);
-		if (i >= 0)
-			rtt[i] = now_ns() - t;
+			x_send(&r, fd, buf, MSG);
+			x_recv(&r, fd, in, MSG, MSG_WAITALL);
+			if (x_wait(&r, 2) != MSG)
+				die("ping-pong", EIO);
+			if (i >= 0)
+				rtt[i] = now_ns() - t;
+		}
+		rtt_stats(rtt, pp_iters, &res[0]);
+		x_done(&r, fd);
 	}
-	rtt_stats(rtt, pp_iters, &res[0]);
-	x_done(&r, fd);
 
-	printf("  stream of 64 KiB sends for %.1f s ...\n", stream_secs);
-	fflush(stdout);
-	fd = x_socket_connect(&r);
-	cur = &conns[1];
-	cur->fd = fd;
-	t0 = now_ns();
-	while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
-		x_send(&r, fd, buf, CHUNK);
-		if (x_wait(&r, 1) != CHUNK)
-			die("stream", EIO);
-		total += CHUNK;
+	if (only < 0 || only == 1) {
+		printf("  stream of 64 KiB sends for %.1f s ...\n", stream_secs);
+		fflush(stdout);
+		fd = x_socket_connect(&r);
+		cur = &conns[1];
+		cur->fd = fd;
+		t0 = now_ns();
+		while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
+			x_send(&r, fd, buf, CHUNK);
+			if (x_wait(&r, 1) != CHUNK)
+				die("stream", EIO);
+			total += CHUNK;
+		}
+		xring_prep_shutdown(xring_get_sqe(&r), fd, SHUT_WR);
+		x_wait(&r, 1);
+		x_recv(&r, fd, &echoed, sizeof(echoed), MSG_WAITALL);
+		x_wait(&r, 1);
+		res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
+		if (echoed != total)
+			die("stream: bytes lost", EIO);
+		if (!hold)
+			x_close(&r, fd);
 	}
-	xring_prep_shutdown(xring_get_sqe(&r), fd, SHUT_WR);
-	x_wait(&r, 1);
-	x_recv(&r, fd, &echoed, sizeof(echoed), MSG_WAITALL);
-	x_wait(&r, 1);
-	res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
-	if (echoed != total)
-		die("stream: bytes lost", EIO);
-	if (!hold)
-		x_close(&r, fd);
 
-	printf("  pipelined 64-byte messages, %d in flight ...\n", PIPE_DEPTH);
-	fflush(stdout);
-	fd = x_socket_connect(&r);
-	cur = &conns[2];
-	cur->fd = fd;
-	t0 = now_ns();
-	for (int i = 0; i < pl_rounds; i++) {
-		for (int k = 0; k < PIPE_DEPTH; k++)
-			x_send(&r, fd, buf + k * MSG, MSG);
-		x_recv(&r, fd, in, PIPE_DEPTH * MSG, MSG_WAITALL);
-		x_wait(&r, PIPE_DEPTH + 1);
+	if (only < 0 || only == 2) {
+		printf("  pipelined 64-byte messages, %d in flight ...\n", PIPE_DEPTH);
+		fflush(stdout);
+		fd = x_socket_connect(&r);
+		cur = &conns[2];
+		cur->fd = fd;
+		t0 = now_ns();
+		for (int i = 0; i < pl_rounds; i++) {
+			for (int k = 0; k < PIPE_DEPTH; k++)
+				x_send(&r, fd, buf + k * MSG, MSG);
+			x_recv(&r, fd, in, PIPE_DEPTH * MSG, MSG_WAITALL);
+			x_wait(&r, PIPE_DEPTH + 1);
+		}
+		res[2].msgs = (double) pl_rounds * PIPE_DEPTH * 1e9 / (double) (now_ns() - t0);
+		x_done(&r, fd);
 	}
-	res[2].msgs = (double) pl_rounds * PIPE_DEPTH * 1e9 / (double) (now_ns() - t0);
-	x_done(&r, fd);
 	cur = NULL;
 	for (int i = 0; i < 3; i++)
-		printf("  connection %d fd %d: sent %llu bytes in %llu packets, received %llu bytes in "
-		       "%llu packets\n",
-		       i + 1, conns[i].fd, (unsigned long long) conns[i].tx_bytes,
-		       (unsigned long long) conns[i].tx_packets,
-		       (unsigned long long) conns[i].rx_bytes,
-		       (unsigned long long) conns[i].rx_packets);
+		if (conns[i].fd > 0)
+			printf("  connection %d fd %d: sent %llu bytes in %llu packets, received %llu "
+			       "bytes in %llu packets\n",
+			       i + 1, conns[i].fd, (unsigned long long) conns[i].tx_bytes,
+			       (unsigned long long) conns[i].tx_packets,
+			       (unsigned long long) conns[i].rx_bytes,
+			       (unsigned long long) conns[i].rx_packets);
 	if (hold) {
 		char line[16];
 
@@ -308,7 +327,8 @@ static void x_client(const char *spec, struct result res[3])
 		fflush(stdout);
 		(void) !fgets(line, sizeof(line), stdin);
 		for (int i = 0; i < 3; i++)
-			x_close(&r, conns[i].fd);
+			if (conns[i].fd > 0)
+				x_close(&r, conns[i].fd);
 	}
 	xring_queue_exit(&r);
 	free(rtt);
@@ -350,9 +370,11 @@ static int k_recv(struct io_uring *ring, int fd, void *buf, size_t len, int flag
 	return res;
 }
 
-static void k_send(struct io_uring *ring, int fd, const void *buf, size_t len, int mode)
+/* Returns the bytes the kernel took: an io_uring send may take fewer than asked. */
+static size_t k_send(struct io_uring *ring, int fd, const void *buf, size_t len, int mode)
 {
 	struct io_uring_cqe *cqe;
+	int res;
 
 	if (mode == 1) {
 		size_t done = 0;
@@ -363,12 +385,14 @@ static void k_send(struct io_uring *ring, int fd, const void *buf, size_t len, i
 			if (n > 0)
 				done += (size_t) n;
 		}
-		return;
+		return done;
 	}
 	io_uring_prep_send(io_uring_get_sqe(ring), fd, buf, len, 0);
 	io_uring_submit_and_wait(ring, 1);
 	io_uring_wait_cqe(ring, &cqe);
+	res = cqe->res;
 	io_uring_cqe_seen(ring, cqe);
+	return res > 0 ? (size_t) res : 0;
 }
 
 static void *k_server(void *arg)
@@ -379,12 +403,16 @@ static void *k_server(void *arg)
 
 	io_uring_queue_init(64, &ring, 0);
 	for (int phase = 0; phase < 3; phase++) {
-		int fd = accept(p->lfd, NULL, NULL), one = 1, n;
+		int fd, one = 1, n;
 		uint64_t total = 0;
+
+		if (only >= 0 && phase != only)
+			continue;
+		fd = accept(p->lfd, NULL, NULL);
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		while ((n = k_recv(&ring, fd, buf, phase == 0 ? MSG : CHUNK,
-				   phase == 0 ? MSG_WAITALL : 0, p->mode)) > 0) {
+				   phase != 2 ? MSG_WAITALL : 0, p->mode)) > 0) {
 			total += (uint64_t) n;
 			if (phase != 1)
 				k_send(&ring, fd, buf, (size_t) n, p->mode);
@@ -424,65 +452,73 @@ static void k_client(int mode, struct result res[3])
 	pthread_create(&th, NULL, k_server, &p);
 	io_uring_queue_init(64, &ring, 0);
 
-	fd = k_connect(&sa);
-	for (int i = -pp_warmup; i < pp_iters; i++) {
-		uint64_t t = now_ns();
+	if (only < 0 || only == 0) {
+		fd = k_connect(&sa);
+		for (int i = -pp_warmup; i < pp_iters; i++) {
+			uint64_t t = now_ns();
 
-		if (mode == 1) {
-			k_send(&ring, fd, buf, MSG, 1);
-			k_recv(&ring, fd, in, MSG, MSG_WAITALL, 1);
-		} else {
-			struct io_uring_cqe *cqe;
+			if (mode == 1) {
+				k_send(&ring, fd, buf, MSG, 1);
+				k_recv(&ring, fd, in, MSG, MSG_WAITALL, 1);
+			} else {
+				struct io_uring_cqe *cqe;
 
-			io_uring_prep_send(io_uring_get_sqe(&ring), fd, buf, MSG, 0);
-			io_uring_prep_recv(io_uring_get_sqe(&ring), fd, in, MSG, MSG_WAITALL);
-			io_uring_submit_and_wait(&ring, 2);
-			for (int k = 0; k < 2; k++) {
-				io_uring_wait_cqe(&ring, &cqe);
-				io_uring_cqe_seen(&ring, cqe);
+				io_uring_prep_send(io_uring_get_sqe(&ring), fd, buf, MSG, 0);
+				io_uring_prep_recv(io_uring_get_sqe(&ring), fd, in, MSG,
+						   MSG_WAITALL);
+				io_uring_submit_and_wait(&ring, 2);
+				for (int k = 0; k < 2; k++) {
+					io_uring_wait_cqe(&ring, &cqe);
+					io_uring_cqe_seen(&ring, cqe);
+				}
+			}
+			if (i >= 0)
+				rtt[i] = now_ns() - t;
+		}
+		rtt_stats(rtt, pp_iters, &res[0]);
+		close(fd);
+	}
+
+	if (only < 0 || only == 1) {
+		fd = k_connect(&sa);
+		t0 = now_ns();
+		while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
+			total += k_send(&ring, fd, buf, CHUNK, mode);
+		}
+		shutdown(fd, SHUT_WR);
+		k_recv(&ring, fd, &echoed, sizeof(echoed), MSG_WAITALL, 0);
+		res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
+		if (echoed != total)
+			die("kernel stream: bytes lost", EIO);
+		close(fd);
+	}
+
+	if (only < 0 || only == 2) {
+		fd = k_connect(&sa);
+		t0 = now_ns();
+		for (int i = 0; i < pl_rounds; i++) {
+			if (mode == 1) {
+				for (int k = 0; k < PIPE_DEPTH; k++)
+					k_send(&ring, fd, buf + k * MSG, MSG, 1);
+				k_recv(&ring, fd, in, PIPE_DEPTH * MSG, MSG_WAITALL, 1);
+			} else {
+				struct io_uring_cqe *cqe;
+
+				for (int k = 0; k < PIPE_DEPTH; k++)
+					io_uring_prep_send(io_uring_get_sqe(&ring), fd,
+							   buf + k * MSG, MSG, 0);
+				io_uring_prep_recv(io_uring_get_sqe(&ring), fd, in,
+						   PIPE_DEPTH * MSG, MSG_WAITALL);
+				io_uring_submit_and_wait(&ring, PIPE_DEPTH + 1);
+				for (int k = 0; k < PIPE_DEPTH + 1; k++) {
+					io_uring_wait_cqe(&ring, &cqe);
+					io_uring_cqe_seen(&ring, cqe);
+				}
 			}
 		}
-		if (i >= 0)
-			rtt[i] = now_ns() - t;
+		res[2].msgs = (double) pl_rounds * PIPE_DEPTH * 1e9 / (double) (now_ns() - t0);
+		close(fd);
 	}
-	rtt_stats(rtt, pp_iters, &res[0]);
-	close(fd);
-
-	fd = k_connect(&sa);
-	t0 = now_ns();
-	while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
-		k_send(&ring, fd, buf, CHUNK, mode);
-		total += CHUNK;
-	}
-	shutdown(fd, SHUT_WR);
-	k_recv(&ring, fd, &echoed, sizeof(echoed), MSG_WAITALL, 0);
-	res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
-	close(fd);
-
-	fd = k_connect(&sa);
-	t0 = now_ns();
-	for (int i = 0; i < pl_rounds; i++) {
-		if (mode == 1) {
-			for (int k = 0; k < PIPE_DEPTH; k++)
-				k_send(&ring, fd, buf + k * MSG, MSG, 1);
-			k_recv(&ring, fd, in, PIPE_DEPTH * MSG, MSG_WAITALL, 1);
-		} else {
-			struct io_uring_cqe *cqe;
-
-			for (int k = 0; k < PIPE_DEPTH; k++)
-				io_uring_prep_send(io_uring_get_sqe(&ring), fd, buf + k * MSG, MSG,
-						   0);
-			io_uring_prep_recv(io_uring_get_sqe(&ring), fd, in, PIPE_DEPTH * MSG,
-					   MSG_WAITALL);
-			io_uring_submit_and_wait(&ring, PIPE_DEPTH + 1);
-			for (int k = 0; k < PIPE_DEPTH + 1; k++) {
-				io_uring_wait_cqe(&ring, &cqe);
-				io_uring_cqe_seen(&ring, cqe);
-			}
-		}
-	}
-	res[2].msgs = (double) pl_rounds * PIPE_DEPTH * 1e9 / (double) (now_ns() - t0);
-	close(fd);
 	pthread_join(th, NULL);
 	io_uring_queue_exit(&ring);
 	close(p.lfd);
@@ -491,29 +527,32 @@ static void k_client(int mode, struct result res[3])
 
 int main(int argc, char **argv)
 {
-	struct result x[3], ku[3], kb[3];
-	char spec_s[256], spec_c[256];
+	struct result x[3] = {0}, ku[3] = {0}, kb[3] = {0};
+	const char *link = getenv("XRING_DEMO_LINK") ? getenv("XRING_DEMO_LINK") : LINK;
+	char spec_s[512], spec_c[512];
+	bool no_kernel = false;
 	int status;
 	pid_t pid;
 
 	/* Both sides of the comparison run without Nagle: the kernel sockets set TCP_NODELAY. */
 	setenv("XRING_TCP_NODELAY", "1", 0);
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick")) {
-			pp_iters = 2000;
-			pl_rounds = 500;
-			stream_secs = 0.5;
-		} else if (!strcmp(argv[i], "--hold")) {
-			hold = true;
-		} else {
-			fprintf(stderr, "usage: xring_demo [--quick] [--hold]\n");
-			return 2;
-		}
+	if (argc > 1 && !strcmp(argv[1], "--quick")) { /* the first argument */
+		pp_iters = 2000;
+		pl_rounds = 500;
+		stream_secs = 0.5;
 	}
-	snprintf(spec_s, sizeof(spec_s), "memif:path=@xring-demo-%d,role=server,ip=" SRV_IP "/24",
-		 (int) getpid());
-	snprintf(spec_c, sizeof(spec_c), "memif:path=@xring-demo-%d,role=client,ip=" CLI_IP "/24",
-		 (int) getpid());
+	for (int i = 1; i < argc; i++)
+		if (!strncmp(argv[i], "--only=", 7))
+			only = atoi(argv[i] + 7);
+		else if (!strcmp(argv[i], "--no-kernel")) /* for profiling */
+			no_kernel = true;
+		else if (!strcmp(argv[i], "--hold")) /* for xring-stats: see the top */
+			hold = true;
+	snprintf(spec_s, sizeof(spec_s), "memif:path=@xring-demo-%d,role=server,ip=" SRV_IP "/24%s",
+		 (int) getpid(), link);
+	snprintf(spec_c, sizeof(spec_c), "memif:path=@xring-demo-%d,role=client,ip=" CLI_IP "/24%s",
+		 (int) getpid(), link);
+	srv_port = (uint16_t) (20000 + getpid() % 20000);
 	printf("xring demo: offloaded TCP between two processes over a memif link\n");
 	fflush(stdout);
 	pid = fork();
@@ -525,12 +564,14 @@ int main(int argc, char **argv)
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
 		die("the server process failed", EIO);
 
-	printf("kernel TCP over loopback, io_uring ...\n");
-	fflush(stdout);
-	k_client(0, ku);
-	printf("kernel TCP over loopback, busy-polling sockets ...\n");
-	fflush(stdout);
-	k_client(1, kb);
+	if (!no_kernel) {
+		printf("kernel TCP over loopback, io_uring ...\n");
+		fflush(stdout);
+		k_client(0, ku);
+		printf("kernel TCP over loopback, busy-polling sockets ...\n");
+		fflush(stdout);
+		k_client(1, kb);
+	}
 
 	printf("\n%-34s %12s %12s %12s %14s\n", "", "RTT p50 us", "RTT p99 us", "Gbit/s",
 	       "64B msgs/s");

@@ -21,7 +21,7 @@ Test(conf_port_spec, a_memif_spec_with_every_key_is_read_whole)
 
 	cr_assert_eq(parse("memif:path=/run/xring/m0.sock,role=server,ip=198.18.0.1/24,id=7,"
 			   "secret=abc,queues=2,bufsize=4096,ring=512,mode=poll,"
-			   "mac=02:00:00:AB:cd:01",
+			   "mac=02:00:00:AB:cd:01,mtu=9000,csum=none",
 			   err),
 		     1, "%s", err);
 	cr_assert_eq(ports[0].kind, PSPEC_MEMIF);
@@ -38,6 +38,8 @@ Test(conf_port_spec, a_memif_spec_with_every_key_is_read_whole)
 	cr_assert_eq(m->mode, PSPEC_MODE_POLL);
 	cr_assert(m->has_mac);
 	cr_assert_arr_eq(m->mac, ((uint8_t[]){2, 0, 0, 0xab, 0xcd, 1}), 6);
+	cr_assert_eq(m->mtu, 9000);
+	cr_assert(m->csum_none);
 }
 
 Test(conf_port_spec, a_minimal_memif_spec_gets_the_defaults)
@@ -55,6 +57,8 @@ Test(conf_port_spec, a_minimal_memif_spec_gets_the_defaults)
 	cr_assert_eq(m->bufsize, 0, "XRING_BUF_SIZE decides");
 	cr_assert_eq(m->ring, 0, "XRING_RX_QUEUE_DEPTH and XRING_TX_QUEUE_DEPTH decide");
 	cr_assert_not(m->has_mac);
+	cr_assert_eq(m->mtu, 0, "0: the backend's 1500");
+	cr_assert_not(m->csum_none, "checksums stay on unless both ends say otherwise");
 }
 
 Test(conf_port_spec, xdp_and_verbs_specs_are_read_with_their_defaults)
@@ -197,6 +201,12 @@ static const struct {
 	 "port spec 1 (memif): bad value '32768' for key 'ring': expected a power of two from 2 to 16384"},
 	{"memif:ip=198.18.0.1/24,ring=1",
 	 "port spec 1 (memif): bad value '1' for key 'ring': expected a power of two from 2 to 16384"},
+	{"memif:ip=198.18.0.1/24,mtu=575",
+	 "port spec 1 (memif): bad value '575' for key 'mtu': expected an integer from 576 to 9216"},
+	{"memif:ip=198.18.0.1/24,mtu=9217",
+	 "port spec 1 (memif): bad value '9217' for key 'mtu': expected an integer from 576 to 9216"},
+	{"memif:ip=198.18.0.1/24,csum=off",
+	 "port spec 1 (memif): bad value 'off' for key 'csum': expected full or none"},
 	{"memif:ip=198.18.0.1/24,bufsize=127",
 	 "port spec 1 (memif): bad value '127' for key 'bufsize': expected an integer from 128 to 65535"},
 	{"memif:ip=198.18.0.1/24,bufsize=65536",

@@ -14,8 +14,10 @@ static const char *const mode_names[] = {"interrupt", "poll", NULL};
 static const char *const xdp_mode_names[] = {"auto", "skb", "drv", "zc", NULL};
 
 /* Accepted keys per kind, in the order the error message lists them. */
-static const char *const memif_keys[] = {"path",    "role", "ip",   "id",  "secret", "queues",
-					 "bufsize", "ring", "mode", "mac", NULL};
+static const char *const memif_keys[] = {"path",   "role",    "ip",   "id",   "secret",
+					 "queues", "bufsize", "ring", "mode", "mac",
+					 "mtu",    "csum",    NULL};
+static const char *const csum_names[] = {"full", "none", NULL};
 static const char *const xdp_keys[] = {"dev", "queues", "mode", NULL};
 static const char *const verbs_keys[] = {"netdev", "dev", "queues", NULL};
 static const char *const *const kind_keys[] = {memif_keys, xdp_keys, verbs_keys};
@@ -161,6 +163,16 @@ static int memif_key(struct ctx *c, struct pspec_memif *m, int key, const char *
 		if (parse_mac(val, m->mac))
 			return bad_value(c, name, val, "a unicast MAC address xx:xx:xx:xx:xx:xx");
 		m->has_mac = true;
+		return 0;
+	case 10: /* mtu: as XRING_MTU allows */
+		if (uint_in(c, name, val, 576, 9216, "an integer from 576 to 9216", &v))
+			return -EINVAL;
+		m->mtu = (uint16_t) v;
+		return 0;
+	case 11: /* csum */
+		if ((i = conf_parse_choice(val, csum_names)) < 0)
+			return bad_value(c, name, val, "full or none");
+		m->csum_none = i == 1;
 		return 0;
 	}
 	return -EINVAL;

@@ -58,7 +58,9 @@ struct pspec_memif {
 	uint32_t bufsize; /* 0: XRING_BUF_SIZE */
 	uint32_t ring;    /* descriptors per ring, a power of two; 0: the XRING_*_QUEUE_DEPTH */
 	uint8_t mac[6];
-	bool has_mac; /* otherwise the backend picks a locally administered address */
+	bool has_mac;   /* otherwise the backend picks a locally administered address */
+	uint16_t mtu;   /* IP MTU, 0: 1500 */
+	bool csum_none; /* csum=none: a trusted memory link, no TCP checksums either way */
 };
 
 struct pspec_xdp {

@@ -5,6 +5,7 @@
  * sources' file descriptors with a timeout set by the nearest timer, so an idle ring sleeps.
  */
 #include <errno.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
@@ -75,6 +76,29 @@ int engine_progress(struct xring_ctx *ctx)
 	return n;
 }
 
+/*
+ * Spinning pays while the peer we wait for runs on another CPU: its answer then comes within a
+ * few microseconds. When CPUs are shared (two busy processes on a small VM, other load), a
+ * spinner holds the CPU its peer needs to produce what we wait for. So a wait that took longer
+ * than this makes the next ones yield the CPU on every round of their spin, and a run of waits
+ * answered sooner (the peer has a CPU of its own) goes back to pure spinning. A yield with an idle
+ * CPU at hand costs a system call.
+ */
+#define ENGINE_QUICK_NS 3000
+
+#define ENGINE_QUICK_RUN 16 /* quick waits in a row before spinning without yields again */
+
+static int spin_done(struct xring_ctx *ctx, uint64_t spin_start)
+{
+	if (clock_mono_ns() - spin_start >= ENGINE_QUICK_NS) {
+		ctx->spin_yield = true;
+		ctx->spin_quick = 0;
+	} else if (ctx->spin_yield && ++ctx->spin_quick >= ENGINE_QUICK_RUN) {
+		ctx->spin_yield = false;
+	}
+	return 0;
+}
+
 static unsigned ready(const struct xring_ctx *ctx)
 {
 	return xring_cq_ready(ctx->ring) + ctx->ring->cq.overflow;
@@ -140,7 +164,7 @@ static int sleep_once(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns,
 
 int engine_wait(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns, const sigset_t *sigmask)
 {
-	uint64_t spin_until = 0;
+	uint64_t spin_until = 0, spin_start = 0;
 	bool spun = false;
 
 	for (;;) {
@@ -150,19 +174,25 @@ int engine_wait(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns, const
 		if (ctx->ring->cq.overflow)
 			cq_flush_overflow(ctx);
 		if (ready(ctx) >= want)
-			return 0;
+			return spun ? spin_done(ctx, spin_start) : 0;
 		engine_progress(ctx);
 		if (ready(ctx) >= want)
-			return 0;
+			return spun ? spin_done(ctx, spin_start) : 0;
 		now = clock_mono_ns();
 		if (deadline_ns >= 0 && (int64_t) now >= deadline_ns)
 			return -ETIME;
 		if (!spun) {
 			spun = true;
+			spin_start = now;
 			spin_until = now + ctx->spin_ns;
 		}
-		if (now < spin_until)
+		if (now < spin_until) {
+			if (ctx->spin_yield)
+				sched_yield();
 			continue;
+		}
+		ctx->spin_yield = true;
+		ctx->spin_quick = 0;
 		ret = sleep_once(ctx, want - ready(ctx), deadline_ns, sigmask);
 		if (ret)
 			return ret;

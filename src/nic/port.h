@@ -139,6 +139,10 @@ enum {
 	PORT_CAP_STEER = 1u << 3,       /* steer() filters in hardware or in an XDP program */
 	PORT_CAP_CHAIN = 1u << 4,       /* frames larger than one buffer arrive as chains */
 	PORT_CAP_EXTERNAL_TX = 1u << 5, /* can send from memory given to mem_register() */
+	/* A link both ends trust (shared memory, configured so on both sides): TCP/UDP checksums
+	 * need not be filled on send (the pseudo-header sum is enough), and received frames come
+	 * flagged verified. Never set towards a peer that checks them. */
+	PORT_CAP_L4_CSUM_NONE = 1u << 6,
 };
 
 static inline int port_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)

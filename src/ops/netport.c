@@ -84,10 +84,42 @@ static struct netport *np_of(struct xring_source *src)
 
 static void flush(struct netport *np)
 {
+	/* The batch's sends leave now, before the doorbell (tcp_set_defer). */
+	if (np->tcp.npush) {
+		tcp_push_flush(&np->tcp, clock_mono_ns());
+		np->next_timer = 0; /* the output may have armed a timer: look again */
+	}
 	if (np->unflushed) {
 		port_tx_flush(np->q);
 		np->unflushed = 0;
 	}
+}
+
+/*
+ * One piece of a chained frame (a peer that puts jumbo frames in small buffers): copied into
+ * np->rx_gather, since the stack parses flat frames. A chain may straddle two polls. true when
+ * the piece completed a frame that fits the MTU; it is then in rx_gather, rx_glen bytes.
+ */
+static bool rx_piece(struct netport *np, const struct port_frame *f)
+{
+	size_t cap = ETH_HLEN + (size_t) np->ifc.mtu;
+	bool ok;
+
+	np->rx_in_chain = true;
+	if (!np->rx_gather || f->len > cap - np->rx_glen)
+		np->rx_gbad = true;
+	else if (!np->rx_gbad)
+		memcpy(np->rx_gather + np->rx_glen, f->data, f->len);
+	np->rx_glen += f->len;
+	if (f->flags & PORT_F_MORE)
+		return false;
+	ok = !np->rx_gbad;
+	if (!ok) {
+		np->rx_chained_drops++;
+		np->rx_glen = 0;
+	}
+	np->rx_in_chain = np->rx_gbad = false;
+	return ok;
 }
 
 static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
@@ -108,18 +140,21 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	for (int i = 0; i < n; i++) {
 		unsigned flags = 0;
 
-		if (frames[i].flags & PORT_F_MORE) {
-			/* A frame larger than one buffer: beyond the MTU this stack speaks. */
-			np->rx_chained_drops++;
-			while (i + 1 < n && (frames[i].flags & PORT_F_MORE))
-				i++;
-			continue;
+		const uint8_t *data = frames[i].data;
+		size_t len = frames[i].len;
+
+		if ((frames[i].flags & PORT_F_MORE) || np->rx_in_chain) {
+			if (!rx_piece(np, &frames[i]))
+				continue;
+			data = np->rx_gather;
+			len = np->rx_glen;
+			np->rx_glen = 0;
 		}
 		if (frames[i].flags & PORT_F_RX_IP_CSUM_OK)
 			flags |= IFACE_RX_IP_CSUM_OK;
 		if (frames[i].flags & PORT_F_RX_L4_CSUM_OK)
 			flags |= IFACE_RX_L4_CSUM_OK;
-		iface_input(&np->ifc, now, frames[i].data, frames[i].len, flags);
+		iface_input(&np->ifc, now, data, len, flags);
 	}
 	np->in_burst = false;
 	if (n > 0)
@@ -247,6 +282,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	cfg.prefix_len = xp->port->prefix_len;
 	cfg.gateway = xp->gateway;
 	cfg.mtu = mtu_for(xp->port, c);
+	cfg.l4_csum_none = xp->port->caps & PORT_CAP_L4_CSUM_NONE;
 	if (xp->port->caps & PORT_CAP_TSO)
 		cfg.tso_max = xp->port->tso_max;
 	cfg.ip_id = (uint16_t) clock_mono_ns();
@@ -260,14 +296,18 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 		free(np);
 		return NULL;
 	}
+	if (xp->port->caps & PORT_CAP_CHAIN)
+		np->rx_gather = malloc(ETH_HLEN + (size_t) np->ifc.mtu);
 	tcp_config_from(&tc);
 	*err = tcp_init(&np->tcp, &tc, &np->ifc);
 	if (*err) {
 		iface_fini(&np->ifc);
+		free(np->rx_gather);
 		free(np->rxf);
 		free(np);
 		return NULL;
 	}
+	tcp_set_defer(&np->tcp, true);
 	/* Frames for the stack, where the port filters (AF_XDP, verbs): ARP and ICMP for its
 	 * address. Sockets add their own flows. */
 	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ARP, .local_ip = xp->ip}, NULL);
@@ -357,6 +397,7 @@ void netport_exit(struct xring_ctx *ctx)
 		stats_port_close(np);
 		tcp_fini(&np->tcp);
 		iface_fini(&np->ifc);
+		free(np->rx_gather);
 		free(np->rxf);
 		free(np);
 	}

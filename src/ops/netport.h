@@ -26,7 +26,10 @@ struct netport {
 	unsigned unflushed; /* frames posted since the last doorbell */
 	uint64_t next_timer;
 	struct netport *next;
-	uint64_t rx_chained_drops;
+	uint64_t rx_chained_drops; /* chains longer than the MTU (or with no gather buffer) */
+	uint8_t *rx_gather;        /* ETH_HLEN + MTU bytes: a chained frame made contiguous */
+	size_t rx_glen;            /* bytes of the chain so far */
+	bool rx_in_chain, rx_gbad; /* inside a chain; it is too long and is being dropped */
 	/* The port's error state as its queue last reported it (rx_poll): 0, -ENETDOWN while
 	 * the link is down, -EIO once the device failed. See xsock_port.c. */
 	int port_err;

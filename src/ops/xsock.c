@@ -153,6 +153,7 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 		tcp_set_cb(xs->tcb, NULL, NULL);
 		tcp_close(xs->tcb, clock_mono_ns());
 	}
+	xsock_zc_flush(xs); /* tcp_close() paid every loan back */
 	if (xs->connecting) {
 		cancel_waiter(ctx, xs->connecting, -ECANCELED);
 		xs->connecting = NULL;
@@ -361,6 +362,7 @@ static void tcp_defaults(struct tcb *t)
 {
 	const struct xring_conf *c;
 
+	tcp_set_rx_hook(t, xsock_rx_place);
 	if (proc_conf(&c))
 		return;
 	tcp_setopt(t, TCP_OPT_NODELAY, c->tcp_nodelay);
@@ -554,8 +556,9 @@ static bool is_send(const struct xreq *req)
 
 /*
  * A zero-copy send ends in two CQEs: its result with F_MORE, then F_NOTIF once the buffer is
- * free again. The stack copies today, so the buffer is free as soon as the result is known and
- * both come together; IORING_SEND_ZC_REPORT_USAGE is answered with "copied", truthfully.
+ * free again. UDP copies, so the buffer is free as soon as the result is known and both come
+ * together; IORING_SEND_ZC_REPORT_USAGE is answered with "copied", truthfully. TCP lends the
+ * buffer to the stack and the notification waits for the peer's ACK (xsock_zc.c).
  * Returns what the request completes with (the notification), after posting the result.
  */
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res)
@@ -781,10 +784,15 @@ static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending)
 			off -= iov[i].iov_len;
 			continue;
 		}
-		n = sending ? tcp_send(xs->tcb, now, (char *) iov[i].iov_base + off,
-				       iov[i].iov_len - off)
-			    : tcp_recv(xs->tcb, now, (char *) iov[i].iov_base + off,
-				       iov[i].iov_len - off);
+		if (!sending)
+			n = tcp_recv(xs->tcb, now, (char *) iov[i].iov_base + off,
+				     iov[i].iov_len - off);
+		else if (is_zc(req)) /* lent, not copied: see xsock_zc.c */
+			n = tcp_send_ref(xs->tcb, now, (char *) iov[i].iov_base + off,
+					 iov[i].iov_len - off);
+		else
+			n = tcp_send(xs->tcb, now, (char *) iov[i].iov_base + off,
+				     iov[i].iov_len - off);
 		if (n == -EAGAIN)
 			break;
 		if (n < 0)
@@ -926,7 +934,10 @@ static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, 
 			return;
 		wlist_del(q, r);
 		res = zc_result(ctx, r, res);
-		req_complete(ctx, r, (int32_t) res, r->cflags);
+		if (is_zc(r))
+			res = xsock_zc_park(ctx, xs, r, res);
+		if (res != OP_QUEUED)
+			req_complete(ctx, r, (int32_t) res, r->cflags);
 	}
 }
 
@@ -965,6 +976,7 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 			wlist_del(&xs->sendq, r);
 			cancel_waiter(ctx, r, take_err(xs, true));
 		}
+		xsock_zc_flush(xs);
 		return;
 	}
 	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED)) {
@@ -978,6 +990,8 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 			serve(ctx, xs, &xs->recvq, 0);
 		}
 	}
+	if (events & TCP_EV_ACKED)
+		xsock_zc_acked(xs);
 	if (events & TCP_EV_WRITABLE)
 		serve(ctx, xs, &xs->sendq, 1);
 	if (events & TCP_EV_ACCEPT)
@@ -1073,8 +1087,10 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		if (!q->first) {
 			res = selects(req) ? tcp_recv_select(ctx, xs, req)
 					   : tcp_move(xs, req, sending);
-			if (res != OP_QUEUED)
-				return zc_result(ctx, req, res);
+			if (res != OP_QUEUED) {
+				res = zc_result(ctx, req, res);
+				return is_zc(req) ? xsock_zc_park(ctx, xs, req, res) : res;
+			}
 		}
 		break;
 	}
@@ -1192,6 +1208,8 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_SENDMSG:
 	case XRING_OP_SEND_ZC:
 	case XRING_OP_SENDMSG_ZC:
+		if (xsock_zc_parked(req))
+			return -EALREADY; /* the result is out; the notification always follows */
 		wlist_del(&xs->sendq, req);
 		break;
 	case XRING_OP_ACCEPT:

@@ -57,6 +57,7 @@ struct xsock {
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
 	struct xstats_sock *st; /* its published counters (stats/stats.h), or the ring's sink */
+	struct req_wlist zcq;   /* TCP send_zc notifications waiting for the peer's ACK */
 };
 
 struct xsock_table {
@@ -94,6 +95,17 @@ const struct xring_op *xsock_op(uint8_t opcode);
 /* The iface's UDP hook. */
 int xsock_udp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct udp_view *udp);
 void xsock_exit(struct xring_ctx *ctx);
+/* The stack's tcp_rx_fn (xsock_rx.c): in-order payload straight into the waiting receive. */
+size_t xsock_rx_place(void *arg, struct tcb *t, const uint8_t *data, size_t len);
+/* xsock_zc.c. A TCP send_zc whose result (res) was posted: OP_QUEUED when its F_NOTIF waits
+ * for the ACK on xs->zcq, else what it completes with. */
+int64_t xsock_zc_park(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req, int64_t res);
+/* TCP_EV_ACKED: post the notifications the ACK covers. */
+void xsock_zc_acked(struct xsock *xs);
+/* The connection is gone or closed: post them all. */
+void xsock_zc_flush(struct xsock *xs);
+/* req waits on zcq: its result is out, only its notification is left (it cannot be cancelled). */
+bool xsock_zc_parked(const struct xreq *req);
 /* Ends an offloaded socket (its pending requests fail with -ECANCELED). Its descriptor, plain
  * or direct, is the caller's business. */
 void xsock_free(struct xring_ctx *ctx, struct xsock *xs);

@@ -80,6 +80,8 @@ struct xring_ctx {
 
 	struct xring_source *sources;
 	uint64_t spin_ns;
+	bool spin_yield;     /* waits spin long: yield the CPU while spinning (engine.c) */
+	unsigned spin_quick; /* quick waits in a row since */
 	bool in_submit;
 	bool kr_defer;        /* kernel SQEs wait for the coming sleep, which submits them */
 	int evfd;             /* xring_register_eventfd(), -1 when none */

@@ -50,7 +50,11 @@ struct memif_config {
 	unsigned retry_ms;  /* client reconnect interval, 0 means 200 */
 	uint8_t mac[6];
 	uint16_t mtu; /* 0 means 1500 */
-	uint32_t ip;  /* network byte order, optional */
+	/* Both ends trust the link (memory, no wire to corrupt it): TCP/UDP checksums are neither
+	 * filled on send nor checked on receive (PORT_CAP_L4_CSUM_NONE). Only for peers
+	 * configured the same way: a peer that checks would drop what we send. */
+	bool csum_none;
+	uint32_t ip; /* network byte order, optional */
 	uint8_t prefix_len;
 	/* server: take connections on this server port's socket instead of opening one; the
 	 * interface id tells them apart (path is then ignored). Poll every port; destroy the

@@ -953,6 +953,8 @@ void memif_config_from_spec(const struct pspec_memif *s, struct memif_config *cf
 	}
 	cfg->ip = s->ip;
 	cfg->prefix_len = s->prefix_len;
+	cfg->mtu = s->mtu;
+	cfg->csum_none = s->csum_none;
 }
 
 int memif_port_create(const struct memif_config *cfg, struct port **out)
@@ -1018,6 +1020,10 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 	p->base.ip = cfg->ip;
 	p->base.prefix_len = cfg->prefix_len;
 	p->base.caps = PORT_CAP_CHAIN;
+	if (cfg->csum_none) {
+		p->rx_flags = PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK;
+		p->base.caps |= PORT_CAP_RX_CSUM | PORT_CAP_L4_CSUM_NONE;
+	}
 	p->base.nqueues = p->cfg_nq;
 	p->base.queues = p->qptr;
 

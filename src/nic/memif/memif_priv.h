@@ -94,6 +94,7 @@ struct mport {
 	char secret[MEMIF_SECRET_SZ + 1];
 	char ifname[MEMIF_NAME_SZ];
 	unsigned cfg_nq, cfg_log2, buf_size, retry_ms;
+	uint16_t rx_flags; /* PORT_F_RX_* every received frame carries (csum=none) */
 
 	struct sockaddr_un addr;
 	socklen_t addrlen;

@@ -166,8 +166,9 @@ static inline uint32_t cli_buf_off(const struct mq *q, uint32_t idx)
 int mq_cli_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 {
 	struct mq *q = MQ(pq);
+	const struct mport *p = q->p;
 	uint16_t tail, n, owned;
-	uint32_t bsz = q->p->buf_size;
+	uint32_t bsz = p->buf_size;
 
 	pq->stats.polls++;
 	ctl_tick(q);
@@ -199,7 +200,7 @@ int mq_cli_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		f[i].buf = MQ_BUF(q->gen, idx);
 		f[i].cookie = 0;
 		f[i].flow = 0;
-		f[i].flags = (d.flags & MEMIF_DESC_NEXT) ? PORT_F_MORE : 0;
+		f[i].flags = (d.flags & MEMIF_DESC_NEXT) ? PORT_F_MORE : p->rx_flags;
 		f[i].l4_off = 0;
 		pq->stats.rx_bytes += d.length;
 		pq->stats.rx_frames += !(d.flags & MEMIF_DESC_NEXT);
@@ -362,7 +363,7 @@ int mq_srv_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		f[i].buf = MQ_BUF(q->gen, slot);
 		f[i].cookie = 0;
 		f[i].flow = 0;
-		f[i].flags = (d.flags & MEMIF_DESC_NEXT) ? PORT_F_MORE : 0;
+		f[i].flags = (d.flags & MEMIF_DESC_NEXT) ? PORT_F_MORE : p->rx_flags;
 		f[i].l4_off = 0;
 		pq->stats.rx_bytes += d.length;
 		pq->stats.rx_frames += !(d.flags & MEMIF_DESC_NEXT);

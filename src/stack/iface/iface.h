@@ -31,12 +31,15 @@ struct iface_config {
 	uint32_t ip; /* network order */
 	uint8_t prefix_len;
 	uint32_t gateway; /* network order; 0: only the connected subnet is reachable */
-	uint16_t mtu;     /* IP MTU, 68..9000; 0 means 1500 */
+	uint16_t mtu;     /* IP MTU, 68..9216; 0 means 1500 */
 	uint8_t ttl;      /* 0 means 64 */
 	uint16_t ip_id;   /* first IPv4 identification used (a seed, for reproducible runs) */
 	/* The device segments TCP (TSO): the largest frame it takes, Ethernet header included;
 	 * 0: no TSO. See iface_ip4_begin_tso(). */
 	uint32_t tso_max;
+	/* The device's link needs no TCP checksum (PORT_CAP_L4_CSUM_NONE): segments carry the
+	 * pseudo-header sum only, as a checksum-offloading NIC would be handed them. */
+	bool l4_csum_none;
 
 	/* Neighbour cache; 0 picks the default in brackets. */
 	unsigned neigh_entries;     /* [64] */

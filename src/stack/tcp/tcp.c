@@ -654,7 +654,8 @@ long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len)
 			 n);
 	t->sbuf_len += n;
 	now = tcp_clock(st, now);
-	tcp_output(st, t, now);
+	if (!tcp_push_defer(st, t))
+		tcp_output(st, t, now);
 	tcp_settle(st, t);
 	tcp_notify_run(st);
 	return n;
@@ -756,6 +757,7 @@ int tcp_close(struct tcb *t, uint64_t now)
 	struct tcp_stack *st = stack_of(t);
 
 	now = tcp_clock(st, now);
+	tcp_zc_release(t); /* the stack finishes alone: the application's buffers are not ours */
 	t->flags &= ~TF_USER;
 	t->cb = NULL;
 	t->rx_hook = NULL;
@@ -800,6 +802,7 @@ void tcp_abort(struct tcb *t, uint64_t now)
 	struct tcp_stack *st = stack_of(t);
 
 	now = tcp_clock(st, now);
+	t->nzref = 0;
 	t->flags &= ~TF_USER;
 	t->cb = NULL;
 	if (t->state == TCPS_LISTEN) {

@@ -18,11 +18,10 @@
  * segment transmission (Nagle, SWS avoidance, options). tcp_timer.c: retransmission (RFC 6298),
  * persist, delayed ACK, keepalive, TIME_WAIT. tcp_sack.c: the SACK scoreboard and RFC 6675 loss
  * recovery. tcp_cc.c: congestion control (RFC 5681 / 6582 NewReno, RFC 9438 CUBIC).
+ * tcp_zc.c: referenced (send_zc) send data. tcp_push.c: output deferred to the end of a batch.
  *
  * Not implemented yet: SYN cookies (a full SYN queue drops SYNs), path MTU discovery, ECN,
- * urgent data (the pointer is ignored), D-SACK,
- * send_zc-style referenced send buffers (tcp_send copies; tcp_acked() and TCP_EV_ACKED are the
- * notification half of it).
+ * urgent data (the pointer is ignored), D-SACK.
  *
  * Driving it:
  *	tcp_init(&st, &cfg, &ifc);                 with ifc's hooks .tcp_input = tcp_input_hook,
@@ -157,6 +156,17 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 void tcp_icmp_error(void *ctx, uint64_t now, const struct ip4_view *ip,
 		    const struct icmp_view *icmp);
 
+/*
+ * Deferred output, for a caller that works in batches (the ring's submissions): while on, data
+ * tcp_send() queues leaves at the next tcp_push_flush() rather than at once, so a batch of
+ * small sends on one connection goes out as one segment however NODELAY is set (as Linux's
+ * autocorking or MSG_MORE would), and a burst of received segments is answered by one ACK
+ * (except while data is out of order). The caller flushes at the end of every batch or burst,
+ * before it rings the device's doorbell, so no segment waits longer than the batch did.
+ */
+void tcp_set_defer(struct tcp_stack *st, bool on);
+void tcp_push_flush(struct tcp_stack *st, uint64_t now);
+
 /* Run due timers and deliver their events. Returns the time it next wants to run, or
  * UINT64_MAX when no timer is armed. */
 uint64_t tcp_poll(struct tcp_stack *st, uint64_t now);
@@ -184,6 +194,19 @@ int tcp_accept(struct tcb *lis, struct tcb **out);
  * taken (maybe fewer than len), -EAGAIN when the ring is full, -EPIPE after shutdown or close,
  * -ENOTCONN before the handshake, or the connection's error. */
 long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len);
+
+/*
+ * Zero-copy send (tcp_zc.c): as tcp_send(), but the bytes taken stay in buf, read from there by
+ * every segment that carries them, until the peer acknowledges them: buf must stay unchanged
+ * until tcp_acked() reaches tcp_queued() as it is after the call (or until tcp_zc_release(),
+ * tcp_close() or tcp_abort()). Copies instead when the connection has no loan slot left.
+ */
+long tcp_send_ref(struct tcb *t, uint64_t now, const void *buf, size_t len);
+/* Copies every byte still on loan into the send ring: from now on no buffer given to
+ * tcp_send_ref() is read. tcp_close() does it; a connection that failed reads nothing anyway. */
+void tcp_zc_release(struct tcb *t);
+/* Stream bytes queued since the connection began (acknowledged or not). */
+uint64_t tcp_queued(const struct tcb *t);
 
 /* Copy out up to len bytes. Returns the bytes copied, 0 at end of stream, -EAGAIN when nothing
  * is there yet, or the connection's error. Opens the window when enough room was made. */

@@ -446,6 +446,8 @@ static bool ack_input(struct tcp_stack *st, struct tcb *t, uint64_t now, const s
 			t->sbuf_len -= data;
 			t->snd_buf_seq += data;
 			t->acked_total += data;
+			if (t->nzref)
+				tcp_zc_acked(t);
 		}
 		if ((t->flags & TF_FIN_SENT) && s->ack == t->snd_buf_seq + t->sbuf_len + 1)
 			*fin_acked = true;
@@ -742,7 +744,10 @@ ack:
 	if ((t->flags & TF_FIN_OOO) && t->rcv_fin == t->rcv_nxt)
 		fin_arrived(st, t, now, t->state == TCPS_FIN_WAIT_2);
 out:
-	if (t->state != TCPS_CLOSED)
+	/* With deferred output (tcp_set_defer) a burst of segments is answered once at its end:
+	 * one ACK for the burst, as Linux's GRO makes. Not while data is out of order, where each
+	 * segment owes the sender its duplicate ACK (RFC 5681 4.2). */
+	if (t->state != TCPS_CLOSED && !(t->nooo == 0 && tcp_push_defer(st, t)))
 		tcp_output(st, t, now);
 }
 

@@ -44,10 +44,21 @@ enum {
 	TF_ON_NOTIFY = 1u << 17,   /* linked on the stack's notify list */
 	TF_SEEN_SYN = 1u << 18,    /* irs and rcv_nxt are valid */
 	TF_SACK_RCV = 1u << 19,    /* the recovery in progress is SACK based (RFC 6675) */
+	TF_ON_PUSH = 1u << 20,     /* queued data waits for tcp_push_flush() (tcp_push.c) */
 };
+
+#define TCP_PUSH_MAX 32 /* connections whose output one batch defers; more go out at once */
 
 struct tcp_range {
 	uint32_t left, right; /* [left, right) */
+};
+
+#define TCP_ZREF_MAX 4 /* send_zc loans per connection; beyond them, sends copy */
+
+/* A stretch of the send ring whose bytes are still the application's (tcp_zc.c). */
+struct tcp_zref {
+	uint32_t seq, len;
+	const uint8_t *data;
 };
 
 struct tcb {
@@ -126,6 +137,10 @@ struct tcb {
 
 	struct tcp_conn_stats *cs; /* &cs_own, or where the owner wants them (tcp_set_stats) */
 	struct tcp_conn_stats cs_own;
+	/* Loans (tcp_zc.c), oldest first, sorted and disjoint, inside the send ring's bytes. */
+	uint8_t nzref;
+	struct tcp_zref zref[TCP_ZREF_MAX];
+
 	uint32_t theap;           /* position in the timer heap (1-based), 0 when not filed */
 	int32_t tw_prev, tw_next; /* on the TIME_WAIT list, oldest first; -2 when not on it */
 };
@@ -170,6 +185,10 @@ struct tcp_stack {
 	uint64_t chal_sec;
 	uint64_t now; /* the latest time any entry point was given (see tcp_clock) */
 	struct tcp_stats stats;
+	/* Deferred output (tcp_push.c): connections that queued data during a batch. */
+	bool defer_output;
+	uint16_t npush;
+	int32_t push[TCP_PUSH_MAX];
 };
 
 static inline struct tcb *tcp_tcb(const struct tcp_stack *st, int32_t idx)
@@ -207,6 +226,14 @@ void tcp_send_rst(struct tcp_stack *st, struct tcb *t, uint64_t now);
 void tcp_respond(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rport, uint16_t lport,
 		 uint32_t seq, uint32_t ack, uint16_t flags);
 uint32_t tcp_tsval(const struct tcb *t, uint64_t now);
+
+/* tcp_zc.c: len bytes of the send stream from seq, wherever they are (ring or a loan). */
+void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst);
+/* snd_buf_seq moved: end the loans it covers. */
+void tcp_zc_acked(struct tcb *t);
+
+/* tcp_push.c: true when t's output was put off until tcp_push_flush(). */
+bool tcp_push_defer(struct tcp_stack *st, struct tcb *t);
 
 /* The TIME_WAIT list: a full pool takes the oldest block from it (tcp.c). */
 void tcp_tw_link(struct tcp_stack *st, struct tcb *t);

@@ -124,13 +124,8 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		len = (uint32_t) (tx.l4_cap - hl);
 		flags &= (uint16_t) ~TCP_FIN;
 	}
-	if (len) {
-		uint32_t off = (t->sbuf_head + (seq - t->snd_buf_seq)) % t->sbuf_size;
-		uint32_t first = t->sbuf_size - off < len ? t->sbuf_size - off : len;
-
-		memcpy(tx.l4 + hl, t->sbuf + off, first);
-		memcpy(tx.l4 + hl + first, t->sbuf, len - first);
-	}
+	if (len)
+		tcp_sbuf_read(t, seq, len, tx.l4 + hl);
 	h = (struct tcp_hdr){
 		.sport = t->lport,
 		.dport = t->rport,
@@ -139,9 +134,13 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		.flags = flags,
 		.window = (flags & TCP_RST) ? 0 : window_field(t, flags),
 	};
-	/* A frame the device cuts gets its checksums from the device, segment by segment. */
+	/* A frame the device cuts gets its checksums from the device, segment by segment; a
+	 * trusted link (PORT_CAP_L4_CSUM_NONE) needs none. */
 	ret = tcp_emit(tx.l4, tx.l4_cap, &h, &o, tx.l4 + hl, len, t->laddr, t->raddr,
-		       tx.tso_mss && hl + len > (size_t) st->ifc->mtu - IP4_HLEN ? TCP_CSUM_OK : 0);
+		       (tx.tso_mss && hl + len > (size_t) st->ifc->mtu - IP4_HLEN) ||
+				       st->ifc->cfg.l4_csum_none
+			       ? TCP_CSUM_OK
+			       : 0);
 	if (ret < 0) {
 		iface_ip4_abort(st->ifc, &tx);
 		st->stats.tx_fail++;
