@@ -949,8 +949,10 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 	if (!xs)
 		return;
 	ctx = xs->ctx;
-	xs->st->state = (uint8_t) tcp_state(t);
-	stats_rxq(xs->st, (uint32_t) tcp_rcvavail(t));
+	if (events & (TCP_EV_CONNECTED | TCP_EV_ERROR | TCP_EV_CLOSED))
+		xs->st->state = (uint8_t) tcp_state(t);
+	if (events & TCP_EV_READABLE)
+		stats_rxq(xs->st, (uint32_t) tcp_rcvavail(t));
 	if ((events & TCP_EV_CONNECTED) && xs->connecting) {
 		struct xreq *r = xs->connecting;
 
