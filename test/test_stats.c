@@ -737,6 +737,7 @@ Test(stats, a_forked_child_neither_writes_nor_removes_its_parents_file)
 		for (int i = 0; i < 5; i++)
 			xring_prep_nop(xring_get_sqe(&r));
 		xring_submit_and_wait(&r, 5);
+		xring_queue_exit(&r);
 		exit(0);
 	}
 	cr_assert_eq(waitpid(pid, &st, 0), pid);

@@ -98,7 +98,8 @@ static void at_fork_child(void)
 	g.hdr = NULL;
 	g.ring_ids = 0;
 	g.rings = 0;
-	g.sock_free = NULL; /* the parent's; the child's own file gets its own */
+	free(g.sock_free); /* the parent's free slots; the child's own file gets its own */
+	g.sock_free = NULL;
 	g.nsock_free = 0;
 	if (g.file_fd >= 0)
 		close(g.file_fd);
