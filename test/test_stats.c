@@ -568,6 +568,19 @@ Test(stats, a_stale_file_of_a_dead_process_is_ignored_and_removed)
 	cr_expect_eq(run_cmd(cmd, text, sizeof(text)), 0, "%s", text);
 	cr_expect(strstr(text, "no xring process"), "%s", text);
 	cr_expect(!exists(path), "the stale file is still there");
+
+	/* A process making its file sweeps away those of processes that are gone. */
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	{
+		struct xring r;
+
+		setenv("XRING_STATS_DIR", dir, 1);
+		cr_assert_eq(xring_queue_init(8, &r, 0), 0);
+		cr_expect(!exists(path), "a new ring left the stale file there");
+		xring_queue_exit(&r);
+	}
 	remove_dir();
 }
 

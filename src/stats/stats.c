@@ -3,8 +3,10 @@
  * at exit. Slots are taken and given back under a lock (ring init, socket open and close);
  * counting happens in place, without it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +128,31 @@ static int mkdirs(const char *dir)
 	return 0;
 }
 
+/* Removes the files of processes that are gone (killed, or ended in _exit() with rings open),
+ * as xring-stats does when it lists them: once, when this process makes its own. */
+static void sweep(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, "xring.", 6))
+			continue;
+		pid = strtol(de->d_name + 6, &end, 10);
+		if (end == de->d_name + 6 || strcmp(end, ".shm") || pid <= 0 || pid > INT32_MAX ||
+		    pid == g.pid)
+			continue;
+		if (kill((pid_t) pid, 0) && errno == ESRCH)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* Makes the file; called with the lock held, once per process. */
 static int create(const struct xring_conf *c)
 {
@@ -201,6 +228,7 @@ static int create(const struct xring_conf *c)
 		unlink(tmp);
 		return err;
 	}
+	sweep(c->stats_dir);
 	if (!g.hooks) {
 		g.hooks = true;
 		atexit(at_exit);
