@@ -3,6 +3,11 @@
  * talk TCP on sockets offloaded onto xring's stack: a 64-byte ping-pong, a stream of 64 KiB
  * sends and a pipelined run of 64-byte messages. Then the same workloads on the kernel's TCP
  * over loopback (io_uring, and busy-polling sockets), and a table of both. No root needed.
+ *
+ * The client prints what each offloaded connection moved, as it counted it from its CQEs. With
+ * --hold it keeps those connections open (shut down for writing) after the offloaded part and
+ * waits for a line on standard input before it closes them, so xring-stats(1) can be run
+ * against it and its per-socket counters compared with the demo's own.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +45,20 @@ static double stream_secs = 2.0;
  * the kernel's placeholder for it. */
 static uint16_t srv_port = 7000;
 static int only = -1; /* --only=N: run workload N alone (0 ping-pong, 1 stream, 2 pipelined) */
+static bool hold;
+
+/* What one offloaded connection of the client moved: bytes and CQEs that carried them. */
+struct totals {
+	int fd;
+	uint64_t tx_bytes, tx_packets, rx_bytes, rx_packets;
+};
+
+enum {
+	TAG_SEND = 1,
+	TAG_RECV = 2,
+};
+
+static struct totals conns[3], *cur;
 
 struct result {
 	double p50_us, p99_us, gbps, msgs;
@@ -94,6 +113,13 @@ static int32_t x_wait(struct xring *r, unsigned n)
 			die("wait", errno);
 		if (cqe->res < 0 || i == 0)
 			res = cqe->res;
+		if (cur && cqe->res > 0 && cqe->user_data == TAG_SEND) {
+			cur->tx_bytes += (uint64_t) cqe->res;
+			cur->tx_packets++;
+		} else if (cur && cqe->res > 0 && cqe->user_data == TAG_RECV) {
+			cur->rx_bytes += (uint64_t) cqe->res;
+			cur->rx_packets++;
+		}
 		xring_cqe_seen(r, cqe);
 	}
 	return res;
@@ -125,6 +151,35 @@ static int x_socket_connect(struct xring *r)
 static void x_close(struct xring *r, int fd)
 {
 	xring_prep_close(xring_get_sqe(r), fd);
+	x_wait(r, 1);
+}
+
+/* The client's data operations, tagged so x_wait() counts them. */
+static void x_send(struct xring *r, int fd, const void *buf, size_t len)
+{
+	struct xring_sqe *sqe = xring_get_sqe(r);
+
+	xring_prep_send(sqe, fd, buf, len, 0);
+	xring_sqe_set_data64(sqe, TAG_SEND);
+}
+
+static void x_recv(struct xring *r, int fd, void *buf, size_t len, int flags)
+{
+	struct xring_sqe *sqe = xring_get_sqe(r);
+
+	xring_prep_recv(sqe, fd, buf, len, flags);
+	xring_sqe_set_data64(sqe, TAG_RECV);
+}
+
+/* The end of a client connection; with --hold, only of its sending side, the server sees the
+ * end of the stream all the same. */
+static void x_done(struct xring *r, int fd)
+{
+	if (!hold) {
+		x_close(r, fd);
+		return;
+	}
+	xring_prep_shutdown(xring_get_sqe(r), fd, SHUT_WR);
 	x_wait(r, 1);
 }
 
@@ -199,54 +254,81 @@ static void x_client(const char *spec, struct result res[3])
 		printf("  memif link up; 64-byte ping-pong ...\n");
 		fflush(stdout);
 		fd = x_socket_connect(&r);
+		cur = &conns[0];
+		cur->fd = fd;
 		for (int i = -pp_warmup; i < pp_iters; i++) {
 			uint64_t t = now_ns();
 
-			xring_prep_send(xring_get_sqe(&r), fd, buf, MSG, 0);
-			xring_prep_recv(xring_get_sqe(&r), fd, in, MSG, MSG_WAITALL);
+			x_send(&r, fd, buf, MSG);
+			x_recv(&r, fd, in, MSG, MSG_WAITALL);
 			if (x_wait(&r, 2) != MSG)
 				die("ping-pong", EIO);
 			if (i >= 0)
 				rtt[i] = now_ns() - t;
 		}
 		rtt_stats(rtt, pp_iters, &res[0]);
-		x_close(&r, fd);
+		x_done(&r, fd);
 	}
 
 	if (only < 0 || only == 1) {
 		printf("  stream of 64 KiB sends for %.1f s ...\n", stream_secs);
 		fflush(stdout);
 		fd = x_socket_connect(&r);
+		cur = &conns[1];
+		cur->fd = fd;
 		t0 = now_ns();
 		while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
-			xring_prep_send(xring_get_sqe(&r), fd, buf, CHUNK, 0);
+			x_send(&r, fd, buf, CHUNK);
 			if (x_wait(&r, 1) != CHUNK)
 				die("stream", EIO);
 			total += CHUNK;
 		}
 		xring_prep_shutdown(xring_get_sqe(&r), fd, SHUT_WR);
 		x_wait(&r, 1);
-		xring_prep_recv(xring_get_sqe(&r), fd, &echoed, sizeof(echoed), MSG_WAITALL);
+		x_recv(&r, fd, &echoed, sizeof(echoed), MSG_WAITALL);
 		x_wait(&r, 1);
 		res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
 		if (echoed != total)
 			die("stream: bytes lost", EIO);
-		x_close(&r, fd);
+		if (!hold)
+			x_close(&r, fd);
 	}
 
 	if (only < 0 || only == 2) {
 		printf("  pipelined 64-byte messages, %d in flight ...\n", PIPE_DEPTH);
 		fflush(stdout);
 		fd = x_socket_connect(&r);
+		cur = &conns[2];
+		cur->fd = fd;
 		t0 = now_ns();
 		for (int i = 0; i < pl_rounds; i++) {
 			for (int k = 0; k < PIPE_DEPTH; k++)
-				xring_prep_send(xring_get_sqe(&r), fd, buf + k * MSG, MSG, 0);
-			xring_prep_recv(xring_get_sqe(&r), fd, in, PIPE_DEPTH * MSG, MSG_WAITALL);
+				x_send(&r, fd, buf + k * MSG, MSG);
+			x_recv(&r, fd, in, PIPE_DEPTH * MSG, MSG_WAITALL);
 			x_wait(&r, PIPE_DEPTH + 1);
 		}
 		res[2].msgs = (double) pl_rounds * PIPE_DEPTH * 1e9 / (double) (now_ns() - t0);
-		x_close(&r, fd);
+		x_done(&r, fd);
+	}
+	cur = NULL;
+	for (int i = 0; i < 3; i++)
+		if (conns[i].fd > 0)
+			printf("  connection %d fd %d: sent %llu bytes in %llu packets, received %llu "
+			       "bytes in %llu packets\n",
+			       i + 1, conns[i].fd, (unsigned long long) conns[i].tx_bytes,
+			       (unsigned long long) conns[i].tx_packets,
+			       (unsigned long long) conns[i].rx_bytes,
+			       (unsigned long long) conns[i].rx_packets);
+	if (hold) {
+		char line[16];
+
+		printf("  holding the connections open: pid %d; press Enter to go on\n",
+		       (int) getpid());
+		fflush(stdout);
+		(void) !fgets(line, sizeof(line), stdin);
+		for (int i = 0; i < 3; i++)
+			if (conns[i].fd > 0)
+				x_close(&r, conns[i].fd);
 	}
 	xring_queue_exit(&r);
 	free(rtt);
@@ -464,6 +546,8 @@ int main(int argc, char **argv)
 			only = atoi(argv[i] + 7);
 		else if (!strcmp(argv[i], "--no-kernel")) /* for profiling */
 			no_kernel = true;
+		else if (!strcmp(argv[i], "--hold")) /* for xring-stats: see the top */
+			hold = true;
 	snprintf(spec_s, sizeof(spec_s), "memif:path=@xring-demo-%d,role=server,ip=" SRV_IP "/24%s",
 		 (int) getpid(), link);
 	snprintf(spec_c, sizeof(spec_c), "memif:path=@xring-demo-%d,role=client,ip=" CLI_IP "/24%s",

@@ -443,6 +443,11 @@ XRING_API int xring_register_file_alloc_range(struct xring *ring, unsigned off, 
 XRING_API int xring_register_eventfd(struct xring *ring, int fd);
 XRING_API int xring_unregister_eventfd(struct xring *ring);
 
+/* Statistics: the counters of offloaded socket fd, or with fd -1 of the ring, its ports and all
+ * its offloaded sockets, written to the log at level (1 error ... 4 debug, as XRING_LOG_LEVEL).
+ * xring-stats(1) reads the same counters from another process. */
+XRING_API int xring_dump_stats(struct xring *ring, int fd, int level);
+
 /* Registered (fixed) buffers. */
 XRING_API int xring_register_buffers(struct xring *ring, const struct iovec *iovecs,
 				     unsigned nr_iovecs);

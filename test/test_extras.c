@@ -71,8 +71,8 @@ Test(extras, a_dummy_udp_send_answers_its_length_and_puts_nothing_on_the_wire)
 	settle();
 	cr_expect_eq(ol.nframes, 0, "%u frame(s) reached the remote host (not even ARP may)",
 		     ol.nframes);
-	cr_expect_eq(xs->dummy_sends, 3);
-	cr_expect_eq(xs->dummy_bytes, 900);
+	cr_expect_eq(xs->st->dummy_sends, 3);
+	cr_expect_eq(xs->st->dummy_bytes, 900);
 	/* The path still works for real, with the same buffers. */
 	cr_expect_eq(send_flags(fd, msg, 20, 0, 20), 20);
 	for (int i = 0; i < 1000 && !ol.udp_in; i++)
@@ -92,7 +92,7 @@ Test(extras, a_dummy_udp_send_is_refused_as_a_real_one_would_be)
 	fd = ol_connect(SOCK_DGRAM, 7000, &res);
 	cr_assert_eq(res, 0);
 	cr_expect_eq(send_flags(fd, big, sizeof(big), XRING_MSG_DUMMY, 1), -EMSGSIZE);
-	cr_expect_eq(xsock_by_fd(ol.ring.ctx, fd)->dummy_sends, 0);
+	cr_expect_eq(xsock_by_fd(ol.ring.ctx, fd)->st->dummy_sends, 0);
 	close(fd);
 	ol_teardown();
 }
@@ -129,8 +129,8 @@ Test(extras, a_dummy_tcp_send_changes_no_sequence_number_and_sends_no_segment)
 	cr_expect_eq(tcp_sndspace(t), 262144, "nothing was queued for sending");
 	cr_expect_eq(ol.nframes, frames, "a frame reached the remote host");
 	cr_expect_eq(tcp_get_stats(&ol.peer_tcp)->segs_in, peer_segs);
-	cr_expect_eq(xs->dummy_sends, 1);
-	cr_expect_eq(xs->dummy_bytes, 5000);
+	cr_expect_eq(xs->st->dummy_sends, 1);
+	cr_expect_eq(xs->st->dummy_bytes, 5000);
 	close(fd);
 	ol_teardown();
 }

@@ -1138,3 +1138,37 @@ Test(tcp, collapses_the_window_to_one_segment_on_a_timeout)
 	cr_assert_eq(t->cwnd, t->mss, "RFC 5681 3.1: the loss window");
 	cr_assert_eq(t->ssthresh, 28 * t->mss, "CUBIC: beta times cwnd");
 }
+
+/* ---- per-connection counters ---- */
+
+Test(tcp, counts_a_connections_segments_and_retransmissions_where_its_owner_asks)
+{
+	struct tcb *t = accept_plain();
+	struct tcp_conn_stats cs;
+
+	/* The handshake counted in the TCB: the SYN-ACK out, the ACK in (the SYN reached the
+	 * listener). Moving the counters takes them along. */
+	memset(&cs, 0xff, sizeof(cs));
+	tcp_set_stats(t, &cs);
+	cr_expect_eq(cs.segs_out, 1);
+	cr_expect_eq(cs.segs_in, 1);
+	cr_expect_eq(cs.rexmt_segs, 0);
+	cr_assert_eq(tcp_send(t, now, "0123456789", 10), 10);
+	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 10);
+	for (int i = 0; i < 2; i++) {
+		now = tcp_poll(&st, now); /* when the RTO is due */
+		tcp_poll(&st, now);
+		expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 10);
+	}
+	seg_in(TCP_ACK, PEER_ISS + 1, iss + 11, 8192, NULL, 0);
+	cr_expect_eq(cs.segs_out, 4);
+	cr_expect_eq(cs.segs_in, 2);
+	cr_expect_eq(cs.rexmt_segs, 2);
+	cr_expect_eq(cs.rexmt_bytes, 20);
+
+	/* Given back, the TCB counts on from there in its own. */
+	tcp_set_stats(t, NULL);
+	seg_in(TCP_ACK | TCP_PSH, PEER_ISS + 1, iss + 11, 8192, "ab", 2);
+	cr_expect_eq(t->cs_own.segs_in, 3);
+	cr_expect_eq(cs.segs_in, 2, "no longer counted in the owner's copy");
+}

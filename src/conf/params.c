@@ -81,6 +81,12 @@ static const struct conf_param params[] = {
 	 .desc = "Selects application-id sections of the rules file."},
 	{"XRING_STATS_DIR", CONF_PATH, "/tmp/xring", FIELD(stats_dir),
 	 .desc = "Directory where statistics are published; empty for none."},
+	{"XRING_STATS_SOCKETS", CONF_INT, "1024", 0, 65536, FIELD(stats_sockets),
+	 .desc = "Offloaded sockets whose counters are published at once; those beyond are "
+		 "counted, not shown."},
+	{"XRING_STATS_FILE", CONF_PATH, "", .flags = CONF_F_PID, FIELD(stats_file),
+	 .desc = "Append each offloaded socket's final counters to this file as it closes; %d "
+		 "becomes the process id."},
 	{"XRING_PCAP", CONF_PATH, "", .flags = CONF_F_PID, FIELD(pcap),
 	 .desc = "Capture every frame of every port to this pcap file; %d becomes the process id."},
 	{"XRING_PORTS", CONF_STRING, "", FIELD(ports_text),

@@ -73,8 +73,10 @@ struct xring_conf {
 
 	char config_file[CONF_PATH_LEN]; /* empty: no rules file */
 	char application_id[CONF_APPID_LEN];
-	char stats_dir[CONF_PATH_LEN]; /* empty: statistics not published */
-	char pcap[CONF_PATH_LEN];      /* empty: no capture */
+	char stats_dir[CONF_PATH_LEN];  /* empty: statistics not published */
+	char stats_file[CONF_PATH_LEN]; /* empty: no per-socket lines at close */
+	uint32_t stats_sockets;         /* socket blocks in the statistics file */
+	char pcap[CONF_PATH_LEN];       /* empty: no capture */
 	char ports_text[CONF_PORTS_LEN];
 	struct pspec ports[PSPEC_MAX]; /* XRING_PORTS, parsed */
 	unsigned nports;

@@ -34,6 +34,7 @@ void cq_post_overflow(struct xring_ctx *ctx, uint64_t user_data, int32_t res, ui
 {
 	struct xring_cqe *cqe;
 
+	ctx->st->cq_overflows++;
 	if (ctx->ovf_tail - ctx->ovf_head == ctx->ovf_cap && ovf_grow(ctx)) {
 		/* Only when malloc fails with the CQ full, as the kernel does in the same spot. */
 		ctx->cq_dropped++;

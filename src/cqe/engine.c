@@ -14,6 +14,7 @@
 #include "ops/netport.h"
 #include "ops/ops.h"
 #include "ring/ring.h"
+#include "stats/stats.h"
 
 #define MAX_WAIT_FDS 64
 
@@ -67,6 +68,11 @@ int engine_progress(struct xring_ctx *ctx)
 		cq_flush_overflow(ctx);
 	if (xring_unlikely(ctx->evfd >= 0))
 		cq_notify(ctx);
+	if (n)
+		ctx->st->poll_hits++;
+	else
+		ctx->st->poll_misses++;
+	ctx->st->cqes = ctx->cq_posted;
 	return n;
 }
 
@@ -108,6 +114,9 @@ static int sleep_once(struct xring_ctx *ctx, unsigned want, int64_t deadline_ns,
 	nfds_t n = 0;
 	int ret;
 
+	ctx->st->sleeps++;
+	if (ctx->netports)
+		stats_ports_idle(ctx);
 	for (struct xring_source *s = ctx->sources; s && n < MAX_WAIT_FDS; s = s->next) {
 		int fd = s->wait_fd ? s->wait_fd(s) : -1;
 

@@ -306,6 +306,7 @@ static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
 	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);
 	ksqe->user_data = (uint64_t) (uintptr_t) req;
 	ctx->kr->inflight++;
+	ctx->st->passthrough++;
 	if (!ctx->batching)
 		kring_flush(ctx);
 	return OP_QUEUED;

@@ -6,6 +6,7 @@
 #include "conf/proc.h"
 #include "ops/netport.h"
 #include "ops/xsock.h"
+#include "stats/stats.h"
 #include "util/log.h"
 
 static void flush(struct netport *np);
@@ -167,6 +168,11 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	}
 	flush(np);
 	port_tx_reap(np->q, NULL, 0);
+	/* The snapshot is refreshed every STATS_PORT_NS here, and before the ring sleeps. */
+	if (n > 0)
+		np->st_dirty = true;
+	if (xring_unlikely(now >= np->st_next_ns))
+		stats_port_publish(np, now);
 	ctx->batching = was;
 	if (n > 0 && !was)
 		req_run_later(ctx);
@@ -319,6 +325,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	np->src.wait_fd = np_wait_fd;
 	np->src.arm = np_arm;
 	np->src.next_timer = np_next_timer;
+	stats_port_open(np);
 	engine_add_source(ctx, &np->src);
 	np->next = ctx->netports;
 	ctx->netports = np;
@@ -411,6 +418,7 @@ void netport_exit(struct xring_ctx *ctx)
 		}
 		engine_remove_source(ctx, &np->src);
 		netport_neigh_close(np);
+		stats_port_close(np);
 		tcp_fini(&np->tcp);
 		iface_fini(&np->ifc);
 		free(np->rx_gather);

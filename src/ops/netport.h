@@ -10,6 +10,7 @@
 #include "ring/ring.h"
 #include "stack/iface/iface.h"
 #include "stack/tcp/tcp.h"
+#include "stats/shm.h"
 
 struct nlk;
 
@@ -38,6 +39,9 @@ struct netport {
 	 * here, so a receive takes the whole burst's data at once rather than one segment. */
 	bool in_burst;
 	struct xsock *ready;
+	struct xstats_port *st; /* published snapshot (stats/stats.h), NULL when not published */
+	uint64_t st_next_ns;    /* when the snapshot is next refreshed */
+	bool st_dirty;          /* frames arrived since the last refresh */
 	struct port_frame *rxf; /* room for one poll's frames */
 	unsigned burst;         /* XRING_CQE_BATCH: receive completions taken per poll */
 	struct nlk *nlk; /* the kernel's neighbour table, ports on a netdev (netport_neigh.c) */

@@ -11,6 +11,7 @@
 #include "ops/ops.h"
 #include "ops/xsock.h"
 #include "stack/wire/udp.h"
+#include "stats/stats.h"
 #include "util/log.h"
 
 static unsigned hash_port(uint16_t port)
@@ -87,6 +88,7 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 		ctx->xsocks->by_port[hash_port(lport)] = xs;
 	}
 	ctx->xsocks->n++;
+	stats_sock_open(xs);
 	*out = xs;
 	return 0;
 }
@@ -117,6 +119,8 @@ void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs)
 	if ((unsigned) xs->fd < ctx->xsocks->nfd && ctx->xsocks->by_fd[xs->fd] == xs)
 		ctx->xsocks->by_fd[xs->fd] = NULL;
 	xs->fd = -1;
+	if (xs->slot >= 0) /* still named by its slot; otherwise it is closing under its fd */
+		stats_sock_ident(xs);
 }
 
 /* Pending requests end with -ECANCELED: the socket they wait on is gone. */
@@ -124,6 +128,7 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 {
 	struct xsock **pp;
 
+	stats_sock_close(xs);
 	if (xs->slot >= 0)
 		xdirect_unslot(ctx, xs);
 	if (xs->fd >= 0)
@@ -376,6 +381,7 @@ static int64_t tcp_start_connect(struct xring_ctx *ctx, struct xsock *xs, struct
 	xs->rip = sin->sin_addr.s_addr;
 	xs->rport = ntohs(sin->sin_port);
 	xs->connecting = req;
+	stats_sock_ident(xs);
 	return OP_QUEUED; /* the handshake completes it (xs_tcp_event) */
 }
 
@@ -403,6 +409,7 @@ static int64_t connect_issue(struct xring_ctx *ctx, struct xreq *req)
 	xs->rip = sin->sin_addr.s_addr;
 	xs->rport = ntohs(sin->sin_port);
 	xs->connected = true;
+	stats_sock_ident(xs);
 	return 0;
 }
 
@@ -466,6 +473,7 @@ static int64_t accept_issue(struct xring_ctx *ctx, struct xreq *req)
 		return err;
 	}
 	xs->listening = true;
+	stats_sock_ident(xs);
 	req->u.net.xs = xs;
 	req->op = &op_xsock;
 	return xs_issue(ctx, req);
@@ -585,17 +593,25 @@ static int64_t udp_send(struct xring_ctx *ctx, struct xsock *xs, const struct io
 	for (size_t i = 0; i < niov; i++)
 		len += iov[i].iov_len;
 	err = iface_ip4_begin(ifc, clock_mono_ns(), dst, &tx);
-	if (err)
+	if (err) {
+		xs->st->tx_errors++;
 		return err;
+	}
 	if (len > tx.l4_cap - UDP_HLEN) {
 		iface_ip4_abort(ifc, &tx);
+		xs->st->tx_errors++;
 		return -EMSGSIZE;
 	}
 	for (size_t i = 0, off = UDP_HLEN; i < niov; off += iov[i].iov_len, i++)
 		memcpy(tx.l4 + off, iov[i].iov_base, iov[i].iov_len);
 	udp_emit(tx.l4, tx.l4_cap, xs->lport, dport, xs->lip, dst, len, 0);
 	err = iface_ip4_commit(ifc, &tx, IPPROTO_UDP, 0, UDP_HLEN + len);
-	return err ? err : (int64_t) len;
+	if (err) {
+		xs->st->tx_errors++;
+		return err;
+	}
+	stats_tx(xs->st, len);
+	return (int64_t) len;
 }
 
 /* Copies a datagram into a receive request; returns its result. */
@@ -605,6 +621,8 @@ static int32_t deliver(struct xreq *req, uint32_t src, uint16_t sport, const uin
 	const struct xring_sqe *sqe = &req->u.net.sqe;
 	size_t n;
 
+	if (!(sqe->msg_flags & MSG_PEEK))
+		stats_rx(req->u.net.xs->st, len);
 	if (req->opcode == XRING_OP_RECV) {
 		n = len < sqe->len ? len : sqe->len;
 		memcpy((void *) (uintptr_t) sqe->addr, data, n);
@@ -673,6 +691,7 @@ static int64_t udp_deliver_select(struct xring_ctx *ctx, struct xreq *req, const
 		return err;
 	n = len < cap ? (uint32_t) len : cap;
 	memcpy(payload, data, n);
+	stats_rx(req->u.net.xs->st, len);
 	res = xsmsg_done(req, b, n, len, &from);
 	if (!multishot(req)) {
 		req->cflags = buf_flags(b, more_data);
@@ -732,8 +751,15 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 {
 	int64_t res = tcp_move_data(xs, req, sending);
 
-	if (!sending && res >= 0)
-		req->cflags = tcp_more(xs->tcb) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
+	if (res > 0 && sending)
+		stats_tx(xs->st, (uint64_t) res);
+	else if (res > 0)
+		stats_rx(xs->st, (uint64_t) res);
+	if (!sending) {
+		xs->st->rxq_now = (uint32_t) tcp_rcvavail(xs->tcb);
+		if (res >= 0)
+			req->cflags = tcp_more(xs->tcb) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
+	}
 	return res;
 }
 
@@ -830,6 +856,7 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 		n = tcp_recv(xs->tcb, clock_mono_ns(), payload, cap);
 		if (n < 0)
 			return n;
+		stats_rx(xs->st, (uint64_t) n);
 		res = xsmsg_done(req, b, (uint32_t) n, (size_t) n, NULL);
 		flags = buf_flags(b, tcp_more(xs->tcb));
 		if (!multishot(req)) {
@@ -879,6 +906,7 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 	tcp_defaults(c);
 	tcp_endpoints(c, NULL, NULL, &xs->rip, &xs->rport);
 	tcp_set_cb(c, xs_tcp_event, xs);
+	stats_sock_ident(xs);
 	if (sqe->addr && sqe->off) {
 		struct sockaddr_in peer = {.sin_family = AF_INET,
 					   .sin_port = htons(xs->rport),
@@ -921,6 +949,10 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 	if (!xs)
 		return;
 	ctx = xs->ctx;
+	if (events & (TCP_EV_CONNECTED | TCP_EV_ERROR | TCP_EV_CLOSED))
+		xs->st->state = (uint8_t) tcp_state(t);
+	if (events & TCP_EV_READABLE)
+		stats_rxq(xs->st, (uint32_t) tcp_rcvavail(t));
 	if ((events & TCP_EV_CONNECTED) && xs->connecting) {
 		struct xreq *r = xs->connecting;
 
@@ -1028,6 +1060,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		if (err)
 			return err;
 		xs->listening = true;
+		stats_sock_ident(xs);
 		return 0;
 	}
 	case XRING_OP_ACCEPT:
@@ -1116,6 +1149,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 			int64_t res;
 
 			xs->rx_head++;
+			xs->st->rxq_now = xs->rx_tail - xs->rx_head;
 			res = udp_deliver_select(ctx, req, d->data, d->len,
 						 xs->rx_head != xs->rx_tail, d->src, d->sport);
 			if (res != OP_QUEUED)
@@ -1127,6 +1161,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 			if (!(sqe->msg_flags & MSG_PEEK))
 				xs->rx_head++;
+			xs->st->rxq_now = xs->rx_tail - xs->rx_head;
 			return res;
 		}
 		if (sqe->msg_flags & MSG_DONTWAIT)
@@ -1139,6 +1174,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 		if (req->u.net.addrlen >= sizeof(sa_family_t) &&
 		    ((const struct sockaddr *) req->u.net.addr)->sa_family == AF_UNSPEC) {
 			xs->connected = false;
+			stats_sock_ident(xs);
 			return 0;
 		}
 		if (!sin)
@@ -1146,6 +1182,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 		xs->rip = sin->sin_addr.s_addr;
 		xs->rport = ntohs(sin->sin_port);
 		xs->connected = true;
+		stats_sock_ident(xs);
 		return 0;
 	}
 	case XRING_OP_SHUTDOWN:
@@ -1240,11 +1277,11 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 	if (!xs)
 		return -ECONNREFUSED;
 	if (xs->connected && (ip->src != xs->rip || udp->sport != xs->rport)) {
-		xs->rx_drops++; /* a connected socket hears only its peer */
+		xs->st->drop_not_peer++; /* a connected socket hears only its peer */
 		return 0;
 	}
 	if (udp->payload_len > XSOCK_DGRAM_MAX) {
-		xs->rx_drops++;
+		xs->st->drop_too_big++;
 		return 0;
 	}
 	if (xs->recvq.first) {
@@ -1265,14 +1302,16 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 		return 0;
 	}
 	if (xs->rx_tail - xs->rx_head == XSOCK_RX_SLOTS) {
-		xs->rx_drops++; /* the receive queue is full: UDP drops, as the kernel does */
+		/* The receive queue is full: UDP drops, as the kernel does. */
+		xs->st->drop_rxq_full++;
 		return 0;
 	}
 	if (!xs->rx && !(xs->rx = malloc(sizeof(*xs->rx) * XSOCK_RX_SLOTS))) {
-		xs->rx_drops++;
+		xs->st->drop_rxq_full++; /* no memory for the queue */
 		return 0;
 	}
 	d = &xs->rx[xs->rx_tail++ % XSOCK_RX_SLOTS];
+	stats_rxq(xs->st, xs->rx_tail - xs->rx_head);
 	d->src = ip->src;
 	d->sport = udp->sport;
 	d->len = (uint16_t) udp->payload_len;

@@ -20,6 +20,7 @@
 #include "ops/netport.h"
 #include "ring/ring.h"
 #include "sqe/req.h"
+#include "stats/shm.h"
 
 #define XSOCK_RX_SLOTS  64
 #define XSOCK_DGRAM_MAX 2048
@@ -52,12 +53,11 @@ struct xsock {
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
 	struct xsock_dgram *rx; /* XSOCK_RX_SLOTS, taken at the first datagram that must wait */
 	unsigned rx_head, rx_tail;
-	uint64_t rx_drops;
 	struct xsock *port_next;
 	struct xsock *ready_next; /* on np->ready */
 	bool on_ready;
-	uint64_t dummy_sends, dummy_bytes; /* XRING_MSG_DUMMY sends walked (ops/xsock_dummy.c) */
-	struct req_wlist zcq; /* TCP send_zc notifications waiting for the peer's ACK */
+	struct xstats_sock *st; /* its published counters (stats/stats.h), or the ring's sink */
+	struct req_wlist zcq;   /* TCP send_zc notifications waiting for the peer's ACK */
 };
 
 struct xsock_table {

@@ -20,6 +20,7 @@
 #include "ops/kring.h"
 #include "ops/ops.h"
 #include "ops/xsock.h"
+#include "stats/stats.h"
 
 /* Makes the map as large as the registered table, which slot must lie in. */
 static int slots_reserve(struct xring_ctx *ctx, uint32_t slot)
@@ -45,6 +46,7 @@ static void set_slot(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot)
 	xs->slot = (int) slot;
 	t->by_slot[slot] = xs;
 	t->ndirect++;
+	stats_sock_ident(xs);
 }
 
 void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs)
@@ -56,6 +58,8 @@ void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs)
 		t->ndirect--;
 	}
 	xs->slot = -1;
+	if (xs->fd >= 0) /* still named by its descriptor; otherwise it is closing */
+		stats_sock_ident(xs);
 }
 
 void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot)
@@ -96,6 +100,7 @@ void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot)
 	xs->slot = (int) slot;
 	t->by_slot[slot] = xs;
 	t->ndirect++;
+	stats_sock_ident(xs);
 }
 
 void xdirect_exit(struct xring_ctx *ctx)

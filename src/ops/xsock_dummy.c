@@ -136,7 +136,7 @@ out:
 	ifc->dev.ops->tx_abort(ifc->dev.ctx, &b);
 	if (ret)
 		return ret;
-	xs->dummy_sends++;
-	xs->dummy_bytes += len;
+	xs->st->dummy_sends++;
+	xs->st->dummy_bytes += len;
 	return (int64_t) len;
 }

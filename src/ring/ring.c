@@ -9,6 +9,7 @@
 #include "ops/kring.h"
 #include "ops/xsock.h"
 #include "ring/ring.h"
+#include "stats/stats.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -47,6 +48,7 @@ static void ctx_free(struct xring_ctx *ctx)
 	kring_exit(ctx);
 	timer_heap_free(&ctx->timers);
 	req_pool_destroy(&ctx->pool);
+	stats_ring_close(ctx);
 	free(ctx->ovf);
 	free(ctx);
 }
@@ -136,6 +138,7 @@ XRING_API int xring_queue_init_params(unsigned entries, struct xring *ring, stru
 	ctx->evfd = -1;
 	ctx->setup_flags = flags;
 	ctx->spin_ns = (uint64_t) conf->spin_us * 1000;
+	stats_ring_open(ctx);
 
 	p->sq_entries = sq;
 	p->cq_entries = cq;

@@ -9,6 +9,7 @@
 
 #include "cqe/timer.h"
 #include "sqe/req.h"
+#include "stats/shm.h"
 
 #define XRING_MAX_ENTRIES    32768u
 #define XRING_MAX_CQ_ENTRIES (2 * XRING_MAX_ENTRIES)
@@ -86,6 +87,9 @@ struct xring_ctx {
 	int evfd;             /* xring_register_eventfd(), -1 when none */
 	uint64_t evfd_posted; /* cq_posted when the eventfd was last signalled */
 	bool batching; /* in a submission or a round of timers: deferred work waits for its end */
+	struct xstats_ring *st; /* its counters: published (stats/stats.h), or st_own */
+	struct xstats_ring st_own;
+	struct xstats_sock sock_sink; /* where unpublished sockets count: nobody reads it */
 };
 
 static inline struct xring_ctx *ring_ctx(struct xring *ring)

@@ -338,6 +338,7 @@ static int submit_sqes(struct xring_ctx *ctx)
 		if (xring_unlikely(r > 0) && !(ctx->setup_flags & XRING_SETUP_SUBMIT_ALL))
 			break;
 	}
+	ctx->st->sqes += head - sq->head;
 	sq->head = head;
 	if (ctx->link_head) {
 		/* An unterminated chain is issued as it stands, as the kernel does. */
@@ -348,6 +349,7 @@ static int submit_sqes(struct xring_ctx *ctx)
 	}
 	ctx->in_submit = false;
 	ctx->batching = false;
+	ctx->st->cqes = ctx->cq_posted;
 	timeout_flush_counts(ctx);
 	req_run_later(ctx);
 	kring_flush(ctx);

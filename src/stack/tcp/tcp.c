@@ -268,6 +268,7 @@ struct tcb *tcp_alloc(struct tcp_stack *st)
 	t->tw_prev = t->tw_next = -2;
 	t->sbuf_size = st->cfg.sndbuf;
 	t->rbuf_size = st->cfg.rcvbuf;
+	t->cs = &t->cs_own;
 	t->hnext = t->parent = t->qnext = t->acc_head = t->acc_tail = -1;
 	t->laddr = st->ifc->ip;
 	st->inuse++;
@@ -863,6 +864,15 @@ void tcp_set_cb(struct tcb *t, tcp_event_fn cb, void *arg)
 void tcp_set_rx_hook(struct tcb *t, tcp_rx_fn fn)
 {
 	t->rx_hook = fn;
+}
+
+void tcp_set_stats(struct tcb *t, struct tcp_conn_stats *cs)
+{
+	struct tcp_conn_stats *to = cs ? cs : &t->cs_own;
+
+	if (to != t->cs)
+		*to = *t->cs;
+	t->cs = to;
 }
 
 uint32_t tcp_rcv_space(const struct tcb *t)

@@ -138,6 +138,12 @@ struct tcp_stats {
 	uint64_t tw_recycled; /* TIME_WAIT connections ended early for a full pool */
 };
 
+/* One connection's own counters; where they are kept can be chosen (tcp_set_stats). */
+struct tcp_conn_stats {
+	uint64_t segs_in, segs_out;
+	uint64_t rexmt_segs, rexmt_bytes; /* segments sent again, and their payload */
+};
+
 /* ---- set up ---- */
 
 /* 0, -EINVAL for a bad configuration, -ENOMEM. ifc must outlive the stack. */
@@ -233,6 +239,9 @@ int tcp_setopt(struct tcb *t, int opt, int value);
 
 void tcp_set_cb(struct tcb *t, tcp_event_fn cb, void *arg);
 void tcp_set_rx_hook(struct tcb *t, tcp_rx_fn fn);
+/* Count the connection's segments in *cs from now on (its counts so far are copied there), or
+ * in the TCB itself again when cs is NULL. cs must stay valid until then. */
+void tcp_set_stats(struct tcb *t, struct tcp_conn_stats *cs);
 
 /* Level-triggered readiness, TCP_EV_* (ACKED and CLOSED are edge-only and never set here). */
 unsigned tcp_events(const struct tcb *t);

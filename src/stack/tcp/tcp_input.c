@@ -293,9 +293,12 @@ static void syn_sent_input(struct tcp_stack *st, struct tcb *t, uint64_t now, co
 
 static void ring_write(struct tcb *t, uint32_t off, const uint8_t *src, uint32_t len)
 {
-	uint32_t pos = (t->rbuf_head + t->rbuf_len + off) % t->rbuf_size;
-	uint32_t first = t->rbuf_size - pos < len ? t->rbuf_size - pos : len;
+	uint32_t pos, first;
 
+	if (!len)
+		return; /* the receive hook took it all: the ring may not even exist */
+	pos = (t->rbuf_head + t->rbuf_len + off) % t->rbuf_size;
+	first = t->rbuf_size - pos < len ? t->rbuf_size - pos : len;
 	memcpy(t->rbuf + pos, src, first);
 	memcpy(t->rbuf, src + first, len - first);
 }
@@ -908,8 +911,10 @@ void tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip, const struct 
 		else
 			closed_input(st, now, ip->src, v->sport, v->dport, &s);
 	} else if (t->state == TCPS_SYN_SENT) {
+		t->cs->segs_in++;
 		syn_sent_input(st, t, now, &s);
 	} else {
+		t->cs->segs_in++;
 		sync_input(st, t, now, &s);
 	}
 	/* The block the segment reached (or made): rings it emptied go back, timers it armed

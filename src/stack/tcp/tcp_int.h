@@ -143,6 +143,8 @@ struct tcb {
 	void *arg;
 	tcp_rx_fn rx_hook;
 
+	struct tcp_conn_stats *cs; /* &cs_own, or where the owner wants them (tcp_set_stats) */
+	struct tcp_conn_stats cs_own;
 	/* Loans (tcp_zc.c), oldest first, sorted and disjoint, inside the send ring's bytes. */
 	uint8_t nzref;
 	struct tcp_zref zref[TCP_ZREF_MAX];

@@ -153,6 +153,11 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 	}
 	st->stats.segs_out++;
 	st->stats.bytes_out += len;
+	t->cs->segs_out++;
+	if (len && SEQ_LT(seq, t->snd_max)) {
+		t->cs->rexmt_segs++;
+		t->cs->rexmt_bytes += len;
+	}
 	if (flags & TCP_ACK) {
 		t->flags &= ~TF_ACKNOW;
 		t->t_delack = 0;
