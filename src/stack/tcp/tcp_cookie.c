@@ -58,6 +58,7 @@ void tcp_cookie_send(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_
 	 * exactly as a queued connection would. */
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.st = st;
+	tmp.cs = &tmp.cs_own;
 	tmp.idx = tmp.hnext = tmp.parent = tmp.qnext = tmp.acc_head = tmp.acc_tail = -1;
 	tmp.laddr = st->ifc->ip;
 	tmp.raddr = raddr;
