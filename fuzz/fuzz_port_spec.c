@@ -15,10 +15,14 @@ static void check(const struct pspec *p)
 		if (!memchr(p->memif.path, '\0', sizeof(p->memif.path)) || !p->memif.path[0] ||
 		    !memchr(p->memif.secret, '\0', sizeof(p->memif.secret)))
 			abort();
+		/* bufsize and ring may be 0: the parameters decide at open. */
 		if (!p->memif.prefix_len || p->memif.prefix_len > 32 || !p->memif.queues ||
-		    p->memif.queues > PSPEC_MAX_QUEUES || p->memif.bufsize < 128 ||
-		    p->memif.bufsize > 65535 || p->memif.ring < 2 ||
-		    p->memif.ring > PSPEC_MEMIF_RING_MAX || (p->memif.ring & (p->memif.ring - 1)))
+		    p->memif.queues > PSPEC_MAX_QUEUES ||
+		    (p->memif.bufsize && p->memif.bufsize < 128) || p->memif.bufsize > 65535 ||
+		    p->memif.ring == 1 || p->memif.ring > PSPEC_MEMIF_RING_MAX ||
+		    (p->memif.ring & (p->memif.ring - 1)))
+			abort();
+		if (p->memif.mtu && (p->memif.mtu < 576 || p->memif.mtu > 9216))
 			abort();
 		if (p->memif.has_mac && (p->memif.mac[0] & 1))
 			abort();
