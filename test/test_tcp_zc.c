@@ -252,11 +252,14 @@ static int run_one(struct zrun *r, uint64_t seed, uint64_t total, bool close_ear
 		    !tcp_inuse(&sim->n[1].st))
 			return 0;
 		if (next == UINT64_MAX)
-			FAIL(r, "hang: sent %llu, received %llu, sender %s (acked %llu), receiver %s",
+			FAIL(r,
+			     "hang: sent %llu, received %llu, sender %s (acked %llu), receiver %s",
 			     (unsigned long long) r->queued, (unsigned long long) r->rcvd,
 			     r->c_closed ? "closed" : tcp_state_name(tcp_state(r->c)),
 			     r->c_closed ? 0ull : (unsigned long long) tcp_acked(r->c),
-			     !r->s ? "-" : r->s_closed ? "closed" : tcp_state_name(tcp_state(r->s)));
+			     !r->s         ? "-"
+			     : r->s_closed ? "closed"
+					   : tcp_state_name(tcp_state(r->s)));
 		if (next > sim->now)
 			sim->now = next;
 		if (sim->now > MAX_VTIME)
