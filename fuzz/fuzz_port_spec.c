@@ -22,7 +22,7 @@ static void check(const struct pspec *p)
 		    p->memif.ring == 1 || p->memif.ring > PSPEC_MEMIF_RING_MAX ||
 		    (p->memif.ring & (p->memif.ring - 1)))
 			abort();
-		if (p->memif.mtu && (p->memif.mtu < 576 || p->memif.mtu > 9216))
+		if (p->memif.mtu && p->memif.mtu < 576)
 			abort();
 		if (p->memif.has_mac && (p->memif.mac[0] & 1))
 			abort();

@@ -267,7 +267,7 @@ static const struct {
 	{"XRING_MEM_LIMIT", "1025G"},
 	{"XRING_MEM_LIMIT", "1023K"},
 	{"XRING_MTU", "575"},
-	{"XRING_MTU", "9217"},
+	{"XRING_MTU", "65536"},
 	{"XRING_MSS", "535"},
 	{"XRING_SQ_ENTRIES", "0"},
 	{"XRING_SQ_ENTRIES", "-5"},

@@ -164,8 +164,8 @@ static int memif_key(struct ctx *c, struct pspec_memif *m, int key, const char *
 			return bad_value(c, name, val, "a unicast MAC address xx:xx:xx:xx:xx:xx");
 		m->has_mac = true;
 		return 0;
-	case 10: /* mtu: as XRING_MTU allows */
-		if (uint_in(c, name, val, 576, 9216, "an integer from 576 to 9216", &v))
+	case 10: /* mtu: up to the largest IPv4 packet, as XRING_MTU */
+		if (uint_in(c, name, val, 576, 65535, "an integer from 576 to 65535", &v))
 			return -EINVAL;
 		m->mtu = (uint16_t) v;
 		return 0;

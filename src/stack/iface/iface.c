@@ -37,8 +37,8 @@ int iface_init(struct iface *ifc, const struct iface_config *cfg, struct iface_d
 	DEF(max_probes, 3);
 	DEF(icmp_rate, 1000);
 	DEF(icmp_burst, 50);
-	if (c->mtu < 68 || c->mtu > 9216 || c->prefix_len > 32 || eth_is_multicast(c->mac) ||
-	    eth_is_zero(c->mac) || c->neigh_entries > (1u << 20) || c->pending_frames > (1u << 20))
+	if (c->mtu < 68 || c->prefix_len > 32 || eth_is_multicast(c->mac) || eth_is_zero(c->mac) ||
+	    c->neigh_entries > (1u << 20) || c->pending_frames > (1u << 20))
 		return -EINVAL;
 	if (!dev.ops || !dev.ops->tx_alloc || !dev.ops->tx_post || !dev.ops->tx_abort)
 		return -EINVAL;

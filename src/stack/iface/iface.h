@@ -31,7 +31,7 @@ struct iface_config {
 	uint32_t ip; /* network order */
 	uint8_t prefix_len;
 	uint32_t gateway; /* network order; 0: only the connected subnet is reachable */
-	uint16_t mtu;     /* IP MTU, 68..9216; 0 means 1500 */
+	uint16_t mtu;     /* IP MTU, 68..65535; 0 means 1500 */
 	uint8_t ttl;      /* 0 means 64 */
 	uint16_t ip_id;   /* first IPv4 identification used (a seed, for reproducible runs) */
 	/* The device segments TCP (TSO): the largest frame it takes, Ethernet header included;
