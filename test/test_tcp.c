@@ -1173,3 +1173,172 @@ Test(tcp, counts_a_connections_segments_and_retransmissions_where_its_owner_asks
 	cr_expect_eq(t->cs_own.segs_in, 3);
 	cr_expect_eq(cs.segs_in, 2, "no longer counted in the owner's copy");
 }
+
+/* ---- kept frames (tcp_hold.c) ---- */
+
+static uint8_t kept_mem[TCP_HELD_MAX][2048]; /* frames that outlive the input call */
+static unsigned unheld[64], nunheld;
+
+static void on_unhold(void *ctx, uint32_t frame)
+{
+	(void) ctx;
+	cr_assert_lt(nunheld, 64);
+	unheld[nunheld++] = frame;
+}
+
+/* A data segment from the peer in frame id (TCP_NO_FRAME: one the stack may not keep); true
+ * when the stack kept it. */
+static bool seg_in_frame(uint32_t id, uint32_t seq, const void *data, size_t len)
+{
+	static uint8_t scratch[2048];
+	uint8_t *f = id == TCP_NO_FRAME ? scratch : kept_mem[id];
+	struct tcp_hdr h = {.sport = PEER_PORT,
+			    .dport = PORT,
+			    .seq = seq,
+			    .ack = iss + 1,
+			    .flags = TCP_ACK,
+			    .window = 8192};
+	struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = IP4_PROTO_TCP};
+	int n;
+
+	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
+	n = tcp_emit(f + 34, 2048 - 34, &h, NULL, data, len, PEER_IP, OUR_IP, 0);
+	cr_assert_gt(n, 0);
+	ip4_emit(f + 14, 20, &ih, (size_t) n);
+	tcp_hold_offer(&st, id);
+	cr_assert_eq(iface_input(&ifc, now, f, 34 + (size_t) n, 0), 0);
+	return tcp_hold_taken(&st);
+}
+
+static struct tcb *accept_keeping(void)
+{
+	struct tcb *t = accept_plain();
+
+	nunheld = 0;
+	cr_assert_eq(tcp_set_unhold(&st, on_unhold, NULL), 0);
+	tcp_setopt(t, TCP_OPT_QUICKACK, 1); /* every segment answered: its window can be seen */
+	return t;
+}
+
+Test(tcp, keeps_in_order_payload_in_its_frame_and_gives_the_frame_back_once_read)
+{
+	struct tcb *t = accept_keeping();
+	char buf[16];
+
+	cr_assert(seg_in_frame(3, PEER_ISS + 1, "abcdefgh", 8));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 9, win_after(8), 0);
+	cr_assert_eq(tcp_rcvavail(t), 8);
+	cr_assert(tcp_events(t) & TCP_EV_READABLE);
+	cr_assert_eq(tcp_recv(t, now, buf, 3), 3);
+	cr_assert_eq(memcmp(buf, "abc", 3), 0);
+	cr_assert_eq(nunheld, 0, "the frame still holds unread bytes");
+	cr_assert_eq(tcp_recv(t, now, buf, sizeof(buf)), 5);
+	cr_assert_eq(memcmp(buf, "defgh", 5), 0);
+	cr_assert_eq(nunheld, 1);
+	cr_assert_eq(unheld[0], 3);
+	cr_assert_eq(tcp_recv(t, now, buf, sizeof(buf)), -EAGAIN);
+}
+
+Test(tcp, puts_what_follows_kept_frames_in_its_ring_and_reads_both_in_order)
+{
+	struct tcb *t = accept_keeping();
+	char want[64], buf[64];
+	unsigned kept = 0;
+	uint32_t seq = PEER_ISS + 1;
+
+	for (unsigned i = 0; i < sizeof(want); i++)
+		want[i] = (char) ('A' + i % 26);
+	/* Four bytes a segment: more frames than a connection keeps, then one not on offer,
+	 * then offered ones again (the ring is not empty: not kept). */
+	for (unsigned i = 0; i < 16; i++, seq += 4) {
+		uint32_t id = i == 10 ? TCP_NO_FRAME : i;
+
+		kept += seg_in_frame(id, seq, want + 4 * i, 4);
+		expect_seg(TCP_ACK, iss + 1, seq + 4, win_after(4 * (i + 1)), 0);
+	}
+	cr_assert_eq(kept, TCP_HOLD_MAX, "as many as a connection keeps, then the ring");
+	cr_assert_eq(tcp_rcvavail(t), 64);
+	cr_assert_eq(tcp_recv(t, now, buf, 10), 10);
+	cr_assert_eq(tcp_recv(t, now, buf + 10, sizeof(buf) - 10), 54);
+	cr_assert_eq(memcmp(buf, want, sizeof(want)), 0, "every byte once and in order");
+	cr_assert_eq(nunheld, TCP_HOLD_MAX);
+	for (unsigned i = 0; i < nunheld; i++)
+		cr_assert_eq(unheld[i], i, "frames given back oldest first");
+}
+
+Test(tcp, keeps_no_frame_while_data_waits_out_of_order)
+{
+	struct tcb *t = accept_keeping();
+	char buf[16];
+
+	cr_assert_not(seg_in_frame(0, PEER_ISS + 1 + 3, "def", 3));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 1, 65535, 0);
+	cr_assert_not(seg_in_frame(1, PEER_ISS + 1, "abc", 3), "it fills a hole: the ring");
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 7, win_after(6), 0);
+	cr_assert_eq(tcp_recv(t, now, buf, sizeof(buf)), 6);
+	cr_assert_eq(memcmp(buf, "abcdef", 6), 0);
+	cr_assert_eq(nunheld, 0);
+}
+
+Test(tcp, copies_kept_bytes_ahead_of_its_ring_when_trimmed)
+{
+	struct tcb *t = accept_keeping();
+	char buf[16];
+
+	cr_assert(seg_in_frame(0, PEER_ISS + 1, "abc", 3));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 4, win_after(3), 0);
+	cr_assert(seg_in_frame(1, PEER_ISS + 4, "def", 3));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 7, win_after(6), 0);
+	cr_assert_not(seg_in_frame(TCP_NO_FRAME, PEER_ISS + 7, "ghi", 3));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 10, win_after(9), 0);
+	cr_assert_eq(tcp_hold_trim(&st, now), now, "kept at now: not before it");
+	cr_assert_eq(nunheld, 0);
+	cr_assert_eq(tcp_hold_trim(&st, now + 1), UINT64_MAX, "nothing kept any more");
+	cr_assert_eq(nunheld, 2);
+	memset(kept_mem, 0, sizeof(kept_mem)); /* the device reuses the buffers */
+	cr_assert_eq(tcp_rcvavail(t), 9);
+	cr_assert_eq(tcp_recv(t, now, buf, sizeof(buf)), 9);
+	cr_assert_eq(memcmp(buf, "abcdefghi", 9), 0);
+}
+
+Test(tcp, gives_kept_frames_back_when_reads_are_shut_down_or_the_connection_goes)
+{
+	struct tcb *t = accept_keeping();
+	char buf[16];
+	uint32_t len;
+
+	cr_assert(seg_in_frame(0, PEER_ISS + 1, "abc", 3));
+	cr_assert(seg_in_frame(1, PEER_ISS + 4, "def", 3));
+	cr_assert_eq(tcp_shutdown(t, now, 0), 0);
+	cr_assert_eq(nunheld, 2);
+	cr_assert_eq(tcp_rcvavail(t), 0);
+	cr_assert_eq(tcp_recv(t, now, buf, sizeof(buf)), -EAGAIN);
+	tcp_abort(t, now);
+	while (txq_peek(&q, &len))
+		txq_pop(&q);
+	/* A second connection: its kept frame goes back when it is reset. */
+	cr_assert_eq(tcp_close(lis, now), 0);
+	t = accept_keeping();
+	cr_assert(seg_in_frame(2, PEER_ISS + 1, "ghi", 3));
+	tcp_abort(t, now);
+	cr_assert_eq(nunheld, 1);
+	cr_assert_eq(unheld[0], 2);
+}
+
+Test(tcp, trims_kept_bytes_into_place_before_data_held_out_of_order)
+{
+	struct tcb *t = accept_keeping();
+	char buf[16];
+
+	cr_assert(seg_in_frame(0, PEER_ISS + 1, "abc", 3));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 4, win_after(3), 0);
+	cr_assert_not(seg_in_frame(1, PEER_ISS + 7, "ghi", 3));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 4, win_after(3), 0);
+	tcp_hold_trim(&st, UINT64_MAX);
+	memset(kept_mem, 0, sizeof(kept_mem));
+	cr_assert_eq(nunheld, 1);
+	cr_assert_not(seg_in_frame(2, PEER_ISS + 4, "def", 3));
+	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 10, win_after(9), 0);
+	cr_assert_eq(tcp_recv(t, now, buf, sizeof(buf)), 9);
+	cr_assert_eq(memcmp(buf, "abcdefghi", 9), 0);
+}

@@ -123,13 +123,59 @@ static bool rx_piece(struct netport *np, const struct port_frame *f)
 	return ok;
 }
 
+/* The stack is done with a frame it kept (tcp_hold.c). */
+static void np_unhold(void *ctx, uint32_t id)
+{
+	struct netport *np = ctx;
+
+	np->held_mask &= ~(1u << id);
+	port_rx_release(np->q, &np->held[id], 1);
+}
+
+static uint32_t hold_slot(const struct netport *np)
+{
+	if (!np->hold_ok || np->held_mask == (1u << NETPORT_HOLD) - 1)
+		return TCP_NO_FRAME;
+	return (uint32_t) __builtin_ctz(~np->held_mask);
+}
+
+/*
+ * Kept frames live from one poll to the next only: the reads that follow a burst (the receives
+ * its completions answer) find them there, and what they did not take goes to the rings before
+ * the port is polled again. A poll, like arm(), may run the port's control channel, which on a
+ * link drop takes the peer's memory away; no frame may be kept then.
+ */
+static void unhold_all(struct netport *np)
+{
+	if (np->held_mask)
+		tcp_hold_trim(&np->tcp, UINT64_MAX);
+}
+
+/* Gives the burst's frames back, but for those the stack kept (data set to NULL). */
+static void rx_release(struct netport *np, struct port_frame *frames, int n, int kept)
+{
+	int j = 0;
+
+	if (kept) {
+		for (int i = 0; i < n; i++)
+			if (frames[i].data)
+				frames[j++] = frames[i];
+		n = j;
+	}
+	if (n > 0)
+		port_rx_release(np->q, frames, (unsigned) n);
+}
+
 static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 {
 	struct netport *np = np_of(src);
 	struct port_frame *frames = np->rxf;
 	uint64_t now = clock_mono_ns();
 	bool was = ctx->batching;
-	int n = port_rx_poll(np->q, frames, np->burst);
+	int n, kept = 0;
+
+	unhold_all(np);
+	n = port_rx_poll(np->q, frames, np->burst);
 
 	/* A negative count is the port's error state; an idle poll without one, its recovery. */
 	if (xring_unlikely(n < 0 ? n != np->port_err : n == 0 && np->port_err))
@@ -140,6 +186,7 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 	np->in_burst = true;
 	for (int i = 0; i < n; i++) {
 		unsigned flags = 0;
+		uint32_t id = TCP_NO_FRAME;
 
 		const uint8_t *data = frames[i].data;
 		size_t len = frames[i].len;
@@ -150,16 +197,25 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 			data = np->rx_gather;
 			len = np->rx_glen;
 			np->rx_glen = 0;
+		} else {
+			id = hold_slot(np); /* a gathered chain is ours, not the port's */
 		}
 		if (frames[i].flags & PORT_F_RX_IP_CSUM_OK)
 			flags |= IFACE_RX_IP_CSUM_OK;
 		if (frames[i].flags & PORT_F_RX_L4_CSUM_OK)
 			flags |= IFACE_RX_L4_CSUM_OK;
+		tcp_hold_offer(&np->tcp, id);
 		iface_input(&np->ifc, now, data, len, flags);
+		if (id != TCP_NO_FRAME && tcp_hold_taken(&np->tcp)) {
+			np->held[id] = frames[i];
+			np->held_mask |= 1u << id;
+			frames[i].data = NULL;
+			kept++;
+		}
 	}
+	tcp_hold_offer(&np->tcp, TCP_NO_FRAME);
 	np->in_burst = false;
-	if (n > 0)
-		port_rx_release(np->q, frames, (unsigned) n);
+	rx_release(np, frames, n, kept);
 	xsock_serve_ready(np);
 	if (now >= np->next_timer) {
 		uint64_t a = iface_poll(&np->ifc, now), b = tcp_poll(&np->tcp, now);
@@ -195,6 +251,7 @@ static int np_arm(struct xring_source *src)
 {
 	struct netport *np = np_of(src);
 
+	unhold_all(np);
 	return np->q->ops->arm ? np->q->ops->arm(np->q) : 0;
 }
 
@@ -316,6 +373,9 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 		return NULL;
 	}
 	tcp_set_defer(&np->tcp, true);
+	/* Kept frames: only where one queue is the port's (its control channel, run by queue
+	 * 0's polls, could otherwise take a link down under frames another ring keeps). */
+	np->hold_ok = xp->port->nqueues == 1 && !tcp_set_unhold(&np->tcp, np_unhold, np);
 	/* Frames for the stack, where the port filters (AF_XDP, verbs): ARP and ICMP for its
 	 * address. Sockets add their own flows. */
 	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ARP, .local_ip = xp->ip}, NULL);

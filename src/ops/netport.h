@@ -15,6 +15,7 @@
 struct nlk;
 
 #define NETPORT_BURST 32 /* frames taken per poll unless XRING_CQE_BATCH says otherwise */
+#define NETPORT_HOLD  16 /* received frames the stack may keep at once (tcp_hold.c) */
 
 struct netport {
 	struct xring_source src;
@@ -45,6 +46,10 @@ struct netport {
 	struct port_frame *rxf; /* room for one poll's frames */
 	unsigned burst;         /* XRING_CQE_BATCH: receive completions taken per poll */
 	struct nlk *nlk; /* the kernel's neighbour table, ports on a netdev (netport_neigh.c) */
+	/* Received frames the stack keeps until their bytes are read (tcp_hold.c), by id. */
+	bool hold_ok;
+	uint32_t held_mask;
+	struct port_frame held[NETPORT_HOLD];
 };
 
 /* netport_neigh.c: the host's neighbour table as the stack's iface_hooks.neigh_lookup. */

@@ -415,6 +415,9 @@ int tcp_init(struct tcp_stack *st, const struct tcp_config *cfg, struct iface *i
 
 	memset(st, 0, sizeof(*st));
 	*c = *cfg;
+	st->offer = TCP_NO_FRAME;
+	for (unsigned i = 0; i < TCP_HELD_MAX; i++)
+		st->held_by[i] = -1;
 	DEF(max_socks, 4096);
 	DEF(sndbuf, 64 * 1024);
 	DEF(rcvbuf, 64 * 1024);
@@ -669,12 +672,12 @@ long tcp_send(struct tcb *t, uint64_t now, const void *buf, size_t len)
 long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 {
 	struct tcp_stack *st = stack_of(t);
-	uint32_t n, first;
+	uint32_t n, first, held;
 	uint8_t *dst = buf;
 
 	if (t->state == TCPS_LISTEN)
 		return -ENOTCONN;
-	if (!t->rbuf_len) {
+	if (!t->rbuf_len && !t->hold_bytes) {
 		if (t->flags & TF_FIN_RCVD)
 			return 0;
 		if (t->err)
@@ -683,12 +686,21 @@ long tcp_recv(struct tcb *t, uint64_t now, void *buf, size_t len)
 			return 0;
 		return -EAGAIN;
 	}
+	if (len > UINT32_MAX)
+		len = UINT32_MAX;
+	/* Kept frames first: their bytes come before the ring's (tcp_hold.c). */
+	held = tcp_hold_read(st, t, dst, (uint32_t) len);
+	dst += held;
+	len -= held;
 	n = len < t->rbuf_len ? (uint32_t) len : t->rbuf_len;
 	first = t->rbuf_size - t->rbuf_head < n ? t->rbuf_size - t->rbuf_head : n;
-	memcpy(dst, t->rbuf + t->rbuf_head, first);
-	memcpy(dst + first, t->rbuf, n - first);
-	t->rbuf_head = (t->rbuf_head + n) % t->rbuf_size;
-	t->rbuf_len -= n;
+	if (n) {
+		memcpy(dst, t->rbuf + t->rbuf_head, first);
+		memcpy(dst + first, t->rbuf, n - first);
+		t->rbuf_head = (t->rbuf_head + n) % t->rbuf_size;
+		t->rbuf_len -= n;
+	}
+	n += held;
 	/* RFC 9293 3.8.6.2.2 (receiver SWS avoidance): announce the opened window only once it
 	 * grew by min(half the ring, one MSS) beyond what the peer was last told. */
 	if (t->state >= TCPS_ESTABLISHED && t->state != TCPS_TIME_WAIT &&
@@ -723,6 +735,7 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how)
 		t->flags |= TF_RD_SHUT;
 		t->rbuf_len = 0;
 		t->nooo = 0;
+		tcp_hold_drop(st, t);
 		tcp_settle(st, t);
 	}
 	if (how == 0 || (t->flags & TF_FIN_QUEUED))
@@ -779,7 +792,7 @@ int tcp_close(struct tcb *t, uint64_t now)
 	default:
 		break;
 	}
-	if (t->rbuf_len && !(t->flags & TF_RD_SHUT)) {
+	if ((t->rbuf_len || t->hold_bytes) && !(t->flags & TF_RD_SHUT)) {
 		/* Unread data: the peer must learn it was lost (RFC 9293 3.10.4). */
 		tcp_send_rst(st, t, now);
 		tcp_drop(st, t, 0);
@@ -877,7 +890,7 @@ void tcp_set_stats(struct tcb *t, struct tcp_conn_stats *cs)
 
 uint32_t tcp_rcv_space(const struct tcb *t)
 {
-	return t->rbuf_size - t->rbuf_len;
+	return t->rbuf_size - t->rbuf_len - t->hold_bytes;
 }
 
 unsigned tcp_events(const struct tcb *t)
@@ -886,7 +899,7 @@ unsigned tcp_events(const struct tcb *t)
 
 	if (t->state == TCPS_LISTEN)
 		return t->acc_head >= 0 ? TCP_EV_ACCEPT : 0;
-	if (t->rbuf_len || (t->flags & TF_FIN_RCVD) || t->err)
+	if (t->rbuf_len || t->hold_bytes || (t->flags & TF_FIN_RCVD) || t->err)
 		ev |= TCP_EV_READABLE;
 	if (t->err)
 		ev |= TCP_EV_ERROR | TCP_EV_WRITABLE;
@@ -920,7 +933,7 @@ size_t tcp_sndspace(const struct tcb *t)
 
 size_t tcp_rcvavail(const struct tcb *t)
 {
-	return t->rbuf_len;
+	return t->rbuf_len + t->hold_bytes;
 }
 
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,

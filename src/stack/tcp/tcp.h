@@ -90,6 +90,18 @@ typedef void (*tcp_event_fn)(void *arg, struct tcb *t, unsigned events);
  */
 typedef size_t (*tcp_rx_fn)(void *arg, struct tcb *t, const uint8_t *data, size_t len);
 
+/*
+ * Kept frames (tcp_hold.c). The layer that feeds frames to the stack may offer the one it is
+ * about to input; when in-order payload in it would otherwise be copied into the receive ring,
+ * the stack keeps the frame instead and reads the payload from it when the application asks,
+ * one copy instead of two. Frames are given back through this function, with the id they were
+ * offered under, once read, or when the connection goes, or when tcp_hold_trim() asks.
+ */
+typedef void (*tcp_unhold_fn)(void *ctx, uint32_t frame);
+
+#define TCP_HELD_MAX 16         /* frames one stack keeps at once: ids 0 to 15 */
+#define TCP_NO_FRAME UINT32_MAX /* nothing on offer */
+
 #define TCP_MAX_SOCKS (1u << 23) /* the largest max_socks */
 
 struct tcp_config {
@@ -257,6 +269,18 @@ void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32
 		   uint16_t *rport);
 
 const char *tcp_state_name(enum tcp_state s);
+
+/* Kept frames: fn gives them back; 0, or -EINVAL when fn is NULL. */
+int tcp_set_unhold(struct tcp_stack *st, tcp_unhold_fn fn, void *ctx);
+/* The next frame input may be kept under id (below TCP_HELD_MAX, not kept now), or none with
+ * TCP_NO_FRAME. After the input, tcp_hold_taken() says whether it was. */
+void tcp_hold_offer(struct tcp_stack *st, uint32_t id);
+bool tcp_hold_taken(const struct tcp_stack *st);
+/* Copy the bytes of frames kept since before `before` into their connections' rings and give
+ * the frames back (UINT64_MAX: all of them), so that no frame stays lent to the stack while
+ * its application does not read: a device's receive ring must not run dry. Returns the time
+ * the oldest frame still kept was kept at, or UINT64_MAX. */
+uint64_t tcp_hold_trim(struct tcp_stack *st, uint64_t before);
 
 /* Sockets in use (for tests: 0 means every connection has finished). */
 unsigned tcp_inuse(const struct tcp_stack *st);

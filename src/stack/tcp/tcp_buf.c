@@ -94,6 +94,7 @@ static void release_empty(struct tcp_stack *st, struct tcb *t)
 
 void tcp_bufs_release(struct tcp_stack *st, struct tcb *t)
 {
+	tcp_hold_drop(st, t);
 	if (t->sbuf)
 		pool_put(&st->sbufs, t->sbuf);
 	if (t->rbuf)

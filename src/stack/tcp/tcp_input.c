@@ -385,7 +385,7 @@ static void rcv_data(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t
 		t->flags |= TF_ACKNOW;
 		return;
 	}
-	if (!t->rbuf_len && !t->nooo && t->rx_hook && (t->flags & TF_USER)) {
+	if (!t->rbuf_len && !t->nooo && !t->nhold && t->rx_hook && (t->flags & TF_USER)) {
 		size_t took = t->rx_hook(t->arg, t, data, len);
 
 		if (took > len)
@@ -394,15 +394,19 @@ static void rcv_data(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t
 		len -= (uint32_t) took;
 		t->rcv_nxt += (uint32_t) took;
 	}
-	if (len && !tcp_rbuf_need(st, t)) {
-		t->flags |= TF_ACKNOW; /* what the hook took; the rest comes again */
-		return;
+	if ((t->flags & TF_USER) && tcp_hold_take(st, t, data, len)) {
+		t->rcv_nxt += len; /* read from its frame later (tcp_hold.c) */
+	} else {
+		if (len && !tcp_rbuf_need(st, t)) {
+			t->flags |= TF_ACKNOW; /* what the hook took; the rest comes again */
+			return;
+		}
+		ring_write(t, 0, data, len);
+		t->rbuf_len += len;
+		t->rcv_nxt += len;
+		if (ooo_pull(t))
+			t->flags |= TF_ACKNOW; /* RFC 5681 4.2: a segment that fills a hole */
 	}
-	ring_write(t, 0, data, len);
-	t->rbuf_len += len;
-	t->rcv_nxt += len;
-	if (ooo_pull(t))
-		t->flags |= TF_ACKNOW; /* RFC 5681 4.2: a segment that fills a hole, at once */
 	tcp_event(st, t, TCP_EV_READABLE);
 	/* Delayed ACK (RFC 9293 3.8.6.3, RFC 5681 4.2): at least every second full-sized segment,
 	 * and never later than delack_ns. */

@@ -57,6 +57,15 @@ struct tcp_range {
 
 #define TCP_ZREF_MAX 4 /* send_zc loans per connection; beyond them, sends copy */
 
+#define TCP_HOLD_MAX 8 /* received frames one connection keeps; beyond them, its ring */
+
+/* Unread payload left in a received frame the stack kept (tcp_hold.c). */
+struct tcp_hold {
+	const uint8_t *data;
+	uint32_t len;
+	uint32_t frame; /* the feeder's name for it */
+};
+
 /* A stretch of the send ring whose bytes are still the application's (tcp_zc.c). */
 struct tcp_zref {
 	uint32_t seq, len;
@@ -95,6 +104,11 @@ struct tcb {
 	uint8_t *rbuf;
 	uint32_t rbuf_size, rbuf_head, rbuf_len;
 	struct tcp_range ooo[TCP_OOO_MAX];
+	/* In-order bytes still in the frames they arrived in (tcp_hold.c): they come before the
+	 * ring's unread bytes. hold_bytes in nhold extents from hold[hold_first], oldest first. */
+	uint8_t nhold, hold_first;
+	uint32_t hold_bytes;
+	struct tcp_hold hold[TCP_HOLD_MAX];
 
 	/* Timestamps (RFC 7323). */
 	uint32_t ts_recent, ts_off;
@@ -194,6 +208,15 @@ struct tcp_stack {
 	uint64_t now;       /* the latest time any entry point was given (see tcp_clock) */
 	uint64_t cookie_at; /* the last SYN cookie sent, 0: none yet */
 	struct tcp_stats stats;
+	/* Kept frames (tcp_hold.c): who gives them back, which frame is on offer now (or
+	 * TCP_NO_FRAME), and per frame id the connection keeping it and since when. */
+	tcp_unhold_fn unhold;
+	void *unhold_ctx;
+	uint32_t offer;
+	bool offer_taken;
+	unsigned nheld;
+	int32_t held_by[TCP_HELD_MAX];
+	uint64_t held_since[TCP_HELD_MAX];
 	/* Deferred output (tcp_push.c): connections that queued data during a batch. */
 	bool defer_output;
 	uint16_t npush;
@@ -258,6 +281,14 @@ uint32_t tcp_tsval(const struct tcb *t, uint64_t now);
 void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst);
 /* snd_buf_seq moved: end the loans it covers. */
 void tcp_zc_acked(struct tcb *t);
+
+/* tcp_hold.c */
+/* In-order payload at rcv_nxt that may stay in the frame on offer: true when it was kept. */
+bool tcp_hold_take(struct tcp_stack *st, struct tcb *t, const uint8_t *data, uint32_t len);
+/* Copy up to len of the kept bytes to dst and give back the frames emptied; the count. */
+uint32_t tcp_hold_read(struct tcp_stack *st, struct tcb *t, uint8_t *dst, uint32_t len);
+/* Give back every frame t keeps, dropping their bytes (the connection is gone, or SHUT_RD). */
+void tcp_hold_drop(struct tcp_stack *st, struct tcb *t);
 
 /* tcp_push.c: true when t's output was put off until tcp_push_flush(). */
 bool tcp_push_defer(struct tcp_stack *st, struct tcb *t);
