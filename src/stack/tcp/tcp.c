@@ -417,7 +417,7 @@ int tcp_init(struct tcp_stack *st, const struct tcp_config *cfg, struct iface *i
 	*c = *cfg;
 	st->offer = TCP_NO_FRAME;
 	for (unsigned i = 0; i < TCP_HELD_MAX; i++)
-		st->held_by[i] = -1;
+		st->held[i].tcb = -1;
 	DEF(max_socks, 4096);
 	DEF(sndbuf, 64 * 1024);
 	DEF(rcvbuf, 64 * 1024);

@@ -29,7 +29,7 @@ int tcp_set_unhold(struct tcp_stack *st, tcp_unhold_fn fn, void *ctx)
 
 void tcp_hold_offer(struct tcp_stack *st, uint32_t id)
 {
-	st->offer = st->unhold && id < TCP_HELD_MAX && st->held_by[id] < 0 ? id : TCP_NO_FRAME;
+	st->offer = st->unhold && id < TCP_HELD_MAX && st->held[id].tcb < 0 ? id : TCP_NO_FRAME;
 	st->offer_taken = false;
 }
 
@@ -40,33 +40,38 @@ bool tcp_hold_taken(const struct tcp_stack *st)
 
 bool tcp_hold_take(struct tcp_stack *st, struct tcb *t, const uint8_t *data, uint32_t len)
 {
-	struct tcp_hold *h;
+	uint32_t id = st->offer;
+	struct tcp_held *h;
 
-	if (st->offer == TCP_NO_FRAME || st->offer_taken || !len || t->nhold == TCP_HOLD_MAX ||
+	if (id == TCP_NO_FRAME || st->offer_taken || !len || t->nhold == TCP_HOLD_MAX ||
 	    t->rbuf_len || t->nooo)
 		return false;
-	h = &t->hold[(t->hold_first + t->nhold) % TCP_HOLD_MAX];
-	h->data = data;
-	h->len = len;
-	h->frame = st->offer;
+	h = &st->held[id];
+	*h = (struct tcp_held){
+		.data = data, .len = len, .tcb = t->idx, .next = -1, .since = st->now};
+	if (t->nhold)
+		st->held[t->hold_last].next = (int32_t) id;
+	else
+		t->hold_first = (int8_t) id;
+	t->hold_last = (int8_t) id;
 	t->nhold++;
 	t->hold_bytes += len;
-	st->held_by[st->offer] = t->idx;
-	st->held_since[st->offer] = st->now;
 	st->nheld++;
 	st->offer_taken = true;
 	return true;
 }
 
+/* The connection's oldest kept frame goes back. */
 static void give_back(struct tcp_stack *st, struct tcb *t)
 {
-	uint32_t frame = t->hold[t->hold_first].frame;
+	uint32_t id = (uint32_t) t->hold_first;
+	struct tcp_held *h = &st->held[id];
 
-	t->hold_first = (uint8_t) ((t->hold_first + 1) % TCP_HOLD_MAX);
+	t->hold_first = (int8_t) h->next;
 	t->nhold--;
-	st->held_by[frame] = -1;
+	h->tcb = -1;
 	st->nheld--;
-	st->unhold(st->unhold_ctx, frame);
+	st->unhold(st->unhold_ctx, id);
 }
 
 uint32_t tcp_hold_read(struct tcp_stack *st, struct tcb *t, uint8_t *dst, uint32_t len)
@@ -74,7 +79,7 @@ uint32_t tcp_hold_read(struct tcp_stack *st, struct tcb *t, uint8_t *dst, uint32
 	uint32_t done = 0;
 
 	while (t->nhold && done < len) {
-		struct tcp_hold *h = &t->hold[t->hold_first];
+		struct tcp_held *h = &st->held[t->hold_first];
 		uint32_t n = h->len < len - done ? h->len : len - done;
 
 		memcpy(dst + done, h->data, n);
@@ -93,7 +98,6 @@ void tcp_hold_drop(struct tcp_stack *st, struct tcb *t)
 	while (t->nhold)
 		give_back(st, t);
 	t->hold_bytes = 0;
-	t->hold_first = 0;
 }
 
 /*
@@ -112,7 +116,7 @@ static bool evict(struct tcp_stack *st, struct tcb *t)
 	t->rbuf_head = pos;
 	t->rbuf_len += t->hold_bytes;
 	while (t->nhold) {
-		const struct tcp_hold *h = &t->hold[t->hold_first];
+		const struct tcp_held *h = &st->held[t->hold_first];
 		uint32_t first = t->rbuf_size - pos < h->len ? t->rbuf_size - pos : h->len;
 
 		memcpy(t->rbuf + pos, h->data, first);
@@ -121,7 +125,6 @@ static bool evict(struct tcp_stack *st, struct tcb *t)
 		give_back(st, t);
 	}
 	t->hold_bytes = 0;
-	t->hold_first = 0;
 	return true;
 }
 
@@ -132,10 +135,10 @@ uint64_t tcp_hold_trim(struct tcp_stack *st, uint64_t before)
 	if (!st->nheld)
 		return UINT64_MAX;
 	for (unsigned id = 0; id < TCP_HELD_MAX; id++)
-		if (st->held_by[id] >= 0 && (before == UINT64_MAX || st->held_since[id] < before))
-			evict(st, tcp_tcb(st, st->held_by[id]));
+		if (st->held[id].tcb >= 0 && (before == UINT64_MAX || st->held[id].since < before))
+			evict(st, tcp_tcb(st, st->held[id].tcb));
 	for (unsigned id = 0; id < TCP_HELD_MAX; id++)
-		if (st->held_by[id] >= 0 && st->held_since[id] < oldest)
-			oldest = st->held_since[id];
+		if (st->held[id].tcb >= 0 && st->held[id].since < oldest)
+			oldest = st->held[id].since;
 	return oldest;
 }

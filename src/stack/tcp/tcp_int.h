@@ -59,11 +59,13 @@ struct tcp_range {
 
 #define TCP_HOLD_MAX 8 /* received frames one connection keeps; beyond them, its ring */
 
-/* Unread payload left in a received frame the stack kept (tcp_hold.c). */
-struct tcp_hold {
-	const uint8_t *data;
+/* A received frame the stack keeps (tcp_hold.c), by the feeder's id for it. */
+struct tcp_held {
+	const uint8_t *data; /* its unread payload */
 	uint32_t len;
-	uint32_t frame; /* the feeder's name for it */
+	int32_t tcb;  /* the connection keeping it, -1: the id is free */
+	int32_t next; /* the connection's next kept frame, -1: none */
+	uint64_t since;
 };
 
 /* A stretch of the send ring whose bytes are still the application's (tcp_zc.c). */
@@ -105,10 +107,11 @@ struct tcb {
 	uint32_t rbuf_size, rbuf_head, rbuf_len;
 	struct tcp_range ooo[TCP_OOO_MAX];
 	/* In-order bytes still in the frames they arrived in (tcp_hold.c): they come before the
-	 * ring's unread bytes. hold_bytes in nhold extents from hold[hold_first], oldest first. */
-	uint8_t nhold, hold_first;
+	 * ring's unread bytes. hold_bytes in nhold frames, oldest hold_first, newest hold_last
+	 * (ids into the stack's held[]). */
+	uint8_t nhold;
+	int8_t hold_first, hold_last;
 	uint32_t hold_bytes;
-	struct tcp_hold hold[TCP_HOLD_MAX];
 
 	/* Timestamps (RFC 7323). */
 	uint32_t ts_recent, ts_off;
@@ -209,14 +212,13 @@ struct tcp_stack {
 	uint64_t cookie_at; /* the last SYN cookie sent, 0: none yet */
 	struct tcp_stats stats;
 	/* Kept frames (tcp_hold.c): who gives them back, which frame is on offer now (or
-	 * TCP_NO_FRAME), and per frame id the connection keeping it and since when. */
+	 * TCP_NO_FRAME), and the frames kept. */
 	tcp_unhold_fn unhold;
 	void *unhold_ctx;
 	uint32_t offer;
 	bool offer_taken;
 	unsigned nheld;
-	int32_t held_by[TCP_HELD_MAX];
-	uint64_t held_since[TCP_HELD_MAX];
+	struct tcp_held held[TCP_HELD_MAX];
 	/* Deferred output (tcp_push.c): connections that queued data during a batch. */
 	bool defer_output;
 	uint16_t npush;
