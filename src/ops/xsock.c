@@ -142,8 +142,6 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 				break;
 			}
 	ctx->xsocks->n--;
-	if (xs->steered)
-		netport_unsteer(xs->np, xs->steer_handle);
 	if (xs->on_ready)
 		for (struct xsock **rp = &xs->np->ready; *rp; rp = &(*rp)->ready_next)
 			if (*rp == xs) {
@@ -151,9 +149,16 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 				break;
 			}
 	if (xs->tcb) {
-		/* The connection closes gracefully on its own; nothing may call back into xs. */
+		/* The connection closes gracefully on its own; nothing may call back into xs. Its
+		 * steering rule stays until the FIN exchange is over: those frames are ours. */
 		tcp_set_cb(xs->tcb, NULL, NULL);
-		tcp_close(xs->tcb, clock_mono_ns());
+		if (xs->steered)
+			netport_steer_close(xs->np, xs->tcb, &(struct port_rule){XSOCK_RULE(xs)},
+					    clock_mono_ns());
+		else
+			tcp_close(xs->tcb, clock_mono_ns());
+	} else if (xs->steered) {
+		netport_steer_put(xs->np, &(struct port_rule){XSOCK_RULE(xs)});
 	}
 	xsock_zc_flush(xs); /* tcp_close() paid every loan back */
 	if (xs->connecting) {
@@ -340,13 +345,7 @@ static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xpo
 	if (err)
 		return err;
 	/* Its traffic comes to this ring's queue (3-tuple: any remote may reach it). */
-	if (netport_steer(
-		    np,
-		    &(struct port_rule){.kind = type == SOCK_DGRAM ? PORT_RULE_UDP : PORT_RULE_TCP,
-					.local_ip = xp->ip,
-					.local_port = htons((uint16_t) lport)},
-		    &xs->steer_handle) == 0)
-		xs->steered = np->xp->port->ops->steer != NULL;
+	xs->steered = netport_steer_get(np, &(struct port_rule){XSOCK_RULE(xs)}) == 0;
 	log_debug("fd %d: %s offloaded on port %u, local port %d", req->fd,
 		  type == SOCK_DGRAM ? "UDP" : "TCP", xp->id, lport);
 	*out = xs;
@@ -978,6 +977,10 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 		return err;
 	}
 	xs->tcb = c;
+	/* The listener's rule brings its frames; the connection holds it too, so that closing
+	 * the listener does not cut the connections it accepted. */
+	xs->steered =
+		lis->steered && netport_steer_get(xs->np, &(struct port_rule){XSOCK_RULE(xs)}) == 0;
 	tcp_defaults(c);
 	tcp_endpoints(c, NULL, NULL, &xs->rip, &xs->rport);
 	tcp_set_cb(c, xs_tcp_event, xs);

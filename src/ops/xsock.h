@@ -49,8 +49,7 @@ struct xsock {
 	uint32_t lip, rip;     /* network order */
 	uint16_t lport, rport; /* host order */
 	bool connected;
-	bool steered;
-	uint32_t steer_handle;
+	bool steered; /* holds a reference on its port's rule XSOCK_RULE (netport_steer.c) */
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
 	struct xsock_dgram *rx; /* XSOCK_RX_SLOTS, taken at the first datagram that must wait */
 	unsigned rx_head, rx_tail;
@@ -61,6 +60,11 @@ struct xsock {
 	struct req_wlist zcq;   /* TCP send_zc notifications waiting for the peer's ACK */
 	struct req_wlist pollq; /* POLL_ADDs waiting (xsock_poll.c) */
 };
+
+/* The steering rule of an offloaded socket: its local address and port, any remote. */
+#define XSOCK_RULE(xs)                                                                             \
+	.kind = (xs)->type == SOCK_DGRAM ? PORT_RULE_UDP : PORT_RULE_TCP, .local_ip = (xs)->lip,   \
+	.local_port = htons((xs)->lport)
 
 struct xsock_table {
 	struct xsock **by_fd; /* indexed by descriptor: descriptors are small and dense */

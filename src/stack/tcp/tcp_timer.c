@@ -237,6 +237,7 @@ void tcp_timewait(struct tcp_stack *st, struct tcb *t, uint64_t now)
 	t->flags &= ~TF_PERSIST;
 	t->t_2msl = now + st->cfg.msl2_ns;
 	tcp_timer_sync(st, t);
+	tcp_orphan_done(st, t);
 	tcp_event(st, t, TCP_EV_CLOSED);
 }
 
