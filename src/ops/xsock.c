@@ -1103,8 +1103,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 	case XRING_OP_BIND:
 		return -EINVAL;
 	case XRING_OP_CLOSE:
-		xdirect_close(ctx, xs, req);
-		return to_kernel(ctx, req);
+		return xdirect_close(ctx, xs, req) ? to_kernel(ctx, req) : 0;
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -1192,8 +1191,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_CLOSE:
 		/* The offloaded socket goes now (unless a slot or descriptor still names it); the
 		 * kernel closes the placeholder descriptor. */
-		xdirect_close(ctx, xs, req);
-		return to_kernel(ctx, req);
+		return xdirect_close(ctx, xs, req) ? to_kernel(ctx, req) : 0;
 	default:
 		return -EOPNOTSUPP;
 	}

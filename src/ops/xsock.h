@@ -128,11 +128,13 @@ int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
 int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index);
 /* The slot now holds something else, or nothing: its offloaded socket, if any, ends. */
 void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
-/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. */
-void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
+/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. Returns
+ * -EBADF instead when the request would put a file into, or close, an xring-only slot. */
+int xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
 void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
-/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. */
-void xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
+/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. Returns
+ * whether the kernel has a file to close too (not for an xring-only slot). */
+bool xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
 /* The application registered the offloaded socket xs (by its plain descriptor) in slot too. */
 void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot);
 void xdirect_exit(struct xring_ctx *ctx);
