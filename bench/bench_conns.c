@@ -120,6 +120,25 @@ static long slab_kb(void)
 	return proc_kb("/proc/meminfo", "Slab:");
 }
 
+/* The kernel's TCP sockets (active objects of the TCP slab), or -1 when /proc/slabinfo cannot
+ * be read (it takes root). */
+static long tcp_socks(void)
+{
+	char line[512];
+	long v = -1;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "TCP ", 4)) {
+			v = strtol(line + 4, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 /* ---- one ring API over both: xring, or liburing on the kernel's ring ---- */
 
 struct ring {
@@ -227,6 +246,7 @@ struct report {
 	unsigned count;
 	unsigned xonly; /* in xring-only slots */
 	long slab10_kb; /* the kernel's slab (system-wide) at a tenth */
+	long tcp10;     /* the kernel's TCP sockets then */
 };
 
 static unsigned tenth(unsigned n)
@@ -262,7 +282,7 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 	struct ring r;
 	int lfd[MAXLINK];
 	unsigned echoed = 0, xonly = 0, nbuf;
-	long rss0, rss10 = 0, slab10 = 0;
+	long rss0, rss10 = 0, slab10 = 0, tcp10 = 0;
 
 	if (direct) {
 		char v[32];
@@ -392,10 +412,11 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 				if (++echoed == tenth(n)) {
 					rss10 = rss_kb();
 					slab10 = slab_kb();
+					tcp10 = tcp_socks();
 				}
 				if (echoed == n) {
 					struct report rep = {rss_kb() - rss10, echoed, xonly,
-							     slab10};
+							     slab10, tcp10};
 
 					if (write(rep_fd, &rep, sizeof(rep)) != sizeof(rep))
 						die("write", errno);
@@ -596,6 +617,7 @@ static void warm_up(struct ring *r)
 struct hold_result {
 	unsigned n, xonly;
 	long cli_kb, srv_kb, slab_kb;
+	long tcp; /* kernel TCP sockets more, -1 unknown */
 	double secs;
 };
 
@@ -714,6 +736,7 @@ static void run_hold(int x, unsigned n, struct hold_result *out)
 	out->cli_kb = cli_kb;
 	out->srv_kb = rep.rss_delta_kb;
 	out->slab_kb = slab_kb() - rep.slab10_kb;
+	out->tcp = rep.tcp10 < 0 ? -1 : tcp_socks() - rep.tcp10;
 	if (rep.count != n || done != n)
 		die("not every connection was established and echoed", EIO);
 	for (int c = 0; c < ncli; c++)
@@ -804,6 +827,9 @@ static void show_hold(const char *name, const struct hold_result *h)
 	       "(both ends) %.0f B; total %.0f B\n",
 	       "", per_conn(h->srv_kb, h->n), per_conn(h->cli_kb, h->n), per_conn(h->slab_kb, h->n),
 	       per_conn(h->srv_kb + h->cli_kb + h->slab_kb, h->n));
+	if (h->tcp >= 0)
+		printf("%-18s kernel TCP sockets per connection (both ends): %.2f\n", "",
+		       (double) h->tcp / (h->n - tenth(h->n)));
 }
 
 int main(int argc, char **argv)
