@@ -344,6 +344,42 @@ Test(files_xring_only, multishot_accept_direct_allocates_past_the_kernel_table_w
 	}
 	for (int c = 0; c < 4; c++)
 		echo_both_ways((unsigned) (KSLOTS - 2 + c), c);
+	/* A kernel slot comes free: the next connection takes it again. */
+	s = sqe(11);
+	xring_prep_close_direct(s, KSLOTS - 2);
+	cr_assert_eq(run1(s), 0);
+	client(4);
+	{
+		uint64_t ud;
+		struct xring_cqe cqe = get(&ud);
+
+		cr_assert_eq(ud, 10);
+		cr_assert_eq(cqe.res, KSLOTS - 2);
+	}
+	echo_both_ways(KSLOTS - 2, 4);
+}
+
+Test(files_xring_only, an_accept_into_an_xring_only_slot_needs_no_free_descriptor)
+{
+	int fds[KSLOTS], n = 0;
+	struct xring_sqe *s;
+
+	table(KSLOTS);
+	/* Every descriptor the process may have is taken. */
+	while (n < KSLOTS && (fds[n] = dup(0)) >= 0)
+		n++;
+	cr_assert_lt(n, KSLOTS);
+	s = sqe(10);
+	xring_prep_multishot_accept_direct(s, 0, NULL, NULL, 0);
+	fixed(s);
+	xring_submit(&ring);
+	for (int c = 0; c < 2; c++) {
+		client(c);
+		cr_assert_eq(get(NULL).res, KSLOTS + c);
+	}
+	echo_both_ways(KSLOTS + 1, 1);
+	while (n > 0)
+		close(fds[--n]);
 }
 
 Test(files_xring_only, accept_direct_lands_in_a_named_or_allocated_xring_only_slot)

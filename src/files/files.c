@@ -139,6 +139,8 @@ XRING_API int xring_register_files_update(struct xring *ring, unsigned off, cons
 	/* liburing's prototype takes a non-const array it never writes. */
 	if (kpart)
 		ret = io_uring_register_files_update(kr, off, (int *) files, kpart);
+	if (ret > 0 && f)
+		ring->ctx->files->kfull = false;
 	/* An offloaded socket whose slot now holds something else, or nothing, ends. */
 	for (int i = 0; i < ret; i++)
 		if (files[i] != IORING_REGISTER_FILES_SKIP) {
@@ -192,6 +194,7 @@ XRING_API int xring_register_file_alloc_range(struct xring *ring, unsigned off, 
 		f->alloc_off = off;
 		f->alloc_len = len;
 		f->xhint = off;
+		f->kfull = false;
 	}
 	return ret;
 }

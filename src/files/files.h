@@ -18,6 +18,7 @@ struct ftable {
 	unsigned kn; /* of which the kernel ring has the first kn */
 	unsigned alloc_off, alloc_len;
 	unsigned xhint; /* where the next xring-only allocation starts looking */
+	bool kfull;     /* the kernel's part of the alloc range was full, and no slot freed since */
 };
 
 /* Whether slot exists in xring only. */

@@ -69,21 +69,22 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	}
 	if (type == SOCK_DGRAM && by_port(ctx, lip, lport))
 		return -EADDRINUSE;
-	if (fd < 0 || fd_room(ctx->xsocks, fd))
+	if (fd != XSOCK_FD_NONE && (fd < 0 || fd_room(ctx->xsocks, fd)))
 		return fd < 0 ? -EBADF : -ENOMEM;
-	if (ctx->xsocks->by_fd[fd])
+	if (fd >= 0 && ctx->xsocks->by_fd[fd])
 		xsock_free(ctx, ctx->xsocks->by_fd[fd]); /* its descriptor was closed behind us */
 	xs = calloc(1, sizeof(*xs));
 	if (!xs)
 		return -ENOMEM;
-	xs->fd = fd;
+	xs->fd = fd >= 0 ? fd : -1;
 	xs->slot = -1;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
 	xs->lip = lip;
 	xs->lport = lport;
-	ctx->xsocks->by_fd[fd] = xs;
+	if (fd >= 0)
+		ctx->xsocks->by_fd[fd] = xs;
 	/* UDP demultiplexes here; TCP inside its stack. */
 	if (type == SOCK_DGRAM) {
 		xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
@@ -938,7 +939,8 @@ static int accept_fd(int flags)
 }
 
 /* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
- * for the application to name it by. Returns the descriptor. */
+ * for the application to name it by (none when it goes to an xring-only slot). Returns the
+ * descriptor, or the accept's result for a direct one. */
 static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
@@ -949,15 +951,16 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 
 	if (err)
 		return err;
-	fd = accept_fd(flags);
-	if (fd < 0) {
+	fd = xdirect_fd_needed(ctx, sqe->file_index) ? accept_fd(flags) : XSOCK_FD_NONE;
+	if (fd == -1) {
 		tcp_abort(c, clock_mono_ns());
 		return -errno;
 	}
 	err = xsock_new(ctx, fd, SOCK_STREAM, lis->np, lis->lip, lis->lport, &xs);
 	if (err) {
 		tcp_abort(c, clock_mono_ns());
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return err;
 	}
 	xs->tcb = c;

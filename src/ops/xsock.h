@@ -124,10 +124,14 @@ void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs);
  * lands in the slot. worth: whether the request could be offloaded at all. */
 int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
 		      int64_t (*fn)(struct xring_ctx *, struct xreq *), bool worth);
-/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes) into
- * the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc range). The accept's
- * result: 0, the allocated slot, or a negated errno (xs is then freed). */
+/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes; or
+ * XSOCK_FD_NONE) into the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc
+ * range). The accept's result: 0, the allocated slot, or a negated errno (xs is then freed). */
 int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index);
+/* An accepted connection bound for file_index (0: a plain descriptor) needs a kernel
+ * descriptor: not when it lands in an xring-only slot, so none is made. */
+bool xdirect_fd_needed(struct xring_ctx *ctx, uint32_t file_index);
+#define XSOCK_FD_NONE (-2) /* xsock_new: a socket with no descriptor (an xring-only slot's) */
 /* The slot now holds something else, or nothing: its offloaded socket, if any, ends. */
 void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
 /* A request goes to the kernel: a slot it installs a file into is no longer offloaded. Returns

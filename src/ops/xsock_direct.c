@@ -13,7 +13,9 @@
  *
  * Slots past the kernel's table (xring-only slots, files/files.h) have no kernel file: an
  * accepted connection lands there when its accept names such a slot, or allocates and the
- * kernel's part of the alloc range is full; its placeholder socket is closed at once. A
+ * kernel's part of the alloc range is full. It gets no placeholder socket when xring knows
+ * beforehand (a named slot, a range past the kernel's table, the kernel's part known full);
+ * otherwise the one made for the kernel is closed at once. A
  * request xring would hand to the kernel on such a slot fails with -EBADF, the kernel's
  * answer for a slot it does not have.
  */
@@ -202,10 +204,21 @@ static int xring_only_alloc(struct xring_ctx *ctx, uint32_t *slot)
 	return -ENFILE;
 }
 
+bool xdirect_fd_needed(struct xring_ctx *ctx, uint32_t file_index)
+{
+	const struct ftable *f = ctx->files;
+
+	if (!file_index || !f || f->n <= f->kn)
+		return true;
+	if (file_index != XRING_FILE_INDEX_ALLOC)
+		return !files_xring_only(f, file_index - 1);
+	return f->alloc_off < f->kn && !f->kfull;
+}
+
 int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index)
 {
 	struct io_uring *kr = kring_ring(ctx);
-	const struct ftable *f = ctx->files;
+	struct ftable *f = ctx->files;
 	bool beyond = f && f->n > f->kn;
 	uint32_t slot;
 	int ret;
@@ -216,8 +229,11 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 		   files_xring_only(f, file_index - 1)) {
 		slot = file_index - 1;
 		ret = slots_reserve(ctx, slot) ? -ENOMEM : 1;
-	} else if (beyond && file_index == XRING_FILE_INDEX_ALLOC && f->alloc_off >= f->kn) {
-		ret = xring_only_alloc(ctx, &slot); /* the kernel has no part of the range */
+	} else if (beyond && file_index == XRING_FILE_INDEX_ALLOC && fd < 0) {
+		/* The kernel has no part of the range, or its part is full. */
+		ret = xring_only_alloc(ctx, &slot);
+	} else if (fd < 0) {
+		ret = -EBADF; /* xdirect_fd_needed() said otherwise */
 	} else if (file_index == XRING_FILE_INDEX_ALLOC) {
 		/* The kernel picks the slot from the alloc range: its choice, its -ENFILE. */
 		int fds[1] = {fd};
@@ -232,8 +248,11 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 		ret = kring_sync(ctx, &sqe, NULL);
 		slot = (uint32_t) fds[0];
 		/* Its part is full: xring's part next, as one table would allocate. */
-		if (ret == -ENFILE && beyond)
+		if (ret == -ENFILE && beyond) {
+			/* Until a kernel slot is freed, the next accepts need no kernel file. */
+			f->kfull = true;
 			ret = xring_only_alloc(ctx, &slot);
+		}
 	} else {
 		slot = file_index - 1;
 		ret = io_uring_register_files_update(kr, slot, &fd, 1);
@@ -242,9 +261,11 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 		int none = -1;
 
 		io_uring_register_files_update(kr, slot, &none, 1);
+		f->kfull = false;
 		ret = -ENOMEM;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (ret < 0) {
 		xsock_free(ctx, xs);
 		return ret;
@@ -280,8 +301,12 @@ int xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe)
 		/* An empty xring-only slot (an offloaded socket's close never gets here). */
 		if (sqe->file_index && files_xring_only(ctx->files, sqe->file_index - 1))
 			return -EBADF;
+		if (sqe->file_index && ctx->files)
+			ctx->files->kfull = false; /* a kernel slot may come free */
 		break;
 	case XRING_OP_FILES_UPDATE:
+		if (ctx->files)
+			ctx->files->kfull = false;
 		if (ctx->xsocks && sqe->off != IORING_FILE_INDEX_ALLOC) {
 			const int32_t *fds = (const int32_t *) (uintptr_t) sqe->addr;
 
