@@ -117,7 +117,8 @@ void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs);
  * Direct descriptors on offloaded sockets (xsock_direct.c). The kernel ring's table slot holds
  * the placeholder kernel socket, so the slot is taken there too and allocation, updates and
  * kernel-side fixed-file operations keep their meaning; this table says which slots are
- * offloaded.
+ * offloaded. Slots past the kernel's table (xring-only, files/files.h) hold accepted
+ * connections with no kernel file at all.
  */
 /* Runs fn (connect, bind or accept on a plain descriptor) on a fixed-file request: with a
  * plain descriptor of the slot's socket while fn decides, so an offloaded socket made there

@@ -261,7 +261,8 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 		int none = -1;
 
 		io_uring_register_files_update(kr, slot, &none, 1);
-		f->kfull = false;
+		if (f)
+			f->kfull = false;
 		ret = -ENOMEM;
 	}
 	if (fd >= 0)
