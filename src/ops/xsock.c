@@ -170,6 +170,7 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 }
 
 static bool selects(const struct xreq *req);
+static bool is_zc(const struct xreq *req);
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
 
 /* TCP sends and receives that moved bytes already end with their count, as on a kernel
@@ -181,11 +182,11 @@ static void fail_moved(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
 		int64_t v;
 
 		wlist_del(q, r);
-		if (r->res <= 0 || selects(r)) {
+		if ((r->res <= 0 && !is_zc(r)) || selects(r)) {
 			cancel_waiter(ctx, r, res);
 			continue;
 		}
-		v = zc_result(ctx, r, r->res);
+		v = zc_result(ctx, r, r->res > 0 ? r->res : res);
 		r->u.net.xs = NULL;
 		if (r->flags & REQ_F_PENDING) {
 			list_del(&ctx->pending, r);
@@ -501,9 +502,8 @@ const struct xring_op op_bind = {
 
 /*
  * read / write on an offloaded socket are recv / send with no flags (RWF_NOWAIT: MSG_DONTWAIT),
- * as on a kernel socket; readv / writev are recvmsg / sendmsg over the SQE's iovec array (TCP;
- * on UDP, and with provided buffers, they answer -EOPNOTSUPP). The offset is ignored, as a
- * socket ignores it.
+ * as on a kernel socket; readv / writev are recvmsg / sendmsg over the SQE's iovec array (with
+ * provided buffers they answer -EOPNOTSUPP). The offset is ignored, as a socket ignores it.
  */
 static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
 {
@@ -513,8 +513,7 @@ static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
 
 	if (sqe->rw_flags & ~(uint32_t) RWF_NOWAIT)
 		return -EOPNOTSUPP;
-	if (vec && ((sqe->flags & XRING_SQE_BUFFER_SELECT) ||
-		    (req->u.net.xs && req->u.net.xs->type != SOCK_STREAM)))
+	if (vec && (sqe->flags & XRING_SQE_BUFFER_SELECT))
 		return -EOPNOTSUPP;
 	if (vec && sqe->len > 8)
 		return -EMSGSIZE; /* the stack's gather limit */
@@ -617,11 +616,16 @@ static bool is_send(const struct xreq *req)
  */
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res)
 {
-	if (!is_zc(req) || res == OP_QUEUED || res < 0)
+	if (!is_zc(req) || res == OP_QUEUED)
 		return res;
+	/* A failed send_zc too: its result with F_MORE, then the notification, and the chain
+	 * fails with the result (the kernel's io_sendrecv_fail()). */
 	req_post_more(ctx, req, (int32_t) res, 0);
 	req->cflags = XRING_CQE_F_NOTIF;
-	req->flags |= REQ_F_NO_FAIL;
+	if (res < 0)
+		req_set_fail(req);
+	else
+		req->flags |= REQ_F_NO_FAIL;
 	return (req->u.net.sqe.ioprio & XRING_SEND_ZC_REPORT_USAGE)
 		       ? (int32_t) XRING_NOTIF_USAGE_ZC_COPIED
 		       : 0;
@@ -681,6 +685,19 @@ static int32_t deliver(struct xreq *req, uint32_t src, uint16_t sport, const uin
 		n = len < sqe->len ? len : sqe->len;
 		memcpy((void *) (uintptr_t) sqe->addr, data, n);
 		return (int32_t) ((sqe->msg_flags & MSG_TRUNC) ? len : n);
+	}
+	if (sqe->opcode == XRING_OP_READV) {
+		/* The datagram across the iovecs; what does not fit is lost, as in readv(2). */
+		const struct iovec *iov = (const struct iovec *) (uintptr_t) sqe->addr;
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < sqe->len && off < len; i++) {
+			size_t c = len - off < iov[i].iov_len ? len - off : iov[i].iov_len;
+
+			memcpy(iov[i].iov_base, data + off, c);
+			off += c;
+		}
+		return (int32_t) off;
 	}
 	{
 		struct msghdr *msg = (struct msghdr *) (uintptr_t) sqe->addr;
@@ -1146,12 +1163,12 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		bool sending = is_send(req);
 
 		if (!xs->tcb || xs->listening)
-			return sending ? -EPIPE : -ENOTCONN;
+			return zc_result(ctx, req, sending ? -EPIPE : -ENOTCONN);
 		/* A send sees the error first; a receive gets what is left to read, then the end
 		 * of the stream, before the error (Linux's tcp_recvmsg()). */
 		if (tcp_error(xs->tcb) &&
 		    (sending || (!tcp_rcvavail(xs->tcb) && !tcp_fin_rcvd(xs->tcb))))
-			return take_err(xs, sending);
+			return zc_result(ctx, req, take_err(xs, sending));
 		q = sending ? &xs->sendq : &xs->recvq;
 		if (!q->first) {
 			res = selects(req) ? tcp_recv_select(ctx, xs, req)
@@ -1204,7 +1221,12 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_SENDMSG:
 	case XRING_OP_SENDMSG_ZC: {
 		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
-		const struct sockaddr_in *to = msg->msg_name;
+		const struct sockaddr_in *to;
+
+		if (sqe->opcode == XRING_OP_WRITEV) /* one datagram from the iovec array */
+			return udp_send(ctx, xs, (const struct iovec *) (uintptr_t) sqe->addr,
+					sqe->len, NULL);
+		to = msg->msg_name;
 
 		if (to && (msg->msg_namelen < sizeof(*to) || to->sin_family != AF_INET))
 			return -EINVAL;
