@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "files/files.h"
 #include "ops/kring.h"
 #include "ops/ops.h"
 #include "ops/xsock.h"
@@ -306,16 +307,21 @@ static int pt_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 
 static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
 {
-	struct io_uring_sqe *ksqe = kring_sqe(ctx->kr);
+	struct io_uring_sqe *ksqe;
 
-	if (!ksqe)
-		return -EAGAIN;
 	/* The kernel will put a file where an offloaded socket is: that socket ends now, before
 	 * a later offload could take the slot again (or, for an offloaded socket's descriptor,
-	 * the slot becomes its second name). */
-	if (xring_unlikely(ctx->xsocks != NULL) &&
-	    (ctx->xsocks->ndirect || req->opcode == XRING_OP_FILES_UPDATE))
-		xdirect_kernel_issue(ctx, &req->u.sqe);
+	 * the slot becomes its second name). Nor can it put one, or close one, in an xring-only
+	 * slot. */
+	if (xring_unlikely(ctx->xsocks != NULL || (ctx->files && ctx->files->n > ctx->files->kn))) {
+		int err = xdirect_kernel_issue(ctx, &req->u.sqe);
+
+		if (err)
+			return err;
+	}
+	ksqe = kring_sqe(ctx->kr);
+	if (!ksqe)
+		return -EAGAIN;
 	memcpy(ksqe, &req->u.sqe, sizeof(*ksqe));
 	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);
 	ksqe->user_data = (uint64_t) (uintptr_t) req;

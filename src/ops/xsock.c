@@ -69,21 +69,22 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	}
 	if (type == SOCK_DGRAM && by_port(ctx, lip, lport))
 		return -EADDRINUSE;
-	if (fd < 0 || fd_room(ctx->xsocks, fd))
+	if (fd != XSOCK_FD_NONE && (fd < 0 || fd_room(ctx->xsocks, fd)))
 		return fd < 0 ? -EBADF : -ENOMEM;
-	if (ctx->xsocks->by_fd[fd])
+	if (fd >= 0 && ctx->xsocks->by_fd[fd])
 		xsock_free(ctx, ctx->xsocks->by_fd[fd]); /* its descriptor was closed behind us */
 	xs = calloc(1, sizeof(*xs));
 	if (!xs)
 		return -ENOMEM;
-	xs->fd = fd;
+	xs->fd = fd >= 0 ? fd : -1;
 	xs->slot = -1;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
 	xs->lip = lip;
 	xs->lport = lport;
-	ctx->xsocks->by_fd[fd] = xs;
+	if (fd >= 0)
+		ctx->xsocks->by_fd[fd] = xs;
 	/* UDP demultiplexes here; TCP inside its stack. */
 	if (type == SOCK_DGRAM) {
 		xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
@@ -954,7 +955,8 @@ static int accept_fd(int flags)
 }
 
 /* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
- * for the application to name it by. Returns the descriptor. */
+ * for the application to name it by (none when it goes to an xring-only slot). Returns the
+ * descriptor, or the accept's result for a direct one. */
 static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
@@ -965,15 +967,16 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 
 	if (err)
 		return err;
-	fd = accept_fd(flags);
-	if (fd < 0) {
+	fd = xdirect_fd_needed(ctx, sqe->file_index) ? accept_fd(flags) : XSOCK_FD_NONE;
+	if (fd == -1) {
 		tcp_abort(c, clock_mono_ns());
 		return -errno;
 	}
 	err = xsock_new(ctx, fd, SOCK_STREAM, lis->np, lis->lip, lis->lport, &xs);
 	if (err) {
 		tcp_abort(c, clock_mono_ns());
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return err;
 	}
 	xs->tcb = c;
@@ -1187,8 +1190,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 	case XRING_OP_BIND:
 		return -EINVAL;
 	case XRING_OP_CLOSE:
-		xdirect_close(ctx, xs, req);
-		return to_kernel(ctx, req);
+		return xdirect_close(ctx, xs, req) ? to_kernel(ctx, req) : 0;
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -1283,8 +1285,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_CLOSE:
 		/* The offloaded socket goes now (unless a slot or descriptor still names it); the
 		 * kernel closes the placeholder descriptor. */
-		xdirect_close(ctx, xs, req);
-		return to_kernel(ctx, req);
+		return xdirect_close(ctx, xs, req) ? to_kernel(ctx, req) : 0;
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -121,24 +121,31 @@ void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs);
  * Direct descriptors on offloaded sockets (xsock_direct.c). The kernel ring's table slot holds
  * the placeholder kernel socket, so the slot is taken there too and allocation, updates and
  * kernel-side fixed-file operations keep their meaning; this table says which slots are
- * offloaded.
+ * offloaded. Slots past the kernel's table (xring-only, files/files.h) hold accepted
+ * connections with no kernel file at all.
  */
 /* Runs fn (connect, bind or accept on a plain descriptor) on a fixed-file request: with a
  * plain descriptor of the slot's socket while fn decides, so an offloaded socket made there
  * lands in the slot. worth: whether the request could be offloaded at all. */
 int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
 		      int64_t (*fn)(struct xring_ctx *, struct xreq *), bool worth);
-/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes) into
- * the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc range). The accept's
- * result: 0, the allocated slot, or a negated errno (xs is then freed). */
+/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes; or
+ * XSOCK_FD_NONE) into the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc
+ * range). The accept's result: 0, the allocated slot, or a negated errno (xs is then freed). */
 int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index);
+/* An accepted connection bound for file_index (0: a plain descriptor) needs a kernel
+ * descriptor: not when it lands in an xring-only slot, so none is made. */
+bool xdirect_fd_needed(struct xring_ctx *ctx, uint32_t file_index);
+#define XSOCK_FD_NONE (-2) /* xsock_new: a socket with no descriptor (an xring-only slot's) */
 /* The slot now holds something else, or nothing: its offloaded socket, if any, ends. */
 void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
-/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. */
-void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
+/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. Returns
+ * -EBADF instead when the request would put a file into, or close, an xring-only slot. */
+int xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
 void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
-/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. */
-void xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
+/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. Returns
+ * whether the kernel has a file to close too (not for an xring-only slot). */
+bool xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
 /* The application registered the offloaded socket xs (by its plain descriptor) in slot too. */
 void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot);
 void xdirect_exit(struct xring_ctx *ctx);
