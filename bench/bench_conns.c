@@ -7,22 +7,29 @@
  * server accepts, sends one byte and closes; the client reads the byte and the end of the
  * stream, and closes. Cycles per second, xring against the kernel, ROUNDS times interleaved.
  *
- * Hold: the client opens N connections (100,000 by default), checks each with an 8-byte echo,
- * and both processes keep them all open while their memory is read: each process's resident
- * set (VmRSS) before and after, and the kernel's slab memory (/proc/meminfo Slab, system-wide)
- * before and after, for both processes together. An offloaded socket keeps a kernel socket as
- * its placeholder (the application's own socket on the client; one made at accept on the
- * server), so xring's connections cost kernel slab memory too: both are shown, and xring is
- * run a second time with XRING_ACCEPT_EVENTFD=1 (an eventfd names each accepted connection).
+ * Hold: N connections (100,000 by default) are opened, each checked with an 8-byte echo, and
+ * kept open while memory is read: each process's resident set (VmRSS) and the kernel's slab
+ * memory (/proc/meminfo Slab, system-wide, so both ends), from a tenth of the connections to
+ * all of them; per connection, that growth over the nine tenths.
  *
- * Each client address is one link, because an offloaded client socket reserves its port in
- * the kernel (bind to port 0) and the kernel's ephemeral range holds some 28,000 ports per
- * address. The kernel's clients connect to NLINK server ports for the same reason.
+ * xring: ONE server process holds all N, accepted by multishot accept direct into a registered
+ * table larger than the kernel's (XRING_FILES_MAX): the kernel may register no more slots than
+ * RLIMIT_NOFILE (20,000 hard here, not raisable even as root in this container), so the slots
+ * past it exist in xring only and hold accepted connections with no kernel descriptor or
+ * socket at all. The server lowers its own RLIMIT_NOFILE to SRV_NOFILE, so all but the first
+ * SRV_NOFILE connections land in xring-only slots (it prints how many). The clients are
+ * CLI_CONNS connections per process, each process on a memif link of its own, started one
+ * after the other: an offloaded client socket keeps a kernel socket (its placeholder, which
+ * reserves its port: the kernel's ephemeral range holds some 28,000 ports per address) and so
+ * a descriptor, and a process has at most RLIMIT_NOFILE.
  *
- * Each process needs a descriptor per connection: RLIMIT_NOFILE is raised to fit, which past
- * the hard limit takes CAP_SYS_RESOURCE (root in CI); --conns N sizes the run otherwise.
+ * Kernel: the same hold over loopback TCP with io_uring, at the largest N the descriptor
+ * limit lets one server process hold (both ends need a descriptor per connection); 100,000
+ * kernel connections in one process are impossible here for that reason, and the output says
+ * so. NLINK server ports, because of the ephemeral range.
  *
- * --quick: 2,000 connections and one short rate round; it exits non-zero unless every
+ * --quick: 2,000 connections (about 1,000 in xring-only slots, the server's limit lowered to
+ * 1,024) over two client processes, and one short rate round; it exits non-zero unless every
  * connection was established and echoed (ctest runs it, label memif).
  */
 #include <arpa/inet.h>
@@ -41,11 +48,15 @@
 
 #include <xring.h>
 
-#define NLINK  4
-#define PORT   7100
-#define WINDOW 64
-#define ROUNDS 3
-#define QD     512
+#define NLINK      4
+#define MAXLINK    64
+#define SRV_NOFILE 1024  /* the xring server's RLIMIT_NOFILE: its kernel table's size */
+#define CLI_CONNS  12500 /* connections per xring client process */
+#define SLACK      64    /* registered slots beyond N: warm-up connections */
+#define PORT       7100
+#define WINDOW     64
+#define ROUNDS     3
+#define QD         512
 
 enum {
 	K_ACCEPT = 1,
@@ -63,6 +74,9 @@ static unsigned nconns = 100000;
 static double rate_secs = 2.0;
 static int rounds = ROUNDS;
 static char tag[32];
+static unsigned cli_conns = CLI_CONNS; /* connections per xring client process */
+static int nlinks = NLINK; /* the server's links (xring) or ports (kernel) in this run */
+static int cli_link0, cli_nlink = NLINK; /* the links a client process connects over */
 
 static uint64_t now_ns(void)
 {
@@ -104,6 +118,25 @@ static long rss_kb(void)
 static long slab_kb(void)
 {
 	return proc_kb("/proc/meminfo", "Slab:");
+}
+
+/* The kernel's TCP sockets (active objects of the TCP slab), or -1 when /proc/slabinfo cannot
+ * be read (it takes root). */
+static long tcp_socks(void)
+{
+	char line[512];
+	long v = -1;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "TCP ", 4)) {
+			v = strtol(line + 4, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
 }
 
 /* ---- one ring API over both: xring, or liburing on the kernel's ring ---- */
@@ -183,7 +216,9 @@ static struct sockaddr_in server_addr(int x, int link)
 
 static void add_ports(int server)
 {
-	for (int k = 0; k < NLINK; k++) {
+	int k0 = server ? 0 : cli_link0, kn = server ? nlinks : cli_link0 + cli_nlink;
+
+	for (int k = k0; k < kn; k++) {
 		char spec[160];
 		int ret;
 
@@ -209,6 +244,9 @@ enum {
 struct report {
 	long rss_delta_kb; /* from a tenth to all */
 	unsigned count;
+	unsigned xonly; /* in xring-only slots */
+	long slab10_kb; /* the kernel's slab (system-wide) at a tenth */
+	long tcp10;     /* the kernel's TCP sockets then */
 };
 
 static unsigned tenth(unsigned n)
@@ -216,27 +254,57 @@ static unsigned tenth(unsigned n)
 	return n / 10;
 }
 
-/* Accepts on NLINK listeners. Hold: echo 8 bytes once per connection and keep it; after the
- * n-th echo, report the resident set's growth on rep_fd. Rate: send a byte and close. Runs
- * until killed. */
+static void prep_fixed(struct ring *r, struct io_uring_sqe *s, int direct)
+{
+	if (direct)
+		s->flags |= IOSQE_FIXED_FILE;
+	(void) r;
+}
+
+/* xring's hold: a registered table of n + SLACK slots, most of them past the kernel's. */
+static void direct_table(struct ring *r, unsigned n)
+{
+	int ret = xring_register_files_sparse(&r->xr, n + SLACK);
+
+	if (ret)
+		die("xring_register_files_sparse (past the kernel's table)", ret);
+}
+
+/* Accepts on nlinks listeners. Hold: echo 8 bytes once per connection and keep it; after the
+ * n-th echo, the report on rep_fd. Rate: send a byte and close. Runs until killed. xring's hold
+ * accepts into direct descriptors (see the header). */
 static void server(int x, int mode, unsigned n, int rep_fd)
 {
 	static const char one = '!';
+	int direct = x && mode == M_HOLD;
 	uint64_t *buf;
 	struct rlimit rl;
 	struct ring r;
-	int lfd[NLINK];
-	unsigned echoed = 0;
-	long rss0, rss10 = 0;
+	int lfd[MAXLINK];
+	unsigned echoed = 0, xonly = 0, nbuf;
+	long rss0, rss10 = 0, slab10 = 0, tcp10 = 0;
 
+	if (direct) {
+		char v[32];
+
+		/* A small kernel table: all but its first slots are xring's only. */
+		rl.rlim_cur = rl.rlim_max = SRV_NOFILE;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			die("setrlimit", errno);
+		snprintf(v, sizeof(v), "%u", n + SLACK);
+		setenv("XRING_FILES_MAX", v, 1);
+	}
 	if (x)
 		add_ports(1);
 	ring_init(&r, x);
 	getrlimit(RLIMIT_NOFILE, &rl);
-	buf = calloc(rl.rlim_cur, sizeof(*buf));
+	nbuf = direct ? n + SLACK : (unsigned) rl.rlim_cur;
+	buf = calloc(nbuf, sizeof(*buf));
 	if (!buf)
 		die("calloc", ENOMEM);
-	for (int k = 0; k < NLINK; k++) {
+	if (direct)
+		direct_table(&r, n);
+	for (int k = 0; k < nlinks; k++) {
 		struct sockaddr_in a = server_addr(x, k);
 		int on = 1, ret;
 
@@ -263,7 +331,11 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 		{
 			struct io_uring_sqe *s = sqe_get(&r);
 
-			io_uring_prep_multishot_accept(s, lfd[k], NULL, NULL, 0);
+			if (direct)
+				xring_prep_multishot_accept_direct((struct xring_sqe *) s, lfd[k],
+								   NULL, NULL, 0);
+			else
+				io_uring_prep_multishot_accept(s, lfd[k], NULL, NULL, 0);
 			io_uring_sqe_set_data64(s, UD(K_ACCEPT, k));
 		}
 	}
@@ -278,15 +350,20 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 			uint64_t ud = c->user_data;
 			int res = c->res, fd = (int) UD_X(ud);
 			unsigned flags = c->flags;
+			struct io_uring_sqe *s;
 
 			seen(&r, c);
 			switch (UD_KIND(ud)) {
 			case K_ACCEPT:
 				if (!(flags & IORING_CQE_F_MORE)) {
-					struct io_uring_sqe *s = sqe_get(&r);
-
-					io_uring_prep_multishot_accept(s, lfd[UD_X(ud)], NULL, NULL,
-								       0);
+					s = sqe_get(&r);
+					if (direct)
+						xring_prep_multishot_accept_direct(
+							(struct xring_sqe *) s, lfd[UD_X(ud)], NULL,
+							NULL, 0);
+					else
+						io_uring_prep_multishot_accept(s, lfd[UD_X(ud)],
+									       NULL, NULL, 0);
 					io_uring_sqe_set_data64(s, ud);
 				}
 				if (res < 0) {
@@ -294,26 +371,36 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 						die("accept", res);
 					break;
 				}
+				if ((unsigned) res >= nbuf)
+					die("accept: slot past the table", ERANGE);
+				if (direct && res >= SRV_NOFILE)
+					xonly++;
+				s = sqe_get(&r);
 				if (mode == M_RATE) {
-					struct io_uring_sqe *s = sqe_get(&r);
-
 					io_uring_prep_send(s, res, &one, 1, 0);
 					io_uring_sqe_set_data64(s, UD(K_SEND, res));
 				} else {
-					struct io_uring_sqe *s = sqe_get(&r);
-
 					io_uring_prep_recv(s, res, &buf[res], 8, MSG_WAITALL);
+					prep_fixed(&r, s, direct);
 					io_uring_sqe_set_data64(s, UD(K_RECV, res));
 				}
 				break;
 			case K_RECV:
 				if (res != 8) {
-					op_close(&r, fd,
-						 UD(K_CLOSE, fd)); /* a warm-up connection */
+					/* a warm-up connection */
+					s = sqe_get(&r);
+					if (direct)
+						xring_prep_close_direct((struct xring_sqe *) s,
+									(unsigned) fd);
+					else
+						io_uring_prep_close(s, fd);
+					io_uring_sqe_set_data64(s, UD(K_CLOSE, fd));
+					if (direct && fd >= SRV_NOFILE)
+						xonly--;
 				} else {
-					struct io_uring_sqe *s = sqe_get(&r);
-
+					s = sqe_get(&r);
 					io_uring_prep_send(s, fd, &buf[fd], 8, 0);
+					prep_fixed(&r, s, direct);
 					io_uring_sqe_set_data64(s, UD(K_SEND, fd));
 				}
 				break;
@@ -322,10 +409,14 @@ static void server(int x, int mode, unsigned n, int rep_fd)
 					op_close(&r, fd, UD(K_CLOSE, fd));
 					break;
 				}
-				if (++echoed == tenth(n))
+				if (++echoed == tenth(n)) {
 					rss10 = rss_kb();
+					slab10 = slab_kb();
+					tcp10 = tcp_socks();
+				}
 				if (echoed == n) {
-					struct report rep = {rss_kb() - rss10, echoed};
+					struct report rep = {rss_kb() - rss10, echoed, xonly,
+							     slab10, tcp10};
 
 					if (write(rep_fd, &rep, sizeof(rep)) != sizeof(rep))
 						die("write", errno);
@@ -352,17 +443,16 @@ struct cstats {
 	unsigned done, retries;
 	long rss_delta_kb, rss10;
 	double secs;
-	int marker_fd; /* hold: a byte goes here at a tenth of the connections */
 };
 
 static void start_connect(struct ring *r, struct slot *s, unsigned i, unsigned seq)
 {
-	static struct sockaddr_in a[2][NLINK];
+	static struct sockaddr_in a[2][MAXLINK];
 	static int init;
 	struct io_uring_sqe *q;
 
 	if (!init) {
-		for (int k = 0; k < NLINK; k++) {
+		for (int k = 0; k < MAXLINK; k++) {
 			a[0][k] = server_addr(0, k);
 			a[1][k] = server_addr(1, k);
 		}
@@ -374,7 +464,10 @@ static void start_connect(struct ring *r, struct slot *s, unsigned i, unsigned s
 	s->state = K_CONNECT;
 	s->pending = 1;
 	q = sqe_get(r);
-	io_uring_prep_connect(q, s->fd, (struct sockaddr *) &a[r->x][seq % NLINK], sizeof(a[0][0]));
+	io_uring_prep_connect(
+		q, s->fd,
+		(struct sockaddr *) &a[r->x][cli_link0 + (int) (seq % (unsigned) cli_nlink)],
+		sizeof(a[0][0]));
 	io_uring_sqe_set_data64(q, UD(K_CONNECT, i));
 }
 
@@ -389,12 +482,7 @@ static void client_run(struct ring *r, int mode, unsigned n, int *fds, struct cs
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t) (rate_secs * 1e9);
 	int stop = 0;
 
-	{
-		int m = st->marker_fd;
-
-		memset(st, 0, sizeof(*st));
-		st->marker_fd = m;
-	}
+	memset(st, 0, sizeof(*st));
 	for (;;) {
 		struct io_uring_cqe *c;
 
@@ -486,11 +574,6 @@ static void client_run(struct ring *r, int mode, unsigned n, int *fds, struct cs
 				fds[st->done++] = s->fd; /* echoed: held from now on */
 				s->state = 0;
 				inflight--;
-				if (st->done == tenth(n)) {
-					st->rss10 = rss_kb();
-					if (write(st->marker_fd, "m", 1) != 1)
-						die("write", errno);
-				}
 			}
 		}
 		if (mode == M_RATE && now_ns() >= end)
@@ -502,7 +585,7 @@ static void client_run(struct ring *r, int mode, unsigned n, int *fds, struct cs
 /* The link is up once a connection on each one goes through. */
 static void warm_up(struct ring *r)
 {
-	for (int k = 0; k < NLINK; k++) {
+	for (int k = cli_link0; k < cli_link0 + cli_nlink; k++) {
 		struct sockaddr_in a = server_addr(r->x, k);
 
 		for (int tries = 0;; tries++) {
@@ -532,8 +615,9 @@ static void warm_up(struct ring *r)
 /* ---- runs ---- */
 
 struct hold_result {
-	unsigned n;
+	unsigned n, xonly;
 	long cli_kb, srv_kb, slab_kb;
+	long tcp; /* kernel TCP sockets more, -1 unknown */
 	double secs;
 };
 
@@ -571,62 +655,95 @@ static void reap(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* The client runs in a child too, so that the descriptors and memory of the connections it
- * held go with it. It sends its figures back on a pipe. */
-static void run_hold(int x, struct hold_result *out)
+/* A client process: n connections over links [link0, link0 + nl), held until killed. Its
+ * figures come back on *rfd once they are all open and echoed. */
+static pid_t spawn_client(int x, unsigned n, int link0, int nl, int *rfd)
 {
-	int rfd, p[2];
-	pid_t srv, cli;
-	long slab10;
-	struct report rep;
-	char m;
+	int p[2];
+	pid_t pid;
 
-	srv = spawn_server(x, M_HOLD, nconns, &rfd);
 	if (pipe(p))
 		die("pipe", errno);
-	cli = fork();
-	if (cli == 0) {
+	pid = fork();
+	if (pid < 0)
+		die("fork", errno);
+	if (pid == 0) {
 		struct ring r;
 		struct cstats st;
-		int *fds = calloc(nconns, sizeof(*fds));
+		int *fds = calloc(n, sizeof(*fds));
+		long rss;
 
 		close(p[0]);
+		cli_link0 = link0;
+		cli_nlink = nl;
 		if (x)
 			add_ports(0);
 		ring_init(&r, x);
 		warm_up(&r);
-		st.marker_fd = p[1];
-		client_run(&r, M_HOLD, nconns, fds, &st);
-		st.rss_delta_kb = rss_kb() - st.rss10;
+		rss = rss_kb();
+		client_run(&r, M_HOLD, n, fds, &st);
+		st.rss_delta_kb = rss_kb() - rss;
 		if (write(p[1], &st, sizeof(st)) != sizeof(st))
 			die("write", errno);
 		pause(); /* holding, until killed */
 		_exit(0);
 	}
 	close(p[1]);
-	{
-		struct cstats st;
+	*rfd = p[0];
+	return pid;
+}
 
-		if (read(p[0], &m, 1) != 1)
+/*
+ * Holds n connections: one server process; the clients one process after the other, each
+ * with its own links (xring) or all on NLINK server ports (kernel, one process). Every
+ * process stays until all connections were counted.
+ */
+static void run_hold(int x, unsigned n, struct hold_result *out)
+{
+	unsigned per = x ? cli_conns : n;
+	int ncli = (int) ((n + per - 1) / per), rfd;
+	pid_t srv, cli[MAXLINK];
+	struct report rep;
+	unsigned done = 0;
+	long cli_kb = 0;
+	double secs = 0;
+
+	if (ncli > MAXLINK)
+		die("too many connections for the links", E2BIG);
+	nlinks = x ? ncli : NLINK;
+	srv = spawn_server(x, M_HOLD, n, &rfd);
+	for (int c = 0; c < ncli; c++) {
+		unsigned nc = n - done < per ? n - done : per;
+		struct cstats st;
+		int cfd;
+
+		cli[c] = x ? spawn_client(1, nc, c, 1, &cfd) : spawn_client(0, nc, 0, NLINK, &cfd);
+		if (read(cfd, &st, sizeof(st)) != sizeof(st))
 			die("client failed", EIO);
-		slab10 = slab_kb();
-		if (read(p[0], &st, sizeof(st)) != sizeof(st))
-			die("client failed", EIO);
-		if (read(rfd, &rep, sizeof(rep)) != sizeof(rep))
-			die("server failed", EIO);
-		usleep(200000); /* let the last ACKs settle */
-		out->n = st.done;
-		out->cli_kb = st.rss_delta_kb;
-		out->srv_kb = rep.rss_delta_kb;
-		out->slab_kb = slab_kb() - slab10;
-		out->secs = st.secs;
-		if (rep.count != nconns || st.done != nconns)
-			die("not every connection was established and echoed", EIO);
+		close(cfd);
+		if (st.done != nc)
+			die("a client did not open all its connections", EIO);
+		done += st.done;
+		cli_kb += st.rss_delta_kb;
+		secs += st.secs;
 	}
-	reap(cli);
+	out->secs = secs; /* the clients' connecting, their link setup left out */
+	if (read(rfd, &rep, sizeof(rep)) != sizeof(rep))
+		die("server failed", EIO);
+	usleep(200000); /* let the last ACKs settle */
+	out->n = done;
+	out->xonly = rep.xonly;
+	out->cli_kb = cli_kb;
+	out->srv_kb = rep.rss_delta_kb;
+	out->slab_kb = slab_kb() - rep.slab10_kb;
+	out->tcp = rep.tcp10 < 0 ? -1 : tcp_socks() - rep.tcp10;
+	if (rep.count != n || done != n)
+		die("not every connection was established and echoed", EIO);
+	for (int c = 0; c < ncli; c++)
+		reap(cli[c]);
 	reap(srv);
-	close(p[0]);
 	close(rfd);
+	nlinks = NLINK;
 	/* The kernel frees the sockets of the processes it just killed over the next moments;
 	 * the next run's slab figures must not see that. */
 	sleep(2);
@@ -650,7 +767,6 @@ static void run_rate(int x, struct rate_result *out)
 			add_ports(0);
 		ring_init(&r, x);
 		warm_up(&r);
-		st.marker_fd = -1;
 		client_run(&r, M_RATE, 0, NULL, &st);
 		if (write(p[1], &st, sizeof(st)) != sizeof(st))
 			die("write", errno);
@@ -674,45 +790,55 @@ static void run_rate(int x, struct rate_result *out)
 	close(rfd);
 }
 
-static void raise_nofile(unsigned need)
+/* Raises RLIMIT_NOFILE toward need (past the hard limit only with CAP_SYS_RESOURCE); returns
+ * the limit reached. */
+static unsigned nofile_up_to(unsigned need)
 {
 	struct rlimit rl;
 	long max = proc_kb("/proc/sys/fs/nr_open", "");
 
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = need;
+		return (unsigned) (rl.rlim_cur < UINT32_MAX ? rl.rlim_cur : UINT32_MAX);
 	if (rl.rlim_max < need) {
-		rl.rlim_max = max > 0 && (rlim_t) max < need ? (rlim_t) max : need;
-		rl.rlim_cur = rl.rlim_max;
+		struct rlimit up = {need, need};
+
+		if (max > 0 && (rlim_t) max < need)
+			up.rlim_cur = up.rlim_max = (rlim_t) max;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
 	}
-	if (setrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < need) {
-		fprintf(stderr,
-			"bench_conns: cannot raise RLIMIT_NOFILE to %u (run as root, or lower "
-			"--conns)\n",
-			need);
-		exit(1);
-	}
+	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	return (unsigned) (rl.rlim_cur < UINT32_MAX ? rl.rlim_cur : UINT32_MAX);
+}
+
+static double per_conn(long kb, unsigned n)
+{
+	return kb * 1024.0 / (n - tenth(n));
 }
 
 static void show_hold(const char *name, const struct hold_result *h)
 {
-	printf("%-22s %u connections held, opened and echoed in %.2f s (%.0f/s)\n", name, h->n,
+	printf("%-18s %u connections held, opened and echoed in %.2f s (%.0f/s)\n", name, h->n,
 	       h->secs, h->n / h->secs);
-	double per = 1024.0 / (h->n - tenth(h->n));
-
-	printf("%-22s per connection: server process %.0f B, client process %.0f B, kernel slab "
-	       "(both ends) %.0f B\n",
-	       "", h->srv_kb * per, h->cli_kb * per, h->slab_kb * per);
+	printf("%-18s per connection: server process %.0f B, client processes %.0f B, kernel slab "
+	       "(both ends) %.0f B; total %.0f B\n",
+	       "", per_conn(h->srv_kb, h->n), per_conn(h->cli_kb, h->n), per_conn(h->slab_kb, h->n),
+	       per_conn(h->srv_kb + h->cli_kb + h->slab_kb, h->n));
+	if (h->tcp >= 0)
+		printf("%-18s kernel TCP sockets per connection (both ends): %.2f\n", "",
+		       (double) h->tcp / (h->n - tenth(h->n)));
 }
 
 int main(int argc, char **argv)
 {
-	struct hold_result hx, he, hk;
+	struct hold_result hx, hk;
 	struct rate_result rx[ROUNDS], rk[ROUNDS];
 	double lo = 1e30, hi = 0, elo = 1e30, ehi = 0;
 	int quick = 0, skip_hold = 0, xring_only = 0;
+	unsigned lim, kn;
 	char cap[32];
 
 	for (int i = 1; i < argc; i++) {
@@ -739,7 +865,13 @@ int main(int argc, char **argv)
 	if (nconns < 10)
 		nconns = 10;
 	snprintf(tag, sizeof(tag), "%d", (int) getpid());
-	raise_nofile(nconns + 1000);
+	lim = nofile_up_to(nconns + 1000);
+	if (quick)
+		cli_conns = 1000;
+	if (lim < (nconns < cli_conns ? nconns : cli_conns) + 1000)
+		die("RLIMIT_NOFILE too low for one client process", EMFILE);
+	/* Both ends of a kernel connection take a descriptor each, in their own process. */
+	kn = nconns < lim - 1000 ? nconns : lim - 1000;
 	/* Room for every connection and a margin for the rate runs' TIME_WAIT ones, per link
 	 * (blocks are allocated as connections open, not at start). */
 	snprintf(cap, sizeof(cap), "%u", nconns + 65536);
@@ -750,20 +882,27 @@ int main(int argc, char **argv)
 	       "%d in flight\n",
 	       nconns, NLINK, WINDOW);
 	if (!skip_hold) {
-		run_hold(1, &hx);
+		run_hold(1, nconns, &hx);
+		printf("xring: one server process holds all %u connections, %u of them in "
+		       "xring-only slots (no kernel descriptor or socket; its RLIMIT_NOFILE is %d), "
+		       "%u client processes\n",
+		       hx.n, hx.xonly, SRV_NOFILE, (hx.n + cli_conns - 1) / cli_conns);
 		show_hold("xring (memif)", &hx);
-		/* The server's descriptors as eventfds instead of TCP sockets. */
-		setenv("XRING_ACCEPT_EVENTFD", "1", 1);
-		run_hold(1, &he);
-		unsetenv("XRING_ACCEPT_EVENTFD");
-		show_hold("xring, eventfd accept", &he);
-		run_hold(0, &hk);
+		if (kn < nconns)
+			printf("kernel: %u connections in one process are impossible here "
+			       "(RLIMIT_NOFILE %u, a descriptor each): measured at %u\n",
+			       nconns, lim, kn);
+		run_hold(0, kn, &hk);
 		show_hold("kernel (loopback)", &hk);
-		printf("memory per idle connection, process + kernel slab, both ends: xring %.0f B, "
-		       "xring with eventfd accept %.0f B, kernel %.0f B\n",
-		       (hx.srv_kb + hx.cli_kb + hx.slab_kb) * 1024.0 / (hx.n - tenth(hx.n)),
-		       (he.srv_kb + he.cli_kb + he.slab_kb) * 1024.0 / (he.n - tenth(he.n)),
-		       (hk.srv_kb + hk.cli_kb + hk.slab_kb) * 1024.0 / (hk.n - tenth(hk.n)));
+		printf("memory per idle connection, process + kernel slab, both ends: xring %.0f B "
+		       "(at %u), kernel %.0f B (at %u); server process + all slab: xring %.0f B, "
+		       "kernel %.0f B\n",
+		       per_conn(hx.srv_kb + hx.cli_kb + hx.slab_kb, hx.n), hx.n,
+		       per_conn(hk.srv_kb + hk.cli_kb + hk.slab_kb, hk.n), hk.n,
+		       per_conn(hx.srv_kb + hx.slab_kb, hx.n),
+		       per_conn(hk.srv_kb + hk.slab_kb, hk.n));
+		if (quick && hx.xonly == 0)
+			die("no connection landed in an xring-only slot", EIO);
 	}
 	for (int i = 0; i < rounds; i++) {
 		struct rate_result re;

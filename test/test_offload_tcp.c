@@ -20,6 +20,8 @@
 #include "nic/fault.h"
 #include "nic/ports.h"
 #include "nic/verbs/verbs_port.h"
+#include "ops/netport.h"
+#include "ring/ring.h"
 #include "softverbs.h"
 
 #define CLIENT_IP "198.18.0.1"
@@ -348,6 +350,56 @@ Test(offload_tcp, a_shutdown_reads_as_end_of_stream_on_the_other_side)
 	close_on(&cr, cfd);
 	close_on(&sr, afd);
 	close(lfd);
+}
+
+/*
+ * Steering rules outlive the sockets that need them no longer, and no further: the verbs port
+ * delivers only what a flow rule asks for, so a connection whose rule went too early would hear
+ * nothing more. The listener closes first (its connection keeps the rule), then the client
+ * closes (its rule stays until its FIN exchange is over), then the server.
+ */
+Test(offload_tcp, rules_stay_while_a_connection_needs_them_and_go_with_the_fin_exchange)
+{
+	int lfd = listener(), cfd, afd;
+	struct netport *cn, *sn;
+	struct xring_sqe *sqe;
+	char buf[16];
+
+	connect_pair(lfd, &cfd, &afd);
+	cn = cr.ctx->netports;
+	sn = sr.ctx->netports;
+	cr_assert(cn && sn);
+	cr_expect_eq(netport_steer_count(sn), 1, "the listener and its connection share one rule");
+	close_on(&sr, lfd);
+	cr_expect_eq(netport_steer_count(sn), 1, "the accepted connection still holds it");
+	sqe = xring_get_sqe(&cr);
+	xring_prep_send(sqe, cfd, "after", 5, 0);
+	sqe->user_data = 1;
+	xring_submit(&cr);
+	cr_assert_eq(wait_ud(&cr, 1), 5);
+	sqe = xring_get_sqe(&sr);
+	xring_prep_recv(sqe, afd, buf, sizeof(buf), 0);
+	sqe->user_data = 2;
+	xring_submit(&sr);
+	cr_assert_eq(wait_ud(&sr, 2), 5, "data reaches a connection whose listener is gone");
+	/* The client closes first: its FIN, the server's ACK and FIN, its ACK. */
+	close_on(&cr, cfd);
+	cr_expect_eq(netport_steer_count(cn), 1, "the closing connection keeps its rule");
+	sqe = xring_get_sqe(&sr);
+	xring_prep_recv(sqe, afd, buf, sizeof(buf), 0);
+	sqe->user_data = 3;
+	xring_submit(&sr);
+	cr_assert_eq(wait_ud(&sr, 3), 0, "the client's FIN");
+	close_on(&sr, afd);
+	for (uint64_t end = clock_mono_ns() + 10 * S_NS;
+	     (netport_steer_count(cn) || netport_steer_count(sn) || tcp_inuse(&sn->tcp)) &&
+	     clock_mono_ns() < end;)
+		pump();
+	cr_expect_eq(tcp_inuse(&sn->tcp), 0, "the server's side ended (the client's ACK came)");
+	cr_expect_eq(netport_steer_count(sn), 0, "the server's rule went with it");
+	cr_expect_eq(netport_steer_count(cn), 0,
+		     "the client's rule went once it reached TIME_WAIT");
+	cr_expect_eq(tcp_inuse(&cn->tcp), 1, "the client waits in TIME_WAIT");
 }
 
 Test(offload_tcp, a_multishot_accept_takes_several_connections)

@@ -63,6 +63,10 @@ static const struct conf_param params[] = {
 	 .desc = "TCP connections (listeners and TIME-WAIT included) per port and ring."},
 	{"XRING_ACCEPT_EVENTFD", CONF_BOOL, "0", FIELD(accept_eventfd),
 	 .desc = "Name accepted offloaded connections by an eventfd, not a TCP socket."},
+	{"XRING_FILES_MAX", CONF_INT, "0", 1, 16777216, .flags = CONF_F_ZERO, FIELD(files_max),
+	 .zero = "the kernel's limit",
+	 .desc = "Largest registered file table; slots past the kernel's limit hold accepted "
+		 "offloaded connections only."},
 	{"XRING_TCP_TIMEWAIT_MS", CONF_INT, "60000", 0, 600000, FIELD(tcp_timewait_ms),
 	 .desc = "Milliseconds a closed TCP connection stays in TIME-WAIT."},
 	{"XRING_TCP_SYN_RETRIES", CONF_INT, "6", 1, 60, FIELD(tcp_syn_retries),

@@ -63,6 +63,7 @@ struct xring_conf {
 	uint64_t tcp_wmem;
 	uint32_t tcp_max_conn;
 	bool accept_eventfd;
+	uint32_t files_max;
 	uint32_t tcp_timewait_ms;
 	uint32_t tcp_syn_retries;
 	bool tcp_timestamps;

@@ -1,7 +1,12 @@
 /*
- * Registered files. While every socket is a kernel socket, the kernel ring's table is the
- * authority: xring forwards each registration to it (so the error codes are the kernel's) and
- * remembers the table's shape, which the offloaded sockets will share slot for slot.
+ * Registered files. The kernel ring's table is the authority for the slots it has: xring
+ * forwards each registration to it (so the error codes are the kernel's) and remembers the
+ * table's shape, which the offloaded sockets share slot for slot.
+ *
+ * With XRING_FILES_MAX above the kernel's limit (RLIMIT_NOFILE), a table may be larger than
+ * the kernel's: the kernel registers the first kn slots, and slots kn..n-1 exist in xring only
+ * ("xring-only slots"). They hold offloaded sockets that need no kernel file (accepted
+ * connections), so a process holds more connections than it may have descriptors.
  */
 #ifndef XRING_FILES_FILES_H
 #define XRING_FILES_FILES_H
@@ -9,9 +14,18 @@
 #include "ring/ring.h"
 
 struct ftable {
-	unsigned n;
+	unsigned n;  /* slots in all */
+	unsigned kn; /* of which the kernel ring has the first kn */
 	unsigned alloc_off, alloc_len;
+	unsigned xhint; /* where the next xring-only allocation starts looking */
+	bool kfull;     /* the kernel's part of the alloc range was full, and no slot freed since */
 };
+
+/* Whether slot exists in xring only. */
+static inline bool files_xring_only(const struct ftable *f, uint32_t slot)
+{
+	return f && slot >= f->kn && slot < f->n;
+}
 
 void files_free(struct xring_ctx *ctx);
 

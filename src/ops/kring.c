@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "files/files.h"
 #include "ops/kring.h"
 #include "ops/ops.h"
 #include "ops/xsock.h"
@@ -100,13 +101,27 @@ static void kr_cqe(struct xring_ctx *ctx, const struct io_uring_cqe *cqe)
 		/* Multishot results and the first CQE of a zero-copy send: the request goes on. */
 		if (!(req->flags & REQ_F_CQE_SKIP) || cqe->res < 0)
 			cq_post(ctx, req->user_data, cqe->res, cqe->flags);
+		if (req->opcode == XRING_OP_SEND_ZC || req->opcode == XRING_OP_SENDMSG_ZC) {
+			/* The result decides the chain, and the chain goes on at the result (the
+			 * notification is a request of its own in the kernel); a failure cancels
+			 * it once the notification is in, as the kernel orders it. */
+			if (short_is_failure(req, cqe->res))
+				req_set_fail(req);
+			else
+				req_release_link(ctx, req);
+		}
 		return;
 	}
 	ctx->kr->inflight--;
-	if (!short_is_failure(req, cqe->res))
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		/* A notification: its result (0) says nothing about the send. */
+		if (!(req->flags & REQ_F_FAIL))
+			req->flags |= REQ_F_NO_FAIL;
+	} else if (!short_is_failure(req, cqe->res)) {
 		req->flags |= REQ_F_NO_FAIL;
-	else
+	} else {
 		req_set_fail(req);
+	}
 	req_complete(ctx, req, cqe->res, cqe->flags);
 }
 
@@ -292,16 +307,21 @@ static int pt_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 
 static int64_t pt_issue(struct xring_ctx *ctx, struct xreq *req)
 {
-	struct io_uring_sqe *ksqe = kring_sqe(ctx->kr);
+	struct io_uring_sqe *ksqe;
 
-	if (!ksqe)
-		return -EAGAIN;
 	/* The kernel will put a file where an offloaded socket is: that socket ends now, before
 	 * a later offload could take the slot again (or, for an offloaded socket's descriptor,
-	 * the slot becomes its second name). */
-	if (xring_unlikely(ctx->xsocks != NULL) &&
-	    (ctx->xsocks->ndirect || req->opcode == XRING_OP_FILES_UPDATE))
-		xdirect_kernel_issue(ctx, &req->u.sqe);
+	 * the slot becomes its second name). Nor can it put one, or close one, in an xring-only
+	 * slot. */
+	if (xring_unlikely(ctx->xsocks != NULL || (ctx->files && ctx->files->n > ctx->files->kn))) {
+		int err = xdirect_kernel_issue(ctx, &req->u.sqe);
+
+		if (err)
+			return err;
+	}
+	ksqe = kring_sqe(ctx->kr);
+	if (!ksqe)
+		return -EAGAIN;
 	memcpy(ksqe, &req->u.sqe, sizeof(*ksqe));
 	ksqe->flags &= (uint8_t) (IOSQE_FIXED_FILE | IOSQE_ASYNC | IOSQE_BUFFER_SELECT);
 	ksqe->user_data = (uint64_t) (uintptr_t) req;

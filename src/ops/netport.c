@@ -381,6 +381,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ARP, .local_ip = xp->ip}, NULL);
 	netport_steer(np, &(struct port_rule){.kind = PORT_RULE_ICMP, .local_ip = xp->ip}, NULL);
 	netport_neigh_open(np);
+	netport_steer_init(np);
 	np->src.poll = np_poll;
 	np->src.wait_fd = np_wait_fd;
 	np->src.arm = np_arm;
@@ -477,6 +478,7 @@ void netport_exit(struct xring_ctx *ctx)
 				(unsigned long long) np->ifc.stats.neigh_miss);
 		}
 		engine_remove_source(ctx, &np->src);
+		netport_steer_exit(np);
 		netport_neigh_close(np);
 		stats_port_close(np);
 		tcp_fini(&np->tcp);

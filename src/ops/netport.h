@@ -46,11 +46,29 @@ struct netport {
 	struct port_frame *rxf; /* room for one poll's frames */
 	unsigned burst;         /* XRING_CQE_BATCH: receive completions taken per poll */
 	struct nlk *nlk; /* the kernel's neighbour table, ports on a netdev (netport_neigh.c) */
+	struct steer_ent **steers; /* counted steering rules (netport_steer.c) */
 	/* Received frames the stack keeps until their bytes are read (tcp_hold.c), by id. */
 	bool hold_ok;
 	uint32_t held_mask;
 	struct port_frame held[NETPORT_HOLD];
 };
+
+/*
+ * netport_steer.c: steering rules shared by the sockets that need them, counted.
+ * netport_steer_get(): takes a reference on rule, asking the port for it on the first one
+ * (-EOPNOTSUPP: the port does not filter, nothing is held). netport_steer_put() lets go.
+ * netport_steer_close(): closes t (tcp_close) for a socket that holds rule; the reference
+ * stays with the connection while it finishes alone (its FIN exchange must still reach this
+ * ring) and goes when it is over.
+ */
+int netport_steer_get(struct netport *np, const struct port_rule *rule);
+void netport_steer_put(struct netport *np, const struct port_rule *rule);
+void netport_steer_close(struct netport *np, struct tcb *t, const struct port_rule *rule,
+			 uint64_t now);
+void netport_steer_init(struct netport *np);
+/* The rules held now (for tests and statistics). */
+unsigned netport_steer_count(const struct netport *np);
+void netport_steer_exit(struct netport *np);
 
 /* netport_neigh.c: the host's neighbour table as the stack's iface_hooks.neigh_lookup. */
 void netport_neigh_open(struct netport *np);

@@ -1,8 +1,10 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "conf/proc.h"
@@ -67,21 +69,22 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	}
 	if (type == SOCK_DGRAM && by_port(ctx, lip, lport))
 		return -EADDRINUSE;
-	if (fd < 0 || fd_room(ctx->xsocks, fd))
+	if (fd != XSOCK_FD_NONE && (fd < 0 || fd_room(ctx->xsocks, fd)))
 		return fd < 0 ? -EBADF : -ENOMEM;
-	if (ctx->xsocks->by_fd[fd])
+	if (fd >= 0 && ctx->xsocks->by_fd[fd])
 		xsock_free(ctx, ctx->xsocks->by_fd[fd]); /* its descriptor was closed behind us */
 	xs = calloc(1, sizeof(*xs));
 	if (!xs)
 		return -ENOMEM;
-	xs->fd = fd;
+	xs->fd = fd >= 0 ? fd : -1;
 	xs->slot = -1;
 	xs->type = type;
 	xs->ctx = ctx;
 	xs->np = np;
 	xs->lip = lip;
 	xs->lport = lport;
-	ctx->xsocks->by_fd[fd] = xs;
+	if (fd >= 0)
+		ctx->xsocks->by_fd[fd] = xs;
 	/* UDP demultiplexes here; TCP inside its stack. */
 	if (type == SOCK_DGRAM) {
 		xs->port_next = ctx->xsocks->by_port[hash_port(lport)];
@@ -140,8 +143,6 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 				break;
 			}
 	ctx->xsocks->n--;
-	if (xs->steered)
-		netport_unsteer(xs->np, xs->steer_handle);
 	if (xs->on_ready)
 		for (struct xsock **rp = &xs->np->ready; *rp; rp = &(*rp)->ready_next)
 			if (*rp == xs) {
@@ -149,9 +150,16 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 				break;
 			}
 	if (xs->tcb) {
-		/* The connection closes gracefully on its own; nothing may call back into xs. */
+		/* The connection closes gracefully on its own; nothing may call back into xs. Its
+		 * steering rule stays until the FIN exchange is over: those frames are ours. */
 		tcp_set_cb(xs->tcb, NULL, NULL);
-		tcp_close(xs->tcb, clock_mono_ns());
+		if (xs->steered)
+			netport_steer_close(xs->np, xs->tcb, &(struct port_rule){XSOCK_RULE(xs)},
+					    clock_mono_ns());
+		else
+			tcp_close(xs->tcb, clock_mono_ns());
+	} else if (xs->steered) {
+		netport_steer_put(xs->np, &(struct port_rule){XSOCK_RULE(xs)});
 	}
 	xsock_zc_flush(xs); /* tcp_close() paid every loan back */
 	if (xs->connecting) {
@@ -161,11 +169,13 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	fail_all(ctx, &xs->recvq, -ECANCELED);
 	fail_all(ctx, &xs->sendq, -ECANCELED);
 	fail_all(ctx, &xs->acceptq, -ECANCELED);
+	fail_all(ctx, &xs->pollq, -ECANCELED);
 	free(xs->rx);
 	free(xs);
 }
 
 static bool selects(const struct xreq *req);
+static bool is_zc(const struct xreq *req);
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
 
 /* TCP sends and receives that moved bytes already end with their count, as on a kernel
@@ -177,11 +187,11 @@ static void fail_moved(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
 		int64_t v;
 
 		wlist_del(q, r);
-		if (r->res <= 0 || selects(r)) {
+		if ((r->res <= 0 && !is_zc(r)) || selects(r)) {
 			cancel_waiter(ctx, r, res);
 			continue;
 		}
-		v = zc_result(ctx, r, r->res);
+		v = zc_result(ctx, r, r->res > 0 ? r->res : res);
 		r->u.net.xs = NULL;
 		if (r->flags & REQ_F_PENDING) {
 			list_del(&ctx->pending, r);
@@ -336,13 +346,7 @@ static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xpo
 	if (err)
 		return err;
 	/* Its traffic comes to this ring's queue (3-tuple: any remote may reach it). */
-	if (netport_steer(
-		    np,
-		    &(struct port_rule){.kind = type == SOCK_DGRAM ? PORT_RULE_UDP : PORT_RULE_TCP,
-					.local_ip = xp->ip,
-					.local_port = htons((uint16_t) lport)},
-		    &xs->steer_handle) == 0)
-		xs->steered = np->xp->port->ops->steer != NULL;
+	xs->steered = netport_steer_get(np, &(struct port_rule){XSOCK_RULE(xs)}) == 0;
 	log_debug("fd %d: %s offloaded on port %u, local port %d", req->fd,
 		  type == SOCK_DGRAM ? "UDP" : "TCP", xp->id, lport);
 	*out = xs;
@@ -495,16 +499,64 @@ const struct xring_op op_bind = {
 
 /* Operations on offloaded sockets. */
 
+/*
+ * read / write on an offloaded socket are recv / send with no flags (RWF_NOWAIT: MSG_DONTWAIT),
+ * as on a kernel socket; readv / writev are recvmsg / sendmsg over the SQE's iovec array (with
+ * provided buffers they answer -EOPNOTSUPP). The offset is ignored, as a socket ignores it.
+ */
+static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
+{
+	struct xring_sqe *s = &req->u.net.sqe;
+	bool vec = sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV;
+	bool wr = sqe->opcode == XRING_OP_WRITE || sqe->opcode == XRING_OP_WRITEV;
+
+	if (sqe->rw_flags & ~(uint32_t) RWF_NOWAIT)
+		return -EOPNOTSUPP;
+	if (vec && (sqe->flags & XRING_SQE_BUFFER_SELECT))
+		return -EOPNOTSUPP;
+	if (vec && sqe->len > 8)
+		return -EMSGSIZE; /* the stack's gather limit */
+	s->msg_flags = (sqe->rw_flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0;
+	s->ioprio = 0;
+	s->off = 0;
+	s->addr2 = 0;
+	if (vec) {
+		/* req->opcode says recvmsg / sendmsg; the copy keeps READV / WRITEV so that
+		 * io_len() takes the iovec array itself (and READ / READV, so that no
+		 * F_SOCK_NONEMPTY is set). */
+		req->opcode = wr ? XRING_OP_SENDMSG : XRING_OP_RECVMSG;
+	} else {
+		req->opcode = wr ? XRING_OP_SEND : XRING_OP_RECV;
+	}
+	return 0;
+}
+
+/* A read or readv: the kernel's read path sets no F_SOCK_NONEMPTY (only recv and recvmsg do). */
+static bool is_read(const struct xreq *req)
+{
+	return req->u.net.sqe.opcode == XRING_OP_READ || req->u.net.sqe.opcode == XRING_OP_READV;
+}
+
 static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_sqe *sqe)
 {
 	req->u.net.sqe = *sqe;
 	req->u.net.xs = ctx->xsocks ? xsock_of_sqe(ctx, sqe) : NULL;
 	req->u.net.addrlen = 0;
+	if (sqe->opcode == XRING_OP_POLL_ADD)
+		return xpoll_prep(sqe);
+	if (xring_unlikely(sqe->opcode == XRING_OP_READ || sqe->opcode == XRING_OP_WRITE ||
+			   sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV)) {
+		int err = rw_prep(req, sqe);
+
+		if (err)
+			return err;
+		sqe = &req->u.net.sqe;
+	}
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
 		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
 				    XRING_RECVSEND_POLL_FIRST))
 			return -EINVAL;
-	} else if (sqe->opcode == XRING_OP_ACCEPT) {
+	} else if (req->opcode == XRING_OP_ACCEPT) {
 		/* The kernel's rules (io_accept_prep). */
 		if ((sqe->ioprio &
 		     ~(XRING_ACCEPT_MULTISHOT | XRING_ACCEPT_DONTWAIT | XRING_ACCEPT_POLL_FIRST)) ||
@@ -529,7 +581,7 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 		return -EOPNOTSUPP;
 	}
 	if (sqe->flags & XRING_SQE_BUFFER_SELECT) {
-		if (sqe->opcode != XRING_OP_RECV && sqe->opcode != XRING_OP_RECVMSG)
+		if (req->opcode != XRING_OP_RECV && req->opcode != XRING_OP_RECVMSG)
 			return -EOPNOTSUPP;
 		if (sqe->opcode == XRING_OP_RECVMSG &&
 		    ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > 1)
@@ -563,11 +615,16 @@ static bool is_send(const struct xreq *req)
  */
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res)
 {
-	if (!is_zc(req) || res == OP_QUEUED || res < 0)
+	if (!is_zc(req) || res == OP_QUEUED)
 		return res;
+	/* A failed send_zc too: its result with F_MORE, then the notification, and the chain
+	 * fails with the result (the kernel's io_sendrecv_fail()). */
 	req_post_more(ctx, req, (int32_t) res, 0);
 	req->cflags = XRING_CQE_F_NOTIF;
-	req->flags |= REQ_F_NO_FAIL;
+	if (res < 0)
+		req_set_fail(req);
+	else
+		req->flags |= REQ_F_NO_FAIL;
 	return (req->u.net.sqe.ioprio & XRING_SEND_ZC_REPORT_USAGE)
 		       ? (int32_t) XRING_NOTIF_USAGE_ZC_COPIED
 		       : 0;
@@ -627,6 +684,19 @@ static int32_t deliver(struct xreq *req, uint32_t src, uint16_t sport, const uin
 		n = len < sqe->len ? len : sqe->len;
 		memcpy((void *) (uintptr_t) sqe->addr, data, n);
 		return (int32_t) ((sqe->msg_flags & MSG_TRUNC) ? len : n);
+	}
+	if (sqe->opcode == XRING_OP_READV) {
+		/* The datagram across the iovecs; what does not fit is lost, as in readv(2). */
+		const struct iovec *iov = (const struct iovec *) (uintptr_t) sqe->addr;
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < sqe->len && off < len; i++) {
+			size_t c = len - off < iov[i].iov_len ? len - off : iov[i].iov_len;
+
+			memcpy(iov[i].iov_base, data + off, c);
+			off += c;
+		}
+		return (int32_t) off;
 	}
 	{
 		struct msghdr *msg = (struct msghdr *) (uintptr_t) sqe->addr;
@@ -694,10 +764,10 @@ static int64_t udp_deliver_select(struct xring_ctx *ctx, struct xreq *req, const
 	stats_rx(req->u.net.xs->st, len);
 	res = xsmsg_done(req, b, n, len, &from);
 	if (!multishot(req)) {
-		req->cflags = buf_flags(b, more_data);
+		req->cflags = buf_flags(b, more_data && !is_read(req));
 		return res;
 	}
-	req_post_more(ctx, req, res, buf_flags(b, more_data));
+	req_post_more(ctx, req, res, buf_flags(b, more_data && !is_read(req)));
 	/* The kernel cannot tell whether a UDP socket has more, so its multishot receive tries
 	 * again at once: with the group empty, that ends it. */
 	return bufring_empty(ctx, req->u.net.sqe.buf_group) ? -ENOBUFS : OP_QUEUED;
@@ -726,6 +796,9 @@ static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
 		iov[0].iov_base = (void *) (uintptr_t) sqe->addr;
 		iov[0].iov_len = sqe->len;
 		*niov = 1;
+	} else if (sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV) {
+		memcpy(iov, (const void *) (uintptr_t) sqe->addr, sqe->len * sizeof(*iov));
+		*niov = sqe->len;
 	} else {
 		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
 
@@ -758,7 +831,8 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 	if (!sending) {
 		xs->st->rxq_now = (uint32_t) tcp_rcvavail(xs->tcb);
 		if (res >= 0)
-			req->cflags = tcp_more(xs->tcb) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
+			req->cflags =
+				tcp_more(xs->tcb) && !is_read(req) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
 	}
 	return res;
 }
@@ -835,12 +909,13 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 		int err;
 		long n;
 
-		if (tcp_error(xs->tcb))
+		/* Data, then the end of the stream, then an error: Linux's order. */
+		if (tcp_error(xs->tcb) && !tcp_rcvavail(xs->tcb) && !tcp_fin_rcvd(xs->tcb))
 			return take_err(xs, false);
 		if (!tcp_rcvavail(xs->tcb)) {
 			if (tcp_events(xs->tcb) & TCP_EV_READABLE) {
 				/* The peer's FIN: the end, also of a multishot receive. */
-				req->cflags = XRING_CQE_F_SOCK_NONEMPTY;
+				req->cflags = is_read(req) ? 0 : XRING_CQE_F_SOCK_NONEMPTY;
 				return 0;
 			}
 			if ((sqe->msg_flags & MSG_DONTWAIT) && !multishot(req))
@@ -858,7 +933,7 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 			return n;
 		stats_rx(xs->st, (uint64_t) n);
 		res = xsmsg_done(req, b, (uint32_t) n, (size_t) n, NULL);
-		flags = buf_flags(b, tcp_more(xs->tcb));
+		flags = buf_flags(b, tcp_more(xs->tcb) && !is_read(req));
 		if (!multishot(req)) {
 			req->cflags = flags;
 			return res;
@@ -880,7 +955,8 @@ static int accept_fd(int flags)
 }
 
 /* Creates the offloaded socket of an accepted connection, with a kernel descriptor of its own
- * for the application to name it by. Returns the descriptor. */
+ * for the application to name it by (none when it goes to an xring-only slot). Returns the
+ * descriptor, or the accept's result for a direct one. */
 static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *req)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
@@ -891,18 +967,23 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 
 	if (err)
 		return err;
-	fd = accept_fd(flags);
-	if (fd < 0) {
+	fd = xdirect_fd_needed(ctx, sqe->file_index) ? accept_fd(flags) : XSOCK_FD_NONE;
+	if (fd == -1) {
 		tcp_abort(c, clock_mono_ns());
 		return -errno;
 	}
 	err = xsock_new(ctx, fd, SOCK_STREAM, lis->np, lis->lip, lis->lport, &xs);
 	if (err) {
 		tcp_abort(c, clock_mono_ns());
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return err;
 	}
 	xs->tcb = c;
+	/* The listener's rule brings its frames; the connection holds it too, so that closing
+	 * the listener does not cut the connections it accepted. */
+	xs->steered =
+		lis->steered && netport_steer_get(xs->np, &(struct port_rule){XSOCK_RULE(xs)}) == 0;
 	tcp_defaults(c);
 	tcp_endpoints(c, NULL, NULL, &xs->rip, &xs->rport);
 	tcp_set_cb(c, xs_tcp_event, xs);
@@ -979,6 +1060,7 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 			cancel_waiter(ctx, r, take_err(xs, true));
 		}
 		xsock_zc_flush(xs);
+		xpoll_wake(xs, ~0u);
 		return;
 	}
 	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED)) {
@@ -998,6 +1080,8 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		serve(ctx, xs, &xs->sendq, 1);
 	if (events & TCP_EV_ACCEPT)
 		serve(ctx, xs, &xs->acceptq, 2);
+	if (xring_unlikely(xs->pollq.first != NULL))
+		xpoll_wake(xs, xpoll_hint(events));
 }
 
 /* Accepts what is waiting: one connection, or all of them for a multishot accept (each with
@@ -1082,9 +1166,12 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		bool sending = is_send(req);
 
 		if (!xs->tcb || xs->listening)
-			return sending ? -EPIPE : -ENOTCONN;
-		if (tcp_error(xs->tcb))
-			return take_err(xs, sending);
+			return zc_result(ctx, req, sending ? -EPIPE : -ENOTCONN);
+		/* A send sees the error first; a receive gets what is left to read, then the end
+		 * of the stream, before the error (Linux's tcp_recvmsg()). */
+		if (tcp_error(xs->tcb) &&
+		    (sending || (!tcp_rcvavail(xs->tcb) && !tcp_fin_rcvd(xs->tcb))))
+			return zc_result(ctx, req, take_err(xs, sending));
 		q = sending ? &xs->sendq : &xs->recvq;
 		if (!q->first) {
 			res = selects(req) ? tcp_recv_select(ctx, xs, req)
@@ -1103,8 +1190,7 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 	case XRING_OP_BIND:
 		return -EINVAL;
 	case XRING_OP_CLOSE:
-		xdirect_close(ctx, xs, req);
-		return to_kernel(ctx, req);
+		return xdirect_close(ctx, xs, req) ? to_kernel(ctx, req) : 0;
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -1124,6 +1210,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 		return xs->np->port_err;
 	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
 		return zc_result(ctx, req, xsock_dummy_send(xs, req));
+	if (req->opcode == XRING_OP_POLL_ADD)
+		return xpoll_issue(ctx, xs, req);
 	if (xs->type == SOCK_STREAM)
 		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {
@@ -1136,7 +1224,12 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_SENDMSG:
 	case XRING_OP_SENDMSG_ZC: {
 		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
-		const struct sockaddr_in *to = msg->msg_name;
+		const struct sockaddr_in *to;
+
+		if (sqe->opcode == XRING_OP_WRITEV) /* one datagram from the iovec array */
+			return udp_send(ctx, xs, (const struct iovec *) (uintptr_t) sqe->addr,
+					sqe->len, NULL);
+		to = msg->msg_name;
 
 		if (to && (msg->msg_namelen < sizeof(*to) || to->sin_family != AF_INET))
 			return -EINVAL;
@@ -1192,8 +1285,7 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_CLOSE:
 		/* The offloaded socket goes now (unless a slot or descriptor still names it); the
 		 * kernel closes the placeholder descriptor. */
-		xdirect_close(ctx, xs, req);
-		return to_kernel(ctx, req);
+		return xdirect_close(ctx, xs, req) ? to_kernel(ctx, req) : 0;
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -1216,6 +1308,9 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 		break;
 	case XRING_OP_ACCEPT:
 		wlist_del(&xs->acceptq, req);
+		break;
+	case XRING_OP_POLL_ADD:
+		wlist_del(&xs->pollq, req);
 		break;
 	case XRING_OP_CONNECT:
 		/* A cancelled connect leaves no connection behind. */
@@ -1316,5 +1411,7 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 	d->sport = udp->sport;
 	d->len = (uint16_t) udp->payload_len;
 	memcpy(d->data, udp->payload, udp->payload_len);
+	if (xs->pollq.first)
+		xpoll_wake(xs, POLLIN | POLLRDNORM);
 	return 0;
 }

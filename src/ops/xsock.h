@@ -9,8 +9,9 @@
  * see xsock_direct.c): UDP (connect, bind, send / sendto / sendmsg / send_zc, recv / recvmsg,
  * single and multishot into provided buffers) and TCP (connect, bind, listen, accept plain,
  * direct and multishot, the same sends and receives, shutdown), with cancel, link timeouts,
- * close and close_direct. Other opcodes (read, write, poll) answer -EOPNOTSUPP on an
- * offloaded socket.
+ * close and close_direct; read / write (as recv / send; readv / writev too) and poll
+ * (single and multishot, with POLL_REMOVE's removal and updates, xsock_poll.c). Other opcodes
+ * that reach an offloaded socket answer -EOPNOTSUPP.
  */
 #ifndef XRING_OPS_XSOCK_H
 #define XRING_OPS_XSOCK_H
@@ -48,8 +49,7 @@ struct xsock {
 	uint32_t lip, rip;     /* network order */
 	uint16_t lport, rport; /* host order */
 	bool connected;
-	bool steered;
-	uint32_t steer_handle;
+	bool steered; /* holds a reference on its port's rule XSOCK_RULE (netport_steer.c) */
 	struct req_wlist recvq; /* receives waiting for a datagram, oldest first */
 	struct xsock_dgram *rx; /* XSOCK_RX_SLOTS, taken at the first datagram that must wait */
 	unsigned rx_head, rx_tail;
@@ -58,7 +58,13 @@ struct xsock {
 	bool on_ready;
 	struct xstats_sock *st; /* its published counters (stats/stats.h), or the ring's sink */
 	struct req_wlist zcq;   /* TCP send_zc notifications waiting for the peer's ACK */
+	struct req_wlist pollq; /* POLL_ADDs waiting (xsock_poll.c) */
 };
+
+/* The steering rule of an offloaded socket: its local address and port, any remote. */
+#define XSOCK_RULE(xs)                                                                             \
+	.kind = (xs)->type == SOCK_DGRAM ? PORT_RULE_UDP : PORT_RULE_TCP, .local_ip = (xs)->lip,   \
+	.local_port = htons((xs)->lport)
 
 struct xsock_table {
 	struct xsock **by_fd; /* indexed by descriptor: descriptors are small and dense */
@@ -115,24 +121,31 @@ void xsock_unhash_fd(struct xring_ctx *ctx, struct xsock *xs);
  * Direct descriptors on offloaded sockets (xsock_direct.c). The kernel ring's table slot holds
  * the placeholder kernel socket, so the slot is taken there too and allocation, updates and
  * kernel-side fixed-file operations keep their meaning; this table says which slots are
- * offloaded.
+ * offloaded. Slots past the kernel's table (xring-only, files/files.h) hold accepted
+ * connections with no kernel file at all.
  */
 /* Runs fn (connect, bind or accept on a plain descriptor) on a fixed-file request: with a
  * plain descriptor of the slot's socket while fn decides, so an offloaded socket made there
  * lands in the slot. worth: whether the request could be offloaded at all. */
 int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
 		      int64_t (*fn)(struct xring_ctx *, struct xreq *), bool worth);
-/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes) into
- * the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc range). The accept's
- * result: 0, the allocated slot, or a negated errno (xs is then freed). */
+/* Puts an accepted connection's socket (xs, on plain descriptor fd, which this closes; or
+ * XSOCK_FD_NONE) into the slot file_index names (IORING_FILE_INDEX_ALLOC: one from the alloc
+ * range). The accept's result: 0, the allocated slot, or a negated errno (xs is then freed). */
 int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index);
+/* An accepted connection bound for file_index (0: a plain descriptor) needs a kernel
+ * descriptor: not when it lands in an xring-only slot, so none is made. */
+bool xdirect_fd_needed(struct xring_ctx *ctx, uint32_t file_index);
+#define XSOCK_FD_NONE (-2) /* xsock_new: a socket with no descriptor (an xring-only slot's) */
 /* The slot now holds something else, or nothing: its offloaded socket, if any, ends. */
 void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot);
-/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. */
-void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
+/* A request goes to the kernel: a slot it installs a file into is no longer offloaded. Returns
+ * -EBADF instead when the request would put a file into, or close, an xring-only slot. */
+int xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe);
 void xdirect_unslot(struct xring_ctx *ctx, struct xsock *xs);
-/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. */
-void xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
+/* A CLOSE (plain, or close_direct) on xs: that name goes; xs ends with its last name. Returns
+ * whether the kernel has a file to close too (not for an xring-only slot). */
+bool xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req);
 /* The application registered the offloaded socket xs (by its plain descriptor) in slot too. */
 void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot);
 void xdirect_exit(struct xring_ctx *ctx);
@@ -147,6 +160,17 @@ void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
 
 /* xsock_port.c: the port of np went down (-ENETDOWN), failed (-EIO) or came back (0). */
 void xsock_port_state(struct netport *np, int err);
+/*
+ * Polling (xsock_poll.c). xpoll_mask(): the socket's readiness as Linux's tcp_poll() /
+ * udp_poll() would say. xpoll_wake(): an event of the stack may have made the bits in hint
+ * true; the polls waiting for them fire. xpoll_hint(): those bits for a set of TCP_EV_*.
+ */
+uint32_t xpoll_mask(const struct xsock *xs);
+int xpoll_prep(const struct xring_sqe *sqe);
+int64_t xpoll_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req);
+void xpoll_wake(struct xsock *xs, uint32_t hint);
+uint32_t xpoll_hint(unsigned tcp_events);
+extern const struct xring_op op_poll_remove;
 /* Whether an opcode is refused with the port's error while the port is in one. */
 bool xsock_port_refuses(uint8_t opcode);
 /* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes

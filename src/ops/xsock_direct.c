@@ -10,6 +10,14 @@
  * placeholder's bind and the port reservation are the plain-descriptor code, unchanged. An
  * offloaded socket the application registers by its plain descriptor gets its slot as a second
  * name; it ends when its last name is closed.
+ *
+ * Slots past the kernel's table (xring-only slots, files/files.h) have no kernel file: an
+ * accepted connection lands there when its accept names such a slot, or allocates and the
+ * kernel's part of the alloc range is full. It gets no placeholder socket when xring knows
+ * beforehand (a named slot, a range past the kernel's table, the kernel's part known full);
+ * otherwise the one made for the kernel is closed at once. A
+ * request xring would hand to the kernel on such a slot fails with -EBADF, the kernel's
+ * answer for a slot it does not have.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -78,15 +86,20 @@ void xdirect_slot_gone(struct xring_ctx *ctx, uint32_t slot)
 		xsock_free(ctx, xs);
 }
 
-void xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req)
+bool xdirect_close(struct xring_ctx *ctx, struct xsock *xs, const struct xreq *req)
 {
-	if (req->u.sqe.file_index)
+	bool kernel = true;
+
+	if (req->u.sqe.file_index) {
+		kernel = !files_xring_only(ctx->files, (uint32_t) xs->slot);
 		xdirect_unslot(ctx, xs);
-	else if (xs->fd >= 0)
+	} else if (xs->fd >= 0) {
 		xsock_unhash_fd(ctx, xs);
+	}
 	/* Like the kernel's file, the socket lives while the table or a descriptor holds it. */
 	if (xs->fd < 0 && xs->slot < 0)
 		xsock_free(ctx, xs);
+	return kernel;
 }
 
 void xdirect_alias(struct xring_ctx *ctx, struct xsock *xs, uint32_t slot)
@@ -168,14 +181,59 @@ int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
 	return res;
 }
 
+/* A free xring-only slot in the alloc range, searched from where the last one was found, as
+ * the kernel searches its bitmap; -ENFILE when there is none. */
+static int xring_only_alloc(struct xring_ctx *ctx, uint32_t *slot)
+{
+	struct ftable *f = ctx->files;
+	struct xsock_table *t = ctx->xsocks;
+	uint64_t end = (uint64_t) f->alloc_off + f->alloc_len;
+	unsigned lo = f->alloc_off > f->kn ? f->alloc_off : f->kn;
+	unsigned hi = end < f->n ? (unsigned) end : f->n;
+	unsigned s;
+
+	if (lo >= hi || slots_reserve(ctx, f->n - 1))
+		return -ENFILE;
+	s = f->xhint >= lo && f->xhint < hi ? f->xhint : lo;
+	for (unsigned i = 0; i < hi - lo; i++, s = s + 1 < hi ? s + 1 : lo)
+		if (!t->by_slot[s]) {
+			f->xhint = s + 1;
+			*slot = s;
+			return 1;
+		}
+	return -ENFILE;
+}
+
+bool xdirect_fd_needed(struct xring_ctx *ctx, uint32_t file_index)
+{
+	const struct ftable *f = ctx->files;
+
+	if (!file_index || !f || f->n <= f->kn)
+		return true;
+	if (file_index != XRING_FILE_INDEX_ALLOC)
+		return !files_xring_only(f, file_index - 1);
+	return f->alloc_off < f->kn && !f->kfull;
+}
+
 int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t file_index)
 {
 	struct io_uring *kr = kring_ring(ctx);
+	struct ftable *f = ctx->files;
+	bool beyond = f && f->n > f->kn;
 	uint32_t slot;
 	int ret;
 
 	if (!kr) {
 		ret = -ENXIO;
+	} else if (beyond && file_index != XRING_FILE_INDEX_ALLOC &&
+		   files_xring_only(f, file_index - 1)) {
+		slot = file_index - 1;
+		ret = slots_reserve(ctx, slot) ? -ENOMEM : 1;
+	} else if (beyond && file_index == XRING_FILE_INDEX_ALLOC && fd < 0) {
+		/* The kernel has no part of the range, or its part is full. */
+		ret = xring_only_alloc(ctx, &slot);
+	} else if (fd < 0) {
+		ret = -EBADF; /* xdirect_fd_needed() said otherwise */
 	} else if (file_index == XRING_FILE_INDEX_ALLOC) {
 		/* The kernel picks the slot from the alloc range: its choice, its -ENFILE. */
 		int fds[1] = {fd};
@@ -189,6 +247,12 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 
 		ret = kring_sync(ctx, &sqe, NULL);
 		slot = (uint32_t) fds[0];
+		/* Its part is full: xring's part next, as one table would allocate. */
+		if (ret == -ENFILE && beyond) {
+			/* Until a kernel slot is freed, the next accepts need no kernel file. */
+			f->kfull = true;
+			ret = xring_only_alloc(ctx, &slot);
+		}
 	} else {
 		slot = file_index - 1;
 		ret = io_uring_register_files_update(kr, slot, &fd, 1);
@@ -197,9 +261,12 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 		int none = -1;
 
 		io_uring_register_files_update(kr, slot, &none, 1);
+		if (f)
+			f->kfull = false;
 		ret = -ENOMEM;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (ret < 0) {
 		xsock_free(ctx, xs);
 		return ret;
@@ -214,20 +281,34 @@ int64_t xdirect_adopt(struct xring_ctx *ctx, struct xsock *xs, int fd, uint32_t 
 	return file_index == XRING_FILE_INDEX_ALLOC ? (int64_t) slot : 0;
 }
 
-void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe)
+int xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe)
 {
 	switch (sqe->opcode) {
 	case XRING_OP_SOCKET:
 	case XRING_OP_ACCEPT:
 	case XRING_OP_OPENAT:
 	case XRING_OP_OPENAT2:
+		if (!sqe->file_index || sqe->file_index == XRING_FILE_INDEX_ALLOC)
+			break;
+		/* A kernel file cannot go where the kernel has no slot. */
+		if (files_xring_only(ctx->files, sqe->file_index - 1))
+			return -EBADF;
 		/* Into a chosen slot: whatever is there is replaced. (Should the kernel fail the
 		 * request, the placeholder stays in the slot as a plain kernel socket.) */
-		if (sqe->file_index && sqe->file_index != XRING_FILE_INDEX_ALLOC)
+		if (ctx->xsocks)
 			xdirect_slot_gone(ctx, sqe->file_index - 1);
 		break;
+	case XRING_OP_CLOSE:
+		/* An empty xring-only slot (an offloaded socket's close never gets here). */
+		if (sqe->file_index && files_xring_only(ctx->files, sqe->file_index - 1))
+			return -EBADF;
+		if (sqe->file_index && ctx->files)
+			ctx->files->kfull = false; /* a kernel slot may come free */
+		break;
 	case XRING_OP_FILES_UPDATE:
-		if (sqe->off != IORING_FILE_INDEX_ALLOC) {
+		if (ctx->files)
+			ctx->files->kfull = false;
+		if (ctx->xsocks && sqe->off != IORING_FILE_INDEX_ALLOC) {
 			const int32_t *fds = (const int32_t *) (uintptr_t) sqe->addr;
 
 			for (uint32_t i = 0; i < sqe->len; i++) {
@@ -245,4 +326,5 @@ void xdirect_kernel_issue(struct xring_ctx *ctx, const struct xring_sqe *sqe)
 	default:
 		break;
 	}
+	return 0;
 }

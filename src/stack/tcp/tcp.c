@@ -275,8 +275,37 @@ struct tcb *tcp_alloc(struct tcp_stack *st)
 	return t;
 }
 
+void tcp_orphan_done(struct tcp_stack *st, struct tcb *t)
+{
+	if (!(t->flags & TF_WATCH))
+		return;
+	t->flags &= ~TF_WATCH;
+	if (st->orphan_fn)
+		st->orphan_fn(st->orphan_arg, t);
+}
+
+void tcp_set_orphan_hook(struct tcp_stack *st, tcp_orphan_fn fn, void *arg)
+{
+	st->orphan_fn = fn;
+	st->orphan_arg = arg;
+}
+
+int tcp_close_watch(struct tcb *t, uint64_t now)
+{
+	/* The cases tcp_close() ends at once, and TIME_WAIT, whose FIN exchange is over. */
+	bool ends = t->state == TCPS_LISTEN || t->state == TCPS_CLOSED ||
+		    t->state == TCPS_SYN_SENT || t->state == TCPS_TIME_WAIT || t->err ||
+		    (t->rbuf_len && !(t->flags & TF_RD_SHUT));
+
+	if (!ends)
+		t->flags |= TF_WATCH;
+	tcp_close(t, now);
+	return !ends;
+}
+
 void tcp_free(struct tcp_stack *st, struct tcb *t)
 {
+	tcp_orphan_done(st, t);
 	if (t->state != TCPS_CLOSED)
 		hash_remove(st, t);
 	if (t->flags & TF_ON_NOTIFY) {
@@ -934,6 +963,24 @@ size_t tcp_sndspace(const struct tcb *t)
 size_t tcp_rcvavail(const struct tcb *t)
 {
 	return t->rbuf_len + t->hold_bytes;
+}
+
+bool tcp_fin_rcvd(const struct tcb *t)
+{
+	return t->flags & TF_FIN_RCVD;
+}
+
+unsigned tcp_shutdowns(const struct tcb *t)
+{
+	unsigned sh = 0;
+
+	if (t->err || t->state == TCPS_CLOSED)
+		return TCP_SHUT_RD | TCP_SHUT_WR;
+	if (t->flags & TF_FIN_RCVD)
+		sh |= TCP_SHUT_RD;
+	if (t->flags & TF_FIN_QUEUED)
+		sh |= TCP_SHUT_WR;
+	return sh;
 }
 
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,

@@ -82,6 +82,9 @@ enum {
 };
 
 typedef void (*tcp_event_fn)(void *arg, struct tcb *t, unsigned events);
+/* A connection closed with tcp_close_watch() has finished its FIN exchange (TIME_WAIT) or
+ * ended otherwise; its endpoints can still be read during the call. */
+typedef void (*tcp_orphan_fn)(void *arg, struct tcb *t);
 
 /*
  * Direct placement: in-order payload is offered to this hook before the receive ring when the
@@ -237,6 +240,10 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how);
 /* Release the handle: a graceful close (FIN after queued data; a RST when received data was
  * left unread, RFC 9293 3.10.4 / RFC 2525 2.17). The stack finishes on its own. */
 int tcp_close(struct tcb *t, uint64_t now);
+/* tcp_close(), for an owner that must know when the connection, finishing alone, is over: 1
+ * when it lives on (the stack's orphan hook will be called for it, once), 0 when it ended. */
+int tcp_close_watch(struct tcb *t, uint64_t now);
+void tcp_set_orphan_hook(struct tcp_stack *st, tcp_orphan_fn fn, void *arg);
 
 /* Release the handle and reset the connection now. */
 void tcp_abort(struct tcb *t, uint64_t now);
@@ -265,6 +272,16 @@ uint64_t tcp_acked(const struct tcb *t);
 /* Bytes free in the send ring, bytes unread in the receive ring. */
 size_t tcp_sndspace(const struct tcb *t);
 size_t tcp_rcvavail(const struct tcb *t);
+/* Which directions are over, as Linux's sk_shutdown: TCP_SHUT_RD once the peer's FIN is in
+ * sequence, TCP_SHUT_WR once ours is queued; both after an error or in CLOSED. */
+enum {
+	TCP_SHUT_RD = 1u << 0,
+	TCP_SHUT_WR = 1u << 1,
+};
+unsigned tcp_shutdowns(const struct tcb *t);
+/* The peer's FIN is in sequence: once the receive ring is empty, receives return 0 (before any
+ * error, as Linux's tcp_recvmsg()). */
+bool tcp_fin_rcvd(const struct tcb *t);
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
 		   uint16_t *rport);
 

@@ -47,6 +47,7 @@ enum {
 	TF_SACK_RCV = 1u << 19,    /* the recovery in progress is SACK based (RFC 6675) */
 	TF_ON_PUSH = 1u << 20,     /* queued data waits for tcp_push_flush() (tcp_push.c) */
 	TF_TLP = 1u << 21,         /* rexmt timer is the tail loss probe (RFC 8985 7) */
+	TF_WATCH = 1u << 22,       /* closed by tcp_close_watch(): tell the orphan hook its end */
 };
 
 #define TCP_PUSH_MAX 32 /* connections whose output one batch defers; more go out at once */
@@ -223,7 +224,12 @@ struct tcp_stack {
 	bool defer_output;
 	uint16_t npush;
 	int32_t push[TCP_PUSH_MAX];
+	tcp_orphan_fn orphan_fn; /* tcp_set_orphan_hook() */
+	void *orphan_arg;
 };
+
+/* A watched orphan reached TIME_WAIT or is being freed: the hook hears it, once. */
+void tcp_orphan_done(struct tcp_stack *st, struct tcb *t);
 
 static inline struct tcb *tcp_tcb(const struct tcp_stack *st, int32_t idx)
 {
