@@ -123,6 +123,9 @@ static bool rx_piece(struct netport *np, const struct port_frame *f)
 	return ok;
 }
 
+_Static_assert(NETPORT_HOLD <= TCP_HELD_MAX && NETPORT_HOLD < 32,
+	       "kept frames: ids the stack knows, and a bit each in held_mask");
+
 /* The stack is done with a frame it kept (tcp_hold.c). */
 static void np_unhold(void *ctx, uint32_t id)
 {
