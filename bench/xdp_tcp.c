@@ -720,7 +720,7 @@ int main(int argc, char **argv)
 	struct result r[5] = {{0}};
 	struct netns_pair t = {{0}};
 	struct rlimit rl;
-	const char *why;
+	const char *why, *mode = "not run";
 	uint16_t port = (uint16_t) (20000 + getpid() % 20000);
 	bool all_ok = true;
 	int err, only = -1;
@@ -788,9 +788,12 @@ int main(int argc, char **argv)
 		return 128 + stop_sig;
 	}
 
+	for (unsigned i = 0; i < 5; i++)
+		if (r[i].mode[0])
+			mode = r[i].mode;
 	printf("\nAF_XDP attach mode on the veth: %s. B's kernel sends with tx checksum, TSO and GSO "
 	       "off; A's keeps them.\n",
-	       r[0].mode[0] ? r[0].mode : "?");
+	       mode);
 	header("1. Both ends the same: xring on both, or the kernel on both");
 	row(runs[0].name, &r[0]);
 	row(runs[1].name, &r[1]);
