@@ -11,4 +11,5 @@ const struct xring_op *const ops_table[256] = {
 	[XRING_OP_CONNECT] = &op_connect,
 	[XRING_OP_BIND] = &op_bind,
 	[XRING_OP_ACCEPT] = &op_accept,
+	[XRING_OP_POLL_REMOVE] = &op_poll_remove,
 };

@@ -1,8 +1,10 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "conf/proc.h"
@@ -161,6 +163,7 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	fail_all(ctx, &xs->recvq, -ECANCELED);
 	fail_all(ctx, &xs->sendq, -ECANCELED);
 	fail_all(ctx, &xs->acceptq, -ECANCELED);
+	fail_all(ctx, &xs->pollq, -ECANCELED);
 	free(xs->rx);
 	free(xs);
 }
@@ -495,16 +498,66 @@ const struct xring_op op_bind = {
 
 /* Operations on offloaded sockets. */
 
+/*
+ * read / write on an offloaded socket are recv / send with no flags (RWF_NOWAIT: MSG_DONTWAIT),
+ * as on a kernel socket; readv / writev are recvmsg / sendmsg over the SQE's iovec array (TCP;
+ * on UDP, and with provided buffers, they answer -EOPNOTSUPP). The offset is ignored, as a
+ * socket ignores it.
+ */
+static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
+{
+	struct xring_sqe *s = &req->u.net.sqe;
+	bool vec = sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV;
+	bool wr = sqe->opcode == XRING_OP_WRITE || sqe->opcode == XRING_OP_WRITEV;
+
+	if (sqe->rw_flags & ~(uint32_t) RWF_NOWAIT)
+		return -EOPNOTSUPP;
+	if (vec && ((sqe->flags & XRING_SQE_BUFFER_SELECT) ||
+		    (req->u.net.xs && req->u.net.xs->type != SOCK_STREAM)))
+		return -EOPNOTSUPP;
+	if (vec && sqe->len > 8)
+		return -EMSGSIZE; /* the stack's gather limit */
+	s->msg_flags = (sqe->rw_flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0;
+	s->ioprio = 0;
+	s->off = 0;
+	s->addr2 = 0;
+	if (vec) {
+		/* req->opcode says recvmsg / sendmsg; the copy keeps READV / WRITEV so that
+		 * io_len() takes the iovec array itself (and READ / READV, so that no
+		 * F_SOCK_NONEMPTY is set). */
+		req->opcode = wr ? XRING_OP_SENDMSG : XRING_OP_RECVMSG;
+	} else {
+		req->opcode = wr ? XRING_OP_SEND : XRING_OP_RECV;
+	}
+	return 0;
+}
+
+/* A read or readv: the kernel's read path sets no F_SOCK_NONEMPTY (only recv and recvmsg do). */
+static bool is_read(const struct xreq *req)
+{
+	return req->u.net.sqe.opcode == XRING_OP_READ || req->u.net.sqe.opcode == XRING_OP_READV;
+}
+
 static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_sqe *sqe)
 {
 	req->u.net.sqe = *sqe;
 	req->u.net.xs = ctx->xsocks ? xsock_of_sqe(ctx, sqe) : NULL;
 	req->u.net.addrlen = 0;
+	if (sqe->opcode == XRING_OP_POLL_ADD)
+		return xpoll_prep(sqe);
+	if (xring_unlikely(sqe->opcode == XRING_OP_READ || sqe->opcode == XRING_OP_WRITE ||
+			   sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV)) {
+		int err = rw_prep(req, sqe);
+
+		if (err)
+			return err;
+		sqe = &req->u.net.sqe;
+	}
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
 		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
 				    XRING_RECVSEND_POLL_FIRST))
 			return -EINVAL;
-	} else if (sqe->opcode == XRING_OP_ACCEPT) {
+	} else if (req->opcode == XRING_OP_ACCEPT) {
 		/* The kernel's rules (io_accept_prep). */
 		if ((sqe->ioprio &
 		     ~(XRING_ACCEPT_MULTISHOT | XRING_ACCEPT_DONTWAIT | XRING_ACCEPT_POLL_FIRST)) ||
@@ -529,7 +582,7 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 		return -EOPNOTSUPP;
 	}
 	if (sqe->flags & XRING_SQE_BUFFER_SELECT) {
-		if (sqe->opcode != XRING_OP_RECV && sqe->opcode != XRING_OP_RECVMSG)
+		if (req->opcode != XRING_OP_RECV && req->opcode != XRING_OP_RECVMSG)
 			return -EOPNOTSUPP;
 		if (sqe->opcode == XRING_OP_RECVMSG &&
 		    ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > 1)
@@ -694,10 +747,10 @@ static int64_t udp_deliver_select(struct xring_ctx *ctx, struct xreq *req, const
 	stats_rx(req->u.net.xs->st, len);
 	res = xsmsg_done(req, b, n, len, &from);
 	if (!multishot(req)) {
-		req->cflags = buf_flags(b, more_data);
+		req->cflags = buf_flags(b, more_data && !is_read(req));
 		return res;
 	}
-	req_post_more(ctx, req, res, buf_flags(b, more_data));
+	req_post_more(ctx, req, res, buf_flags(b, more_data && !is_read(req)));
 	/* The kernel cannot tell whether a UDP socket has more, so its multishot receive tries
 	 * again at once: with the group empty, that ends it. */
 	return bufring_empty(ctx, req->u.net.sqe.buf_group) ? -ENOBUFS : OP_QUEUED;
@@ -726,6 +779,9 @@ static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
 		iov[0].iov_base = (void *) (uintptr_t) sqe->addr;
 		iov[0].iov_len = sqe->len;
 		*niov = 1;
+	} else if (sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV) {
+		memcpy(iov, (const void *) (uintptr_t) sqe->addr, sqe->len * sizeof(*iov));
+		*niov = sqe->len;
 	} else {
 		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
 
@@ -758,7 +814,8 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 	if (!sending) {
 		xs->st->rxq_now = (uint32_t) tcp_rcvavail(xs->tcb);
 		if (res >= 0)
-			req->cflags = tcp_more(xs->tcb) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
+			req->cflags =
+				tcp_more(xs->tcb) && !is_read(req) ? XRING_CQE_F_SOCK_NONEMPTY : 0;
 	}
 	return res;
 }
@@ -835,12 +892,13 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 		int err;
 		long n;
 
-		if (tcp_error(xs->tcb))
+		/* Data, then the end of the stream, then an error: Linux's order. */
+		if (tcp_error(xs->tcb) && !tcp_rcvavail(xs->tcb) && !tcp_fin_rcvd(xs->tcb))
 			return take_err(xs, false);
 		if (!tcp_rcvavail(xs->tcb)) {
 			if (tcp_events(xs->tcb) & TCP_EV_READABLE) {
 				/* The peer's FIN: the end, also of a multishot receive. */
-				req->cflags = XRING_CQE_F_SOCK_NONEMPTY;
+				req->cflags = is_read(req) ? 0 : XRING_CQE_F_SOCK_NONEMPTY;
 				return 0;
 			}
 			if ((sqe->msg_flags & MSG_DONTWAIT) && !multishot(req))
@@ -858,7 +916,7 @@ static int64_t tcp_recv_select(struct xring_ctx *ctx, struct xsock *xs, struct x
 			return n;
 		stats_rx(xs->st, (uint64_t) n);
 		res = xsmsg_done(req, b, (uint32_t) n, (size_t) n, NULL);
-		flags = buf_flags(b, tcp_more(xs->tcb));
+		flags = buf_flags(b, tcp_more(xs->tcb) && !is_read(req));
 		if (!multishot(req)) {
 			req->cflags = flags;
 			return res;
@@ -979,6 +1037,7 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 			cancel_waiter(ctx, r, take_err(xs, true));
 		}
 		xsock_zc_flush(xs);
+		xpoll_wake(xs, ~0u);
 		return;
 	}
 	if (events & (TCP_EV_READABLE | TCP_EV_CLOSED)) {
@@ -998,6 +1057,8 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		serve(ctx, xs, &xs->sendq, 1);
 	if (events & TCP_EV_ACCEPT)
 		serve(ctx, xs, &xs->acceptq, 2);
+	if (xring_unlikely(xs->pollq.first != NULL))
+		xpoll_wake(xs, xpoll_hint(events));
 }
 
 /* Accepts what is waiting: one connection, or all of them for a multishot accept (each with
@@ -1083,7 +1144,10 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 
 		if (!xs->tcb || xs->listening)
 			return sending ? -EPIPE : -ENOTCONN;
-		if (tcp_error(xs->tcb))
+		/* A send sees the error first; a receive gets what is left to read, then the end
+		 * of the stream, before the error (Linux's tcp_recvmsg()). */
+		if (tcp_error(xs->tcb) &&
+		    (sending || (!tcp_rcvavail(xs->tcb) && !tcp_fin_rcvd(xs->tcb))))
 			return take_err(xs, sending);
 		q = sending ? &xs->sendq : &xs->recvq;
 		if (!q->first) {
@@ -1124,6 +1188,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 		return xs->np->port_err;
 	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
 		return zc_result(ctx, req, xsock_dummy_send(xs, req));
+	if (req->opcode == XRING_OP_POLL_ADD)
+		return xpoll_issue(ctx, xs, req);
 	if (xs->type == SOCK_STREAM)
 		return tcp_issue(ctx, xs, req);
 	switch (req->opcode) {
@@ -1216,6 +1282,9 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 		break;
 	case XRING_OP_ACCEPT:
 		wlist_del(&xs->acceptq, req);
+		break;
+	case XRING_OP_POLL_ADD:
+		wlist_del(&xs->pollq, req);
 		break;
 	case XRING_OP_CONNECT:
 		/* A cancelled connect leaves no connection behind. */
@@ -1316,5 +1385,7 @@ int xsock_udp_input(void *arg, uint64_t now, const struct ip4_view *ip, const st
 	d->sport = udp->sport;
 	d->len = (uint16_t) udp->payload_len;
 	memcpy(d->data, udp->payload, udp->payload_len);
+	if (xs->pollq.first)
+		xpoll_wake(xs, POLLIN | POLLRDNORM);
 	return 0;
 }

@@ -9,8 +9,9 @@
  * see xsock_direct.c): UDP (connect, bind, send / sendto / sendmsg / send_zc, recv / recvmsg,
  * single and multishot into provided buffers) and TCP (connect, bind, listen, accept plain,
  * direct and multishot, the same sends and receives, shutdown), with cancel, link timeouts,
- * close and close_direct. Other opcodes (read, write, poll) answer -EOPNOTSUPP on an
- * offloaded socket.
+ * close and close_direct; read / write (as recv / send; readv / writev on TCP) and poll
+ * (single and multishot, with POLL_REMOVE's removal and updates, xsock_poll.c). Other opcodes
+ * that reach an offloaded socket answer -EOPNOTSUPP.
  */
 #ifndef XRING_OPS_XSOCK_H
 #define XRING_OPS_XSOCK_H
@@ -58,6 +59,7 @@ struct xsock {
 	bool on_ready;
 	struct xstats_sock *st; /* its published counters (stats/stats.h), or the ring's sink */
 	struct req_wlist zcq;   /* TCP send_zc notifications waiting for the peer's ACK */
+	struct req_wlist pollq; /* POLL_ADDs waiting (xsock_poll.c) */
 };
 
 struct xsock_table {
@@ -147,6 +149,17 @@ void xsock_fail_waiters(struct xring_ctx *ctx, struct xsock *xs, int32_t res);
 
 /* xsock_port.c: the port of np went down (-ENETDOWN), failed (-EIO) or came back (0). */
 void xsock_port_state(struct netport *np, int err);
+/*
+ * Polling (xsock_poll.c). xpoll_mask(): the socket's readiness as Linux's tcp_poll() /
+ * udp_poll() would say. xpoll_wake(): an event of the stack may have made the bits in hint
+ * true; the polls waiting for them fire. xpoll_hint(): those bits for a set of TCP_EV_*.
+ */
+uint32_t xpoll_mask(const struct xsock *xs);
+int xpoll_prep(const struct xring_sqe *sqe);
+int64_t xpoll_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req);
+void xpoll_wake(struct xsock *xs, uint32_t hint);
+uint32_t xpoll_hint(unsigned tcp_events);
+extern const struct xring_op op_poll_remove;
 /* Whether an opcode is refused with the port's error while the port is in one. */
 bool xsock_port_refuses(uint8_t opcode);
 /* An XRING_MSG_DUMMY send (any send opcode): its result, nothing leaves and nothing changes

@@ -26,7 +26,8 @@
 
 bool xsock_port_refuses(uint8_t opcode)
 {
-	return opcode != XRING_OP_CLOSE && opcode != XRING_OP_SHUTDOWN;
+	return opcode != XRING_OP_CLOSE && opcode != XRING_OP_SHUTDOWN &&
+	       opcode != XRING_OP_POLL_ADD;
 }
 
 static void drop_connection(struct xsock *xs)

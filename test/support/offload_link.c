@@ -61,7 +61,7 @@ static void peer_accept(void *arg, struct tcb *t, unsigned events)
 	struct tcb *c;
 
 	while (tcp_accept(t, &c) == 0)
-		;
+		ol.accepted = c;
 }
 
 void ol_setup(const struct memlink_config *mc)

@@ -33,6 +33,7 @@ struct ol {
 	struct ol_frame frames[OL_FRAMES]; /* what reached the remote host, in order */
 	unsigned nframes;                  /* all of them, also those beyond OL_FRAMES */
 	unsigned udp_in;                   /* datagrams the remote host took */
+	struct tcb *accepted;              /* the remote host's newest accepted connection */
 };
 
 extern struct ol ol;

@@ -923,6 +923,24 @@ size_t tcp_rcvavail(const struct tcb *t)
 	return t->rbuf_len;
 }
 
+bool tcp_fin_rcvd(const struct tcb *t)
+{
+	return t->flags & TF_FIN_RCVD;
+}
+
+unsigned tcp_shutdowns(const struct tcb *t)
+{
+	unsigned sh = 0;
+
+	if (t->err || t->state == TCPS_CLOSED)
+		return TCP_SHUT_RD | TCP_SHUT_WR;
+	if (t->flags & TF_FIN_RCVD)
+		sh |= TCP_SHUT_RD;
+	if (t->flags & TF_FIN_QUEUED)
+		sh |= TCP_SHUT_WR;
+	return sh;
+}
+
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
 		   uint16_t *rport)
 {

@@ -253,6 +253,16 @@ uint64_t tcp_acked(const struct tcb *t);
 /* Bytes free in the send ring, bytes unread in the receive ring. */
 size_t tcp_sndspace(const struct tcb *t);
 size_t tcp_rcvavail(const struct tcb *t);
+/* Which directions are over, as Linux's sk_shutdown: TCP_SHUT_RD once the peer's FIN is in
+ * sequence, TCP_SHUT_WR once ours is queued; both after an error or in CLOSED. */
+enum {
+	TCP_SHUT_RD = 1u << 0,
+	TCP_SHUT_WR = 1u << 1,
+};
+unsigned tcp_shutdowns(const struct tcb *t);
+/* The peer's FIN is in sequence: once the receive ring is empty, receives return 0 (before any
+ * error, as Linux's tcp_recvmsg()). */
+bool tcp_fin_rcvd(const struct tcb *t);
 void tcp_endpoints(const struct tcb *t, uint32_t *laddr, uint16_t *lport, uint32_t *raddr,
 		   uint16_t *rport);
 

@@ -767,6 +767,11 @@ static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct
 		case TCPS_LAST_ACK:
 			tcp_drop(st, t, 0);
 			break;
+		case TCPS_CLOSE_WAIT:
+			/* The stream already ended: Linux reports the reset as EPIPE there
+			 * (tcp_reset()), and so do we, to look the same to applications. */
+			tcp_drop(st, t, -EPIPE);
+			break;
 		default:
 			tcp_drop(st, t, -ECONNRESET);
 			break;

@@ -1,0 +1,396 @@
+/*
+ * poll, POLL_REMOVE (removal and updates), read / write / readv / writev on a connected TCP
+ * socket: the same SQE script runs on a kernel socket (through xring's kernel path, over
+ * loopback, with a kernel socket as the peer) and on an offloaded one (over an in-memory link,
+ * with xring's stack as the remote host), and the two CQE streams must be the same — user_data,
+ * res (poll masks included) and flags, in order.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xring.h>
+
+#include "cqe/timer.h"
+#include "support/offload_link.h"
+
+#define K_TCP_NODELAY 1 /* <netinet/tcp.h>'s TCP_NODELAY; that header clashes with the stack's */
+
+#define MAX_RECS 64
+
+struct rec {
+	uint64_t ud;
+	int32_t res;
+	uint32_t flags;
+};
+
+/* One side of the comparison: a ring, a connected socket on it, and its peer. */
+struct env {
+	const char *name;
+	bool offloaded;
+	struct xring *ring;
+	int fd;
+	int kpeer; /* the kernel path's peer (accepted kernel socket) */
+	int klis;  /* and its listener */
+	struct xring kring;
+	struct rec recs[MAX_RECS];
+	int n;
+};
+
+static void peer_send(struct env *e, size_t n)
+{
+	static const char data[64] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.";
+
+	cr_assert_leq(n, sizeof(data));
+	if (e->offloaded)
+		cr_assert_eq(tcp_send(ol.accepted, clock_mono_ns(), data, n), (long) n);
+	else
+		cr_assert_eq(send(e->kpeer, data, n, 0), (ssize_t) n);
+}
+
+static void peer_fin(struct env *e)
+{
+	if (e->offloaded)
+		cr_assert_eq(tcp_shutdown(ol.accepted, clock_mono_ns(), SHUT_WR), 0);
+	else
+		cr_assert_eq(shutdown(e->kpeer, SHUT_WR), 0);
+}
+
+static void peer_rst(struct env *e)
+{
+	if (e->offloaded) {
+		tcp_abort(ol.accepted, clock_mono_ns());
+		ol.accepted = NULL;
+	} else {
+		struct linger l = {1, 0};
+
+		setsockopt(e->kpeer, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		close(e->kpeer);
+		e->kpeer = -1;
+	}
+}
+
+/*
+ * Submits, then collects CQEs for ms milliseconds or until want have come (want < 0: for the
+ * whole time, to show that nothing comes). Drives the remote host on the offloaded side.
+ */
+static void reap(struct env *e, int want, int ms)
+{
+	uint64_t end = clock_mono_ns() + (uint64_t) ms * 1000000u;
+	int got = 0;
+
+	xring_submit(e->ring);
+	while (clock_mono_ns() < end && (want < 0 || got < want)) {
+		struct __kernel_timespec ts = {0, 1000000};
+		struct xring_cqe *cqe;
+
+		if (e->offloaded)
+			ol_pump();
+		if (xring_wait_cqe_timeout(e->ring, &cqe, &ts))
+			continue;
+		cr_assert_lt(e->n, MAX_RECS);
+		e->recs[e->n++] = (struct rec){cqe->user_data, cqe->res, cqe->flags};
+		xring_cqe_seen(e->ring, cqe);
+		got++;
+	}
+	/* The peer's acknowledgements and window updates settle before the next step. */
+	for (int i = 0; e->offloaded && i < 20; i++)
+		ol_pump();
+}
+
+static struct xring_sqe *sqe_of(struct env *e, uint64_t ud)
+{
+	struct xring_sqe *s = xring_get_sqe(e->ring);
+
+	cr_assert_not_null(s);
+	s->user_data = ud;
+	return s;
+}
+
+static struct xring_sqe *poll_add(struct env *e, uint64_t ud, unsigned mask, bool multi)
+{
+	struct xring_sqe *s = sqe_of(e, ud);
+
+	if (multi)
+		xring_prep_poll_multishot(s, e->fd, mask);
+	else
+		xring_prep_poll_add(s, e->fd, mask);
+	s->user_data = ud;
+	return s;
+}
+
+/* POLL_REMOVE of old with flags; new_ud and events for the updates. */
+static void poll_update(struct env *e, uint64_t ud, uint64_t old, uint64_t new_ud, unsigned events,
+			unsigned flags)
+{
+	struct xring_sqe *s = sqe_of(e, ud);
+
+	xring_prep_poll_remove(s, old);
+	s->len = flags;
+	s->off = new_ud;
+	s->poll32_events = events;
+	s->user_data = ud;
+}
+
+static void setup_kernel(struct env *e)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int one = 1;
+
+	e->name = "kernel";
+	e->ring = &e->kring;
+	cr_assert_eq(xring_queue_init(16, e->ring, 0), 0);
+	e->klis = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(bind(e->klis, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(e->klis, (struct sockaddr *) &a, &len), 0);
+	cr_assert_eq(listen(e->klis, 4), 0);
+	e->fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(e->fd, (struct sockaddr *) &a, sizeof(a)), 0);
+	e->kpeer = accept(e->klis, NULL, NULL);
+	cr_assert_geq(e->kpeer, 0);
+	/* Small segments go out at once on both sides, as on the offloaded side. */
+	setsockopt(e->kpeer, IPPROTO_TCP, K_TCP_NODELAY, &one, sizeof(one));
+	setsockopt(e->fd, IPPROTO_TCP, K_TCP_NODELAY, &one, sizeof(one));
+}
+
+static void setup_offloaded(struct env *e)
+{
+	struct memlink_config mc = {0};
+	int32_t res;
+
+	e->name = "offloaded";
+	e->offloaded = true;
+	ol_setup(&mc);
+	e->ring = &ol.ring;
+	e->fd = ol_connect(SOCK_STREAM, 7001, &res);
+	cr_assert_eq(res, 0, "connect: %d", res);
+	cr_assert(ol_offloaded(e->fd));
+	for (int i = 0; i < 100 && !ol.accepted; i++)
+		ol_pump();
+	cr_assert_not_null(ol.accepted, "the remote host accepted");
+	tcp_setopt(ol.accepted, TCP_OPT_NODELAY, 1);
+}
+
+static void teardown_env(struct env *e)
+{
+	close(e->fd);
+	if (e->offloaded) {
+		ol_teardown();
+	} else {
+		xring_queue_exit(e->ring);
+		if (e->kpeer >= 0)
+			close(e->kpeer);
+		close(e->klis);
+	}
+}
+
+static void print(const struct env *e)
+{
+	for (int i = 0; i < e->n; i++)
+		cr_log_info("%-9s %2d: ud %3llu res %6d (0x%04x) flags 0x%x", e->name, i,
+			    (unsigned long long) e->recs[i].ud, e->recs[i].res,
+			    (unsigned) e->recs[i].res, e->recs[i].flags);
+}
+
+static void compare(struct env *k, struct env *x)
+{
+	print(k);
+	print(x);
+	cr_assert_eq(x->n, k->n, "%d CQEs offloaded, %d on the kernel", x->n, k->n);
+	for (int i = 0; i < k->n; i++) {
+		cr_expect_eq(x->recs[i].ud, k->recs[i].ud, "CQE %d: user_data %llu vs kernel %llu",
+			     i, (unsigned long long) x->recs[i].ud,
+			     (unsigned long long) k->recs[i].ud);
+		cr_expect_eq(x->recs[i].res, k->recs[i].res,
+			     "CQE %d (ud %llu): res %d vs kernel %d", i,
+			     (unsigned long long) k->recs[i].ud, x->recs[i].res, k->recs[i].res);
+		cr_expect_eq(x->recs[i].flags, k->recs[i].flags,
+			     "CQE %d (ud %llu): flags 0x%x vs kernel 0x%x", i,
+			     (unsigned long long) k->recs[i].ud, x->recs[i].flags,
+			     k->recs[i].flags);
+	}
+}
+
+static void run(void (*script)(struct env *), struct env *k, struct env *x)
+{
+	memset(k, 0, sizeof(*k));
+	memset(x, 0, sizeof(*x));
+	setup_kernel(k);
+	script(k);
+	teardown_env(k);
+	setup_offloaded(x);
+	script(x);
+	teardown_env(x);
+	compare(k, x);
+}
+
+/* Single-shot and multishot polls, removal, updates of events and user_data, bad fields. */
+static void s_polls(struct env *e)
+{
+	char buf[64];
+
+	poll_add(e, 1, POLLOUT, false); /* writable now */
+	reap(e, 1, 500);
+	poll_add(e, 2, POLLIN, false); /* nothing to read yet */
+	reap(e, -1, 30);
+	peer_send(e, 10);
+	reap(e, 1, 500);
+	poll_add(e, 3, POLLIN, true); /* data waiting: a first CQE at once, F_MORE */
+	reap(e, 1, 500);
+	poll_add(e, 4, POLLPRI, false); /* never true here */
+	reap(e, -1, 30);
+	poll_update(e, 6, 4, 5, POLLIN, XRING_POLL_UPDATE_EVENTS | XRING_POLL_UPDATE_USER_DATA);
+	reap(e, 2, 500); /* the update, then the poll (now user_data 5) fires */
+	xring_prep_recv(sqe_of(e, 7), e->fd, buf, sizeof(buf), 0);
+	reap(e, 1, 500);
+	peer_send(e, 5);
+	reap(e, 1, 500);               /* the multishot poll again */
+	poll_update(e, 8, 3, 0, 0, 0); /* removal */
+	reap(e, 2, 500);
+	xring_prep_recv(sqe_of(e, 9), e->fd, buf, sizeof(buf), 0);
+	reap(e, 1, 500);
+	poll_add(e, 10, POLLIN, false);
+	reap(e, -1, 30);
+	poll_update(e, 11, 10, 12, 0, XRING_POLL_UPDATE_USER_DATA); /* only the user_data */
+	reap(e, 1, 500);
+	peer_send(e, 1);
+	reap(e, 1, 500);                  /* fires as 12 */
+	poll_update(e, 13, 999, 0, 0, 0); /* no such poll */
+	reap(e, 1, 500);
+	poll_update(e, 14, 12, 0, 0, XRING_POLL_ADD_MULTI); /* meaningless alone */
+	reap(e, 1, 500);
+	poll_update(e, 15, 12, 7, 0, 0); /* a new user_data without the flag */
+	reap(e, 1, 500);
+	poll_add(e, 16, POLLIN, false)->addr = 1;
+	reap(e, 1, 500);                         /* addr must be 0 */
+	poll_add(e, 17, POLLIN, false)->len = 8; /* IORING_POLL_ADD_LEVEL: refused */
+	reap(e, 1, 500);
+	xring_prep_recv(sqe_of(e, 18), e->fd, buf, sizeof(buf), 0);
+	reap(e, 1, 500);
+}
+
+/* The peer's FIN, then its reset, as polls see them (single-shot polls: a multishot one may
+ * hear the kernel's two wake-ups for a FIN as one or two). */
+static void s_fin_and_reset(struct env *e)
+{
+	char buf[64];
+
+	poll_add(e, 1, POLLIN, false);
+	reap(e, -1, 30);
+	peer_fin(e);
+	reap(e, 1, 500); /* POLLIN | POLLRDHUP */
+	xring_prep_recv(sqe_of(e, 2), e->fd, buf, sizeof(buf), 0);
+	reap(e, 1, 500);                /* end of stream */
+	poll_add(e, 3, POLLOUT, false); /* still writable after the peer's FIN */
+	reap(e, 1, 500);
+	poll_add(e, 4, POLLIN | POLLOUT, false);
+	reap(e, 1, 500);
+	xring_prep_send(sqe_of(e, 5), e->fd, "x", 1, 0);
+	reap(e, 1, 500);
+	poll_add(e, 6, POLLPRI, false); /* waits for the reset */
+	reap(e, -1, 30);
+	peer_rst(e);
+	reap(e, 1, 500); /* POLLERR | POLLHUP | POLLRDHUP */
+	xring_prep_recv(sqe_of(e, 7), e->fd, buf, sizeof(buf), 0);
+	reap(e, 1, 500); /* the error, once */
+	poll_add(e, 8, POLLIN | POLLOUT, false);
+	reap(e, 1, 500); /* no POLLERR any more */
+}
+
+/* read, write, readv and writev on a socket: receives and sends without flags. */
+static void s_read_write(struct env *e)
+{
+	static char a[8], b[8], c[64];
+	struct iovec in[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+	struct iovec out[2] = {{(void *) "hello ", 6}, {(void *) "world", 5}};
+	struct xring_sqe *s;
+
+	xring_prep_write(sqe_of(e, 1), e->fd, "abc", 3, 0);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_WRITEV, sqe_of(e, 2), e->fd, out, 2, 0);
+	reap(e, 1, 500);
+	xring_prep_read(sqe_of(e, 3), e->fd, c, sizeof(c), 0); /* waits for data */
+	reap(e, -1, 30);
+	peer_send(e, 20);
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(c, "abcdefghijklmnopqrst", 20), 0, "%s: read's bytes", e->name);
+	peer_send(e, 12);
+	reap(e, -1, 30);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 4), e->fd, in, 2, 0); /* 8 + 4 bytes */
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(a, "abcdefgh", 8), 0, "%s: readv's first iovec", e->name);
+	cr_assert_eq(memcmp(b, "ijkl", 4), 0, "%s: readv's second iovec", e->name);
+	/* RWF_NOWAIT with nothing to read: -EAGAIN at once. */
+	s = sqe_of(e, 5);
+	xring_prep_read(s, e->fd, c, sizeof(c), 0);
+	s->rw_flags = RWF_NOWAIT;
+	reap(e, 1, 500);
+	xring_prep_read(sqe_of(e, 6), e->fd, c, sizeof(c), 0);
+	reap(e, -1, 30);
+	peer_fin(e);
+	reap(e, 1, 500); /* the waiting read sees the end of the stream */
+}
+
+TestSuite(offload_poll, .timeout = 60);
+
+Test(offload_poll, polls_removals_and_updates_match_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_polls, &k, &x);
+}
+
+Test(offload_poll, fin_and_reset_reach_polls_as_on_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_fin_and_reset, &k, &x);
+}
+
+Test(offload_poll, read_write_readv_writev_match_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_read_write, &k, &x);
+}
+
+Test(offload_poll, the_kernel_paths_poll_remove_names_the_right_poll)
+{
+	struct xring ring;
+	struct xring_cqe *cqe;
+	int p[2];
+	uint64_t uds[2];
+	int32_t res[2];
+
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	xring_prep_poll_add(xring_get_sqe(&ring), p[0], POLLIN);
+	ring.sq.sqes[0].user_data = 7;
+	xring_prep_poll_remove(xring_get_sqe(&ring), 7);
+	ring.sq.sqes[1].user_data = 8;
+	cr_assert_eq(xring_submit(&ring), 2);
+	for (int i = 0; i < 2; i++) {
+		struct __kernel_timespec ts = {2, 0};
+
+		cr_assert_eq(xring_wait_cqe_timeout(&ring, &cqe, &ts), 0);
+		uds[i] = cqe->user_data;
+		res[i] = cqe->res;
+		xring_cqe_seen(&ring, cqe);
+	}
+	for (int i = 0; i < 2; i++)
+		cr_expect_eq(res[i], uds[i] == 7 ? -ECANCELED : 0, "ud %llu res %d",
+			     (unsigned long long) uds[i], res[i]);
+	cr_expect_neq(uds[0], uds[1]);
+	xring_queue_exit(&ring);
+	close(p[0]);
+	close(p[1]);
+}
