@@ -18,9 +18,10 @@
  * briefly and exits 1 unless every transfer completed with the right bytes (ctest runs it).
  * BENCH_XDP_MODE=skb|drv picks the attach mode (default: driver mode if the veth takes it,
  * else generic). BENCH_XDP_MTU=n sets both veth ends' MTU for every run (default 1500; above
- * 1500 the UMEM takes 4 KiB buffers, so at most about 3.5 KiB). XRING_PCAP=file captures A's
- * frames, file.b B's. --only=N makes only run N
- * (0-4, in the order of the table), for profiling.
+ * 1500 the UMEM takes 4 KiB buffers, so at most about 3.5 KiB). BENCH_XDP_NO_TSO=1 turns TSO
+ * and GSO off at A too, so the kernel's stream also crosses the veth in MTU-sized frames.
+ * XRING_PCAP=file captures A's frames, file.b B's. --only=N makes only run N (0-4, in the order of
+ * the table), for profiling.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -772,6 +773,10 @@ int main(int argc, char **argv)
 			       NETNS_PAIR_IF);
 	if (getenv("BENCH_XDP_MTU"))
 		link_mtu = atoi(getenv("BENCH_XDP_MTU"));
+	/* For a frame-for-frame comparison: A's kernel sends MTU-sized frames too. */
+	if (!err && getenv("BENCH_XDP_NO_TSO"))
+		err = netns_sh(t.a, NULL, 0, "ethtool -K %s tso off gso off >/dev/null",
+			       NETNS_PAIR_IF);
 	if (!err && link_mtu != 1500)
 		err = netns_ip(t.a, "link set %s mtu %d", NETNS_PAIR_IF, link_mtu)
 			      ?: netns_ip(t.b, "link set %s mtu %d", NETNS_PAIR_IF, link_mtu);
@@ -804,9 +809,11 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < 5; i++)
 		if (r[i].mode[0])
 			mode = r[i].mode;
-	printf("\nAF_XDP attach mode on the veth: %s. B's kernel sends with tx checksum, TSO and GSO "
-	       "off; A's keeps them.\n",
-	       mode);
+	printf("\nAF_XDP attach mode on the veth: %s; MTU %d. B's kernel sends with tx checksum, TSO "
+	       "and GSO off; A's %s.\n",
+	       mode, link_mtu,
+	       getenv("BENCH_XDP_NO_TSO") ? "with TSO and GSO off (BENCH_XDP_NO_TSO)"
+					  : "keeps them (64 KiB TSO frames cross the veth)");
 	header("1. Both ends the same: xring on both, or the kernel on both");
 	row(runs[0].name, &r[0]);
 	row(runs[1].name, &r[1]);
