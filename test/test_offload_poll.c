@@ -282,6 +282,7 @@ static void s_polls(struct env *e)
  * hear the kernel's two wake-ups for a FIN as one or two). */
 static void s_fin_and_reset(struct env *e)
 {
+	struct xring_sqe *s;
 	char buf[64];
 
 	poll_add(e, 1, POLLIN, false);
@@ -304,6 +305,15 @@ static void s_fin_and_reset(struct env *e)
 	reap(e, 1, 500); /* the error, once */
 	poll_add(e, 8, POLLIN | POLLOUT, false);
 	reap(e, 1, 500); /* no POLLERR any more */
+	/* A send_zc that fails: its result with F_MORE, then its notification; a request linked
+	 * after it is cancelled. */
+	xring_prep_send_zc(sqe_of(e, 9), e->fd, "y", 1, 0, 0);
+	reap(e, 2, 500);
+	s = sqe_of(e, 10);
+	xring_prep_send_zc(s, e->fd, "y", 1, 0, 0);
+	s->flags |= XRING_SQE_IO_LINK;
+	xring_prep_nop(sqe_of(e, 11));
+	reap(e, 3, 500);
 }
 
 /* read, write, readv and writev on a socket: receives and sends without flags. */

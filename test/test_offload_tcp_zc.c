@@ -222,6 +222,27 @@ Test(offload_tcp_zc, the_notification_waits_for_the_ack_and_the_buffer_is_not_re
 	close(fd);
 }
 
+/* As in the kernel, where the notification is a request of its own: the chain goes on at the
+ * send_zc's result, not at its notification. */
+Test(offload_tcp_zc, a_linked_request_starts_at_the_result_not_at_the_notification)
+{
+	int fd = connect_offloaded();
+	struct xring_sqe *sqe = xring_get_sqe(&ring);
+
+	xring_prep_send_zc(sqe, fd, zbuf, 20000, 0, 0);
+	sqe->user_data = 2;
+	sqe->flags |= XRING_SQE_IO_LINK;
+	sqe = xring_get_sqe(&ring);
+	xring_prep_nop(sqe);
+	sqe->user_data = 3;
+	/* The remote host does not run: nothing is acknowledged, yet the NOP completes. */
+	expect_cqe(2, 20000, XRING_CQE_F_MORE, false);
+	expect_cqe(3, 0, 0, false);
+	cr_expect_null(next_cqe(false), "F_NOTIF before the peer acknowledged anything");
+	expect_cqe(2, 0, XRING_CQE_F_NOTIF, true);
+	close(fd);
+}
+
 Test(offload_tcp_zc, close_ends_the_loan_and_every_byte_still_arrives)
 {
 	int fd = connect_offloaded();

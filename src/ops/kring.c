@@ -100,13 +100,27 @@ static void kr_cqe(struct xring_ctx *ctx, const struct io_uring_cqe *cqe)
 		/* Multishot results and the first CQE of a zero-copy send: the request goes on. */
 		if (!(req->flags & REQ_F_CQE_SKIP) || cqe->res < 0)
 			cq_post(ctx, req->user_data, cqe->res, cqe->flags);
+		if (req->opcode == XRING_OP_SEND_ZC || req->opcode == XRING_OP_SENDMSG_ZC) {
+			/* The result decides the chain, and the chain goes on at the result (the
+			 * notification is a request of its own in the kernel); a failure cancels
+			 * it once the notification is in, as the kernel orders it. */
+			if (short_is_failure(req, cqe->res))
+				req_set_fail(req);
+			else
+				req_release_link(ctx, req);
+		}
 		return;
 	}
 	ctx->kr->inflight--;
-	if (!short_is_failure(req, cqe->res))
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		/* A notification: its result (0) says nothing about the send. */
+		if (!(req->flags & REQ_F_FAIL))
+			req->flags |= REQ_F_NO_FAIL;
+	} else if (!short_is_failure(req, cqe->res)) {
 		req->flags |= REQ_F_NO_FAIL;
-	else
+	} else {
 		req_set_fail(req);
+	}
 	req_complete(ctx, req, cqe->res, cqe->flags);
 }
 

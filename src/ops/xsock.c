@@ -169,6 +169,7 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 }
 
 static bool selects(const struct xreq *req);
+static bool is_zc(const struct xreq *req);
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
 
 /* TCP sends and receives that moved bytes already end with their count, as on a kernel
@@ -180,11 +181,11 @@ static void fail_moved(struct xring_ctx *ctx, struct req_wlist *q, int32_t res)
 		int64_t v;
 
 		wlist_del(q, r);
-		if (r->res <= 0 || selects(r)) {
+		if ((r->res <= 0 && !is_zc(r)) || selects(r)) {
 			cancel_waiter(ctx, r, res);
 			continue;
 		}
-		v = zc_result(ctx, r, r->res);
+		v = zc_result(ctx, r, r->res > 0 ? r->res : res);
 		r->u.net.xs = NULL;
 		if (r->flags & REQ_F_PENDING) {
 			list_del(&ctx->pending, r);
@@ -616,11 +617,16 @@ static bool is_send(const struct xreq *req)
  */
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res)
 {
-	if (!is_zc(req) || res == OP_QUEUED || res < 0)
+	if (!is_zc(req) || res == OP_QUEUED)
 		return res;
+	/* A failed send_zc too: its result with F_MORE, then the notification, and the chain
+	 * fails with the result (the kernel's io_sendrecv_fail()). */
 	req_post_more(ctx, req, (int32_t) res, 0);
 	req->cflags = XRING_CQE_F_NOTIF;
-	req->flags |= REQ_F_NO_FAIL;
+	if (res < 0)
+		req_set_fail(req);
+	else
+		req->flags |= REQ_F_NO_FAIL;
 	return (req->u.net.sqe.ioprio & XRING_SEND_ZC_REPORT_USAGE)
 		       ? (int32_t) XRING_NOTIF_USAGE_ZC_COPIED
 		       : 0;
@@ -1143,12 +1149,12 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 		bool sending = is_send(req);
 
 		if (!xs->tcb || xs->listening)
-			return sending ? -EPIPE : -ENOTCONN;
+			return zc_result(ctx, req, sending ? -EPIPE : -ENOTCONN);
 		/* A send sees the error first; a receive gets what is left to read, then the end
 		 * of the stream, before the error (Linux's tcp_recvmsg()). */
 		if (tcp_error(xs->tcb) &&
 		    (sending || (!tcp_rcvavail(xs->tcb) && !tcp_fin_rcvd(xs->tcb))))
-			return take_err(xs, sending);
+			return zc_result(ctx, req, take_err(xs, sending));
 		q = sending ? &xs->sendq : &xs->recvq;
 		if (!q->first) {
 			res = selects(req) ? tcp_recv_select(ctx, xs, req)

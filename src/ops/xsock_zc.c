@@ -25,14 +25,17 @@ static void notify(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r)
 
 int64_t xsock_zc_park(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req, int64_t res)
 {
-	if (res < 0 || !xs->tcb)
-		return res;
+	if (res < 0 || !xs->tcb || (req->flags & REQ_F_FAIL))
+		return res; /* a failed send: its notification follows at once */
 	/* Every byte of req is queued and nothing after it yet: its end is the queue's end. */
 	req->res = (int32_t) (uint32_t) tcp_queued(xs->tcb);
 	req->cflags = XRING_CQE_F_NOTIF;
 	if (covered((uint32_t) req->res, tcp_acked(xs->tcb)))
 		return res;
 	wlist_add_tail(&xs->zcq, req);
+	/* In the kernel the notification is a request of its own: what is linked after a send_zc
+	 * starts at its result, not once the peer has acknowledged the data. */
+	req_release_link(ctx, req);
 	return OP_QUEUED;
 }
 

@@ -89,6 +89,22 @@ void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t
 		req_run_later(ctx);
 }
 
+void req_release_link(struct xring_ctx *ctx, struct xreq *req)
+{
+	struct xreq *next;
+
+	if (xring_unlikely(req->flags & (REQ_F_ARM_LTIMEOUT | REQ_F_LTIMEOUT_ACTIVE)))
+		disarm_link_timeout(ctx, req);
+	next = req->link;
+	if (!next)
+		return;
+	req->link = NULL;
+	next->flags |= REQ_F_TW_ISSUE;
+	fifo_push(&ctx->tw, next);
+	if (!ctx->batching)
+		req_run_later(ctx);
+}
+
 void req_complete_later(struct xring_ctx *ctx, struct xreq *req, int32_t res)
 {
 	req->res = res;

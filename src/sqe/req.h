@@ -217,6 +217,9 @@ void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t
 void req_complete_later(struct xring_ctx *ctx, struct xreq *req, int32_t res);
 /* A CQE for a request that stays in flight (multishot): F_MORE is added. */
 void req_post_more(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t cflags);
+/* req's result is out (a successful one) and req stays for a later CQE (a send_zc's F_NOTIF):
+ * its chain goes on now, as the kernel's does once the request has its result. */
+void req_release_link(struct xring_ctx *ctx, struct xreq *req);
 void req_run_later(struct xring_ctx *ctx);
 
 /* Issue side (src/sqe/submit.c). */
