@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,6 +657,55 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 	fx(sqe, direct);
 	xring_submit(&ring);
 	dreap(p, 2, out, n);
+	/* write / writev / read / readv on the socket, and a poll that waits for a datagram. */
+	{
+		static char a[4], b[4], c[16];
+		struct iovec wv[2] = {{(void *) "ab", 2}, {(void *) "cde", 3}};
+		struct iovec rv[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+
+		sqe = xring_get_sqe(&ring);
+		xring_prep_rw(XRING_OP_WRITEV, sqe, fd, wv, 2, 0);
+		sqe->user_data = 30;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 1, out, n);
+		dpeer_reply(p, "0123456789"); /* 10 bytes for 8 of room: the rest is lost */
+		sqe = xring_get_sqe(&ring);
+		xring_prep_rw(XRING_OP_READV, sqe, fd, rv, 2, 0);
+		sqe->user_data = 31;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 1, out, n);
+		cr_expect_eq(memcmp(a, "0123", 4), 0);
+		cr_expect_eq(memcmp(b, "4567", 4), 0);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_poll_add(sqe, fd, POLLIN);
+		sqe->user_data = 32;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dpeer_again(p, "xyz");
+		dreap(p, 1, out, n);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_read(sqe, fd, c, sizeof(c), 0);
+		sqe->user_data = 33;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 1, out, n);
+		cr_expect_eq(memcmp(c, "xyz", 3), 0);
+		sqe = xring_get_sqe(&ring);
+		xring_prep_write(sqe, fd, "w", 1, 0);
+		sqe->user_data = 34;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 1, out, n);
+		dpeer_reply(p, "ok");
+		sqe = xring_get_sqe(&ring);
+		xring_prep_recv(sqe, fd, c, sizeof(c), 0);
+		sqe->user_data = 35;
+		fx(sqe, direct);
+		xring_submit(&ring);
+		dreap(p, 1, out, n);
+	}
 	/* A multishot recvmsg: each buffer holds the header, the sender's address, the payload. */
 	{
 		static char bufs[4][128];

@@ -514,7 +514,7 @@ Test(tcp, retransmits_data_after_the_rto_with_backoff)
 	cr_assert_eq(next, sent_at + 40 * MS + 2);
 	now = next;
 	next = tcp_poll(&st, now);
-	expect_seg(TCP_ACK, iss + 1, PEER_ISS + 1, 65535, 10);
+	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 10);
 	cr_assert_eq(tcp_get_stats(&st)->tlp_probes, 1);
 	cr_assert_eq(next, now + 200 * MS);
 	now = next;
@@ -1155,11 +1155,11 @@ Test(tcp, counts_a_connections_segments_and_retransmissions_where_its_owner_asks
 	cr_expect_eq(cs.rexmt_segs, 0);
 	cr_assert_eq(tcp_send(t, now, "0123456789", 10), 10);
 	expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 10);
-	/* Two retransmissions: the tail loss probe (without PSH), then the RTO's. */
+	/* Two retransmissions: the tail loss probe, then the RTO's (both the tail, with PSH). */
 	for (int i = 0; i < 2; i++) {
 		now = tcp_poll(&st, now); /* when the timer is due */
 		tcp_poll(&st, now);
-		expect_seg(i ? TCP_ACK | TCP_PSH : TCP_ACK, iss + 1, PEER_ISS + 1, 65535, 10);
+		expect_seg(TCP_ACK | TCP_PSH, iss + 1, PEER_ISS + 1, 65535, 10);
 	}
 	seg_in(TCP_ACK, PEER_ISS + 1, iss + 11, 8192, NULL, 0);
 	cr_expect_eq(cs.segs_out, 4);

@@ -501,9 +501,8 @@ const struct xring_op op_bind = {
 
 /*
  * read / write on an offloaded socket are recv / send with no flags (RWF_NOWAIT: MSG_DONTWAIT),
- * as on a kernel socket; readv / writev are recvmsg / sendmsg over the SQE's iovec array (TCP;
- * on UDP, and with provided buffers, they answer -EOPNOTSUPP). The offset is ignored, as a
- * socket ignores it.
+ * as on a kernel socket; readv / writev are recvmsg / sendmsg over the SQE's iovec array (with
+ * provided buffers they answer -EOPNOTSUPP). The offset is ignored, as a socket ignores it.
  */
 static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
 {
@@ -513,8 +512,7 @@ static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
 
 	if (sqe->rw_flags & ~(uint32_t) RWF_NOWAIT)
 		return -EOPNOTSUPP;
-	if (vec && ((sqe->flags & XRING_SQE_BUFFER_SELECT) ||
-		    (req->u.net.xs && req->u.net.xs->type != SOCK_STREAM)))
+	if (vec && (sqe->flags & XRING_SQE_BUFFER_SELECT))
 		return -EOPNOTSUPP;
 	if (vec && sqe->len > 8)
 		return -EMSGSIZE; /* the stack's gather limit */
@@ -686,6 +684,19 @@ static int32_t deliver(struct xreq *req, uint32_t src, uint16_t sport, const uin
 		n = len < sqe->len ? len : sqe->len;
 		memcpy((void *) (uintptr_t) sqe->addr, data, n);
 		return (int32_t) ((sqe->msg_flags & MSG_TRUNC) ? len : n);
+	}
+	if (sqe->opcode == XRING_OP_READV) {
+		/* The datagram across the iovecs; what does not fit is lost, as in readv(2). */
+		const struct iovec *iov = (const struct iovec *) (uintptr_t) sqe->addr;
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < sqe->len && off < len; i++) {
+			size_t c = len - off < iov[i].iov_len ? len - off : iov[i].iov_len;
+
+			memcpy(iov[i].iov_base, data + off, c);
+			off += c;
+		}
+		return (int32_t) off;
 	}
 	{
 		struct msghdr *msg = (struct msghdr *) (uintptr_t) sqe->addr;
@@ -1208,7 +1219,12 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 	case XRING_OP_SENDMSG:
 	case XRING_OP_SENDMSG_ZC: {
 		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
-		const struct sockaddr_in *to = msg->msg_name;
+		const struct sockaddr_in *to;
+
+		if (sqe->opcode == XRING_OP_WRITEV) /* one datagram from the iovec array */
+			return udp_send(ctx, xs, (const struct iovec *) (uintptr_t) sqe->addr,
+					sqe->len, NULL);
+		to = msg->msg_name;
 
 		if (to && (msg->msg_namelen < sizeof(*to) || to->sin_family != AF_INET))
 			return -EINVAL;

@@ -9,7 +9,7 @@
  * see xsock_direct.c): UDP (connect, bind, send / sendto / sendmsg / send_zc, recv / recvmsg,
  * single and multishot into provided buffers) and TCP (connect, bind, listen, accept plain,
  * direct and multishot, the same sends and receives, shutdown), with cancel, link timeouts,
- * close and close_direct; read / write (as recv / send; readv / writev on TCP) and poll
+ * close and close_direct; read / write (as recv / send; readv / writev too) and poll
  * (single and multishot, with POLL_REMOVE's removal and updates, xsock_poll.c). Other opcodes
  * that reach an offloaded socket answer -EOPNOTSUPP.
  */

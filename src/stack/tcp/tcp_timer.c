@@ -309,7 +309,9 @@ static void tlp_fire(struct tcp_stack *st, struct tcb *t, uint64_t now)
 
 		st->stats.tlp_probes++;
 		t->flags &= ~TF_RTT_TIMING; /* Karn */
-		ret = tcp_send_seg(st, t, now, seq, len, TCP_ACK);
+		/* The tail again carries the PSH it had (the RTO's retransmission sets it too). */
+		ret = tcp_send_seg(st, t, now, seq, len,
+				   TCP_ACK | (seq + len == t->snd_max ? TCP_PSH : 0));
 		if (ret > 0)
 			st->stats.rexmt_bytes += (uint32_t) ret;
 	}
