@@ -8,6 +8,7 @@
 #define XRING_TEST_OFFLOAD_LINK_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <xring.h>
@@ -38,11 +39,30 @@ struct ol {
 
 extern struct ol ol;
 
+/* What a test may change in ol_setup_with; zero fields keep ol_setup's choices. */
+struct ol_config {
+	const struct memlink_config *link; /* NULL: memlink's defaults */
+	unsigned entries;                  /* the ring's entries: 16 */
+	bool no_ring;                      /* the test makes its own rings; ol.ring stays unused */
+	bool no_listener; /* the remote host listens on no TCP port (else on 7001) */
+	bool strict_tx;   /* the remote host never aborts a send: an abort fails the test */
+	/* The remote host's UDP taker (ctx &ol.peer_tcp), replacing the counter of ol.udp_in. */
+	int (*udp_input)(void *ctx, uint64_t now, const struct ip4_view *ip,
+			 const struct udp_view *udp);
+	/* The remote host's TCP taker (ctx &ol.peer_tcp), replacing its own stack's input. */
+	void (*tcp_input)(void *ctx, uint64_t now, const struct ip4_view *ip,
+			  const struct tcp_view *tcp);
+	struct tcp_config tcp; /* the remote host's stack */
+};
+
 /* Link, port table, remote host, ring of 16 entries (after the environment is set). */
 void ol_setup(const struct memlink_config *mc);
+void ol_setup_with(const struct ol_config *c);
 void ol_teardown(void);
 /* Runs the remote host once: frames in, then its timers. */
 void ol_pump(void);
+/* Moves both ends once: submits the ring (which polls its ports and timers), then ol_pump. */
+void ol_drive(void);
 /* Submits and drives both ends until the CQE for ud; returns its res. Bounded. */
 int32_t ol_run(uint64_t ud);
 struct sockaddr_in ol_sin(const char *ip, uint16_t port);
