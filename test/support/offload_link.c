@@ -87,7 +87,10 @@ void ol_setup_with(const struct ol_config *c)
 	memset(&ol, 0, sizeof(ol));
 	strict_tx = c->strict_tx;
 	ring_made = !c->no_ring;
-	cr_assert_eq(memlink_create(c->link ? c->link : &defaults, ol.ends), 0);
+	if (c->make_link)
+		c->make_link(c->link ? c->link : &defaults, ol.ends);
+	else
+		cr_assert_eq(memlink_create(c->link ? c->link : &defaults, ol.ends), 0);
 	inet_pton(AF_INET, OL_XRING_IP, &ol.ends[0]->ip);
 	ol.ends[0]->prefix_len = 24;
 	cr_assert_eq(ports_add(ol.ends[0], 0, NULL), 0);

@@ -53,6 +53,8 @@ struct ol_config {
 	void (*tcp_input)(void *ctx, uint64_t now, const struct ip4_view *ip,
 			  const struct tcp_view *tcp);
 	struct tcp_config tcp; /* the remote host's stack */
+	/* Makes the two ends in place of memlink_create (ports of another kind). */
+	void (*make_link)(const struct memlink_config *mc, struct port *ends[2]);
 };
 
 /* Link, port table, remote host, ring of 16 entries (after the environment is set). */
