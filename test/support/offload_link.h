@@ -35,6 +35,7 @@ struct ol {
 	unsigned nframes;                  /* all of them, also those beyond OL_FRAMES */
 	unsigned udp_in;                   /* datagrams the remote host took */
 	struct tcb *accepted;              /* the remote host's newest accepted connection */
+	uint32_t tx_split; /* the remote host sends frames longer than this as two buffers */
 };
 
 extern struct ol ol;
@@ -44,8 +45,9 @@ struct ol_config {
 	const struct memlink_config *link; /* NULL: memlink's defaults */
 	unsigned entries;                  /* the ring's entries: 16 */
 	bool no_ring;                      /* the test makes its own rings; ol.ring stays unused */
-	bool no_listener; /* the remote host listens on no TCP port (else on 7001) */
-	bool strict_tx;   /* the remote host never aborts a send: an abort fails the test */
+	bool no_listener;                  /* the remote host listens on no TCP port */
+	uint16_t listen_port;              /* where it listens: 7001 */
+	bool strict_tx; /* the remote host never aborts a send: an abort fails the test */
 	/* The remote host's UDP taker (ctx &ol.peer_tcp), replacing the counter of ol.udp_in. */
 	int (*udp_input)(void *ctx, uint64_t now, const struct ip4_view *ip,
 			 const struct udp_view *udp);
@@ -53,6 +55,8 @@ struct ol_config {
 	void (*tcp_input)(void *ctx, uint64_t now, const struct ip4_view *ip,
 			  const struct tcp_view *tcp);
 	struct tcp_config tcp; /* the remote host's stack */
+	/* Called with each connection the remote host accepts (also kept in ol.accepted). */
+	void (*accepted)(struct tcb *c);
 	/* Makes the two ends in place of memlink_create (ports of another kind). */
 	void (*make_link)(const struct memlink_config *mc, struct port *ends[2]);
 };
