@@ -184,6 +184,19 @@ static void echo_both_ways(unsigned slot, int c)
 	cr_assert_str_eq(buf, "pong");
 }
 
+/* An accept_direct into slot (or XRING_FILE_INDEX_ALLOC) as the remote host's connection c
+ * comes in; its result. */
+static int32_t accept_client(uint64_t ud, unsigned slot, int c)
+{
+	struct xring_sqe *s = sqe(ud);
+
+	xring_prep_accept_direct(s, 0, NULL, NULL, 0, slot);
+	fixed(s);
+	xring_submit(&ol.ring);
+	client(c);
+	return get(NULL).res;
+}
+
 /* A table of NSLOTS with the allocation range [off, NSLOTS), and the listener. */
 static void table(unsigned off)
 {
@@ -298,21 +311,9 @@ Test(files_xring_only, an_accept_into_an_xring_only_slot_needs_no_free_descripto
 
 Test(files_xring_only, accept_direct_lands_in_a_named_or_allocated_xring_only_slot)
 {
-	struct xring_sqe *s;
-
 	table(KSLOTS + 2);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, KSLOTS + 5);
-	fixed(s);
-	xring_submit(&ol.ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, 0);
-	s = sqe(11);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ol.ring);
-	client(1);
-	cr_assert_eq(get(NULL).res, KSLOTS + 2);
+	cr_assert_eq(accept_client(10, KSLOTS + 5, 0), 0);
+	cr_assert_eq(accept_client(11, XRING_FILE_INDEX_ALLOC, 1), KSLOTS + 2);
 	echo_both_ways(KSLOTS + 5, 0);
 	echo_both_ways(KSLOTS + 2, 1);
 }
@@ -321,13 +322,8 @@ Test(files_xring_only, accept_direct_fails_with_enfile_when_the_range_is_full)
 {
 	table(NSLOTS - 2);
 	for (int c = 0; c < 3; c++) {
-		struct xring_sqe *s = sqe(10 + (uint64_t) c);
-
-		xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-		fixed(s);
-		xring_submit(&ol.ring);
-		client(c);
-		cr_assert_eq(get(NULL).res, c < 2 ? NSLOTS - 2 + c : -ENFILE);
+		cr_assert_eq(accept_client(10 + (uint64_t) c, XRING_FILE_INDEX_ALLOC, c),
+			     c < 2 ? NSLOTS - 2 + c : -ENFILE);
 	}
 }
 
@@ -337,12 +333,7 @@ Test(files_xring_only, close_direct_ends_the_connection_and_frees_the_slot)
 	struct xring_sqe *s;
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ol.ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
 	s = sqe(11);
 	xring_prep_close_direct(s, KSLOTS);
 	cr_assert_eq(run1(s), 0);
@@ -352,12 +343,7 @@ Test(files_xring_only, close_direct_ends_the_connection_and_frees_the_slot)
 	cr_assert_eq(run1(s), -EBADF);
 	/* The slot is free again. */
 	xring_register_file_alloc_range(&ol.ring, KSLOTS, NSLOTS - KSLOTS);
-	s = sqe(13);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ol.ring);
-	client(1);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(13, XRING_FILE_INDEX_ALLOC, 1), KSLOTS);
 	echo_both_ways(KSLOTS, 1);
 }
 
@@ -368,12 +354,7 @@ Test(files_xring_only, a_files_update_clears_an_xring_only_slot)
 	char buf[4];
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ol.ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
 	/* A kernel file has no place there; an update across both parts does both. */
 	cr_assert_eq(xring_register_files_update(&ol.ring, KSLOTS, &kfd, 1), -EBADF);
 	cr_assert_eq(xring_register_files_update(&ol.ring, NSLOTS, &none, 1), -EINVAL);
@@ -394,12 +375,7 @@ Test(files_xring_only, unregistering_ends_the_connections_in_xring_only_slots)
 	char buf[4];
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ol.ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
 	cr_assert_eq(xring_unregister_files(&ol.ring), 0);
 	peer_recv(0, buf, 0);
 	s = sqe(11);
@@ -412,12 +388,7 @@ Test(files_xring_only, a_kernel_only_request_on_an_xring_only_slot_fails_with_eb
 	struct xring_sqe *s;
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ol.ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
 	/* A plain descriptor for it would need a kernel file. */
 	s = sqe(11);
 	xring_prep_rw(XRING_OP_FIXED_FD_INSTALL, s, KSLOTS, NULL, 0, 0);
