@@ -119,7 +119,7 @@ void ol_setup_with(const struct ol_config *c)
 	pc.prefix_len = 24;
 	cr_assert_eq(iface_init(&ol.peer, &pc, (struct iface_dev){&peer_dev, NULL}, &hooks), 0);
 	cr_assert_eq(tcp_init(&ol.peer_tcp, &c->tcp, &ol.peer), 0);
-	/* The remote host accepts TCP on 7001 and takes whatever arrives. */
+	/* The remote host accepts TCP (on 7001 unless told) and takes whatever arrives. */
 	if (!c->no_listener)
 		cr_assert_eq(tcp_listen(&ol.peer_tcp, c->listen_port ? c->listen_port : 7001, 8,
 					peer_accept, NULL, &lis),

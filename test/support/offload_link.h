@@ -2,7 +2,9 @@
  * A ring attached to an in-memory link whose far end is a "remote host": an interface and a TCP
  * stack of xring's own, driven by the test (198.18.0.2; the ring's port is 198.18.0.1). Every
  * frame the remote host receives is also kept, so a test can look at the exact bytes the ring
- * put on the wire. For tests of what offloaded sockets do (parameters, extras).
+ * put on the wire. For tests of what offloaded sockets do (parameters, extras, UDP, TCP
+ * zero-copy, direct descriptors); ol_setup_with lets a test change the remote host's behaviour
+ * where it checks something ol_setup's default would hide.
  */
 #ifndef XRING_TEST_OFFLOAD_LINK_H
 #define XRING_TEST_OFFLOAD_LINK_H
