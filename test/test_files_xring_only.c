@@ -20,81 +20,16 @@
 #include <xring.h>
 
 #include "cqe/timer.h"
-#include "nic/memlink.h"
-#include "nic/ports.h"
-#include "stack/iface/iface.h"
-#include "stack/tcp/tcp.h"
+#include "offload_link.h"
 
-#define XRING_IP "198.18.0.1"
-#define PEER_IP  "198.18.0.2"
 /* Each test is a process, run in parallel: the listener's placeholder reserves the port in
  * the kernel, so each takes its own. */
-#define PORT     (uint16_t)(20000 + getpid() % 30000)
-#define KSLOTS   64 /* the kernel's table: the soft RLIMIT_NOFILE */
-#define NSLOTS   72 /* the registered table: 8 slots in xring only */
-#define NCONN    6
+#define PORT   (uint16_t)(20000 + getpid() % 30000)
+#define KSLOTS 64 /* the kernel's table: the soft RLIMIT_NOFILE */
+#define NSLOTS 72 /* the registered table: 8 slots in xring only */
+#define NCONN  6
 
-static struct port *ends[2];
-static struct iface peer;
-static struct tcp_stack pst;
-static struct xring ring;
 static struct tcb *conn[NCONN];
-
-static struct port_queue *pq(void)
-{
-	return ends[1]->queues[0];
-}
-
-static int peer_tx_alloc(void *ctx, struct iface_txbuf *b)
-{
-	struct port_frame f;
-
-	if (port_tx_alloc(pq(), &f, 1) != 1)
-		return -ENOBUFS;
-	b->data = f.data;
-	b->cap = f.len;
-	b->id = f.buf;
-	return 0;
-}
-
-static void peer_tx_post(void *ctx, const struct iface_txbuf *b)
-{
-	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
-
-	cr_assert_eq(port_tx_post(pq(), &f, 1), 1);
-	port_tx_flush(pq());
-}
-
-static void peer_tx_abort(void *ctx, const struct iface_txbuf *b)
-{
-	cr_assert_fail("the remote host never aborts a send here");
-}
-
-static const struct iface_dev_ops peer_dev = {peer_tx_alloc, peer_tx_post, peer_tx_abort};
-
-static void peer_tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip,
-			   const struct tcp_view *seg)
-{
-	tcp_input(&pst, now, ip, seg);
-}
-
-/* Moves both ends once. */
-static void drive(void)
-{
-	struct port_frame f[32];
-	uint64_t now = clock_mono_ns();
-	int n;
-
-	xring_submit(&ring);
-	n = port_rx_poll(pq(), f, 32);
-	for (int i = 0; i < n; i++)
-		iface_input(&peer, now, f[i].data, f[i].len, 0);
-	if (n > 0)
-		port_rx_release(pq(), f, (unsigned) n);
-	iface_poll(&peer, now);
-	tcp_poll(&pst, now);
-	port_tx_reap(pq(), NULL, 0);
-}
 
 static bool in_time(const struct timespec *start, int secs)
 {
@@ -117,41 +52,20 @@ static void small_kernel_table(void)
 static void setup(void)
 {
 	struct memlink_config mc = {.name = "x"};
-	struct iface_config pc = {0};
-	struct iface_hooks hooks = {
-		.ctx = &pst, .tcp_input = peer_tcp_input, .icmp_error = tcp_icmp_error};
-	struct tcp_config tc = {0};
+	struct ol_config c = {.link = &mc, .entries = 64, .no_listener = true, .strict_tx = true};
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Before the ring reads the parameters (once per process: each test is one). */
 	setenv("XRING_FILES_MAX", "1000", 1);
-	cr_assert_eq(memlink_create(&mc, ends), 0);
-	inet_pton(AF_INET, XRING_IP, &ends[0]->ip);
-	ends[0]->prefix_len = 24;
-	cr_assert_eq(ports_add(ends[0], 0, NULL), 0);
-	memcpy(pc.mac, ends[1]->mac, 6);
-	inet_pton(AF_INET, PEER_IP, &pc.ip);
-	pc.prefix_len = 24;
-	cr_assert_eq(iface_init(&peer, &pc, (struct iface_dev){&peer_dev, NULL}, &hooks), 0);
-	cr_assert_eq(tcp_init(&pst, &tc, &peer), 0);
 	small_kernel_table();
-	cr_assert_eq(xring_queue_init(64, &ring, 0), 0);
+	ol_setup_with(&c);
 }
 
-static void teardown(void)
-{
-	xring_queue_exit(&ring);
-	tcp_fini(&pst);
-	iface_fini(&peer);
-	ports_reset();
-	ends[1]->ops->destroy(ends[1]);
-}
-
-TestSuite(files_xring_only, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(files_xring_only, .init = setup, .fini = ol_teardown, .timeout = 60);
 
 static struct xring_sqe *sqe(uint64_t ud)
 {
-	struct xring_sqe *s = xring_get_sqe(&ring);
+	struct xring_sqe *s = xring_get_sqe(&ol.ring);
 
 	cr_assert_not_null(s);
 	xring_sqe_set_data64(s, ud);
@@ -171,12 +85,12 @@ static struct xring_cqe get(uint64_t *ud)
 	struct xring_cqe *c, out;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (xring_peek_cqe(&ring, &c) != 0) {
+	while (xring_peek_cqe(&ol.ring, &c) != 0) {
 		cr_assert(in_time(&start, 10), "no CQE came");
-		drive();
+		ol_drive();
 	}
 	out = *c;
-	xring_cqe_seen(&ring, c);
+	xring_cqe_seen(&ol.ring, c);
 	if (ud)
 		*ud = out.user_data;
 	return out;
@@ -188,7 +102,7 @@ static int run1(struct xring_sqe *s)
 	uint64_t want = s->user_data, ud;
 	struct xring_cqe c;
 
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	c = get(&ud);
 	cr_assert_eq(ud, want, "CQE for %llu, expected %llu", (unsigned long long) ud,
 		     (unsigned long long) want);
@@ -202,7 +116,7 @@ static void listener(void)
 	struct xring_sqe *s;
 	int ret;
 
-	inet_pton(AF_INET, XRING_IP, &a.sin_addr);
+	inet_pton(AF_INET, OL_XRING_IP, &a.sin_addr);
 	s = sqe(1);
 	xring_prep_socket_direct(s, AF_INET, SOCK_STREAM, 0, 0, 0);
 	cr_assert_eq(run1(s), 0);
@@ -220,13 +134,13 @@ static void client(int c)
 {
 	struct timespec start;
 
-	cr_assert_eq(tcp_connect(&pst, clock_mono_ns(), inet_addr(XRING_IP), PORT, 0, NULL, NULL,
-				 &conn[c]),
+	cr_assert_eq(tcp_connect(&ol.peer_tcp, clock_mono_ns(), inet_addr(OL_XRING_IP), PORT, 0,
+				 NULL, NULL, &conn[c]),
 		     0);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (tcp_state(conn[c]) != TCPS_ESTABLISHED) {
 		cr_assert(in_time(&start, 10), "client %d not established", c);
-		drive();
+		ol_drive();
 	}
 }
 
@@ -240,7 +154,7 @@ static void peer_recv(int c, char *buf, size_t len)
 	do {
 		long n;
 
-		drive();
+		ol_drive();
 		n = tcp_recv(conn[c], clock_mono_ns(), buf + got, len ? len - got : 1);
 		if (n == 0 && !len)
 			return;
@@ -270,11 +184,24 @@ static void echo_both_ways(unsigned slot, int c)
 	cr_assert_str_eq(buf, "pong");
 }
 
+/* An accept_direct into slot (or XRING_FILE_INDEX_ALLOC) as the remote host's connection c
+ * comes in; its result. */
+static int32_t accept_client(uint64_t ud, unsigned slot, int c)
+{
+	struct xring_sqe *s = sqe(ud);
+
+	xring_prep_accept_direct(s, 0, NULL, NULL, 0, slot);
+	fixed(s);
+	xring_submit(&ol.ring);
+	client(c);
+	return get(NULL).res;
+}
+
 /* A table of NSLOTS with the allocation range [off, NSLOTS), and the listener. */
 static void table(unsigned off)
 {
-	cr_assert_eq(xring_register_files_sparse(&ring, NSLOTS), 0);
-	cr_assert_eq(xring_register_file_alloc_range(&ring, off, NSLOTS - off), 0);
+	cr_assert_eq(xring_register_files_sparse(&ol.ring, NSLOTS), 0);
+	cr_assert_eq(xring_register_file_alloc_range(&ol.ring, off, NSLOTS - off), 0);
 	listener();
 }
 
@@ -282,27 +209,27 @@ static void setup_plain(void)
 {
 	unsetenv("XRING_FILES_MAX");
 	small_kernel_table();
-	cr_assert_eq(xring_queue_init(8, &ring, 0), 0);
+	cr_assert_eq(xring_queue_init(8, &ol.ring, 0), 0);
 }
 
 static void teardown_plain(void)
 {
-	xring_queue_exit(&ring);
+	xring_queue_exit(&ol.ring);
 }
 
 TestSuite(files_kernel_limit, .init = setup_plain, .fini = teardown_plain, .timeout = 60);
 
 Test(files_kernel_limit, without_the_opt_in_a_table_past_the_kernel_limit_fails_with_emfile)
 {
-	cr_assert_eq(xring_register_files_sparse(&ring, NSLOTS), -EMFILE);
-	cr_assert_eq(xring_register_files_sparse(&ring, KSLOTS), 0);
-	cr_assert_eq(xring_register_files_update(&ring, KSLOTS, (int[]){-1}, 1), -EINVAL);
-	cr_assert_eq(xring_unregister_files(&ring), 0);
+	cr_assert_eq(xring_register_files_sparse(&ol.ring, NSLOTS), -EMFILE);
+	cr_assert_eq(xring_register_files_sparse(&ol.ring, KSLOTS), 0);
+	cr_assert_eq(xring_register_files_update(&ol.ring, KSLOTS, (int[]){-1}, 1), -EINVAL);
+	cr_assert_eq(xring_unregister_files(&ol.ring), 0);
 }
 
 Test(files_xring_only, a_table_past_xring_files_max_fails_with_emfile)
 {
-	int ret = xring_register_files_sparse(&ring, 1001);
+	int ret = xring_register_files_sparse(&ol.ring, 1001);
 
 	cr_assert_eq(ret, -EMFILE, "%d", ret);
 }
@@ -311,15 +238,15 @@ Test(files_xring_only, a_table_past_the_kernel_limit_registers_with_the_opt_in)
 {
 	int fds[NSLOTS];
 
-	cr_assert_eq(xring_register_files_sparse(&ring, NSLOTS), 0);
-	cr_assert_eq(xring_unregister_files(&ring), 0);
+	cr_assert_eq(xring_register_files_sparse(&ol.ring, NSLOTS), 0);
+	cr_assert_eq(xring_unregister_files(&ol.ring), 0);
 	/* Xring-only slots may be registered empty, never with a kernel file. */
 	for (int i = 0; i < NSLOTS; i++)
 		fds[i] = -1;
-	cr_assert_eq(xring_register_files(&ring, fds, NSLOTS), 0);
-	cr_assert_eq(xring_unregister_files(&ring), 0);
+	cr_assert_eq(xring_register_files(&ol.ring, fds, NSLOTS), 0);
+	cr_assert_eq(xring_unregister_files(&ol.ring), 0);
 	fds[NSLOTS - 1] = 0;
-	cr_assert_eq(xring_register_files(&ring, fds, NSLOTS), -EMFILE);
+	cr_assert_eq(xring_register_files(&ol.ring, fds, NSLOTS), -EMFILE);
 }
 
 Test(files_xring_only, multishot_accept_direct_allocates_past_the_kernel_table_when_it_is_full)
@@ -330,7 +257,7 @@ Test(files_xring_only, multishot_accept_direct_allocates_past_the_kernel_table_w
 	s = sqe(10);
 	xring_prep_multishot_accept_direct(s, 0, NULL, NULL, 0);
 	fixed(s);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	for (int c = 0; c < 4; c++) {
 		uint64_t ud;
 		struct xring_cqe cqe;
@@ -372,7 +299,7 @@ Test(files_xring_only, an_accept_into_an_xring_only_slot_needs_no_free_descripto
 	s = sqe(10);
 	xring_prep_multishot_accept_direct(s, 0, NULL, NULL, 0);
 	fixed(s);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	for (int c = 0; c < 2; c++) {
 		client(c);
 		cr_assert_eq(get(NULL).res, KSLOTS + c);
@@ -384,21 +311,9 @@ Test(files_xring_only, an_accept_into_an_xring_only_slot_needs_no_free_descripto
 
 Test(files_xring_only, accept_direct_lands_in_a_named_or_allocated_xring_only_slot)
 {
-	struct xring_sqe *s;
-
 	table(KSLOTS + 2);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, KSLOTS + 5);
-	fixed(s);
-	xring_submit(&ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, 0);
-	s = sqe(11);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ring);
-	client(1);
-	cr_assert_eq(get(NULL).res, KSLOTS + 2);
+	cr_assert_eq(accept_client(10, KSLOTS + 5, 0), 0);
+	cr_assert_eq(accept_client(11, XRING_FILE_INDEX_ALLOC, 1), KSLOTS + 2);
 	echo_both_ways(KSLOTS + 5, 0);
 	echo_both_ways(KSLOTS + 2, 1);
 }
@@ -407,13 +322,8 @@ Test(files_xring_only, accept_direct_fails_with_enfile_when_the_range_is_full)
 {
 	table(NSLOTS - 2);
 	for (int c = 0; c < 3; c++) {
-		struct xring_sqe *s = sqe(10 + (uint64_t) c);
-
-		xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-		fixed(s);
-		xring_submit(&ring);
-		client(c);
-		cr_assert_eq(get(NULL).res, c < 2 ? NSLOTS - 2 + c : -ENFILE);
+		cr_assert_eq(accept_client(10 + (uint64_t) c, XRING_FILE_INDEX_ALLOC, c),
+			     c < 2 ? NSLOTS - 2 + c : -ENFILE);
 	}
 }
 
@@ -423,12 +333,7 @@ Test(files_xring_only, close_direct_ends_the_connection_and_frees_the_slot)
 	struct xring_sqe *s;
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
 	s = sqe(11);
 	xring_prep_close_direct(s, KSLOTS);
 	cr_assert_eq(run1(s), 0);
@@ -437,13 +342,8 @@ Test(files_xring_only, close_direct_ends_the_connection_and_frees_the_slot)
 	xring_prep_close_direct(s, KSLOTS);
 	cr_assert_eq(run1(s), -EBADF);
 	/* The slot is free again. */
-	xring_register_file_alloc_range(&ring, KSLOTS, NSLOTS - KSLOTS);
-	s = sqe(13);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ring);
-	client(1);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	xring_register_file_alloc_range(&ol.ring, KSLOTS, NSLOTS - KSLOTS);
+	cr_assert_eq(accept_client(13, XRING_FILE_INDEX_ALLOC, 1), KSLOTS);
 	echo_both_ways(KSLOTS, 1);
 }
 
@@ -454,19 +354,14 @@ Test(files_xring_only, a_files_update_clears_an_xring_only_slot)
 	char buf[4];
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
 	/* A kernel file has no place there; an update across both parts does both. */
-	cr_assert_eq(xring_register_files_update(&ring, KSLOTS, &kfd, 1), -EBADF);
-	cr_assert_eq(xring_register_files_update(&ring, NSLOTS, &none, 1), -EINVAL);
+	cr_assert_eq(xring_register_files_update(&ol.ring, KSLOTS, &kfd, 1), -EBADF);
+	cr_assert_eq(xring_register_files_update(&ol.ring, NSLOTS, &none, 1), -EINVAL);
 	{
 		int two[2] = {-1, -1};
 
-		cr_assert_eq(xring_register_files_update(&ring, KSLOTS - 1, two, 2), 2);
+		cr_assert_eq(xring_register_files_update(&ol.ring, KSLOTS - 1, two, 2), 2);
 	}
 	peer_recv(0, buf, 0);
 	s = sqe(11);
@@ -480,13 +375,8 @@ Test(files_xring_only, unregistering_ends_the_connections_in_xring_only_slots)
 	char buf[4];
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
-	cr_assert_eq(xring_unregister_files(&ring), 0);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
+	cr_assert_eq(xring_unregister_files(&ol.ring), 0);
 	peer_recv(0, buf, 0);
 	s = sqe(11);
 	xring_prep_send(s, KSLOTS, "x", 1, MSG_NOSIGNAL);
@@ -498,12 +388,7 @@ Test(files_xring_only, a_kernel_only_request_on_an_xring_only_slot_fails_with_eb
 	struct xring_sqe *s;
 
 	table(KSLOTS);
-	s = sqe(10);
-	xring_prep_accept_direct(s, 0, NULL, NULL, 0, XRING_FILE_INDEX_ALLOC);
-	fixed(s);
-	xring_submit(&ring);
-	client(0);
-	cr_assert_eq(get(NULL).res, KSLOTS);
+	cr_assert_eq(accept_client(10, XRING_FILE_INDEX_ALLOC, 0), KSLOTS);
 	/* A plain descriptor for it would need a kernel file. */
 	s = sqe(11);
 	xring_prep_rw(XRING_OP_FIXED_FD_INSTALL, s, KSLOTS, NULL, 0, 0);

@@ -1,4 +1,4 @@
-/* The network-namespace test hosts themselves (support/netns.h). */
+/* The network-namespace test hosts themselves (tools/netns/netns.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <net/if.h>

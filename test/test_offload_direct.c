@@ -24,18 +24,8 @@
 #include <xring.h>
 
 #include "cqe/timer.h"
-#include "nic/memlink.h"
-#include "nic/ports.h"
-#include "stack/iface/iface.h"
-#include "stack/tcp/tcp.h"
+#include "offload_link.h"
 #include "stack/wire/icmp.h"
-
-#define XRING_IP "198.18.0.1"
-#define PEER_IP  "198.18.0.2"
-
-static struct port *ends[2];
-static struct iface peer;
-static struct tcp_stack pst;
 
 /* How the remote host treats TCP: its stack, silence (timed out), or ICMP host unreachable. */
 static enum {
@@ -44,38 +34,6 @@ static enum {
 	PEER_UNREACH
 } peer_mode;
 
-static struct port_queue *pq(void)
-{
-	return ends[1]->queues[0];
-}
-
-static int peer_tx_alloc(void *ctx, struct iface_txbuf *b)
-{
-	struct port_frame f;
-
-	if (port_tx_alloc(pq(), &f, 1) != 1)
-		return -ENOBUFS;
-	b->data = f.data;
-	b->cap = f.len;
-	b->id = f.buf;
-	return 0;
-}
-
-static void peer_tx_post(void *ctx, const struct iface_txbuf *b)
-{
-	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
-
-	cr_assert_eq(port_tx_post(pq(), &f, 1), 1);
-	port_tx_flush(pq());
-}
-
-static void peer_tx_abort(void *ctx, const struct iface_txbuf *b)
-{
-	cr_assert_fail("the remote host never aborts a send here");
-}
-
-static const struct iface_dev_ops peer_dev = {peer_tx_alloc, peer_tx_post, peer_tx_abort};
-
 static void peer_tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip,
 			   const struct tcp_view *seg)
 {
@@ -83,74 +41,36 @@ static void peer_tcp_input(void *ctx, uint64_t now, const struct ip4_view *ip,
 	int len;
 
 	if (peer_mode == PEER_TCP) {
-		tcp_input(&pst, now, ip, seg);
+		tcp_input(&ol.peer_tcp, now, ip, seg);
 		return;
 	}
 	if (peer_mode == PEER_SILENT)
 		return;
 	/* As a router with no route onward would. */
-	cr_assert_eq(iface_ip4_begin(&peer, now, ip->src, &tx), 0);
+	cr_assert_eq(iface_ip4_begin(&ol.peer, now, ip->src, &tx), 0);
 	len = icmp_emit_error(tx.l4, tx.l4_cap, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0, ip->hdr,
 			      (size_t) ip->hdr_len + 8);
 	cr_assert_gt(len, 0);
-	cr_assert_eq(iface_ip4_commit(&peer, &tx, IPPROTO_ICMP, 0, (size_t) len), 0);
-}
-
-static void peer_pump(void)
-{
-	struct port_frame f[32];
-	uint64_t now = clock_mono_ns();
-	int n = port_rx_poll(pq(), f, 32);
-
-	for (int i = 0; i < n; i++)
-		iface_input(&peer, now, f[i].data, f[i].len, 0);
-	if (n > 0)
-		port_rx_release(pq(), f, (unsigned) n);
-	iface_poll(&peer, now);
-	tcp_poll(&pst, now);
-	port_tx_reap(pq(), NULL, 0);
-}
-
-static struct sockaddr_in sin_of(const char *ip, uint16_t port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
-
-	inet_pton(AF_INET, ip, &sin.sin_addr);
-	return sin;
+	cr_assert_eq(iface_ip4_commit(&ol.peer, &tx, IPPROTO_ICMP, 0, (size_t) len), 0);
 }
 
 static void setup(void)
 {
 	struct memlink_config mc = {.name = "d"};
-	struct iface_config pc = {0};
-	struct iface_hooks hooks = {
-		.ctx = &pst, .tcp_input = peer_tcp_input, .icmp_error = tcp_icmp_error};
-	struct tcp_config tc = {0};
+	struct ol_config c = {.link = &mc,
+			      .no_ring = true,
+			      .no_listener = true,
+			      .strict_tx = true,
+			      .tcp_input = peer_tcp_input};
 
 	/* Before the first ring reads the parameters: a connect times out in 1 + 2 s. */
 	setenv("XRING_TCP_SYN_RETRIES", "1", 1);
 	signal(SIGPIPE, SIG_IGN);
-	cr_assert_eq(memlink_create(&mc, ends), 0);
-	inet_pton(AF_INET, XRING_IP, &ends[0]->ip);
-	ends[0]->prefix_len = 24;
-	cr_assert_eq(ports_add(ends[0], 0, NULL), 0);
-	memcpy(pc.mac, ends[1]->mac, 6);
-	inet_pton(AF_INET, PEER_IP, &pc.ip);
-	pc.prefix_len = 24;
-	cr_assert_eq(iface_init(&peer, &pc, (struct iface_dev){&peer_dev, NULL}, &hooks), 0);
-	cr_assert_eq(tcp_init(&pst, &tc, &peer), 0);
+	ol_setup_with(&c);
 	peer_mode = PEER_TCP;
 }
 
-static void teardown(void)
-{
-	tcp_fini(&pst);
-	iface_fini(&peer);
-	ports_reset();
-	ends[1]->ops->destroy(ends[1]);
-}
-
-TestSuite(offload_direct, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(offload_direct, .init = setup, .fini = ol_teardown, .timeout = 60);
 
 /* The script's other end: a kernel socket over loopback, or the remote host's stack. */
 struct tpeer {
@@ -179,7 +99,7 @@ static void drive(struct tpeer *p)
 {
 	xring_submit(&p->ring);
 	if (!p->kernel)
-		peer_pump();
+		ol_pump();
 }
 
 static bool in_time(const struct timespec *start, int secs)
@@ -194,7 +114,7 @@ static bool in_time(const struct timespec *start, int secs)
 static void tp_listen(struct tpeer *p, bool listen_too)
 {
 	if (p->kernel) {
-		struct sockaddr_in lo = sin_of("127.0.0.1", 0);
+		struct sockaddr_in lo = ol_sin("127.0.0.1", 0);
 		socklen_t len = sizeof(lo);
 
 		p->lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -205,9 +125,9 @@ static void tp_listen(struct tpeer *p, bool listen_too)
 		p->addr = lo;
 		return;
 	}
-	p->addr = sin_of(PEER_IP, 7000);
+	p->addr = ol_sin(OL_PEER_IP, 7000);
 	if (listen_too)
-		cr_assert_eq(tcp_listen(&pst, 7000, 8, NULL, NULL, &p->lis), 0);
+		cr_assert_eq(tcp_listen(&ol.peer_tcp, 7000, 8, NULL, NULL, &p->lis), 0);
 }
 
 static void tp_accept(struct tpeer *p)
@@ -238,7 +158,7 @@ static void tp_send(struct tpeer *p, int c, const void *data, size_t len)
 		return;
 	}
 	cr_assert_eq(tcp_send(p->conn[c], clock_mono_ns(), data, len), (long) len);
-	peer_pump();
+	ol_pump();
 }
 
 /* Reads exactly len bytes (0: waits for the end of the stream) from connection c. */
@@ -290,7 +210,7 @@ static void tp_close(struct tpeer *p, int c, bool reset)
 	else
 		tcp_close(p->conn[c], clock_mono_ns());
 	p->conn[c] = NULL;
-	peer_pump();
+	ol_pump();
 }
 
 static void tp_fini(struct tpeer *p)
@@ -583,16 +503,16 @@ static void tp_client(struct tpeer *p, int c)
 		cr_assert_eq(connect(p->cfd[c], (struct sockaddr *) &p->addr, sizeof(p->addr)), 0);
 		return;
 	}
-	cr_assert_eq(tcp_connect(&pst, clock_mono_ns(), p->addr.sin_addr.s_addr,
+	cr_assert_eq(tcp_connect(&ol.peer_tcp, clock_mono_ns(), p->addr.sin_addr.s_addr,
 				 ntohs(p->addr.sin_port), 0, NULL, NULL, &p->conn[c]),
 		     0);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (tcp_state(p->conn[c]) != TCPS_ESTABLISHED) {
 		cr_assert(in_time(&start, 10), "client %d: %s (segs in %llu out %llu rst in %llu)",
 			  c, tcp_state_name(tcp_state(p->conn[c])),
-			  (unsigned long long) tcp_get_stats(&pst)->segs_in,
-			  (unsigned long long) tcp_get_stats(&pst)->segs_out,
-			  (unsigned long long) tcp_get_stats(&pst)->rst_in);
+			  (unsigned long long) tcp_get_stats(&ol.peer_tcp)->segs_in,
+			  (unsigned long long) tcp_get_stats(&ol.peer_tcp)->segs_out,
+			  (unsigned long long) tcp_get_stats(&ol.peer_tcp)->rst_in);
 		drive(p);
 	}
 }
@@ -608,7 +528,7 @@ static void accept_script(struct tpeer *p, bool direct, struct log *out)
 	int none = -1;
 
 	if (p->kernel) {
-		struct sockaddr_in lo = sin_of("127.0.0.1", 0);
+		struct sockaddr_in lo = ol_sin("127.0.0.1", 0);
 		socklen_t len = sizeof(lo);
 		int t = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -618,7 +538,7 @@ static void accept_script(struct tpeer *p, bool direct, struct log *out)
 		close(t);
 		p->addr = lo;
 	} else {
-		p->addr = sin_of(XRING_IP, 8000);
+		p->addr = ol_sin(OL_XRING_IP, 8000);
 	}
 	cr_assert_eq(xring_register_files_sparse(&p->ring, 8), 0);
 	cr_assert_eq(xring_register_file_alloc_range(&p->ring, 4, 2), 0);
@@ -882,7 +802,7 @@ static void kernel_reference(bool router_forwards, bool script, bool direct, str
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		struct sockaddr_in to = sin_of("198.18.99.1", 80);
+		struct sockaddr_in to = ol_sin("198.18.99.1", 80);
 		struct log l = {.n = -1};
 		struct tpeer kp;
 
@@ -935,7 +855,7 @@ static void offloaded_failure(int mode, bool direct, struct log *off)
 
 	peer_mode = mode;
 	tp_init(&op, false);
-	op.addr = sin_of(PEER_IP, 7000);
+	op.addr = ol_sin(OL_PEER_IP, 7000);
 	failed_connect_script(&op, direct, off);
 	tp_fini(&op);
 	sort_log(off);

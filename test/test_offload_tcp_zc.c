@@ -15,85 +15,16 @@
 #include <xring.h>
 
 #include "cqe/timer.h"
-#include "nic/memlink.h"
-#include "nic/ports.h"
-#include "stack/iface/iface.h"
-#include "stack/tcp/tcp.h"
+#include "offload_link.h"
 
-#define XRING_IP "198.18.0.1"
-#define PEER_IP  "198.18.0.2"
-#define PORT     7000
+#define PORT 7000
 
-static struct port *ends[2];
-static struct iface peer;
-static struct tcp_stack peer_tcp;
-static struct tcb *lis, *conn;
-static struct xring ring;
 static uint8_t zbuf[50000];
 
-static struct port_queue *pq(void)
+static void peer_accepted(struct tcb *c)
 {
-	return ends[1]->queues[0];
-}
-
-static int peer_tx_alloc(void *ctx, struct iface_txbuf *b)
-{
-	struct port_frame f;
-
-	port_tx_reap(pq(), NULL, 0);
-	if (port_tx_alloc(pq(), &f, 1) != 1)
-		return -ENOBUFS;
-	b->data = f.data;
-	b->cap = f.len;
-	b->id = f.buf;
-	return 0;
-}
-
-static uint32_t split_at; /* the remote host sends frames longer than this as two pieces */
-
-static void peer_tx_post(void *ctx, const struct iface_txbuf *b)
-{
-	struct port_frame f[2] = {{.data = b->data, .len = b->len, .buf = (uint32_t) b->id}};
-	unsigned n = 1;
-
-	if (split_at && b->len > split_at) {
-		/* A chain, as a peer with jumbo frames in small buffers sends it. */
-		cr_assert_eq(port_tx_alloc(pq(), &f[1], 1), 1);
-		memcpy(f[1].data, b->data + split_at, b->len - split_at);
-		f[1].len = b->len - split_at;
-		f[0].len = split_at;
-		f[0].flags = PORT_F_MORE;
-		n = 2;
-	}
-	cr_assert_eq(port_tx_post(pq(), f, n), (int) n);
-	port_tx_flush(pq());
-}
-
-static void peer_tx_abort(void *ctx, const struct iface_txbuf *b)
-{
-	cr_assert_fail("the remote host never aborts a send here");
-}
-
-static const struct iface_dev_ops peer_dev = {peer_tx_alloc, peer_tx_post, peer_tx_abort};
-
-/* Runs the remote host once: what the link brought it, then its timers. */
-static void peer_pump(void)
-{
-	struct port_frame f[32];
-	uint64_t now = clock_mono_ns();
-	int n = port_rx_poll(pq(), f, 32);
-
-	for (int i = 0; i < n; i++)
-		iface_input(&peer, now, f[i].data, f[i].len, 0);
-	if (n > 0)
-		port_rx_release(pq(), f, (unsigned) n);
-	iface_poll(&peer, now);
-	tcp_poll(&peer_tcp, now);
-	port_tx_reap(pq(), NULL, 0);
-	if (!conn && tcp_accept(lis, &conn) == 0) {
-		tcp_setopt(conn, TCP_OPT_QUICKACK, 1);
-		tcp_setopt(conn, TCP_OPT_NODELAY, 1); /* each round's tail leaves at once */
-	}
+	tcp_setopt(c, TCP_OPT_QUICKACK, 1);
+	tcp_setopt(c, TCP_OPT_NODELAY, 1); /* each round's tail leaves at once */
 }
 
 /* Drives xring (and the remote host when pump is set) until a CQE is there; bounded. */
@@ -102,11 +33,11 @@ static struct xring_cqe *next_cqe(bool pump)
 	struct xring_cqe *cqe;
 
 	for (int i = 0; i < 100000; i++) {
-		xring_submit(&ring);
-		if (xring_peek_cqe(&ring, &cqe) == 0)
+		xring_submit(&ol.ring);
+		if (xring_peek_cqe(&ol.ring, &cqe) == 0)
 			return cqe;
 		if (pump)
-			peer_pump();
+			ol_pump();
 	}
 	return NULL;
 }
@@ -122,7 +53,7 @@ static void expect_cqe(uint64_t ud, int32_t res, uint32_t flags, bool pump)
 		     cqe->res, res);
 	cr_expect_eq(cqe->flags, flags, "CQE %llu: flags %#x, expected %#x",
 		     (unsigned long long) ud, cqe->flags, flags);
-	xring_cqe_seen(&ring, cqe);
+	xring_cqe_seen(&ol.ring, cqe);
 }
 
 static uint8_t pattern(size_t i)
@@ -136,7 +67,7 @@ static void peer_drain(size_t *off)
 	uint8_t buf[4096];
 	long n;
 
-	while (conn && (n = tcp_recv(conn, clock_mono_ns(), buf, sizeof(buf))) > 0) {
+	while (ol.accepted && (n = tcp_recv(ol.accepted, clock_mono_ns(), buf, sizeof(buf))) > 0) {
 		for (long i = 0; i < n; i++)
 			cr_assert_eq(buf[i], pattern(*off + (size_t) i),
 				     "byte %zu altered at the remote host", *off + (size_t) i);
@@ -148,58 +79,38 @@ static int connect_offloaded(void)
 {
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(PORT)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct xring_sqe *sqe = xring_get_sqe(&ring);
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
 
-	inet_pton(AF_INET, PEER_IP, &to.sin_addr);
+	inet_pton(AF_INET, OL_PEER_IP, &to.sin_addr);
 	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
 	sqe->user_data = 1;
 	expect_cqe(1, 0, 0, true);
-	for (int i = 0; i < 1000 && !conn; i++)
-		peer_pump();
-	cr_assert_not_null(conn, "the remote host accepted nothing");
+	for (int i = 0; i < 1000 && !ol.accepted; i++)
+		ol_pump();
+	cr_assert_not_null(ol.accepted, "the remote host accepted nothing");
 	return fd;
 }
 
 static void setup(void)
 {
 	struct memlink_config mc = {.name = "z"};
-	struct iface_config pc = {0};
-	struct iface_hooks hooks = {.ctx = &peer_tcp, .tcp_input = tcp_input};
-	struct tcp_config tc = {0};
+	struct ol_config c = {.link = &mc,
+			      .listen_port = PORT,
+			      .strict_tx = true,
+			      .tcp = {.rcvbuf = 256 * 1024},
+			      .accepted = peer_accepted};
 
-	cr_assert_eq(memlink_create(&mc, ends), 0);
-	inet_pton(AF_INET, XRING_IP, &ends[0]->ip);
-	ends[0]->prefix_len = 24;
-	cr_assert_eq(ports_add(ends[0], 0, NULL), 0);
-	memcpy(pc.mac, ends[1]->mac, 6);
-	inet_pton(AF_INET, PEER_IP, &pc.ip);
-	pc.prefix_len = 24;
-	cr_assert_eq(iface_init(&peer, &pc, (struct iface_dev){&peer_dev, NULL}, &hooks), 0);
-	tc.rcvbuf = 256 * 1024;
-	cr_assert_eq(tcp_init(&peer_tcp, &tc, &peer), 0);
-	cr_assert_eq(tcp_listen(&peer_tcp, PORT, 4, NULL, NULL, &lis), 0);
-	conn = NULL;
-	split_at = 0;
-	cr_assert_eq(xring_queue_init(16, &ring, 0), 0);
+	ol_setup_with(&c);
 	for (size_t i = 0; i < sizeof(zbuf); i++)
 		zbuf[i] = pattern(i);
 }
 
-static void teardown(void)
-{
-	xring_queue_exit(&ring);
-	tcp_fini(&peer_tcp);
-	iface_fini(&peer);
-	ports_reset();
-	ends[1]->ops->destroy(ends[1]);
-}
-
-TestSuite(offload_tcp_zc, .init = setup, .fini = teardown);
+TestSuite(offload_tcp_zc, .init = setup, .fini = ol_teardown);
 
 Test(offload_tcp_zc, the_notification_waits_for_the_ack_and_the_buffer_is_not_read_after_it)
 {
 	int fd = connect_offloaded();
-	struct xring_sqe *sqe = xring_get_sqe(&ring);
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
 	size_t got = 0;
 
 	xring_prep_send_zc(sqe, fd, zbuf, 20000, 0, 0);
@@ -214,8 +125,8 @@ Test(offload_tcp_zc, the_notification_waits_for_the_ack_and_the_buffer_is_not_re
 	/* The buffer is the application's again: what it writes now must never go out. */
 	memset(zbuf, 0xa5, sizeof(zbuf));
 	for (int i = 0; i < 1000; i++) {
-		peer_pump();
-		xring_submit(&ring);
+		ol_pump();
+		xring_submit(&ol.ring);
 	}
 	peer_drain(&got);
 	cr_expect_eq(got, 20000);
@@ -227,12 +138,12 @@ Test(offload_tcp_zc, the_notification_waits_for_the_ack_and_the_buffer_is_not_re
 Test(offload_tcp_zc, a_linked_request_starts_at_the_result_not_at_the_notification)
 {
 	int fd = connect_offloaded();
-	struct xring_sqe *sqe = xring_get_sqe(&ring);
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
 
 	xring_prep_send_zc(sqe, fd, zbuf, 20000, 0, 0);
 	sqe->user_data = 2;
 	sqe->flags |= XRING_SQE_IO_LINK;
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_nop(sqe);
 	sqe->user_data = 3;
 	/* The remote host does not run: nothing is acknowledged, yet the NOP completes. */
@@ -246,7 +157,7 @@ Test(offload_tcp_zc, a_linked_request_starts_at_the_result_not_at_the_notificati
 Test(offload_tcp_zc, close_ends_the_loan_and_every_byte_still_arrives)
 {
 	int fd = connect_offloaded();
-	struct xring_sqe *sqe = xring_get_sqe(&ring);
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
 	size_t got = 0;
 	int notif = 0, closed = 0;
 
@@ -254,7 +165,7 @@ Test(offload_tcp_zc, close_ends_the_loan_and_every_byte_still_arrives)
 	sqe->user_data = 2;
 	expect_cqe(2, (int32_t) sizeof(zbuf), XRING_CQE_F_MORE, false);
 	/* Close before any ACK: the notification comes with the close, the buffer is free. */
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_close(sqe, fd);
 	sqe->user_data = 3;
 	for (int k = 0; k < 2; k++) {
@@ -269,14 +180,14 @@ Test(offload_tcp_zc, close_ends_the_loan_and_every_byte_still_arrives)
 			cr_expect_eq(cqe->res, 0);
 			closed++;
 		}
-		xring_cqe_seen(&ring, cqe);
+		xring_cqe_seen(&ol.ring, cqe);
 	}
 	cr_assert_eq(notif, 1);
 	cr_assert_eq(closed, 1);
 	memset(zbuf, 0xa5, sizeof(zbuf));
 	for (int i = 0; i < 20000 && got < sizeof(zbuf); i++) {
-		peer_pump();
-		xring_submit(&ring);
+		ol_pump();
+		xring_submit(&ol.ring);
 		peer_drain(&got);
 	}
 	cr_expect_eq(got, sizeof(zbuf), "the remote host received %zu of %zu bytes", got,
@@ -292,13 +203,13 @@ static void receive_rounds(int fd)
 		size_t len = round == 3 ? sizeof(in) : 1000 + (size_t) round * 1500;
 		int flags = round == 3 ? MSG_WAITALL : 0;
 		bool first = true;
-		struct xring_sqe *sqe = xring_get_sqe(&ring);
+		struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
 
 		/* The receive waits first, so the payload can go straight into it. */
 		xring_prep_recv(sqe, fd, in, sizeof(in), flags);
 		sqe->user_data = 10 + (uint64_t) round;
 		cr_assert_null(next_cqe(false), "a receive completed with nothing sent");
-		cr_assert_eq(tcp_send(conn, clock_mono_ns(), zbuf + sent, len), (long) len);
+		cr_assert_eq(tcp_send(ol.accepted, clock_mono_ns(), zbuf + sent, len), (long) len);
 		sent += len;
 		while (off < sent) {
 			struct xring_cqe *cqe = next_cqe(true);
@@ -312,10 +223,10 @@ static void receive_rounds(int fd)
 				cr_assert_eq(in[i], pattern(off + (size_t) i), "byte %zu altered",
 					     off + (size_t) i);
 			off += (size_t) cqe->res;
-			xring_cqe_seen(&ring, cqe);
+			xring_cqe_seen(&ol.ring, cqe);
 			first = false;
 			if (off < sent) {
-				sqe = xring_get_sqe(&ring);
+				sqe = xring_get_sqe(&ol.ring);
 				xring_prep_recv(sqe, fd, in, sizeof(in), flags);
 				sqe->user_data = 20;
 			}
@@ -335,8 +246,8 @@ Test(offload_tcp_zc, frames_that_arrive_as_chains_of_buffers_are_taken_whole)
 {
 	int fd = connect_offloaded();
 
-	split_at = 700;
+	ol.tx_split = 700;
 	receive_rounds(fd);
-	split_at = 0;
+	ol.tx_split = 0;
 	close(fd);
 }

@@ -17,21 +17,13 @@
 #include <xring.h>
 
 #include "cqe/timer.h"
-#include "nic/memlink.h"
 #include "nic/ports.h"
 #ifdef OFFLOAD_OVER_VERBS
 #include "nic/verbs/verbs_port.h"
 #include "softverbs.h"
 #endif
-#include "stack/iface/iface.h"
+#include "offload_link.h"
 #include "stack/wire/udp.h"
-
-#define XRING_IP "198.18.0.1"
-#define PEER_IP  "198.18.0.2"
-
-static struct port *ends[2];
-static struct iface peer;
-static struct xring ring;
 
 /* What the remote host received. */
 static struct {
@@ -55,79 +47,18 @@ static int peer_udp(void *ctx, uint64_t now, const struct ip4_view *ip, const st
 	return 0;
 }
 
-static struct port_queue *pq(void)
-{
-	return ends[1]->queues[0];
-}
-
-static int peer_tx_alloc(void *ctx, struct iface_txbuf *b)
-{
-	struct port_frame f;
-
-	if (port_tx_alloc(pq(), &f, 1) != 1)
-		return -ENOBUFS;
-	b->data = f.data;
-	b->cap = f.len;
-	b->id = f.buf;
-	return 0;
-}
-
-static void peer_tx_post(void *ctx, const struct iface_txbuf *b)
-{
-	struct port_frame f = {.data = b->data, .len = b->len, .buf = (uint32_t) b->id};
-
-	cr_assert_eq(port_tx_post(pq(), &f, 1), 1);
-	port_tx_flush(pq());
-}
-
-static void peer_tx_abort(void *ctx, const struct iface_txbuf *b)
-{
-	cr_assert_fail("the remote host never aborts a send here");
-}
-
-static const struct iface_dev_ops peer_dev = {peer_tx_alloc, peer_tx_post, peer_tx_abort};
-
-/* Runs the remote host once: everything the link brought it, then its timers. */
-static void peer_pump(void)
-{
-	struct port_frame f[32];
-	uint64_t now = clock_mono_ns();
-	int n = port_rx_poll(pq(), f, 32);
-
-	for (int i = 0; i < n; i++)
-		iface_input(&peer, now, f[i].data, f[i].len, 0);
-	if (n > 0)
-		port_rx_release(pq(), f, (unsigned) n);
-	iface_poll(&peer, now);
-	port_tx_reap(pq(), NULL, 0);
-}
-
 /* Drives both ends until xring has a CQE; bounded. */
 static struct xring_cqe *next_cqe(void)
 {
 	struct xring_cqe *cqe;
 
 	for (int i = 0; i < 100000; i++) {
-		if (xring_peek_cqe(&ring, &cqe) == 0)
+		if (xring_peek_cqe(&ol.ring, &cqe) == 0)
 			return cqe;
-		peer_pump();
+		ol_pump();
 	}
 	cr_assert_fail("no CQE arrived");
 	return NULL;
-}
-
-static int32_t run(uint64_t ud)
-{
-	struct xring_cqe *cqe;
-	int32_t res;
-
-	xring_submit(&ring);
-	cqe = next_cqe();
-	cr_assert_eq(cqe->user_data, ud, "CQE for %llu, expected %llu",
-		     (unsigned long long) cqe->user_data, (unsigned long long) ud);
-	res = cqe->res;
-	xring_cqe_seen(&ring, cqe);
-	return res;
 }
 
 static void peer_send(uint16_t sport, uint32_t dst, uint16_t dport, const char *msg)
@@ -135,18 +66,10 @@ static void peer_send(uint16_t sport, uint32_t dst, uint16_t dport, const char *
 	struct iface_tx tx;
 	size_t len = strlen(msg);
 
-	cr_assert_eq(iface_ip4_begin(&peer, clock_mono_ns(), dst, &tx), 0);
+	cr_assert_eq(iface_ip4_begin(&ol.peer, clock_mono_ns(), dst, &tx), 0);
 	memcpy(tx.l4 + UDP_HLEN, msg, len);
-	udp_emit(tx.l4, tx.l4_cap, sport, dport, peer.ip, dst, len, 0);
-	cr_assert_eq(iface_ip4_commit(&peer, &tx, IPPROTO_UDP, 0, UDP_HLEN + len), 0);
-}
-
-static struct sockaddr_in sin_of(const char *ip, uint16_t port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
-
-	inet_pton(AF_INET, ip, &sin.sin_addr);
-	return sin;
+	udp_emit(tx.l4, tx.l4_cap, sport, dport, ol.peer.ip, dst, len, 0);
+	cr_assert_eq(iface_ip4_commit(&ol.peer, &tx, IPPROTO_UDP, 0, UDP_HLEN + len), 0);
 }
 
 #ifdef OFFLOAD_OVER_VERBS
@@ -158,7 +81,7 @@ static struct sockaddr_in sin_of(const char *ip, uint16_t port)
  */
 static void make_link(const struct memlink_config *mc, struct port *e[2])
 {
-	static const char *const ips[2] = {XRING_IP, PEER_IP};
+	static const char *const ips[2] = {OL_XRING_IP, OL_PEER_IP};
 	struct sv_dev_config dc[2] = {{.name = "svmlx0", .mac = {2, 0, 0x5e, 0, 0, 0xa}},
 				      {.name = "svmlx1", .mac = {2, 0, 0x5e, 0, 0, 0xb}}};
 	struct port_verbs_config vc = {.rx_bufs = 256, .tx_bufs = 256, .sysfs = "/nonexistent"};
@@ -200,27 +123,19 @@ static void link_done(void)
 static void setup(void)
 {
 	struct memlink_config mc = {.name = "t"};
-	struct iface_config pc = {0};
-	struct iface_hooks hooks = {.udp_input = peer_udp};
+	struct ol_config c = {.link = &mc,
+			      .no_listener = true,
+			      .strict_tx = true,
+			      .udp_input = peer_udp,
+			      .make_link = make_link};
 
-	make_link(&mc, ends);
-	inet_pton(AF_INET, XRING_IP, &ends[0]->ip);
-	ends[0]->prefix_len = 24;
-	cr_assert_eq(ports_add(ends[0], 0, NULL), 0);
-	memcpy(pc.mac, ends[1]->mac, 6);
-	inet_pton(AF_INET, PEER_IP, &pc.ip);
-	pc.prefix_len = 24;
-	cr_assert_eq(iface_init(&peer, &pc, (struct iface_dev){&peer_dev, NULL}, &hooks), 0);
-	cr_assert_eq(xring_queue_init(16, &ring, 0), 0);
+	ol_setup_with(&c);
 	memset(&got, 0, sizeof(got));
 }
 
 static void teardown(void)
 {
-	xring_queue_exit(&ring);
-	iface_fini(&peer);
-	ports_reset();
-	ends[1]->ops->destroy(ends[1]);
+	ol_teardown();
 	link_done();
 }
 
@@ -229,69 +144,69 @@ TestSuite(offload_udp, .init = setup, .fini = teardown);
 Test(offload_udp, a_connected_socket_sends_through_the_port_and_receives_replies)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in to = sin_of(PEER_IP, 7000), me;
+	struct sockaddr_in to = ol_sin(OL_PEER_IP, 7000), me;
 	socklen_t len = sizeof(me);
 	char buf[64] = {0};
 	struct xring_sqe *sqe;
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
 	sqe->user_data = 1;
-	cr_assert_eq(run(1), 0);
+	cr_assert_eq(ol_run(1), 0);
 
 	/* The kernel socket stays behind, bound to the port's address: the port is reserved. */
 	cr_assert_eq(getsockname(fd, (struct sockaddr *) &me, &len), 0);
-	cr_expect_eq(me.sin_addr.s_addr, inet_addr(XRING_IP));
+	cr_expect_eq(me.sin_addr.s_addr, inet_addr(OL_XRING_IP));
 	cr_expect_neq(me.sin_port, 0);
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_send(sqe, fd, "hello, remote", 13, 0);
 	sqe->user_data = 2;
-	cr_assert_eq(run(2), 13);
+	cr_assert_eq(ol_run(2), 13);
 	for (int i = 0; i < 1000 && !got.count; i++) {
 		struct xring_cqe *cqe;
 
-		peer_pump();
+		ol_pump();
 		/* Drives the xring side: the ARP reply, then the datagram. */
-		xring_peek_cqe(&ring, &cqe);
+		xring_peek_cqe(&ol.ring, &cqe);
 	}
 	cr_assert_eq(got.count, 1, "the datagram did not arrive (ARP first, then UDP)");
 	cr_expect_eq(got.len, 13);
 	cr_expect_eq(memcmp(got.data, "hello, remote", 13), 0);
 	cr_expect_eq(got.sport, ntohs(me.sin_port), "source port %u, reserved %u", got.sport,
 		     ntohs(me.sin_port));
-	cr_expect_eq(got.src, inet_addr(XRING_IP));
+	cr_expect_eq(got.src, inet_addr(OL_XRING_IP));
 
 	/* A receive waits; the reply lands straight in its buffer. */
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 3;
-	xring_submit(&ring);
-	peer_send(7000, inet_addr(XRING_IP), ntohs(me.sin_port), "reply");
-	cr_assert_eq(run(3), 5);
+	xring_submit(&ol.ring);
+	peer_send(7000, inet_addr(OL_XRING_IP), ntohs(me.sin_port), "reply");
+	cr_assert_eq(ol_run(3), 5);
 	cr_expect_str_eq(buf, "reply");
 
 	/* A datagram from another source does not reach a connected socket. */
-	peer_send(7001, inet_addr(XRING_IP), ntohs(me.sin_port), "stranger");
-	peer_send(7000, inet_addr(XRING_IP), ntohs(me.sin_port), "second");
+	peer_send(7001, inet_addr(OL_XRING_IP), ntohs(me.sin_port), "stranger");
+	peer_send(7000, inet_addr(OL_XRING_IP), ntohs(me.sin_port), "second");
 	memset(buf, 0, sizeof(buf));
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 4;
-	cr_assert_eq(run(4), 6);
+	cr_assert_eq(ol_run(4), 6);
 	cr_expect_str_eq(buf, "second");
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_close(sqe, fd);
 	sqe->user_data = 5;
-	cr_assert_eq(run(5), 0);
+	cr_assert_eq(ol_run(5), 0);
 	cr_expect_eq(fcntl(fd, F_GETFD), -1, "the placeholder descriptor is closed");
 }
 
 Test(offload_udp, a_bound_socket_uses_sendmsg_and_recvmsg_with_addresses)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in me = sin_of(XRING_IP, 5000), to = sin_of(PEER_IP, 7000), from;
+	struct sockaddr_in me = ol_sin(OL_XRING_IP, 5000), to = ol_sin(OL_PEER_IP, 7000), from;
 	char buf[64] = {0};
 	struct iovec iov = {buf, sizeof(buf)};
 	struct msghdr msg = {
@@ -301,80 +216,80 @@ Test(offload_udp, a_bound_socket_uses_sendmsg_and_recvmsg_with_addresses)
 		.msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = out, .msg_iovlen = 2};
 	struct xring_sqe *sqe;
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_bind(sqe, fd, (struct sockaddr *) &me, sizeof(me));
 	sqe->user_data = 1;
-	cr_assert_eq(run(1), 0);
+	cr_assert_eq(ol_run(1), 0);
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_sendmsg(sqe, fd, &omsg, 0);
 	sqe->user_data = 2;
-	cr_assert_eq(run(2), 9);
+	cr_assert_eq(ol_run(2), 9);
 	for (int i = 0; i < 1000 && !got.count; i++) {
 		struct xring_cqe *cqe;
 
-		peer_pump();
-		xring_peek_cqe(&ring, &cqe);
+		ol_pump();
+		xring_peek_cqe(&ol.ring, &cqe);
 	}
 	cr_assert_eq(got.count, 1);
 	cr_expect_eq(memcmp(got.data, "two parts", 9), 0);
 	cr_expect_eq(got.sport, 5000);
 
 	/* Queued before anyone asks, then received with the sender's address. */
-	peer_send(7000, inet_addr(XRING_IP), 5000, "queued");
+	peer_send(7000, inet_addr(OL_XRING_IP), 5000, "queued");
 	for (int i = 0; i < 100; i++) {
 		struct xring_cqe *cqe;
 
-		xring_peek_cqe(&ring, &cqe);
+		xring_peek_cqe(&ol.ring, &cqe);
 	}
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recvmsg(sqe, fd, &msg, 0);
 	sqe->user_data = 3;
-	cr_assert_eq(run(3), 6);
+	cr_assert_eq(ol_run(3), 6);
 	cr_expect_str_eq(buf, "queued");
-	cr_expect_eq(from.sin_addr.s_addr, inet_addr(PEER_IP));
+	cr_expect_eq(from.sin_addr.s_addr, inet_addr(OL_PEER_IP));
 	cr_expect_eq(ntohs(from.sin_port), 7000);
 
 	/* sendto without a destination on an unconnected socket. */
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_send(sqe, fd, "x", 1, 0);
 	sqe->user_data = 4;
-	cr_expect_eq(run(4), -EDESTADDRREQ);
+	cr_expect_eq(ol_run(4), -EDESTADDRREQ);
 	close(fd);
 }
 
 Test(offload_udp, a_pending_receive_can_be_cancelled_and_dontwait_does_not_wait)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in to = sin_of(PEER_IP, 7000);
+	struct sockaddr_in to = ol_sin(OL_PEER_IP, 7000);
 	char buf[16];
 	struct xring_sqe *sqe;
 	struct xring_cqe *cqe;
 	int seen[3] = {0};
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
 	sqe->user_data = 1;
-	cr_assert_eq(run(1), 0);
-	sqe = xring_get_sqe(&ring);
+	cr_assert_eq(ol_run(1), 0);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
 	sqe->user_data = 2;
-	cr_expect_eq(run(2), -EAGAIN);
+	cr_expect_eq(ol_run(2), -EAGAIN);
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 3;
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_cancel64(sqe, 3, 0);
 	sqe->user_data = 4;
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	for (int i = 0; i < 2; i++) {
 		cqe = next_cqe();
 		if (cqe->user_data == 3)
 			seen[0] = cqe->res;
 		else if (cqe->user_data == 4)
 			seen[1] = cqe->res;
-		xring_cqe_seen(&ring, cqe);
+		xring_cqe_seen(&ol.ring, cqe);
 	}
 	cr_expect_eq(seen[0], -ECANCELED);
 	cr_expect_eq(seen[1], 0);
@@ -384,21 +299,21 @@ Test(offload_udp, a_pending_receive_can_be_cancelled_and_dontwait_does_not_wait)
 Test(offload_udp, sockets_not_routed_through_a_port_stay_on_the_kernel)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), peer_fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in lo = sin_of("127.0.0.1", 0);
+	struct sockaddr_in lo = ol_sin("127.0.0.1", 0);
 	socklen_t len = sizeof(lo);
 	char buf[16] = {0};
 	struct xring_sqe *sqe;
 
 	cr_assert_eq(bind(peer_fd, (struct sockaddr *) &lo, sizeof(lo)), 0);
 	getsockname(peer_fd, (struct sockaddr *) &lo, &len);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (struct sockaddr *) &lo, sizeof(lo));
 	sqe->user_data = 1;
-	cr_assert_eq(run(1), 0);
-	sqe = xring_get_sqe(&ring);
+	cr_assert_eq(ol_run(1), 0);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_send(sqe, fd, "kernel", 6, 0);
 	sqe->user_data = 2;
-	cr_assert_eq(run(2), 6);
+	cr_assert_eq(ol_run(2), 6);
 	cr_assert_eq(recv(peer_fd, buf, sizeof(buf), 0), 6, "the kernel path carried it");
 	close(fd);
 	close(peer_fd);
@@ -407,58 +322,59 @@ Test(offload_udp, sockets_not_routed_through_a_port_stay_on_the_kernel)
 Test(offload_udp, a_datagram_to_a_closed_port_draws_port_unreachable)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in me = sin_of(XRING_IP, 5000);
-	struct xring_sqe *sqe = xring_get_sqe(&ring);
+	struct sockaddr_in me = ol_sin(OL_XRING_IP, 5000);
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
 
 	/* A bound socket attaches the ring to the port; nothing listens on 4444. */
 	xring_prep_bind(sqe, fd, (struct sockaddr *) &me, sizeof(me));
 	sqe->user_data = 1;
-	cr_assert_eq(run(1), 0);
+	cr_assert_eq(ol_run(1), 0);
 #ifdef OFFLOAD_OVER_VERBS
 	{
 		/* A steering NIC hands a datagram no socket's flow matches to the kernel, which
 		 * would answer it on a real host. Here xring owns the address: all its UDP. */
-		struct port_rule r = {.kind = PORT_RULE_UDP, .local_ip = inet_addr(XRING_IP)};
+		struct port_rule r = {.kind = PORT_RULE_UDP, .local_ip = inet_addr(OL_XRING_IP)};
 		uint32_t h;
 
-		cr_assert_eq(ends[0]->ops->steer(ends[0], &r, &h), 0);
+		cr_assert_eq(ol.ends[0]->ops->steer(ol.ends[0], &r, &h), 0);
 	}
 #endif
-	peer_send(7000, inet_addr(XRING_IP), 4444, "nobody");
-	for (int i = 0; i < 1000 && !peer.stats.icmp_err_in; i++) {
+	peer_send(7000, inet_addr(OL_XRING_IP), 4444, "nobody");
+	for (int i = 0; i < 1000 && !ol.peer.stats.icmp_err_in; i++) {
 		struct xring_cqe *cqe;
 
-		xring_peek_cqe(&ring, &cqe);
-		peer_pump();
+		xring_peek_cqe(&ol.ring, &cqe);
+		ol_pump();
 	}
-	cr_expect_eq(peer.stats.icmp_err_in, 1, "no ICMP port unreachable came back");
+	cr_expect_eq(ol.peer.stats.icmp_err_in, 1, "no ICMP port unreachable came back");
 	close(fd);
 }
 
 Test(offload_udp, a_rule_keeps_a_destination_on_the_kernel)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in to = sin_of(PEER_IP, 7000), me;
+	struct sockaddr_in to = ol_sin(OL_PEER_IP, 7000), me;
 	socklen_t len = sizeof(me);
 	struct xring_sqe *sqe;
 	int32_t res;
 
 	cr_assert_eq(xring_add_conf_rule("use os udp_connect 198.18.0.2/32:7000"), 0);
 	cr_expect_eq(xring_add_conf_rule("use sometimes udp_connect *:*"), -EINVAL);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
 	sqe->user_data = 1;
-	res = run(1);
+	res = ol_run(1);
 	/* The kernel decided: connected through its own routes, or unreachable from here. */
 	cr_expect(res == 0 || res == -ENETUNREACH, "kernel connect gave %d", res);
 	if (getsockname(fd, (struct sockaddr *) &me, &len) == 0)
-		cr_expect_neq(me.sin_addr.s_addr, inet_addr(XRING_IP), "the socket was offloaded");
+		cr_expect_neq(me.sin_addr.s_addr, inet_addr(OL_XRING_IP),
+			      "the socket was offloaded");
 	close(fd);
 }
 
 Test(offload_udp, the_probe_marks_the_socket_operations_that_run_offloaded)
 {
-	struct xring_probe *p = xring_get_probe(&ring);
+	struct xring_probe *p = xring_get_probe(&ol.ring);
 
 	cr_assert_not_null(p);
 	cr_expect(p->ops[XRING_OP_SEND].flags & XRING_PROBE_OP_OFFLOADED);
@@ -471,35 +387,35 @@ Test(offload_udp, the_probe_marks_the_socket_operations_that_run_offloaded)
 Test(offload_udp, a_zero_copy_send_posts_its_result_then_the_notification)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in to = sin_of(PEER_IP, 7000);
+	struct sockaddr_in to = ol_sin(OL_PEER_IP, 7000);
 	struct xring_sqe *sqe;
 	struct xring_cqe *cqe;
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (struct sockaddr *) &to, sizeof(to));
 	sqe->user_data = 1;
-	cr_assert_eq(run(1), 0);
+	cr_assert_eq(ol_run(1), 0);
 	for (unsigned usage = 0; usage < 2; usage++) {
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_send_zc(sqe, fd, "zero-copy", 9, 0,
 				   usage ? XRING_SEND_ZC_REPORT_USAGE : 0);
 		sqe->user_data = 2;
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		cqe = next_cqe();
 		cr_expect_eq(cqe->user_data, 2);
 		cr_expect_eq(cqe->res, 9);
 		cr_expect_eq(cqe->flags, XRING_CQE_F_MORE);
-		xring_cqe_seen(&ring, cqe);
+		xring_cqe_seen(&ol.ring, cqe);
 		cqe = next_cqe();
 		cr_expect_eq(cqe->user_data, 2);
 		cr_expect_eq(cqe->flags, XRING_CQE_F_NOTIF);
 		cr_expect_eq((uint32_t) cqe->res, usage ? XRING_NOTIF_USAGE_ZC_COPIED : 0u,
 			     "the notification says the data was copied");
-		xring_cqe_seen(&ring, cqe);
+		xring_cqe_seen(&ol.ring, cqe);
 	}
 	for (int i = 0; i < 1000 && got.count < 2; i++) {
-		peer_pump();
-		xring_peek_cqe(&ring, &cqe);
+		ol_pump();
+		xring_peek_cqe(&ol.ring, &cqe);
 	}
 	cr_expect_eq(got.count, 2);
 	cr_expect_eq(memcmp(got.data, "zero-copy", 9), 0);
@@ -525,7 +441,7 @@ struct dpeer {
 static void dpeer_pump(struct dpeer *p)
 {
 	if (!p->kernel)
-		peer_pump();
+		ol_pump();
 }
 
 /* Waits until the peer has the datagram the script just sent, then replies. */
@@ -545,8 +461,8 @@ static void dpeer_reply(struct dpeer *p, const char *msg)
 	for (int i = 0; i < 1000 && !got.count; i++) {
 		struct xring_cqe *cqe;
 
-		peer_pump();
-		xring_peek_cqe(&ring, &cqe);
+		ol_pump();
+		xring_peek_cqe(&ol.ring, &cqe);
 	}
 	cr_assert_eq(got.count, 1);
 	peer_send(7000, got.src, got.sport, msg);
@@ -570,14 +486,14 @@ static void dreap(struct dpeer *p, int n, struct rec *out, int *nout)
 	for (int k = 0; k < n; k++) {
 		struct xring_cqe *cqe = NULL;
 
-		for (int i = 0; i < 200000 && xring_peek_cqe(&ring, &cqe); i++) {
+		for (int i = 0; i < 200000 && xring_peek_cqe(&ol.ring, &cqe); i++) {
 			dpeer_pump(p);
 			if (i > 1000)
 				usleep(10);
 		}
 		cr_assert_not_null(cqe, "CQE %d of %d missing", k, n);
 		out[(*nout)++] = (struct rec){cqe->user_data, cqe->res, cqe->flags};
-		xring_cqe_seen(&ring, cqe);
+		xring_cqe_seen(&ol.ring, cqe);
 	}
 }
 
@@ -598,64 +514,64 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 
 	if (direct) {
 		/* A direct socket in slot 1, made by SOCKET. */
-		cr_assert_eq(xring_register_files_sparse(&ring, 4), 0);
-		sqe = xring_get_sqe(&ring);
+		cr_assert_eq(xring_register_files_sparse(&ol.ring, 4), 0);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_socket_direct(sqe, AF_INET, SOCK_DGRAM, 0, 1, 0);
 		sqe->user_data = 20;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
 		fd = 1;
 	} else {
 		fd = socket(AF_INET, SOCK_DGRAM, 0);
 	}
 
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (const struct sockaddr *) dst, sizeof(*dst));
 	sqe->user_data = 1;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_send(sqe, fd, "hello", 5, 0);
 	sqe->user_data = 2;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
 	dpeer_reply(p, "world!!");
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 3;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
 	cr_expect_str_eq(buf, "world!!");
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
 	sqe->user_data = 4;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_send(sqe, fd, "a", 1, 0);
 	sqe->flags |= XRING_SQE_IO_LINK;
 	sqe->user_data = 5;
 	fx(sqe, direct);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_send(sqe, fd, "bc", 2, 0);
 	sqe->user_data = 6;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 2, out, n);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 7;
 	fx(sqe, direct);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_cancel64(sqe, 7, 0);
 	sqe->user_data = 8;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 2, out, n);
 	/* write / writev / read / readv on the socket, and a poll that waits for a datagram. */
 	{
@@ -663,47 +579,47 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		struct iovec wv[2] = {{(void *) "ab", 2}, {(void *) "cde", 3}};
 		struct iovec rv[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
 
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_rw(XRING_OP_WRITEV, sqe, fd, wv, 2, 0);
 		sqe->user_data = 30;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
 		dpeer_reply(p, "0123456789"); /* 10 bytes for 8 of room: the rest is lost */
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_rw(XRING_OP_READV, sqe, fd, rv, 2, 0);
 		sqe->user_data = 31;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
 		cr_expect_eq(memcmp(a, "0123", 4), 0);
 		cr_expect_eq(memcmp(b, "4567", 4), 0);
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_poll_add(sqe, fd, POLLIN);
 		sqe->user_data = 32;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dpeer_again(p, "xyz");
 		dreap(p, 1, out, n);
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_read(sqe, fd, c, sizeof(c), 0);
 		sqe->user_data = 33;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
 		cr_expect_eq(memcmp(c, "xyz", 3), 0);
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_write(sqe, fd, "w", 1, 0);
 		sqe->user_data = 34;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
 		dpeer_reply(p, "ok");
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_recv(sqe, fd, c, sizeof(c), 0);
 		sqe->user_data = 35;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
 	}
 	/* A multishot recvmsg: each buffer holds the header, the sender's address, the payload. */
@@ -715,19 +631,19 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		struct xring_buf_ring *br;
 		int ret;
 
-		br = xring_setup_buf_ring(&ring, 4, 3, 0, &ret);
+		br = xring_setup_buf_ring(&ol.ring, 4, 3, 0, &ret);
 		cr_assert_not_null(br, "buffer ring: %d", ret);
 		for (int i = 0; i < 3; i++)
 			xring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), (unsigned short) i,
 					   xring_buf_ring_mask(4), i);
 		xring_buf_ring_advance(br, 3);
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_recvmsg_multishot(sqe, fd, &rmsg, 0);
 		sqe->flags |= XRING_SQE_BUFFER_SELECT;
 		sqe->buf_group = 3;
 		sqe->user_data = 11;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dpeer_again(p, "first");
 		dreap(p, 1, out, n);
 		dpeer_again(p, "second!");
@@ -757,31 +673,31 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 					    i ? "second!" : "first", o->payloadlen),
 				     0);
 		}
-		sqe = xring_get_sqe(&ring);
+		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_cancel64(sqe, 11, 0);
 		sqe->user_data = 12;
 		fx(sqe, direct);
-		xring_submit(&ring);
+		xring_submit(&ol.ring);
 		dreap(p, 2, out, n);
-		xring_free_buf_ring(&ring, br, 4, 3);
+		xring_free_buf_ring(&ol.ring, br, 4, 3);
 	}
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_shutdown(sqe, fd, SHUT_RDWR);
 	sqe->user_data = 9;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
-	sqe = xring_get_sqe(&ring);
+	sqe = xring_get_sqe(&ol.ring);
 	if (direct)
 		xring_prep_close_direct(sqe, (unsigned) fd);
 	else
 		xring_prep_close(sqe, fd);
 	sqe->user_data = 10;
 	fx(sqe, direct);
-	xring_submit(&ring);
+	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
 	if (direct)
-		cr_assert_eq(xring_unregister_files(&ring), 0);
+		cr_assert_eq(xring_unregister_files(&ol.ring), 0);
 }
 
 static int cmp_rec_ud(const void *a, const void *b)
@@ -795,7 +711,7 @@ static void udp_differential(bool direct)
 {
 	struct rec off[32], ker[32];
 	int noff = 0, nker = 0;
-	struct sockaddr_in lo = sin_of("127.0.0.1", 0), to = sin_of(PEER_IP, 7000);
+	struct sockaddr_in lo = ol_sin("127.0.0.1", 0), to = ol_sin(OL_PEER_IP, 7000);
 	socklen_t len = sizeof(lo);
 	struct dpeer kp = {.kernel = true}, op = {.kernel = false};
 

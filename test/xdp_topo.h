@@ -1,5 +1,5 @@
 /*
- * The AF_XDP tests' topology, built with the shared test hosts (support/netns.h): namespaces A
+ * The AF_XDP tests' topology, built with the shared test hosts (tools/netns/netns.h): namespaces A
  * and B joined by a veth pair (NETNS_PAIR_IF in both, nqueues queues each way), A holding
  * 198.18.0.1/24, B 198.18.0.2/24; B's kernel sends whole frames with full checksums (ethtool -K
  * tx off tso off gso off) unless topo_peer_offloads is set. The test body runs in a forked child

@@ -1,6 +1,9 @@
 /*
- * Test hosts: network namespaces joined by veth pairs, for tests that need real links (netlink,
- * AF_XDP, interop with the kernel's stack). Everything is done by running iproute2's `ip`
+ * Test hosts: network namespaces joined by veth pairs, for tests and benchmarks that need real
+ * links (netlink, AF_XDP, interop with the kernel's stack). The library (xring_netns_core, in
+ * tools/CMakeLists.txt) does not depend on Criterion; the tests link xring_netns, which adds the
+ * Criterion report hook that sweeps leftovers after a run (test/support/netns_hook.c). Only
+ * NETNS_REQUIRE() below is for Criterion test bodies. Everything is done by running iproute2's `ip`
  * (fork/exec), the same commands a person would type, so a failing setup can be replayed by hand.
  *
  * Addresses: only 198.18.0.0/15 (plus loopback). Every command line given to netns_ip(),
@@ -11,7 +14,7 @@
  * netns_cleanup() (call it in the test's .fini), by an atexit handler of the creating process,
  * and, for processes that crashed, by netns_sweep(), which deletes namespaces of our prefix
  * whose owner process is gone; it runs before the first namespace of a process is created and
- * again after the last test of a Criterion run (a report hook in netns.c). Namespaces of live
+ * again after the last test of a Criterion run (a report hook in netns_hook.c). Namespaces of live
  * processes, such as concurrently running test programs, are never touched. Deleting a namespace
  * destroys the veth ends inside it, and with them their peers.
  *

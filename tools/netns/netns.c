@@ -1,5 +1,6 @@
 /*
- * Network-namespace test hosts through iproute2's `ip`, run with fork/exec. See netns.h.
+ * Network-namespace hosts through iproute2's `ip`, run with fork/exec. See netns.h. No test
+ * framework here: the tests and the benchmarks both link it.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,9 +20,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <criterion/criterion.h>
-#include <criterion/hooks.h>
 
 #include "netns.h"
 
@@ -594,11 +592,4 @@ int netns_json_get(const char *s, const char *key, char *out, size_t outlen)
 	memcpy(out, p, len);
 	out[len] = '\0';
 	return 0;
-}
-
-/* Runs in Criterion's runner after every test process has ended, crashed ones included. */
-ReportHook(POST_ALL)(struct criterion_global_stats *stats)
-{
-	(void) stats;
-	netns_sweep();
 }
