@@ -9,8 +9,12 @@
  * segment, bit 2 makes its sequence number relative to what we expect next and bit 3 its
  * acknowledgement relative to what we sent, so mutations reach past the window checks; the
  * bytes are a TCP header (ports forced to the connection's, checksum repaired) and payload.
- * Oracle: no sanitizer report, the TCB invariants below after every step, and every segment
- * the stack sends parses back with a valid checksum.
+ * Control bit 4 of a segment offers its frame to be kept (tcp_hold.c), as the netport does: a
+ * kept frame stays in one of TCP_HELD_MAX buffers until the stack gives it back, and a buffer
+ * given back is poisoned for ASan, so a read of a frame after its release is a report. A poll
+ * first takes every kept frame back (tcp_hold_trim), as the netport does before it polls.
+ * Oracle: no sanitizer report, the TCB invariants below after every step, every segment the
+ * stack sends parses back with a valid checksum, and no frame is still kept after a full trim.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,6 +27,16 @@
 #include "stack/wire/arp.h"
 #include "stack/wire/bytes.h"
 #include "stack/wire/csum.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(a, n)   ((void) (a), (void) (n))
+#define ASAN_UNPOISON_MEMORY_REGION(a, n) ((void) (a), (void) (n))
+#endif
 
 #define check(cond)                                                                                \
 	do {                                                                                       \
@@ -48,6 +62,16 @@ static struct tcb *lis, *conn;
 static uint32_t peer_nxt; /* the peer's next sequence number */
 static uint32_t our_iss;
 static bool opts_on;
+static uint8_t held_buf[TCP_HELD_MAX][1600]; /* frames the stack may keep */
+static uint32_t held_mask;
+
+static void unhold(void *ctx, uint32_t id)
+{
+	(void) ctx;
+	check(id < TCP_HELD_MAX && (held_mask & (1u << id)));
+	held_mask &= ~(1u << id);
+	ASAN_POISON_MEMORY_REGION(held_buf[id], sizeof(held_buf[id]));
+}
 
 static void feed(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win, const void *data,
 		 size_t len)
@@ -143,6 +167,8 @@ static void start(unsigned state)
 	txq_init(&q, 256, 1600);
 	iface_init(&ifc, &ic, txq_dev(&q), &h);
 	tcp_init(&st, &c, &ifc);
+	tcp_set_unhold(&st, unhold, NULL);
+	held_mask = 0;
 	now = 10 * IFACE_NS_PER_S;
 	eth_emit(f, 14, eth_broadcast, peer_mac, ETH_P_ARP);
 	arp_emit(f + 14, ARP_LEN, ARP_OP_REQUEST, peer_mac, PEER_IP, NULL, OUR_IP);
@@ -229,6 +255,21 @@ static void segment(uint8_t ctl, const uint8_t *d, size_t len)
 				    n)));
 	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
 	ip4_emit(f + 14, 20, &ih, n);
+	if ((ctl & 16) && held_mask != (1u << TCP_HELD_MAX) - 1) {
+		/* Offered to be kept: the frame lives in a buffer of its own until given back. */
+		uint32_t id = (uint32_t) __builtin_ctz(~held_mask);
+
+		ASAN_UNPOISON_MEMORY_REGION(held_buf[id], sizeof(held_buf[id]));
+		memcpy(held_buf[id], f, 34 + n);
+		tcp_hold_offer(&st, id);
+		iface_input(&ifc, now, held_buf[id], 34 + n, 0);
+		if (tcp_hold_taken(&st))
+			held_mask |= 1u << id;
+		else
+			ASAN_POISON_MEMORY_REGION(held_buf[id], sizeof(held_buf[id]));
+		tcp_hold_offer(&st, TCP_NO_FRAME);
+		return;
+	}
 	iface_input(&ifc, now, f, 34 + n, 0);
 }
 
@@ -307,6 +348,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			tcp_poll(&st, now);
 			break;
 		case 3:
+			/* As the netport before it polls: every kept frame goes back. */
+			tcp_hold_trim(&st, UINT64_MAX);
+			check(held_mask == 0);
 			tcp_poll(&st, now);
 			break;
 		}
@@ -316,6 +360,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (conn)
 		tcp_abort(conn, now);
 	drain();
+	tcp_hold_trim(&st, UINT64_MAX);
+	check(held_mask == 0);
 	stop();
 	return 0;
 }
