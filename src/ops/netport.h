@@ -57,14 +57,12 @@ struct netport {
  * netport_steer.c: steering rules shared by the sockets that need them, counted.
  * netport_steer_get(): takes a reference on rule, asking the port for it on the first one
  * (-EOPNOTSUPP: the port does not filter, nothing is held). netport_steer_put() lets go.
- * netport_steer_close(): closes t (tcp_close) for a socket that holds rule; the reference
- * stays with the connection while it finishes alone (its FIN exchange must still reach this
- * ring) and goes when it is over.
+ * A steered TCP socket closes its connection with tcp_close_watch(): its reference stays with
+ * the connection while it finishes alone (its FIN exchange must still reach this ring) and goes
+ * when it is over (the stack's orphan hook, set by netport_steer_init()).
  */
 int netport_steer_get(struct netport *np, const struct port_rule *rule);
 void netport_steer_put(struct netport *np, const struct port_rule *rule);
-void netport_steer_close(struct netport *np, struct tcb *t, const struct port_rule *rule,
-			 uint64_t now);
 void netport_steer_init(struct netport *np);
 /* The rules held now (for tests and statistics). */
 unsigned netport_steer_count(const struct netport *np);

@@ -84,8 +84,9 @@ void netport_steer_put(struct netport *np, const struct port_rule *rule)
 		}
 }
 
-/* The stack's orphan hook: a closed socket's connection, finishing alone, is over (its FIN
- * exchange ended in TIME_WAIT, or it ended otherwise); the socket's reference goes. */
+/* The stack's orphan hook: a steered socket's connection, closed with tcp_close_watch() and
+ * finishing alone, is over (its FIN exchange ended in TIME_WAIT, or it ended otherwise); the
+ * socket's reference on its rule goes. */
 static void orphan_end(void *arg, struct tcb *t)
 {
 	struct port_rule r = {.kind = PORT_RULE_TCP};
@@ -99,13 +100,6 @@ static void orphan_end(void *arg, struct tcb *t)
 void netport_steer_init(struct netport *np)
 {
 	tcp_set_orphan_hook(&np->tcp, orphan_end, np);
-}
-
-void netport_steer_close(struct netport *np, struct tcb *t, const struct port_rule *rule,
-			 uint64_t now)
-{
-	if (!tcp_close_watch(t, now))
-		netport_steer_put(np, rule);
 }
 
 unsigned netport_steer_count(const struct netport *np)

@@ -153,14 +153,15 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 		/* The connection closes gracefully on its own; nothing may call back into xs. Its
 		 * steering rule stays until the FIN exchange is over: those frames are ours. */
 		tcp_set_cb(xs->tcb, NULL, NULL);
-		if (xs->steered)
-			netport_steer_close(xs->np, xs->tcb, &(struct port_rule){XSOCK_RULE(xs)},
-					    clock_mono_ns());
-		else
+		if (xs->steered && !xs->listening) {
+			tcp_close_watch(xs->tcb, clock_mono_ns());
+			xs->steered = false; /* the connection holds the reference now */
+		} else {
 			tcp_close(xs->tcb, clock_mono_ns());
-	} else if (xs->steered) {
-		netport_steer_put(xs->np, &(struct port_rule){XSOCK_RULE(xs)});
+		}
 	}
+	if (xs->steered) /* a listener (nothing to finish) or a socket with no connection */
+		netport_steer_put(xs->np, &(struct port_rule){XSOCK_RULE(xs)});
 	xsock_zc_flush(xs); /* tcp_close() paid every loan back */
 	if (xs->connecting) {
 		cancel_waiter(ctx, xs->connecting, -ECANCELED);

@@ -290,19 +290,6 @@ void tcp_set_orphan_hook(struct tcp_stack *st, tcp_orphan_fn fn, void *arg)
 	st->orphan_arg = arg;
 }
 
-int tcp_close_watch(struct tcb *t, uint64_t now)
-{
-	/* The cases tcp_close() ends at once, and TIME_WAIT, whose FIN exchange is over. */
-	bool ends = t->state == TCPS_LISTEN || t->state == TCPS_CLOSED ||
-		    t->state == TCPS_SYN_SENT || t->state == TCPS_TIME_WAIT || t->err ||
-		    (t->rbuf_len && !(t->flags & TF_RD_SHUT));
-
-	if (!ends)
-		t->flags |= TF_WATCH;
-	tcp_close(t, now);
-	return !ends;
-}
-
 void tcp_free(struct tcp_stack *st, struct tcb *t)
 {
 	tcp_orphan_done(st, t);
@@ -842,6 +829,16 @@ int tcp_close(struct tcb *t, uint64_t now)
 	tcp_settle(st, t);
 	tcp_notify_run(st);
 	return 0;
+}
+
+void tcp_close_watch(struct tcb *t, uint64_t now)
+{
+	/* Every way a connection ends goes through tcp_free() or tcp_timewait(), which tell the
+	 * hook, also when tcp_close() ends it at once; one already in TIME_WAIT is over now. */
+	t->flags |= TF_WATCH;
+	if (t->state == TCPS_TIME_WAIT)
+		tcp_orphan_done(stack_of(t), t);
+	tcp_close(t, now);
 }
 
 void tcp_abort(struct tcb *t, uint64_t now)

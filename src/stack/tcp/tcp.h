@@ -240,9 +240,9 @@ int tcp_shutdown(struct tcb *t, uint64_t now, int how);
 /* Release the handle: a graceful close (FIN after queued data; a RST when received data was
  * left unread, RFC 9293 3.10.4 / RFC 2525 2.17). The stack finishes on its own. */
 int tcp_close(struct tcb *t, uint64_t now);
-/* tcp_close(), for an owner that must know when the connection, finishing alone, is over: 1
- * when it lives on (the stack's orphan hook will be called for it, once), 0 when it ended. */
-int tcp_close_watch(struct tcb *t, uint64_t now);
+/* tcp_close(), for an owner that must know when the connection, finishing alone, is over:
+ * the stack's orphan hook is called for it once, during this call when it ends at once. */
+void tcp_close_watch(struct tcb *t, uint64_t now);
 void tcp_set_orphan_hook(struct tcp_stack *st, tcp_orphan_fn fn, void *arg);
 
 /* Release the handle and reset the connection now. */
