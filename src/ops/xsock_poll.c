@@ -79,7 +79,7 @@ int xpoll_prep(const struct xring_sqe *sqe)
 }
 
 /* Ready now: a single-shot poll ends with the mask, a multishot one posts it and stays. */
-static int64_t arm(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)
+int64_t xpoll_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)
 {
 	uint32_t m = xpoll_mask(xs) & wanted(req);
 
@@ -89,11 +89,6 @@ static int64_t arm(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)
 		req_post_more(ctx, req, (int32_t) m, 0);
 	wlist_add_tail(&xs->pollq, req);
 	return OP_QUEUED;
-}
-
-int64_t xpoll_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req)
-{
-	return arm(ctx, xs, req);
 }
 
 void xpoll_wake(struct xsock *xs, uint32_t hint)
