@@ -99,6 +99,18 @@ static void syn_options(struct tcb *t, uint64_t now, const struct seg *s)
 
 static void sync_input(struct tcp_stack *st, struct tcb *t, uint64_t now, struct seg *s);
 
+/* A connection a SYN (or a SYN cookie's ACK) makes on listener lis, for raddr:rport. */
+static void passive_child(struct tcp_stack *st, struct tcb *t, const struct tcb *lis,
+			  uint32_t raddr, uint16_t rport, uint64_t now)
+{
+	t->raddr = raddr;
+	t->rport = rport;
+	t->lport = lis->lport;
+	t->parent = lis->idx;
+	t->flags = 0;
+	tcp_init_conn(st, t, now);
+}
+
 /*
  * The ACK of a cookie SYN-ACK (tcp_cookie.c): build the connection the SYN queue had no room
  * for, in SYN-RECEIVED as if it had been queued, and let the ACK complete the handshake
@@ -123,12 +135,7 @@ static bool cookie_ack(struct tcp_stack *st, struct tcb *lis, uint64_t now,
 		st->stats.syn_queue_full++;
 		return true;
 	}
-	t->raddr = ip->src;
-	t->rport = sport;
-	t->lport = lis->lport;
-	t->parent = lis->idx;
-	t->flags = 0;
-	tcp_init_conn(st, t, now);
+	passive_child(st, t, lis, ip->src, sport, now);
 	t->irs = s->seq - 1;
 	t->rcv_nxt = s->seq;
 	t->last_ack_sent = t->rcv_nxt;
@@ -199,12 +206,7 @@ static void listen_input(struct tcp_stack *st, struct tcb *lis, uint64_t now,
 		tcp_cookie_send(st, now, ip->src, sport, lis->lport, s->seq, &s->o);
 		return;
 	}
-	t->raddr = ip->src;
-	t->rport = sport;
-	t->lport = lis->lport;
-	t->parent = lis->idx;
-	t->flags = 0;
-	tcp_init_conn(st, t, now);
+	passive_child(st, t, lis, ip->src, sport, now);
 	t->irs = s->seq;
 	t->rcv_nxt = s->seq + 1;
 	t->rcv_adv = t->rcv_nxt;
