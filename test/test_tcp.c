@@ -79,11 +79,12 @@ TestSuite(tcp, .init = setup, .fini = teardown);
 
 /* ---- the peer ---- */
 
-static int seg_in_opts(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
+/* A segment from the peer's port sport (another port: another connection). */
+static int seg_in_port(uint16_t sport, uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
 		       const struct tcp_opts *o, const void *data, size_t len)
 {
 	uint8_t f[2048];
-	struct tcp_hdr h = {.sport = PEER_PORT,
+	struct tcp_hdr h = {.sport = sport,
 			    .dport = PORT,
 			    .seq = seq,
 			    .ack = ack,
@@ -97,6 +98,12 @@ static int seg_in_opts(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
 	cr_assert_gt(n, 0);
 	ip4_emit(f + 14, 20, &ih, (size_t) n);
 	return iface_input(&ifc, now, f, 34 + (size_t) n, 0);
+}
+
+static int seg_in_opts(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
+		       const struct tcp_opts *o, const void *data, size_t len)
+{
+	return seg_in_port(PEER_PORT, flags, seq, ack, win, o, data, len);
 }
 
 static int seg_in(uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win, const void *data,
@@ -257,21 +264,7 @@ Test(tcp, accepts_a_connection_after_the_three_way_handshake)
 static void seg_in_from(uint16_t sport, uint16_t flags, uint32_t seq, uint32_t ack, uint16_t win,
 			const struct tcp_opts *o)
 {
-	uint8_t f[256];
-	struct tcp_hdr h = {.sport = sport,
-			    .dport = PORT,
-			    .seq = seq,
-			    .ack = ack,
-			    .flags = flags,
-			    .window = win};
-	struct ip4_hdr ih = {.src = PEER_IP, .dst = OUR_IP, .ttl = 64, .proto = IP4_PROTO_TCP};
-	int n;
-
-	eth_emit(f, 14, our_mac, peer_mac, ETH_P_IPV4);
-	n = tcp_emit(f + 34, sizeof(f) - 34, &h, o, NULL, 0, PEER_IP, OUR_IP, 0);
-	cr_assert_gt(n, 0);
-	ip4_emit(f + 14, 20, &ih, (size_t) n);
-	iface_input(&ifc, now, f, 34 + (size_t) n, 0);
+	seg_in_port(sport, flags, seq, ack, win, o, NULL, 0);
 }
 
 /* A listener with backlog 1 whose SYN queue holds one half-open connection (from PEER_PORT). */
