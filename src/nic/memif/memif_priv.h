@@ -61,6 +61,7 @@ struct mq {
 	uint32_t *rx_shadow; /* client: per receive buffer, 1 while the server holds it */
 	uint32_t *rx_free;   /* client: free receive buffers */
 	unsigned rx_nfree;
+	unsigned rx_ftake; /* client: where rx_free's oldest entry is (a FIFO) */
 
 	/* the ring we produce */
 	struct memif_ring *tx;
@@ -74,6 +75,7 @@ struct mq {
 	uint32_t *tx_shadow; /* client: buffer placed in each slot */
 	uint32_t *tx_free;   /* client: free send buffers */
 	unsigned tx_nfree;
+	unsigned tx_ftake; /* client: where tx_free's oldest entry is (a FIFO) */
 
 	/* client: this queue's buffers, tx ones first, then rx ones */
 	uint8_t *bufs;

@@ -119,11 +119,19 @@ int mq_up(struct mq *q)
 		q->rx_shadow = q->tx_shadow + n;
 		q->tx_free = q->rx_shadow + n;
 		q->rx_free = q->tx_free + n;
+		/*
+		 * Free buffers are reused oldest first. The buffer the peer gave back last is
+		 * the one still in its CPU's cache, and writing into it costs a cross-core
+		 * invalidation for every line; one given back a ring earlier has mostly left
+		 * that cache. Taking the newest (a stack) held a 64 KiB stream's sender to
+		 * 50-58 Gbit/s, oldest first gives it 64-88 on the same machine.
+		 */
 		for (unsigned k = 0; k < n; k++) {
 			q->tx_free[k] = n - 1 - k;
 			q->rx_free[k] = 2 * n - 1 - k;
 		}
 		q->tx_nfree = q->rx_nfree = n;
+		q->tx_ftake = q->rx_ftake = 0;
 		q->up = true;
 		mq_cli_rx_release(&q->pq, NULL, 0); /* give the server every receive buffer */
 	}
@@ -224,13 +232,15 @@ void mq_cli_rx_release(struct port_queue *pq, const struct port_frame *f, unsign
 		if (f[i].buf >> 16 != q->gen || idx < q->tx_size || idx >= nb ||
 		    q->rx_nfree >= q->rx_size)
 			continue; /* from an earlier connection */
-		q->rx_free[q->rx_nfree++] = idx;
+		q->rx_free[(q->rx_ftake + q->rx_nfree++) & q->tx_mask] = idx;
 	}
 	/* Refill: every slot the server does not hold gets a fresh buffer. */
 	head = q->rx_rel;
 	while (q->rx_nfree && (uint16_t) (head - q->rx_last) < q->rx_size) {
 		uint16_t slot = head & q->rx_mask;
-		uint32_t idx = q->rx_free[--q->rx_nfree];
+		uint32_t idx = q->rx_free[q->rx_ftake++ & q->tx_mask];
+
+		q->rx_nfree--;
 
 		q->rx_shadow[idx - q->tx_size] = 1; /* the server has it */
 		desc_write(&q->rx->desc[slot], 0, 0, q->p->buf_size, cli_buf_off(q, idx));
@@ -256,7 +266,7 @@ int mq_cli_tx_reap(struct port_queue *pq, uint64_t *cookies, unsigned max)
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t slot = (uint16_t) (q->tx_reaped + i) & q->tx_mask;
 
-		q->tx_free[q->tx_nfree++] = q->tx_shadow[slot];
+		q->tx_free[(q->tx_ftake + q->tx_nfree++) & q->tx_mask] = q->tx_shadow[slot];
 	}
 	q->tx_reaped = tail;
 	return 0; /* no external buffers on memif */
@@ -277,7 +287,9 @@ int mq_cli_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 	if (n > q->tx_nfree)
 		n = q->tx_nfree;
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t idx = q->tx_free[--q->tx_nfree];
+		uint32_t idx = q->tx_free[q->tx_ftake++ & q->tx_mask];
+
+		q->tx_nfree--;
 
 		f[i].data = q->bufs + (size_t) idx * bsz;
 		f[i].len = bsz;
