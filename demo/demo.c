@@ -15,9 +15,11 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,11 @@
  */
 #define LINK       ",mtu=65000,bufsize=65472,ring=32,csum=none"
 
-static int pp_iters = 20000, pp_warmup = 1000, pl_rounds = 5000;
+#define MAX_ROUNDS 50
+#define STR(x)     #x
+#define XSTR(x)    STR(x)
+
+static int pp_iters = 20000, pp_warmup = 1000, pl_rounds = 5000, rounds = 10;
 static double stream_secs = 2.0;
 /* The server's port: one per run, so two demos at once (a test beside a user) do not meet on
  * the kernel's placeholder for it. */
@@ -281,98 +287,6 @@ static void x_server(const char *spec)
 	xring_queue_exit(&r);
 }
 
-static void x_client(const char *spec, struct result res[3])
-{
-	static char buf[CHUNK], in[CHUNK];
-	uint64_t *rtt = calloc((size_t) pp_iters, sizeof(*rtt)), t0, total = 0, echoed = 0;
-	struct xring r;
-	int fd;
-
-	x_ring(&r, spec);
-	if (only < 0 || only == 0) {
-		printf("  memif link up; 64-byte ping-pong ...\n");
-		fflush(stdout);
-		fd = x_socket_connect(&r);
-		cur = &conns[0];
-		cur->fd = fd;
-		for (int i = -pp_warmup; i < pp_iters; i++) {
-			uint64_t t = now_ns();
-
-			x_send(&r, fd, buf, MSG);
-			x_recv(&r, fd, in, MSG, MSG_WAITALL);
-			if (x_wait(&r, 2) != MSG)
-				die("ping-pong", EIO);
-			if (i >= 0)
-				rtt[i] = now_ns() - t;
-		}
-		rtt_stats(rtt, pp_iters, &res[0]);
-		x_done(&r, fd);
-	}
-
-	if (only < 0 || only == 1) {
-		printf("  stream of 64 KiB sends for %.1f s ...\n", stream_secs);
-		fflush(stdout);
-		fd = x_socket_connect(&r);
-		cur = &conns[1];
-		cur->fd = fd;
-		t0 = now_ns();
-		while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
-			x_send(&r, fd, buf, CHUNK);
-			if (x_wait(&r, 1) != CHUNK)
-				die("stream", EIO);
-			total += CHUNK;
-		}
-		xring_prep_shutdown(xring_get_sqe(&r), fd, SHUT_WR);
-		x_wait(&r, 1);
-		x_recv(&r, fd, &echoed, sizeof(echoed), MSG_WAITALL);
-		x_wait(&r, 1);
-		res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
-		if (echoed != total)
-			die("stream: bytes lost", EIO);
-		if (!hold)
-			x_close(&r, fd);
-	}
-
-	if (only < 0 || only == 2) {
-		printf("  pipelined 64-byte messages, %d in flight ...\n", PIPE_DEPTH);
-		fflush(stdout);
-		fd = x_socket_connect(&r);
-		cur = &conns[2];
-		cur->fd = fd;
-		t0 = now_ns();
-		for (int i = 0; i < pl_rounds; i++) {
-			for (int k = 0; k < PIPE_DEPTH; k++)
-				x_send(&r, fd, buf + k * MSG, MSG);
-			x_recv(&r, fd, in, PIPE_DEPTH * MSG, MSG_WAITALL);
-			x_wait(&r, PIPE_DEPTH + 1);
-		}
-		res[2].msgs = (double) pl_rounds * PIPE_DEPTH * 1e9 / (double) (now_ns() - t0);
-		x_done(&r, fd);
-	}
-	cur = NULL;
-	for (int i = 0; i < 3; i++)
-		if (conns[i].fd > 0)
-			printf("  connection %d fd %d: sent %llu bytes in %llu packets, received %llu "
-			       "bytes in %llu packets\n",
-			       i + 1, conns[i].fd, (unsigned long long) conns[i].tx_bytes,
-			       (unsigned long long) conns[i].tx_packets,
-			       (unsigned long long) conns[i].rx_bytes,
-			       (unsigned long long) conns[i].rx_packets);
-	if (hold) {
-		char line[16];
-
-		printf("  holding the connections open: pid %d; press Enter to go on\n",
-		       (int) getpid());
-		fflush(stdout);
-		(void) !fgets(line, sizeof(line), stdin);
-		for (int i = 0; i < 3; i++)
-			if (conns[i].fd > 0)
-				x_close(&r, conns[i].fd);
-	}
-	xring_queue_exit(&r);
-	free(rtt);
-}
-
 /* The kernel's TCP over loopback: io_uring (liburing) on both ends, or busy-polling sockets. */
 
 struct kpeer {
@@ -387,6 +301,7 @@ static int k_recv(struct io_uring *ring, int fd, void *buf, size_t len, int flag
 
 	if (mode == 1) {
 		size_t got = 0;
+		unsigned idle = 0;
 
 		do {
 			ssize_t n = recv(fd, (char *) buf + got, len - got, MSG_DONTWAIT);
@@ -395,8 +310,19 @@ static int k_recv(struct io_uring *ring, int fd, void *buf, size_t len, int flag
 				return (int) got;
 			if (n > 0) {
 				got += (size_t) n;
+				idle = 0;
 				if (!(flags & MSG_WAITALL))
 					break;
+			} else if (n < 0 && errno != EAGAIN) {
+				return -errno;
+			} else if (++idle == 20000) {
+				/* Some milliseconds without data: the other contestants' turn.
+				 * Sleep until data comes, as xring's rings do after their spin
+				 * budget, so that an idle peer never takes their CPU. */
+				struct pollfd p = {.fd = fd, .events = POLLIN};
+
+				poll(&p, 1, -1);
+				idle = 0;
 			}
 		} while (got < len);
 		return (int) got;
@@ -436,8 +362,8 @@ static size_t k_send(struct io_uring *ring, int fd, const void *buf, size_t len,
 
 static void *k_server(void *arg)
 {
-	static char buf[CHUNK];
 	struct kpeer *p = arg;
+	char *buf = malloc(CHUNK); /* one per server thread: both kernel servers run at once */
 	struct io_uring ring;
 
 	pin_to(1);
@@ -462,6 +388,7 @@ static void *k_server(void *arg)
 		close(fd);
 	}
 	io_uring_queue_exit(&ring);
+	free(buf);
 	return NULL;
 }
 
@@ -475,99 +402,411 @@ static int k_connect(const struct sockaddr_in *sa)
 	return fd;
 }
 
-static void k_client(int mode, struct result res[3])
+/*
+ * The comparison. Machines like the VMs this runs on drift between states in which a cache line
+ * takes three or four times longer to travel between the two CPUs, for seconds to minutes; a
+ * figure measured in one such state and compared with one measured in another says little. So
+ * every workload runs in rounds, and each round gives xring, kernel io_uring and kernel
+ * busy-polling sockets a slice each, in turn, on connections kept open for the whole workload;
+ * a round's figures are compared with each other, and the core-to-core round trip of a cache
+ * line measured before the round shows the state the round ran in.
+ */
+enum {
+	XR,
+	KU,
+	KB,
+	NCONT
+};
+
+struct client {
+	struct xring xr;
+	struct io_uring kr;
+	struct kpeer kp[2]; /* index: mode, 0 io_uring, 1 busy-poll */
+	struct sockaddr_in ka[2];
+	pthread_t th[2];
+	int fd[NCONT];
+	int ncont; /* XR alone with --no-kernel */
+};
+
+static char cbuf[CHUNK], cin[CHUNK];
+
+/* The cache line's trip from the client's CPU to the server's and back, in ns; 0 when the two
+ * sides do not have CPUs of their own. */
+static _Alignas(128) _Atomic uint64_t c2c_ping;
+static _Alignas(128) _Atomic uint64_t c2c_pong;
+#define C2C_TRIPS 60000 /* the first tenth untimed: the peer's thread gets going */
+#define C2C_STOP  UINT64_MAX
+
+static void *c2c_peer(void *arg)
 {
-	static char buf[CHUNK], in[CHUNK];
-	struct sockaddr_in sa = sin_of("127.0.0.1", 0);
-	socklen_t len = sizeof(sa);
-	uint64_t *rtt = calloc((size_t) pp_iters, sizeof(*rtt)), t0, total = 0, echoed = 0;
-	struct kpeer p = {socket(AF_INET, SOCK_STREAM, 0), mode};
-	struct io_uring ring;
+	(void) arg;
+	pin_to(1);
+	for (uint64_t i = 1; i <= C2C_TRIPS; i++) {
+		uint64_t v;
+
+		while ((v = atomic_load_explicit(&c2c_ping, memory_order_acquire)) != i)
+			if (v == C2C_STOP)
+				return NULL;
+		atomic_store_explicit(&c2c_pong, i, memory_order_release);
+	}
+	return NULL;
+}
+
+static double c2c_ns(void)
+{
+	uint64_t t0, spins = 0;
 	pthread_t th;
-	int fd;
 
-	bind(p.lfd, (struct sockaddr *) &sa, sizeof(sa));
-	listen(p.lfd, 8);
-	getsockname(p.lfd, (struct sockaddr *) &sa, &len);
-	pthread_create(&th, NULL, k_server, &p);
-	io_uring_queue_init(64, &ring, 0);
-
-	if (only < 0 || only == 0) {
-		fd = k_connect(&sa);
-		for (int i = -pp_warmup; i < pp_iters; i++) {
-			uint64_t t = now_ns();
-
-			if (mode == 1) {
-				k_send(&ring, fd, buf, MSG, 1);
-				k_recv(&ring, fd, in, MSG, MSG_WAITALL, 1);
-			} else {
-				struct io_uring_cqe *cqe;
-
-				io_uring_prep_send(io_uring_get_sqe(&ring), fd, buf, MSG, 0);
-				io_uring_prep_recv(io_uring_get_sqe(&ring), fd, in, MSG,
-						   MSG_WAITALL);
-				io_uring_submit_and_wait(&ring, 2);
-				for (int k = 0; k < 2; k++) {
-					io_uring_wait_cqe(&ring, &cqe);
-					io_uring_cqe_seen(&ring, cqe);
-				}
+	if (!pin || pin_cpus[0] < 0)
+		return 0;
+	atomic_store(&c2c_ping, 0);
+	atomic_store(&c2c_pong, 0);
+	if (pthread_create(&th, NULL, c2c_peer, NULL))
+		return 0;
+	t0 = now_ns();
+	for (uint64_t i = 1; i <= C2C_TRIPS; i++) {
+		if (i == C2C_TRIPS / 10)
+			t0 = now_ns();
+		atomic_store_explicit(&c2c_ping, i, memory_order_release);
+		while (atomic_load_explicit(&c2c_pong, memory_order_acquire) != i)
+			if (++spins > 500000000u) { /* the peer is not running: give up */
+				atomic_store(&c2c_ping, C2C_STOP);
+				pthread_join(th, NULL);
+				return 0;
 			}
-			if (i >= 0)
-				rtt[i] = now_ns() - t;
-		}
-		rtt_stats(rtt, pp_iters, &res[0]);
-		close(fd);
 	}
-
-	if (only < 0 || only == 1) {
-		fd = k_connect(&sa);
-		t0 = now_ns();
-		while (now_ns() - t0 < (uint64_t) (stream_secs * 1e9)) {
-			total += k_send(&ring, fd, buf, CHUNK, mode);
-		}
-		shutdown(fd, SHUT_WR);
-		k_recv(&ring, fd, &echoed, sizeof(echoed), MSG_WAITALL, 0);
-		res[1].gbps = (double) echoed * 8 / ((double) (now_ns() - t0));
-		if (echoed != total)
-			die("kernel stream: bytes lost", EIO);
-		close(fd);
-	}
-
-	if (only < 0 || only == 2) {
-		fd = k_connect(&sa);
-		t0 = now_ns();
-		for (int i = 0; i < pl_rounds; i++) {
-			if (mode == 1) {
-				for (int k = 0; k < PIPE_DEPTH; k++)
-					k_send(&ring, fd, buf + k * MSG, MSG, 1);
-				k_recv(&ring, fd, in, PIPE_DEPTH * MSG, MSG_WAITALL, 1);
-			} else {
-				struct io_uring_cqe *cqe;
-
-				for (int k = 0; k < PIPE_DEPTH; k++)
-					io_uring_prep_send(io_uring_get_sqe(&ring), fd,
-							   buf + k * MSG, MSG, 0);
-				io_uring_prep_recv(io_uring_get_sqe(&ring), fd, in,
-						   PIPE_DEPTH * MSG, MSG_WAITALL);
-				io_uring_submit_and_wait(&ring, PIPE_DEPTH + 1);
-				for (int k = 0; k < PIPE_DEPTH + 1; k++) {
-					io_uring_wait_cqe(&ring, &cqe);
-					io_uring_cqe_seen(&ring, cqe);
-				}
-			}
-		}
-		res[2].msgs = (double) pl_rounds * PIPE_DEPTH * 1e9 / (double) (now_ns() - t0);
-		close(fd);
-	}
+	t0 = now_ns() - t0;
 	pthread_join(th, NULL);
-	io_uring_queue_exit(&ring);
-	close(p.lfd);
-	free(rtt);
+	return (double) t0 / (C2C_TRIPS - C2C_TRIPS / 10 + 1);
+}
+
+/* One 64-byte round trip on contestant who's connection. */
+static void pp_one(struct client *c, int who)
+{
+	int fd = c->fd[who];
+
+	if (who == XR) {
+		x_send(&c->xr, fd, cbuf, MSG);
+		x_recv(&c->xr, fd, cin, MSG, MSG_WAITALL);
+		if (x_wait(&c->xr, 2) != MSG)
+			die("ping-pong", EIO);
+	} else if (who == KB) {
+		k_send(&c->kr, fd, cbuf, MSG, 1);
+		if (k_recv(&c->kr, fd, cin, MSG, MSG_WAITALL, 1) != MSG)
+			die("kernel ping-pong", EIO);
+	} else {
+		struct io_uring_cqe *cqe;
+
+		io_uring_prep_send(io_uring_get_sqe(&c->kr), fd, cbuf, MSG, 0);
+		io_uring_prep_recv(io_uring_get_sqe(&c->kr), fd, cin, MSG, MSG_WAITALL);
+		io_uring_submit_and_wait(&c->kr, 2);
+		for (int k = 0; k < 2; k++) {
+			io_uring_wait_cqe(&c->kr, &cqe);
+			if (cqe->res < 0)
+				die("kernel ping-pong", cqe->res);
+			io_uring_cqe_seen(&c->kr, cqe);
+		}
+	}
+}
+
+/* 64 KiB sends for secs; returns the bytes the sends took. */
+static uint64_t st_slice(struct client *c, int who, double secs)
+{
+	uint64_t t0 = now_ns(), bytes = 0;
+
+	while (now_ns() - t0 < (uint64_t) (secs * 1e9)) {
+		if (who == XR) {
+			x_send(&c->xr, c->fd[XR], cbuf, CHUNK);
+			if (x_wait(&c->xr, 1) != CHUNK)
+				die("stream", EIO);
+			bytes += CHUNK;
+		} else {
+			bytes += k_send(&c->kr, c->fd[who], cbuf, CHUNK, who == KB);
+		}
+	}
+	return bytes;
+}
+
+/* One pipelined round: PIPE_DEPTH messages out, all of them back. */
+static void pl_one(struct client *c, int who)
+{
+	int fd = c->fd[who];
+
+	if (who == XR) {
+		for (int k = 0; k < PIPE_DEPTH; k++)
+			x_send(&c->xr, fd, cbuf + k * MSG, MSG);
+		x_recv(&c->xr, fd, cin, PIPE_DEPTH * MSG, MSG_WAITALL);
+		x_wait(&c->xr, PIPE_DEPTH + 1);
+	} else if (who == KB) {
+		for (int k = 0; k < PIPE_DEPTH; k++)
+			k_send(&c->kr, fd, cbuf + k * MSG, MSG, 1);
+		if (k_recv(&c->kr, fd, cin, PIPE_DEPTH * MSG, MSG_WAITALL, 1) != PIPE_DEPTH * MSG)
+			die("kernel pipelined", EIO);
+	} else {
+		struct io_uring_cqe *cqe;
+
+		for (int k = 0; k < PIPE_DEPTH; k++)
+			io_uring_prep_send(io_uring_get_sqe(&c->kr), fd, cbuf + k * MSG, MSG, 0);
+		io_uring_prep_recv(io_uring_get_sqe(&c->kr), fd, cin, PIPE_DEPTH * MSG,
+				   MSG_WAITALL);
+		io_uring_submit_and_wait(&c->kr, PIPE_DEPTH + 1);
+		for (int k = 0; k < PIPE_DEPTH + 1; k++) {
+			io_uring_wait_cqe(&c->kr, &cqe);
+			io_uring_cqe_seen(&c->kr, cqe);
+		}
+	}
+}
+
+/* What each contestant measured in each round of one workload. */
+struct rounds {
+	double v[MAX_ROUNDS][NCONT]; /* p50 us, Gbit/s or msgs/s */
+	double c2c[MAX_ROUNDS];
+	uint64_t *rtt[NCONT];              /* ping-pong: every round's samples, for the totals */
+	uint64_t amount[NCONT], ns[NCONT]; /* stream bytes / pipelined messages, and time */
+};
+
+static const char *const wl_name[3] = {"64-byte ping-pong, RTT p50 us",
+				       "stream of 64 KiB sends, Gbit/s",
+				       "pipelined 64-byte messages, 32 in flight, msgs/s"};
+
+/* Runs workload wl's rounds, contestants in turn (each round starts with the next one). */
+static void run_rounds(struct client *c, int wl, struct rounds *rs)
+{
+	int per_pp = pp_iters / rounds, per_pl = pl_rounds / rounds;
+	double per_st = stream_secs / rounds;
+
+	printf("  %s; %d rounds of %s:\n", wl_name[wl], rounds,
+	       c->ncont > 1 ? "xring / kernel io_uring / kernel busy-poll" : "xring");
+	fflush(stdout);
+	for (int r = 0; r < rounds; r++) {
+		usleep(20000); /* the last slice's peers go to sleep */
+		rs->c2c[r] = c2c_ns();
+		for (int j = 0; j < c->ncont; j++) {
+			int who = (r + j) % c->ncont;
+			uint64_t t0;
+
+			usleep(20000); /* the previous contestant's peer settles, then sleeps */
+			if (wl == 0) {
+				uint64_t *s = rs->rtt[who] + (size_t) r * (size_t) per_pp;
+
+				for (int i = 0; i < pp_warmup / rounds; i++)
+					pp_one(c, who);
+				for (int i = 0; i < per_pp; i++) {
+					t0 = now_ns();
+					pp_one(c, who);
+					s[i] = now_ns() - t0;
+				}
+				{
+					uint64_t *tmp = malloc((size_t) per_pp * sizeof(*tmp));
+
+					memcpy(tmp, s, (size_t) per_pp * sizeof(*tmp));
+					qsort(tmp, (size_t) per_pp, sizeof(*tmp), cmp_u64);
+					rs->v[r][who] = (double) tmp[per_pp / 2] / 1e3;
+					free(tmp);
+				}
+			} else if (wl == 1) {
+				uint64_t b;
+
+				t0 = now_ns();
+				b = st_slice(c, who, per_st);
+				t0 = now_ns() - t0;
+				rs->amount[who] += b;
+				rs->ns[who] += t0;
+				rs->v[r][who] = (double) b * 8 / (double) t0;
+			} else {
+				t0 = now_ns();
+				for (int i = 0; i < per_pl; i++)
+					pl_one(c, who);
+				t0 = now_ns() - t0;
+				rs->amount[who] += (uint64_t) per_pl * PIPE_DEPTH;
+				rs->ns[who] += t0;
+				rs->v[r][who] = (double) per_pl * PIPE_DEPTH * 1e9 / (double) t0;
+			}
+		}
+		printf("    round %2d:", r + 1);
+		for (int j = 0; j < c->ncont; j++)
+			printf(wl == 2 ? " %10.0f" : " %8.2f", rs->v[r][j]);
+		if (rs->c2c[r] > 0)
+			printf("   (cache line between the CPUs and back: %.0f ns)", rs->c2c[r]);
+		printf("\n");
+		fflush(stdout);
+	}
+}
+
+/* The end of a workload's connections: the stream's are checked for lost bytes. */
+static void end_workload(struct client *c, int wl, const uint64_t sent[NCONT])
+{
+	for (int who = 0; who < c->ncont; who++) {
+		uint64_t echoed = 0;
+
+		if (who == XR) {
+			if (wl == 1) {
+				xring_prep_shutdown(xring_get_sqe(&c->xr), c->fd[XR], SHUT_WR);
+				x_wait(&c->xr, 1);
+				x_recv(&c->xr, c->fd[XR], &echoed, sizeof(echoed), MSG_WAITALL);
+				x_wait(&c->xr, 1);
+				if (!hold)
+					x_close(&c->xr, c->fd[XR]);
+			} else {
+				x_done(&c->xr, c->fd[XR]);
+			}
+		} else {
+			if (wl == 1) {
+				shutdown(c->fd[who], SHUT_WR);
+				k_recv(&c->kr, c->fd[who], &echoed, sizeof(echoed), MSG_WAITALL, 0);
+			}
+			close(c->fd[who]);
+		}
+		if (wl == 1 && echoed != sent[who])
+			die(who == XR ? "stream: bytes lost" : "kernel stream: bytes lost", EIO);
+	}
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The rounds' ratios of contestant a's figure to b's (b's to a's where lower is better): the
+ * lowest, the median and the highest. */
+static void ratios(const struct rounds *rs, int a, int b, bool lower_better, double q[3])
+{
+	double v[MAX_ROUNDS];
+
+	for (int r = 0; r < rounds; r++)
+		v[r] = lower_better ? rs->v[r][b] / rs->v[r][a] : rs->v[r][a] / rs->v[r][b];
+	qsort(v, (size_t) rounds, sizeof(v[0]), cmp_dbl);
+	q[0] = v[0];
+	q[1] = rounds % 2 ? v[rounds / 2] : (v[rounds / 2 - 1] + v[rounds / 2]) / 2;
+	q[2] = v[rounds - 1];
+}
+
+static void client(const char *spec, bool no_kernel)
+{
+	static struct rounds rs[3];
+	struct client c = {.ncont = no_kernel ? 1 : NCONT};
+	struct result res[NCONT][3] = {0};
+
+	x_ring(&c.xr, spec);
+	if (!no_kernel) {
+		for (int m = 0; m < 2; m++) {
+			socklen_t len = sizeof(c.ka[m]);
+
+			c.ka[m] = sin_of("127.0.0.1", 0);
+			c.kp[m] = (struct kpeer){socket(AF_INET, SOCK_STREAM, 0), m};
+			if (bind(c.kp[m].lfd, (struct sockaddr *) &c.ka[m], sizeof(c.ka[m])) ||
+			    listen(c.kp[m].lfd, 8) ||
+			    getsockname(c.kp[m].lfd, (struct sockaddr *) &c.ka[m], &len))
+				die("kernel listener", errno);
+			pthread_create(&c.th[m], NULL, k_server, &c.kp[m]);
+		}
+		if (io_uring_queue_init(64, &c.kr, 0))
+			die("io_uring_queue_init", ENOMEM);
+	}
+	for (int who = 0; who < NCONT; who++)
+		rs[0].rtt[who] = calloc((size_t) pp_iters, sizeof(uint64_t));
+
+	for (int wl = 0; wl < 3; wl++) {
+		uint64_t sent[NCONT];
+
+		if (only >= 0 && wl != only)
+			continue;
+		c.fd[XR] = x_socket_connect(&c.xr);
+		conns[wl].fd = c.fd[XR];
+		for (int m = 0; m < 2 && !no_kernel; m++)
+			c.fd[KU + m] = k_connect(&c.ka[m]);
+		cur = &conns[wl];
+		run_rounds(&c, wl, &rs[wl]);
+		for (int who = 0; who < NCONT; who++)
+			sent[who] = rs[wl].amount[who];
+		end_workload(&c, wl, sent);
+		cur = NULL;
+
+		for (int who = 0; who < c.ncont; who++) {
+			if (wl == 0) {
+				int n = pp_iters / rounds * rounds;
+
+				rtt_stats(rs[0].rtt[who], n, &res[who][0]);
+			} else if (wl == 1) {
+				res[who][1].gbps =
+					(double) rs[1].amount[who] * 8 / (double) rs[1].ns[who];
+			} else {
+				res[who][2].msgs =
+					(double) rs[2].amount[who] * 1e9 / (double) rs[2].ns[who];
+			}
+		}
+	}
+
+	for (int i = 0; i < 3; i++)
+		if (conns[i].fd > 0)
+			printf("  connection %d fd %d: sent %llu bytes in %llu packets, received %llu "
+			       "bytes in %llu packets\n",
+			       i + 1, conns[i].fd, (unsigned long long) conns[i].tx_bytes,
+			       (unsigned long long) conns[i].tx_packets,
+			       (unsigned long long) conns[i].rx_bytes,
+			       (unsigned long long) conns[i].rx_packets);
+	if (hold) {
+		char line[16];
+
+		printf("  holding the connections open: pid %d; press Enter to go on\n",
+		       (int) getpid());
+		fflush(stdout);
+		(void) !fgets(line, sizeof(line), stdin);
+		for (int i = 0; i < 3; i++)
+			if (conns[i].fd > 0)
+				x_close(&c.xr, conns[i].fd);
+	}
+	xring_queue_exit(&c.xr);
+	if (!no_kernel) {
+		for (int m = 0; m < 2; m++) {
+			pthread_join(c.th[m], NULL);
+			close(c.kp[m].lfd);
+		}
+		io_uring_queue_exit(&c.kr);
+	}
+
+	printf("\n%-34s %12s %12s %12s %14s\n", "totals over the rounds", "RTT p50 us",
+	       "RTT p99 us", "Gbit/s", "64B msgs/s");
+	printf("%-34s %12.2f %12.2f %12.2f %14.0f\n", "xring, offloaded TCP over memif",
+	       res[XR][0].p50_us, res[XR][0].p99_us, res[XR][1].gbps, res[XR][2].msgs);
+	if (no_kernel)
+		return;
+	printf("%-34s %12.2f %12.2f %12.2f %14.0f\n", "kernel loopback TCP, io_uring",
+	       res[KU][0].p50_us, res[KU][0].p99_us, res[KU][1].gbps, res[KU][2].msgs);
+	printf("%-34s %12.2f %12.2f %12.2f %14.0f\n", "kernel loopback TCP, busy-poll",
+	       res[KB][0].p50_us, res[KB][0].p99_us, res[KB][1].gbps, res[KB][2].msgs);
+	printf("\nratios: RTT %.1fx lower than io_uring, %.1fx lower than busy-poll; stream %.2fx "
+	       "kernel io_uring, %.2fx busy-poll; pipelined %.1fx io_uring's messages/s\n",
+	       res[KU][0].p50_us / res[XR][0].p50_us, res[KB][0].p50_us / res[XR][0].p50_us,
+	       res[XR][1].gbps / res[KU][1].gbps, res[XR][1].gbps / res[KB][1].gbps,
+	       res[XR][2].msgs / res[KU][2].msgs);
+	if (only < 0) {
+		static const struct {
+			const char *what;
+			int wl, vs;
+			bool lower;
+		} cmp[] = {{"RTT vs io_uring", 0, KU, true},
+			   {"RTT vs busy-poll", 0, KB, true},
+			   {"stream vs io_uring", 1, KU, false},
+			   {"stream vs busy-poll", 1, KB, false},
+			   {"pipelined vs io_uring", 2, KU, false}};
+
+		printf("ratios round by round, lowest / median / highest:");
+		for (size_t i = 0; i < sizeof(cmp) / sizeof(cmp[0]); i++) {
+			double q[3];
+
+			ratios(&rs[cmp[i].wl], XR, cmp[i].vs, cmp[i].lower, q);
+			printf("%s %s %.2f / %.2f / %.2fx", i ? ";" : "", cmp[i].what, q[0], q[1],
+			       q[2]);
+		}
+		printf("\n");
+	}
 }
 
 int main(int argc, char **argv)
 {
-	struct result x[3] = {0}, ku[3] = {0}, kb[3] = {0};
 	const char *link = getenv("XRING_DEMO_LINK") ? getenv("XRING_DEMO_LINK") : LINK;
 	char spec_s[512], spec_c[512];
 	bool no_kernel = false;
@@ -578,25 +817,32 @@ int main(int argc, char **argv)
 	setenv("XRING_TCP_NODELAY", "1", 0);
 	if (argc > 1 && !strcmp(argv[1], "--quick")) { /* the first argument */
 		pp_iters = 2000;
+		pp_warmup = 200;
 		pl_rounds = 500;
 		stream_secs = 0.5;
+		rounds = 2;
 	}
 	for (int i = 1; i < argc; i++)
 		if (!strncmp(argv[i], "--only=", 7))
 			only = atoi(argv[i] + 7);
+		else if (!strncmp(argv[i], "--rounds=", 9))
+			rounds = atoi(argv[i] + 9);
 		else if (!strcmp(argv[i], "--no-kernel")) /* for profiling */
 			no_kernel = true;
 		else if (!strcmp(argv[i], "--hold")) /* for xring-stats: see the top */
 			hold = true;
 		else if (!strcmp(argv[i], "--no-pin"))
 			pin = false;
+	if (rounds < 1 || rounds > MAX_ROUNDS)
+		die("--rounds: 1 to " XSTR(MAX_ROUNDS), EINVAL);
 	pin_pick();
 	snprintf(spec_s, sizeof(spec_s), "memif:path=@xring-demo-%d,role=server,ip=" SRV_IP "/24%s",
 		 (int) getpid(), link);
 	snprintf(spec_c, sizeof(spec_c), "memif:path=@xring-demo-%d,role=client,ip=" CLI_IP "/24%s",
 		 (int) getpid(), link);
 	srv_port = (uint16_t) (20000 + getpid() % 20000);
-	printf("xring demo: offloaded TCP between two processes over a memif link\n");
+	printf("xring demo: offloaded TCP between two processes over a memif link, beside the "
+	       "kernel's TCP over loopback\n");
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
@@ -605,30 +851,8 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 	pin_to(0);
-	x_client(spec_c, x);
+	client(spec_c, no_kernel);
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
 		die("the server process failed", EIO);
-
-	if (!no_kernel) {
-		printf("kernel TCP over loopback, io_uring ...\n");
-		fflush(stdout);
-		k_client(0, ku);
-		printf("kernel TCP over loopback, busy-polling sockets ...\n");
-		fflush(stdout);
-		k_client(1, kb);
-	}
-
-	printf("\n%-34s %12s %12s %12s %14s\n", "", "RTT p50 us", "RTT p99 us", "Gbit/s",
-	       "64B msgs/s");
-	printf("%-34s %12.2f %12.2f %12.2f %14.0f\n", "xring, offloaded TCP over memif",
-	       x[0].p50_us, x[0].p99_us, x[1].gbps, x[2].msgs);
-	printf("%-34s %12.2f %12.2f %12.2f %14.0f\n", "kernel loopback TCP, io_uring", ku[0].p50_us,
-	       ku[0].p99_us, ku[1].gbps, ku[2].msgs);
-	printf("%-34s %12.2f %12.2f %12.2f %14.0f\n", "kernel loopback TCP, busy-poll",
-	       kb[0].p50_us, kb[0].p99_us, kb[1].gbps, kb[2].msgs);
-	printf("\nratios: RTT %.1fx lower than io_uring, %.1fx lower than busy-poll; "
-	       "stream %.2fx kernel; pipelined %.1fx io_uring's messages/s\n",
-	       ku[0].p50_us / x[0].p50_us, kb[0].p50_us / x[0].p50_us, x[1].gbps / ku[1].gbps,
-	       x[2].msgs / ku[2].msgs);
 	return 0;
 }
