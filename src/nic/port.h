@@ -143,6 +143,10 @@ enum {
 	 * need not be filled on send (the pseudo-header sum is enough), and received frames come
 	 * flagged verified. Never set towards a peer that checks them. */
 	PORT_CAP_L4_CSUM_NONE = 1u << 6,
+	/* Send buffers are read next by another CPU (a memif peer) or by the device's DMA, not by
+	 * the CPU that fills them: large copies into them should bypass its caches. A port whose
+	 * send path copies on the sending CPU (AF_XDP in copy mode) leaves it unset. */
+	PORT_CAP_TX_STREAM = 1u << 7,
 };
 
 static inline int port_rx_poll(struct port_queue *q, struct port_frame *f, unsigned max)

@@ -349,6 +349,7 @@ struct netport *netport_get(struct xring_ctx *ctx, struct xport *xp, int *err)
 	cfg.gateway = xp->gateway;
 	cfg.mtu = mtu_for(xp->port, c);
 	cfg.l4_csum_none = xp->port->caps & PORT_CAP_L4_CSUM_NONE;
+	cfg.tx_stream = xp->port->caps & PORT_CAP_TX_STREAM;
 	if (xp->port->caps & PORT_CAP_TSO)
 		cfg.tso_max = xp->port->tso_max;
 	cfg.ip_id = (uint16_t) clock_mono_ns();

@@ -1019,7 +1019,7 @@ int memif_port_create(const struct memif_config *cfg, struct port **out)
 	p->base.mtu = cfg->mtu ? cfg->mtu : 1500;
 	p->base.ip = cfg->ip;
 	p->base.prefix_len = cfg->prefix_len;
-	p->base.caps = PORT_CAP_CHAIN;
+	p->base.caps = PORT_CAP_CHAIN | PORT_CAP_TX_STREAM;
 	if (cfg->csum_none) {
 		p->rx_flags = PORT_F_RX_IP_CSUM_OK | PORT_F_RX_L4_CSUM_OK;
 		p->base.caps |= PORT_CAP_RX_CSUM | PORT_CAP_L4_CSUM_NONE;

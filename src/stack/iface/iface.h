@@ -40,6 +40,9 @@ struct iface_config {
 	/* The device's link needs no TCP checksum (PORT_CAP_L4_CSUM_NONE): segments carry the
 	 * pseudo-header sum only, as a checksum-offloading NIC would be handed them. */
 	bool l4_csum_none;
+	/* What is written into the device's send buffers is read next by another CPU or by the
+	 * device (PORT_CAP_TX_STREAM): large payload copies into them use copy_out(). */
+	bool tx_stream;
 
 	/* Neighbour cache; 0 picks the default in brackets. */
 	unsigned neigh_entries;     /* [64] */

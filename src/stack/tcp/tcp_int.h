@@ -286,7 +286,8 @@ void tcp_respond(struct tcp_stack *st, uint64_t now, uint32_t raddr, uint16_t rp
 uint32_t tcp_tsval(const struct tcb *t, uint64_t now);
 
 /* tcp_zc.c: len bytes of the send stream from seq, wherever they are (ring or a loan). */
-void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst);
+/* out: dst is a frame another CPU or a device reads next (iface cfg tx_stream), copy_out(). */
+void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst, bool out);
 /* snd_buf_seq moved: end the loans it covers. */
 void tcp_zc_acked(struct tcb *t);
 

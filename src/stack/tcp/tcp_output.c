@@ -125,7 +125,7 @@ int tcp_send_seg(struct tcp_stack *st, struct tcb *t, uint64_t now, uint32_t seq
 		flags &= (uint16_t) ~TCP_FIN;
 	}
 	if (len)
-		tcp_sbuf_read(t, seq, len, tx.l4 + hl);
+		tcp_sbuf_read(t, seq, len, tx.l4 + hl, st->ifc->cfg.tx_stream);
 	h = (struct tcp_hdr){
 		.sport = t->lport,
 		.dport = t->rport,

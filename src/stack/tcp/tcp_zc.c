@@ -12,15 +12,25 @@
 #include <string.h>
 
 #include "stack/tcp/tcp.h"
+#include "util/copy.h"
+
+/* Copies n bytes into a frame: see copy_out() for out. */
+static void copy(uint8_t *dst, const uint8_t *src, size_t n, bool out)
+{
+	if (out)
+		copy_out(dst, src, n);
+	else
+		memcpy(dst, src, n);
+}
 
 /* Copies len bytes of the ring from stream position pos (relative to sbuf_head). */
-static void ring_get(const struct tcb *t, uint32_t pos, uint32_t len, uint8_t *dst)
+static void ring_get(const struct tcb *t, uint32_t pos, uint32_t len, uint8_t *dst, bool out)
 {
 	uint32_t off = (t->sbuf_head + pos) % t->sbuf_size;
 	uint32_t first = t->sbuf_size - off < len ? t->sbuf_size - off : len;
 
-	memcpy(dst, t->sbuf + off, first);
-	memcpy(dst + first, t->sbuf, len - first);
+	copy(dst, t->sbuf + off, first, out);
+	copy(dst + first, t->sbuf, len - first, out);
 }
 
 static void ring_set(struct tcb *t, uint32_t pos, uint32_t len, const uint8_t *src)
@@ -32,10 +42,10 @@ static void ring_set(struct tcb *t, uint32_t pos, uint32_t len, const uint8_t *s
 	memcpy(t->sbuf, src + first, len - first);
 }
 
-void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst)
+void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst, bool out)
 {
 	if (!t->nzref) {
-		ring_get(t, seq - t->snd_buf_seq, len, dst);
+		ring_get(t, seq - t->snd_buf_seq, len, dst, out);
 		return;
 	}
 	/* Loans are sorted and disjoint: walk them, taking the ring's bytes in between. */
@@ -47,7 +57,7 @@ void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst
 			continue;
 		if (SEQ_LT(seq, z->seq)) {
 			n = z->seq - seq < len ? z->seq - seq : len;
-			ring_get(t, seq - t->snd_buf_seq, n, dst);
+			ring_get(t, seq - t->snd_buf_seq, n, dst, out);
 			seq += n;
 			dst += n;
 			len -= n;
@@ -55,13 +65,13 @@ void tcp_sbuf_read(const struct tcb *t, uint32_t seq, uint32_t len, uint8_t *dst
 				return;
 		}
 		n = end - seq < len ? end - seq : len;
-		memcpy(dst, z->data + (seq - z->seq), n);
+		copy(dst, z->data + (seq - z->seq), n, out);
 		seq += n;
 		dst += n;
 		len -= n;
 	}
 	if (len)
-		ring_get(t, seq - t->snd_buf_seq, len, dst);
+		ring_get(t, seq - t->snd_buf_seq, len, dst, out);
 }
 
 void tcp_zc_acked(struct tcb *t)
