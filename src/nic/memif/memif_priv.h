@@ -62,6 +62,10 @@ struct mq {
 	uint32_t *rx_free;   /* client: free receive buffers */
 	unsigned rx_nfree;
 	unsigned rx_ftake; /* client: where rx_free's oldest entry is (a FIFO) */
+	/* Per slot, the data the next descriptor there most likely points at (client: the buffer
+	 * it placed there; server: what it found there last time round), prefetched as soon as
+	 * the slot fills, together with the descriptor instead of after it. */
+	const uint8_t **rx_pred;
 
 	/* the ring we produce */
 	struct memif_ring *tx;

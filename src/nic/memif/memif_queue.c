@@ -45,6 +45,42 @@ static inline void desc_write(struct memif_desc *d, uint16_t flags, uint16_t reg
 	d->metadata = 0;
 }
 
+/*
+ * Latency: every line the peer last touched costs a trip between CPUs, and on a loaded host
+ * such a trip can take a quarter of a microsecond. A consumer that waits for the index, then
+ * the descriptor, then the data waits three trips; the prefetches below fetch the descriptor
+ * and the likely data at once. A producer that writes into lines the peer holds makes its
+ * index store wait behind their invalidation; taking the next buffer's first lines for writing
+ * ahead of time (prefetchw, a no-op where unsupported) moves that wait off the send path.
+ */
+static inline void prefetch_rd(const void *p)
+{
+	__builtin_prefetch(p, 0, 3);
+	__builtin_prefetch((const uint8_t *) p + 64, 0, 3);
+}
+
+static inline void prefetch_wr(const void *p)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("prefetchw %0" ::"m"(*(const volatile uint8_t *) p));
+	__asm__ volatile("prefetchw %0" ::"m"(*((const volatile uint8_t *) p + 64)));
+#else
+	__builtin_prefetch(p, 1, 3);
+	__builtin_prefetch((const uint8_t *) p + 64, 1, 3);
+#endif
+}
+
+/* The likely data of the first filled slots from first on. */
+static inline void rx_prefetch(const struct mq *q, uint16_t first, uint16_t n)
+{
+	for (uint16_t i = 0; i < n && i < 4; i++) {
+		const uint8_t *d = q->rx_pred[(uint16_t) (first + i) & q->rx_mask];
+
+		if (d)
+			prefetch_rd(d);
+	}
+}
+
 static inline uint16_t load_acq(const uint16_t *x)
 {
 	return __atomic_load_n(x, __ATOMIC_ACQUIRE);
@@ -106,6 +142,9 @@ int mq_up(struct mq *q)
 	store_rel(&q->tx->tail, 0);
 	__atomic_store_n(&q->rx->flags, MEMIF_RING_MASK_INT, __ATOMIC_RELAXED);
 
+	q->rx_pred = calloc(q->rx_size, sizeof(*q->rx_pred));
+	if (!q->rx_pred)
+		return -ENOMEM;
 	if (srv) {
 		q->rx_done = calloc(q->rx_size, 1);
 		if (!q->rx_done)
@@ -146,6 +185,8 @@ void mq_down(struct mq *q)
 	if (q->epfd >= 0 && q->rx_evfd >= 0)
 		epoll_ctl(q->epfd, EPOLL_CTL_DEL, q->rx_evfd, NULL);
 	free(q->rx_done);
+	free(q->rx_pred);
+	q->rx_pred = NULL;
 	free(q->tx_shadow);
 	q->rx_done = NULL;
 	q->tx_shadow = q->rx_shadow = q->tx_free = q->rx_free = NULL;
@@ -190,6 +231,7 @@ int mq_cli_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		return mq_fault(q, "S2C tail beyond the buffers we gave");
 	if (n > max)
 		n = (uint16_t) max;
+	rx_prefetch(q, q->rx_last, n);
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t slot = (uint16_t) (q->rx_last + i) & q->rx_mask;
 		struct dsc d = desc_read(&q->rx->desc[slot]);
@@ -243,6 +285,7 @@ void mq_cli_rx_release(struct port_queue *pq, const struct port_frame *f, unsign
 		q->rx_nfree--;
 
 		q->rx_shadow[idx - q->tx_size] = 1; /* the server has it */
+		q->rx_pred[slot] = q->bufs + (size_t) idx * q->p->buf_size;
 		desc_write(&q->rx->desc[slot], 0, 0, q->p->buf_size, cli_buf_off(q, idx));
 		head++;
 	}
@@ -299,6 +342,8 @@ int mq_cli_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 		f[i].flags = 0;
 		f[i].l4_off = 0;
 	}
+	if (q->tx_nfree) /* the buffer the next frame gets */
+		prefetch_wr(q->bufs + (size_t) q->tx_free[q->tx_ftake & q->tx_mask] * bsz);
 	return (int) n;
 }
 
@@ -364,6 +409,7 @@ int mq_srv_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		return mq_fault(q, "C2S head moved more than the ring size");
 	if (n > max)
 		n = (uint16_t) max;
+	rx_prefetch(q, q->rx_last, n);
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t slot = (uint16_t) (q->rx_last + i) & q->rx_mask;
 		struct dsc d = desc_read(&q->rx->desc[slot]);
@@ -371,6 +417,7 @@ int mq_srv_rx_poll(struct port_queue *pq, struct port_frame *f, unsigned max)
 		if (!srv_buf_ok(p, &d))
 			return mq_fault(q, "C2S descriptor outside the regions");
 		f[i].data = p->regions[d.region].base + d.offset;
+		q->rx_pred[slot] = f[i].data;
 		f[i].len = d.length;
 		f[i].buf = MQ_BUF(q->gen, slot);
 		f[i].cookie = 0;
@@ -441,6 +488,12 @@ int mq_srv_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 		f[i].l4_off = 0;
 	}
 	q->tx_alloc = (uint16_t) (q->tx_alloc + n);
+	if (avail > n) { /* the buffer the next frame gets, already given to us */
+		struct dsc d = desc_read(&q->tx->desc[q->tx_alloc & q->tx_mask]);
+
+		if (srv_buf_ok(p, &d))
+			prefetch_wr(p->regions[d.region].base + d.offset);
+	}
 	return (int) n;
 }
 
