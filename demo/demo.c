@@ -480,7 +480,7 @@ static double c2c_ns(void)
 	return (double) t0 / (C2C_TRIPS - C2C_TRIPS / 10 + 1);
 }
 
-/* One 64-byte round trip on contestant who's connection. */
+/* One 64-byte round trip on the connection of contestant who. */
 static void pp_one(struct client *c, int who)
 {
 	int fd = c->fd[who];
