@@ -24,6 +24,7 @@
 #define K_TCP_NODELAY 1 /* <netinet/tcp.h>'s TCP_NODELAY; that header clashes with the stack's */
 
 #define MAX_RECS 64
+#define FILL_UD  1000 /* fill()'s sends, left out of the record */
 
 struct rec {
 	uint64_t ud;
@@ -96,6 +97,10 @@ static void reap(struct env *e, int want, int ms)
 			ol_pump();
 		if (xring_wait_cqe_timeout(e->ring, &cqe, &ts))
 			continue;
+		if (cqe->user_data == FILL_UD) { /* a late notification of fill()'s */
+			xring_cqe_seen(e->ring, cqe);
+			continue;
+		}
 		cr_assert_lt(e->n, MAX_RECS);
 		e->recs[e->n++] = (struct rec){cqe->user_data, cqe->res, cqe->flags};
 		xring_cqe_seen(e->ring, cqe);
@@ -350,6 +355,88 @@ static void s_read_write(struct env *e)
 	reap(e, 1, 500); /* the waiting read sees the end of the stream */
 }
 
+/* Sends until the socket takes no more, its peer reading nothing; outside the record. They are
+ * zero-copy sends: the kernel's next one then needs a segment of its own, which it only gets
+ * with room in the send buffer (it may append to a last segment that copied). */
+static void fill(struct env *e)
+{
+	static char junk[65536];
+	int again = 0, sndbuf = 65536;
+
+	/* A fixed send buffer: the kernel's own tuning would make room again later. */
+	if (!e->offloaded)
+		setsockopt(e->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (int i = 0; i < 2000 && again < 5; i++) {
+		uint64_t end = clock_mono_ns() + 500000000u;
+		bool got = false;
+		int32_t res = 0;
+
+		xring_prep_send_zc(sqe_of(e, FILL_UD), e->fd, junk, sizeof(junk), MSG_DONTWAIT, 0);
+		xring_submit(e->ring);
+		while (!got && clock_mono_ns() < end) {
+			struct __kernel_timespec ts = {0, 1000000};
+			struct xring_cqe *cqe;
+
+			if (e->offloaded)
+				ol_pump();
+			if (xring_wait_cqe_timeout(e->ring, &cqe, &ts))
+				continue;
+			cr_assert_eq(cqe->user_data, FILL_UD, "%s: CQE %llu while filling", e->name,
+				     (unsigned long long) cqe->user_data);
+			if (!(cqe->flags & XRING_CQE_F_NOTIF)) {
+				res = cqe->res;
+				got = true;
+			}
+			xring_cqe_seen(e->ring, cqe);
+		}
+		cr_assert(got, "%s: no CQE for a send while filling", e->name);
+		cr_assert(res > 0 || res == -EAGAIN, "%s: send while filling: %d", e->name, res);
+		again = res == -EAGAIN ? again + 1 : 0;
+		/* The peer's window closes, the kernel's send buffer stops growing. */
+		for (int k = 0; k < 50; k++)
+			if (e->offloaded)
+				ol_pump();
+		if (!e->offloaded && res == -EAGAIN)
+			usleep(20000);
+	}
+	cr_assert_eq(again, 5, "%s: the socket kept taking bytes", e->name);
+}
+
+/* A send_zc or sendmsg_zc waiting for room, stopped by ASYNC_CANCEL or its link timeout: its
+ * result (-ECANCELED) with F_MORE, then its notification (REPORT_USAGE: "copied", nothing was
+ * sent from it), and a request linked after it is cancelled. */
+static void s_zc_cancel(struct env *e)
+{
+	static struct __kernel_timespec lt = {0, 20000000};
+	static char big[4096];
+	struct iovec iov = {big, sizeof(big)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct xring_sqe *s;
+
+	fill(e);
+	xring_prep_send_zc(sqe_of(e, 1), e->fd, big, sizeof(big), 0, 0);
+	reap(e, -1, 30); /* waits for room */
+	xring_prep_cancel64(sqe_of(e, 2), 1, 0);
+	reap(e, 3, 500);
+	fill(e);
+	s = sqe_of(e, 3);
+	xring_prep_sendmsg_zc(s, e->fd, &msg, 0);
+	s->ioprio |= XRING_SEND_ZC_REPORT_USAGE;
+	s->flags |= XRING_SQE_IO_LINK;
+	xring_prep_link_timeout(sqe_of(e, 4), &lt, 0);
+	reap(e, 3, 500);
+	fill(e);
+	s = sqe_of(e, 5);
+	xring_prep_send_zc(s, e->fd, big, sizeof(big), 0, XRING_SEND_ZC_REPORT_USAGE);
+	s->flags |= XRING_SQE_IO_LINK;
+	xring_prep_nop(sqe_of(e, 6));
+	reap(e, -1, 30);
+	xring_prep_cancel64(sqe_of(e, 7), 5, 0);
+	reap(e, 4, 500);
+	xring_prep_cancel64(sqe_of(e, 8), 5, 0); /* nothing left to find */
+	reap(e, 1, 500);
+}
+
 TestSuite(offload_poll, .timeout = 60);
 
 Test(offload_poll, polls_removals_and_updates_match_the_kernel)
@@ -403,4 +490,11 @@ Test(offload_poll, the_kernel_paths_poll_remove_names_the_right_poll)
 	xring_queue_exit(&ring);
 	close(p[0]);
 	close(p[1]);
+}
+
+Test(offload_poll, a_waiting_send_zc_stopped_posts_its_result_and_notification_as_on_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_zc_cancel, &k, &x);
 }

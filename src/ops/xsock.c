@@ -96,13 +96,21 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	return 0;
 }
 
-/* A waiting request ends with res, after the current round (its socket may be going away). */
+static bool is_zc(const struct xreq *req);
+
+/* A waiting request ends with res, after the current round (its socket may be going away). A
+ * send_zc posts its result with F_MORE and its notification (xs_end): the socket is gone or
+ * failed, so no buffer is read any more. */
 static void cancel_waiter(struct xring_ctx *ctx, struct xreq *r, int32_t res)
 {
 	r->u.net.xs = NULL;
 	if (r->flags & REQ_F_PENDING) {
 		list_del(&ctx->pending, r);
 		r->flags &= ~REQ_F_PENDING;
+	}
+	if (is_zc(r)) {
+		r->u.net.moved = r->res > 0 ? (uint32_t) r->res : 0;
+		r->flags |= REQ_F_OWN_END;
 	}
 	req_complete_later(ctx, r, res);
 }
@@ -171,12 +179,17 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	fail_all(ctx, &xs->sendq, -ECANCELED);
 	fail_all(ctx, &xs->acceptq, -ECANCELED);
 	fail_all(ctx, &xs->pollq, -ECANCELED);
+	while (xs->zcc.first) { /* tcp_close() paid their loans back too */
+		struct xreq *r = xs->zcc.first;
+
+		wlist_del(&xs->zcc, r);
+		r->u.net.xs = NULL;
+	}
 	free(xs->rx);
 	free(xs);
 }
 
 static bool selects(const struct xreq *req);
-static bool is_zc(const struct xreq *req);
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
 
 /* TCP sends and receives that moved bytes already end with their count, as on a kernel
@@ -1306,6 +1319,19 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 		if (xsock_zc_parked(req))
 			return -EALREADY; /* the result is out; the notification always follows */
 		wlist_del(&xs->sendq, req);
+		if (is_zc(req)) {
+			/* Its result and notification come at the moment of the -ECANCELED
+			 * (xs_end); bytes it lent keep the notification until their ACK. */
+			req->u.net.moved = req->res > 0 ? (uint32_t) req->res : 0;
+			req->flags |= REQ_F_OWN_END;
+			if (req->u.net.moved) {
+				req->u.net.zc_end = (uint32_t) tcp_queued(xs->tcb);
+				wlist_add_tail(&xs->zcc, req);
+				return 0;
+			}
+			req->u.net.xs = NULL;
+			return 0;
+		}
 		break;
 	case XRING_OP_ACCEPT:
 		wlist_del(&xs->acceptq, req);
@@ -1326,7 +1352,40 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 		wlist_del(&xs->recvq, req);
 		break;
 	}
+	/* A TCP send or receive that moved bytes ends with their count (xs_end). */
+	if (xs->type == SOCK_STREAM && req->res > 0 && !selects(req) &&
+	    (is_send(req) || req->opcode == XRING_OP_RECV || req->opcode == XRING_OP_RECVMSG)) {
+		req->u.net.moved = (uint32_t) req->res;
+		req->u.net.xs = NULL;
+		req->flags |= REQ_F_OWN_END;
+	}
 	return 0;
+}
+
+/*
+ * A request stopped on the way (cancelled, timed out by its link timeout, or failed by its
+ * socket's end): the kernel's io_sendrecv_fail(). The bytes it moved are its result, if any;
+ * the chain fails either way. A send_zc posts that result with F_MORE, then its notification,
+ * which waits for the peer's ACK of the bytes it lent while its connection lives.
+ */
+static void xs_end(struct xring_ctx *ctx, struct xreq *req)
+{
+	struct xsock *xs = req->u.net.xs;
+	uint32_t moved = req->u.net.moved;
+	int64_t res;
+
+	if (!is_zc(req)) {
+		req_set_fail(req);
+		req_complete(ctx, req, moved ? (int32_t) moved : req->res, 0);
+		return;
+	}
+	if (xs)
+		wlist_del(&xs->zcc, req);
+	res = zc_result(ctx, req, moved ? (int64_t) moved : req->res);
+	req_set_fail(req);
+	if (moved && xs && xsock_zc_wait(ctx, xs, req, req->u.net.zc_end))
+		return;
+	req_complete(ctx, req, (int32_t) res, req->cflags);
 }
 
 static const struct xring_op op_xsock = {
@@ -1336,6 +1395,7 @@ static const struct xring_op op_xsock = {
 	.prep = xs_prep,
 	.issue = xs_issue,
 	.cancel = xs_cancel,
+	.end = xs_end,
 };
 
 const struct xring_op *xsock_op(uint8_t opcode)

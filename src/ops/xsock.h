@@ -58,6 +58,7 @@ struct xsock {
 	bool on_ready;
 	struct xstats_sock *st; /* its published counters (stats/stats.h), or the ring's sink */
 	struct req_wlist zcq;   /* TCP send_zc notifications waiting for the peer's ACK */
+	struct req_wlist zcc;   /* send_zc requests stopped on the way, until their end (xs_end) */
 	struct req_wlist pollq; /* POLL_ADDs waiting (xsock_poll.c) */
 };
 
@@ -110,6 +111,10 @@ int64_t xsock_zc_park(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req,
 void xsock_zc_acked(struct xsock *xs);
 /* The connection is gone or closed: post them all. */
 void xsock_zc_flush(struct xsock *xs);
+/* A send_zc stopped on the way (its result is out) had lent bytes up to stream offset end: its
+ * notification waits on zcq for their ACK (true, and req's chain goes on or fails now), or can
+ * follow at once (false: acknowledged already, or the connection reads no buffer any more). */
+bool xsock_zc_wait(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req, uint32_t end);
 /* req waits on zcq: its result is out, only its notification is left (it cannot be cancelled). */
 bool xsock_zc_parked(const struct xreq *req);
 /* Ends an offloaded socket (its pending requests fail with -ECANCELED). Its descriptor, plain

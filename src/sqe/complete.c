@@ -99,8 +99,12 @@ void req_release_link(struct xring_ctx *ctx, struct xreq *req)
 	if (!next)
 		return;
 	req->link = NULL;
-	next->flags |= REQ_F_TW_ISSUE;
-	fifo_push(&ctx->tw, next);
+	if ((req->flags & REQ_F_FAIL) && !(req->flags & REQ_F_HARDLINK)) {
+		fail_links(ctx, next, req->flags & REQ_F_SKIP_LINK_CQES);
+	} else {
+		next->flags |= REQ_F_TW_ISSUE;
+		fifo_push(&ctx->tw, next);
+	}
 	if (!ctx->batching)
 		req_run_later(ctx);
 }
@@ -128,6 +132,9 @@ void req_run_later(struct xring_ctx *ctx)
 		if (req->flags & REQ_F_TW_ISSUE) {
 			req->flags &= ~REQ_F_TW_ISSUE;
 			req_issue(ctx, req);
+		} else if (xring_unlikely(req->flags & REQ_F_OWN_END)) {
+			req->flags &= ~REQ_F_OWN_END;
+			req->op->end(ctx, req);
 		} else {
 			req_complete(ctx, req, req->res, 0);
 		}
