@@ -355,6 +355,64 @@ static void s_read_write(struct env *e)
 	reap(e, 1, 500); /* the waiting read sees the end of the stream */
 }
 
+/* Up to UIO_MAXIOV iovecs (one byte each) on sends and receives, the kernel's errors beyond. */
+static void s_iovecs(struct env *e)
+{
+	static struct iovec many[UIO_MAXIOV + 1];
+	static char bytes[UIO_MAXIOV + 1];
+	struct msghdr mm = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV};
+	struct msghdr over = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV + 1};
+	struct msghdr some = {.msg_iov = many, .msg_iovlen = 30};
+	struct msghdr none = {.msg_iov = many, .msg_iovlen = 0};
+	struct msghdr fifty = {.msg_iov = many, .msg_iovlen = 50};
+
+	for (int i = 0; i <= UIO_MAXIOV; i++)
+		many[i] = (struct iovec){bytes + i, 1};
+	xring_prep_rw(XRING_OP_WRITEV, sqe_of(e, 1), e->fd, many, UIO_MAXIOV, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg(sqe_of(e, 2), e->fd, &mm, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg_zc(sqe_of(e, 3), e->fd, &mm, 0);
+	reap(e, 2, 500);
+	xring_prep_rw(XRING_OP_WRITEV, sqe_of(e, 4), e->fd, many, UIO_MAXIOV + 1, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg(sqe_of(e, 5), e->fd, &over, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg_zc(sqe_of(e, 6), e->fd, &over, 0); /* with F_MORE, then F_NOTIF */
+	reap(e, 2, 500);
+	xring_prep_recvmsg(sqe_of(e, 7), e->fd, &over, 0);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 8), e->fd, many, UIO_MAXIOV + 1, 0);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 9), e->fd, many, 0, 0); /* nothing to fill */
+	reap(e, 1, 500);
+	xring_prep_recvmsg(sqe_of(e, 10), e->fd, &none, 0); /* waits for data, reads none */
+	reap(e, -1, 30);
+	memset(bytes, 0, sizeof(bytes));
+	peer_send(e, 40);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 11), e->fd, many, UIO_MAXIOV, 0);
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(bytes, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN", 40), 0,
+		     "%s: readv's bytes", e->name);
+	peer_send(e, 40);
+	reap(e, -1, 30);
+	xring_prep_recvmsg(sqe_of(e, 12), e->fd, &some, 0);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 13), e->fd, many + 100, UIO_MAXIOV - 100, 0);
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(bytes + 100, "EFGHIJKLMN", 10), 0, "%s: the rest", e->name);
+	xring_prep_recvmsg(sqe_of(e, 14), e->fd, &fifty, MSG_WAITALL); /* 30 + 30 for 50 */
+	reap(e, -1, 30);
+	peer_send(e, 30);
+	reap(e, -1, 30);
+	peer_send(e, 30);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 15), e->fd, many, UIO_MAXIOV, 0);
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(bytes, "uvwxyzABCD", 10), 0, "%s: the last 10", e->name);
+}
+
 /* Sends until the socket takes no more, its peer reading nothing; outside the record. They are
  * zero-copy sends: the kernel's next one then needs a segment of its own, which it only gets
  * with room in the send buffer (it may append to a last segment that copied). */
@@ -497,4 +555,11 @@ Test(offload_poll, a_waiting_send_zc_stopped_posts_its_result_and_notification_a
 	static struct env k, x;
 
 	run(s_zc_cancel, &k, &x);
+}
+
+Test(offload_poll, up_to_uio_maxiov_iovecs_and_the_errors_beyond_match_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_iovecs, &k, &x);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -622,6 +623,87 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
 	}
+	/* Up to UIO_MAXIOV iovecs, one byte each, and the kernel's errors beyond. */
+	{
+		static struct iovec many[UIO_MAXIOV + 1];
+		static char bytes[UIO_MAXIOV + 1];
+		struct msghdr mm = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV};
+		struct msghdr over = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV + 1};
+		struct msghdr some = {.msg_iov = many, .msg_iovlen = 12};
+		struct msghdr none = {.msg_iov = many, .msg_iovlen = 0};
+
+		for (int i = 0; i <= UIO_MAXIOV; i++)
+			many[i] = (struct iovec){bytes + i, 1};
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_WRITEV, sqe, fd, many, UIO_MAXIOV, 0);
+		sqe->user_data = 40;
+		fx(sqe, direct);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_sendmsg(sqe, fd, &mm, 0);
+		sqe->user_data = 41;
+		fx(sqe, direct);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_WRITEV, sqe, fd, many, UIO_MAXIOV + 1, 0);
+		sqe->user_data = 42;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 3, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_sendmsg(sqe, fd, &over, 0);
+		sqe->user_data = 43;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_sendmsg_zc(sqe, fd, &over, 0); /* its result, then the notification */
+		sqe->user_data = 44;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 2, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recvmsg(sqe, fd, &over, 0);
+		sqe->user_data = 45;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_READV, sqe, fd, many, UIO_MAXIOV + 1, 0);
+		sqe->user_data = 46;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		memset(bytes, 0, sizeof(bytes));
+		dpeer_again(p, "abcdefghijklmnopqrst");
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_READV, sqe, fd, many, 30, 0); /* 20 bytes in 20 iovecs */
+		sqe->user_data = 47;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		cr_expect_eq(memcmp(bytes, "abcdefghijklmnopqrst", 20), 0);
+		dpeer_again(p, "ABCDEFGHIJKLMNOPQRST");
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recvmsg(sqe, fd, &some, MSG_TRUNC); /* 12 of 20: the length, MSG_TRUNC */
+		sqe->user_data = 48;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		cr_expect_eq(memcmp(bytes, "ABCDEFGHIJKLm", 13), 0);
+		cr_expect_eq(some.msg_flags, MSG_TRUNC);
+		dpeer_again(p, "q");
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recvmsg(sqe, fd, &none, 0); /* takes the datagram, 0 bytes */
+		sqe->user_data = 49;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recv(sqe, fd, bytes, 4, MSG_DONTWAIT); /* nothing left */
+		sqe->user_data = 50;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+	}
 	/* A multishot recvmsg: each buffer holds the header, the sender's address, the payload. */
 	{
 		static char bufs[4][128];
@@ -709,7 +791,7 @@ static int cmp_rec_ud(const void *a, const void *b)
 
 static void udp_differential(bool direct)
 {
-	struct rec off[32], ker[32];
+	struct rec off[64], ker[64];
 	int noff = 0, nker = 0;
 	struct sockaddr_in lo = ol_sin("127.0.0.1", 0), to = ol_sin(OL_PEER_IP, 7000);
 	socklen_t len = sizeof(lo);

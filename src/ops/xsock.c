@@ -528,15 +528,15 @@ static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
 		return -EOPNOTSUPP;
 	if (vec && (sqe->flags & XRING_SQE_BUFFER_SELECT))
 		return -EOPNOTSUPP;
-	if (vec && sqe->len > 8)
-		return -EMSGSIZE; /* the stack's gather limit */
+	if (vec && sqe->len > UIO_MAXIOV)
+		return -EINVAL; /* as readv(2) */
 	s->msg_flags = (sqe->rw_flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0;
 	s->ioprio = 0;
 	s->off = 0;
 	s->addr2 = 0;
 	if (vec) {
 		/* req->opcode says recvmsg / sendmsg; the copy keeps READV / WRITEV so that
-		 * io_len() takes the iovec array itself (and READ / READV, so that no
+		 * io_vec() takes the iovec array itself (and READ / READV, so that no
 		 * F_SOCK_NONEMPTY is set). */
 		req->opcode = wr ? XRING_OP_SENDMSG : XRING_OP_RECVMSG;
 	} else {
@@ -594,6 +594,11 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	} else if (sqe->ioprio) {
 		return -EOPNOTSUPP;
 	}
+	/* The kernel's message header import (__copy_msghdr): -EMSGSIZE beyond UIO_MAXIOV (for
+	 * SENDMSG_ZC at issue, see too_many_iovecs()). */
+	if ((sqe->opcode == XRING_OP_SENDMSG || sqe->opcode == XRING_OP_RECVMSG) &&
+	    ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > UIO_MAXIOV)
+		return -EMSGSIZE;
 	if (sqe->flags & XRING_SQE_BUFFER_SELECT) {
 		if (req->opcode != XRING_OP_RECV && req->opcode != XRING_OP_RECVMSG)
 			return -EOPNOTSUPP;
@@ -801,27 +806,28 @@ static int32_t take_err(struct xsock *xs, bool sending)
 /* TCP on an offloaded socket. A request's progress (bytes moved so far) is kept in req->res
  * while it waits; only the oldest waiting send or receive of a socket moves data. */
 
-static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
+/* The iovec array a TCP send or receive moves, read in place from the application's memory
+ * (one holds a plain buffer): no copy, so no limit but the kernel's UIO_MAXIOV, checked at
+ * prep. Like the message header, it is read again at each step while the request waits. */
+static const struct iovec *io_vec(const struct xreq *req, struct iovec *one, size_t *niov)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
+	const struct msghdr *msg;
 
 	if (req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_RECV ||
 	    req->opcode == XRING_OP_SEND_ZC) {
-		iov[0].iov_base = (void *) (uintptr_t) sqe->addr;
-		iov[0].iov_len = sqe->len;
+		one->iov_base = (void *) (uintptr_t) sqe->addr;
+		one->iov_len = sqe->len;
 		*niov = 1;
-	} else if (sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV) {
-		memcpy(iov, (const void *) (uintptr_t) sqe->addr, sqe->len * sizeof(*iov));
-		*niov = sqe->len;
-	} else {
-		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
-
-		if (msg->msg_iovlen > 8)
-			return -EMSGSIZE;
-		memcpy(iov, msg->msg_iov, msg->msg_iovlen * sizeof(*iov));
-		*niov = msg->msg_iovlen;
+		return one;
 	}
-	return 0;
+	if (sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV) {
+		*niov = sqe->len;
+		return (const struct iovec *) (uintptr_t) sqe->addr;
+	}
+	msg = (const void *) (uintptr_t) sqe->addr;
+	*niov = msg->msg_iovlen;
+	return msg->msg_iov;
 }
 
 /* Whether a receive's CQE says more is waiting: unread data, or (as the kernel's
@@ -856,14 +862,20 @@ static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending)
 	const struct xring_sqe *sqe = &req->u.net.sqe;
 	bool all = sending || (sqe->msg_flags & MSG_WAITALL);
 	uint64_t now = clock_mono_ns();
-	struct iovec iov[8];
+	struct iovec one;
 	size_t niov, total = 0, off;
+	const struct iovec *iov = io_vec(req, &one, &niov);
 	long done = req->res;
 
-	if (io_len(req, iov, &niov))
-		return -EMSGSIZE;
 	for (size_t i = 0; i < niov; i++)
 		total += iov[i].iov_len;
+	if (xring_unlikely(!total) && !sending && !is_read(req)) {
+		/* No room, yet a recv or recvmsg waits for data (or the end) as the kernel's
+		 * tcp_recvmsg() does; the CQE then says data is waiting. read and readv do not. */
+		if (tcp_rcvavail(xs->tcb) || (tcp_events(xs->tcb) & TCP_EV_READABLE))
+			return 0;
+		return (sqe->msg_flags & MSG_DONTWAIT) ? -EAGAIN : OP_QUEUED;
+	}
 	off = (size_t) done;
 	for (size_t i = 0; i < niov && (size_t) done < total; i++) {
 		long n;
@@ -1213,6 +1225,17 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 	return OP_QUEUED;
 }
 
+/* A SENDMSG_ZC's header names more than UIO_MAXIOV iovecs. The kernel finds it at prep, but
+ * after the notification exists, so the failure posts with F_MORE and the notification follows
+ * (zc_result()): here at issue, where that is what a failure does. */
+static bool too_many_iovecs(const struct xreq *req)
+{
+	const struct xring_sqe *sqe = &req->u.net.sqe;
+
+	return sqe->opcode == XRING_OP_SENDMSG_ZC &&
+	       ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > UIO_MAXIOV;
+}
+
 static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
@@ -1220,6 +1243,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(too_many_iovecs(req)))
+		return zc_result(ctx, req, -EMSGSIZE);
 	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
 		return xs->np->port_err;
 	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
