@@ -38,8 +38,9 @@ struct env {
 	bool offloaded;
 	struct xring *ring;
 	int fd;
-	int kpeer; /* the kernel path's peer (accepted kernel socket) */
-	int klis;  /* and its listener */
+	int kpeer;             /* the kernel path's peer (accepted kernel socket) */
+	struct sockaddr_in to; /* where connect_env() connects */
+	int klis;              /* and its listener */
 	struct xring kring;
 	struct rec recs[MAX_RECS];
 	int n;
@@ -495,6 +496,94 @@ static void s_zc_cancel(struct env *e)
 	reap(e, 1, 500);
 }
 
+/* Environments whose socket is not connected yet: the script connects it (connect_env). */
+static void setup_kernel_unconnected(struct env *e)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+
+	e->name = "kernel";
+	e->ring = &e->kring;
+	e->kpeer = -1;
+	cr_assert_eq(xring_queue_init(16, e->ring, 0), 0);
+	e->klis = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(bind(e->klis, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(e->klis, (struct sockaddr *) &a, &len), 0);
+	cr_assert_eq(listen(e->klis, 4), 0);
+	e->to = a;
+	e->fd = socket(AF_INET, SOCK_STREAM, 0);
+}
+
+static void setup_offloaded_unconnected(struct env *e)
+{
+	struct memlink_config mc = {0};
+
+	e->name = "offloaded";
+	e->offloaded = true;
+	ol_setup(&mc);
+	e->ring = &ol.ring;
+	e->to = ol_sin(OL_PEER_IP, 7001);
+	e->fd = socket(AF_INET, SOCK_STREAM, 0);
+}
+
+/* CONNECT through the ring (ud), and the peer's side of the connection. */
+static void connect_env(struct env *e, uint64_t ud)
+{
+	int one = 1;
+
+	xring_prep_connect(sqe_of(e, ud), e->fd, (struct sockaddr *) &e->to, sizeof(e->to));
+	reap(e, 1, 1000);
+	if (e->offloaded) {
+		cr_assert(ol_offloaded(e->fd), "the connect did not offload the socket");
+		for (int i = 0; i < 100 && !ol.accepted; i++)
+			ol_pump();
+		cr_assert_not_null(ol.accepted, "the remote host accepted");
+		tcp_setopt(ol.accepted, TCP_OPT_NODELAY, 1);
+	} else {
+		e->kpeer = accept(e->klis, NULL, NULL);
+		cr_assert_geq(e->kpeer, 0);
+		setsockopt(e->kpeer, IPPROTO_TCP, K_TCP_NODELAY, &one, sizeof(one));
+		setsockopt(e->fd, IPPROTO_TCP, K_TCP_NODELAY, &one, sizeof(one));
+	}
+}
+
+static void run_unconnected(void (*script)(struct env *), struct env *k, struct env *x)
+{
+	memset(k, 0, sizeof(*k));
+	memset(x, 0, sizeof(*x));
+	setup_kernel_unconnected(k);
+	script(k);
+	teardown_env(k);
+	setup_offloaded_unconnected(x);
+	script(x);
+	teardown_env(x);
+	compare(k, x);
+}
+
+/* A multishot poll armed before the connect that offloads the socket: on the fresh socket it
+ * reports POLLHUP at once and stays; after the connect it hears the offloaded connection. */
+static void s_poll_before_connect(struct env *e)
+{
+	char buf[64];
+
+	poll_add(e, 1, POLLIN, true);
+	reap(e, 1, 500);
+	poll_add(e, 2, POLLIN | POLLRDHUP, true);
+	reap(e, 1, 500);
+	connect_env(e, 3); /* nothing for the polls: no POLLOUT wanted */
+	reap(e, -1, 30);
+	peer_send(e, 5);
+	reap(e, 2, 500); /* both polls: POLLIN, F_MORE */
+	xring_prep_recv(sqe_of(e, 4), e->fd, buf, sizeof(buf), 0);
+	reap(e, 1, 500);
+	poll_update(e, 5, 1, 0, 0, 0); /* removal, as of a poll armed after the connect */
+	reap(e, 2, 500);
+	peer_fin(e);
+	reap(e, 1, 500); /* the other: POLLIN | POLLRDHUP */
+	poll_update(e, 6, 2, 0, 0, 0);
+	reap(e, 2, 500);
+}
+
 TestSuite(offload_poll, .timeout = 60);
 
 Test(offload_poll, polls_removals_and_updates_match_the_kernel)
@@ -562,4 +651,86 @@ Test(offload_poll, up_to_uio_maxiov_iovecs_and_the_errors_beyond_match_the_kerne
 	static struct env k, x;
 
 	run(s_iovecs, &k, &x);
+}
+
+Test(offload_poll, a_poll_armed_before_the_connect_follows_the_socket_offloaded)
+{
+	static struct env k, x;
+
+	run_unconnected(s_poll_before_connect, &k, &x);
+}
+
+/* A poll on a listening kernel socket made by plain socket / bind / listen calls, armed before
+ * the first accept offloads it: it hears the connection the offloaded listener gets, before the
+ * accept takes it (the kernel's order, kernel_listener_order below). */
+static void listener_script(bool offloaded, int *order)
+{
+	struct sockaddr_in a = offloaded ? ol_sin(OL_XRING_IP, 7100) : ol_sin("127.0.0.1", 0);
+	socklen_t len = sizeof(a);
+	struct xring kr, *ring = offloaded ? &ol.ring : &kr;
+	int lis = socket(AF_INET, SOCK_STREAM, 0), one = 1, client = -1, n = 0;
+	struct xring_sqe *sqe;
+	struct tcb *c = NULL;
+
+	if (offloaded)
+		ol_setup(&(struct memlink_config){0});
+	else
+		cr_assert_eq(xring_queue_init(16, ring, 0), 0);
+	cr_assert_eq(setsockopt(lis, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)), 0);
+	cr_assert_eq(bind(lis, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(lis, (struct sockaddr *) &a, &len), 0);
+	cr_assert_eq(listen(lis, 4), 0);
+	sqe = xring_get_sqe(ring);
+	xring_prep_poll_add(sqe, lis, POLLIN);
+	sqe->user_data = 1;
+	xring_submit(ring);
+	sqe = xring_get_sqe(ring);
+	xring_prep_accept(sqe, lis, NULL, NULL, 0);
+	sqe->user_data = 2;
+	xring_submit(ring);
+	if (offloaded) {
+		cr_assert(ol_offloaded(lis), "the accept did not offload the listener");
+		cr_assert_eq(tcp_connect(&ol.peer_tcp, clock_mono_ns(), a.sin_addr.s_addr, 7100, 0,
+					 NULL, NULL, &c),
+			     0);
+	} else {
+		client = socket(AF_INET, SOCK_STREAM, 0);
+		cr_assert_eq(connect(client, (struct sockaddr *) &a, sizeof(a)), 0);
+	}
+	for (uint64_t end = clock_mono_ns() + 2000000000u; n < 2 && clock_mono_ns() < end;) {
+		struct __kernel_timespec ts = {0, 1000000};
+		struct xring_cqe *cqe;
+
+		if (offloaded)
+			ol_pump();
+		if (xring_wait_cqe_timeout(ring, &cqe, &ts))
+			continue;
+		cr_assert(cqe->user_data == 1 || cqe->user_data == 2);
+		if (cqe->user_data == 1)
+			cr_expect_eq(cqe->res, POLLIN, "the poll: %d", cqe->res);
+		else
+			cr_expect_geq(cqe->res, 0, "the accept: %d", cqe->res);
+		if (cqe->user_data == 2 && cqe->res >= 0)
+			close(cqe->res);
+		order[n++] = (int) cqe->user_data;
+		xring_cqe_seen(ring, cqe);
+	}
+	cr_assert_eq(n, 2, "%s: %d of 2 CQEs", offloaded ? "offloaded" : "kernel", n);
+	close(lis);
+	if (client >= 0)
+		close(client);
+	if (offloaded)
+		ol_teardown();
+	else
+		xring_queue_exit(ring);
+}
+
+Test(offload_poll, a_poll_on_a_listener_armed_before_its_first_accept_hears_the_connection)
+{
+	int korder[2], xorder[2];
+
+	listener_script(false, korder);
+	listener_script(true, xorder);
+	cr_expect_eq(xorder[0], korder[0], "first CQE: ud %d, kernel %d", xorder[0], korder[0]);
+	cr_expect_eq(xorder[1], korder[1]);
 }

@@ -297,6 +297,45 @@ Test(offload_udp, a_pending_receive_can_be_cancelled_and_dontwait_does_not_wait)
 	close(fd);
 }
 
+/* A receive armed before the bind that offloads the socket waits on the kernel socket until
+ * then; afterwards it gets the offloaded socket's first datagram, as on the kernel path. */
+Test(offload_udp, a_receive_armed_before_the_bind_gets_the_offloaded_traffic)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in me = ol_sin(OL_XRING_IP, 7200), from = {0};
+	char buf[16] = {0};
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr msg = {
+		.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
+	struct xring_sqe *sqe;
+	struct xring_cqe *cqe;
+
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_recvmsg(sqe, fd, &msg, 0);
+	sqe->user_data = 1;
+	xring_submit(&ol.ring);
+	for (int i = 0; i < 100; i++) {
+		ol_pump();
+		cr_assert_neq(xring_peek_cqe(&ol.ring, &cqe), 0, "the receive completed unbound");
+	}
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_bind(sqe, fd, (struct sockaddr *) &me, sizeof(me));
+	sqe->user_data = 2;
+	cr_assert_eq(ol_run(2), 0);
+	cr_assert(ol_offloaded(fd));
+	cr_assert_neq(xring_peek_cqe(&ol.ring, &cqe), 0, "a CQE for the receive taken back");
+	peer_send(7000, me.sin_addr.s_addr, 7200, "one");
+	cqe = next_cqe();
+	cr_expect_eq(cqe->user_data, 1);
+	cr_expect_eq(cqe->res, 3);
+	cr_expect_eq(cqe->flags, 0u);
+	xring_cqe_seen(&ol.ring, cqe);
+	cr_expect_str_eq(buf, "one");
+	cr_expect_eq(from.sin_port, htons(7000));
+	cr_expect_eq(from.sin_addr.s_addr, ol_sin(OL_PEER_IP, 0).sin_addr.s_addr);
+	close(fd);
+}
+
 Test(offload_udp, sockets_not_routed_through_a_port_stay_on_the_kernel)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), peer_fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -527,6 +566,16 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		fd = socket(AF_INET, SOCK_DGRAM, 0);
 	}
 
+	/* Polls armed before the connect that offloads the socket follow it there. */
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_poll_add(sqe, fd, POLLIN);
+	sqe->user_data = 60;
+	fx(sqe, direct);
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_poll_multishot(sqe, fd, POLLIN);
+	sqe->user_data = 61;
+	fx(sqe, direct);
+	xring_submit(&ol.ring);
 	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (const struct sockaddr *) dst, sizeof(*dst));
 	sqe->user_data = 1;
@@ -540,6 +589,7 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
 	dpeer_reply(p, "world!!");
+	dreap(p, 2, out, n); /* both polls: POLLIN */
 	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 3;
@@ -547,6 +597,12 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
 	cr_expect_str_eq(buf, "world!!");
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_poll_remove(sqe, 61);
+	sqe->user_data = 62;
+	fx(sqe, direct);
+	xring_submit(&ol.ring);
+	dreap(p, 2, out, n);
 	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
 	sqe->user_data = 4;

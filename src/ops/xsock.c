@@ -339,6 +339,14 @@ static int64_t to_kernel(struct xring_ctx *ctx, struct xreq *req)
 
 static void xs_tcp_event(void *arg, struct tcb *t, unsigned events);
 
+/* A socket offloaded on its plain descriptor takes over what waits on it; on a direct one
+ * xdirect_issue() does, once the slot names it. */
+static void adopt(struct xring_ctx *ctx, struct xsock *xs)
+{
+	if (!ctx->xsocks->in_direct)
+		xsock_adopt(ctx, xs);
+}
+
 /* Makes req->fd an offloaded socket of this type on port xp, bound to xp's address and port
  * (0: any, the kernel picks it while reserving). */
 static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xport *xp,
@@ -422,12 +430,17 @@ static int64_t connect_issue(struct xring_ctx *ctx, struct xreq *req)
 	if (err)
 		return err;
 	req->u.net.xs = xs;
-	if (type == SOCK_STREAM)
-		return tcp_start_connect(ctx, xs, req, sin);
+	if (type == SOCK_STREAM) {
+		int64_t res = tcp_start_connect(ctx, xs, req, sin);
+
+		adopt(ctx, xs);
+		return res;
+	}
 	xs->rip = sin->sin_addr.s_addr;
 	xs->rport = ntohs(sin->sin_port);
 	xs->connected = true;
 	stats_sock_ident(xs);
+	adopt(ctx, xs);
 	return 0;
 }
 
@@ -437,6 +450,7 @@ static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 	int type = sin ? may_offload(ctx, req) : 0;
 	struct xport *xp;
 	struct xsock *xs;
+	int err;
 
 	if (req->flags & REQ_F_FIXED_FILE)
 		return xdirect_issue(ctx, req, bind_issue,
@@ -445,7 +459,10 @@ static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_RECEIVER : RULES_TCP_SERVER,
 			  sin->sin_addr.s_addr, sin->sin_port))
 		return to_kernel(ctx, req);
-	return offload(ctx, req, type, xp, ntohs(sin->sin_port), &xs);
+	err = offload(ctx, req, type, xp, ntohs(sin->sin_port), &xs);
+	if (!err)
+		adopt(ctx, xs);
+	return err;
 }
 
 const struct xring_op op_connect = {
@@ -492,6 +509,7 @@ static int64_t accept_issue(struct xring_ctx *ctx, struct xreq *req)
 	}
 	xs->listening = true;
 	stats_sock_ident(xs);
+	adopt(ctx, xs);
 	req->u.net.xs = xs;
 	req->op = &op_xsock;
 	return xs_issue(ctx, req);
@@ -1104,10 +1122,14 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		xsock_zc_acked(xs);
 	if (events & TCP_EV_WRITABLE)
 		serve(ctx, xs, &xs->sendq, 1);
-	if (events & TCP_EV_ACCEPT)
+	if (events & TCP_EV_ACCEPT) {
+		/* Polls first, as the kernel wakes them: the accepts may take every connection. */
+		if (xring_unlikely(xs->pollq.first != NULL))
+			xpoll_wake(xs, xpoll_hint(TCP_EV_ACCEPT));
 		serve(ctx, xs, &xs->acceptq, 2);
-	if (xring_unlikely(xs->pollq.first != NULL))
-		xpoll_wake(xs, xpoll_hint(events));
+	}
+	if (xring_unlikely(xs->pollq.first != NULL) && (events & ~TCP_EV_ACCEPT))
+		xpoll_wake(xs, xpoll_hint(events & ~TCP_EV_ACCEPT));
 }
 
 /* Accepts what is waiting: one connection, or all of them for a multishot accept (each with
@@ -1422,6 +1444,73 @@ static const struct xring_op op_xsock = {
 	.cancel = xs_cancel,
 	.end = xs_end,
 };
+
+/* Whether r, on the kernel ring, waits on xs's kernel socket for something xs now serves. */
+static bool waits_on(const struct xreq *r, const struct xsock *xs)
+{
+	if (r->op != &op_passthrough)
+		return false;
+	if (r->flags & REQ_F_FIXED_FILE) {
+		if (xs->slot < 0 || r->fd != xs->slot)
+			return false;
+	} else if (xs->fd < 0 || r->fd != xs->fd) {
+		return false;
+	}
+	switch (r->opcode) {
+	case XRING_OP_POLL_ADD:
+		return true;
+	case XRING_OP_RECV:
+	case XRING_OP_RECVMSG:
+	case XRING_OP_READ:
+	case XRING_OP_READV:
+		/* A TCP socket receives nothing before it connects (-ENOTCONN at once). */
+		return xs->type == SOCK_DGRAM;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Before its offload a socket is the kernel's, and requests may wait on it there: a poll, or a
+ * receive on a UDP socket not yet bound. The traffic now goes to xs, so the kernel socket left
+ * behind (the placeholder) would never wake them. Each is taken back from the kernel without a
+ * CQE for it and goes on here with its user_data, its flags and its multishot-ness. A poll
+ * waits for the next event, as the kernel's would (what was true when it was armed, it has
+ * reported); a receive is issued again. One the kernel has completed meanwhile keeps its CQE.
+ */
+void xsock_adopt(struct xring_ctx *ctx, struct xsock *xs)
+{
+	struct xreq *r, *next;
+
+	if (!kring_ring(ctx))
+		return;
+	for (r = ctx->pending.first; r; r = next) {
+		struct xring_sqe sqe;
+		int64_t res;
+		int err;
+
+		next = r->lnext;
+		if (!waits_on(r, xs) || kring_take_back(ctx, r))
+			continue;
+		sqe = r->u.sqe;
+		r->op = &op_xsock;
+		err = xs_prep(ctx, r, &sqe);
+		r->u.net.xs = xs;
+		if (err) {
+			req_complete_later(ctx, r, err);
+			list_del(&ctx->pending, r);
+			r->flags &= ~REQ_F_PENDING;
+			continue;
+		}
+		if (r->opcode == XRING_OP_POLL_ADD) {
+			wlist_add_tail(&xs->pollq, r);
+			continue;
+		}
+		res = xs_issue(ctx, r);
+		if (res != OP_QUEUED)
+			req_complete(ctx, r, (int32_t) res, r->cflags);
+	}
+}
 
 const struct xring_op *xsock_op(uint8_t opcode)
 {

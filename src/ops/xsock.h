@@ -74,6 +74,7 @@ struct xsock_table {
 	unsigned n;
 	struct xsock **by_slot; /* direct descriptors (xsock_direct.c), nslots entries */
 	unsigned nslots, ndirect;
+	bool in_direct; /* xdirect_issue() runs an op on a slot's stand-in descriptor */
 };
 
 /* The offloaded socket behind a plain descriptor, or NULL. */
@@ -97,6 +98,9 @@ static inline struct xsock *xsock_of_sqe(struct xring_ctx *ctx, const struct xri
 		return xsock_by_slot(ctx, sqe->file_index - 1);
 	return xsock_by_fd(ctx, sqe->fd);
 }
+/* xs was just offloaded: the requests still waiting on its kernel socket (polls, and receives
+ * on UDP) come over to it, as they would have seen its traffic on the kernel path. */
+void xsock_adopt(struct xring_ctx *ctx, struct xsock *xs);
 /* The operation that serves opcode on an offloaded socket. */
 const struct xring_op *xsock_op(uint8_t opcode);
 /* The iface's UDP hook. */
