@@ -294,3 +294,26 @@ Test(offload_tcp_zc, a_send_zc_cancelled_half_way_keeps_its_notification_until_t
 	cr_expect_eq(got, moved);
 	close(fd);
 }
+
+/* As in the kernel (6.18: ASYNC_CANCEL of a send_zc whose result is out answers -ENOENT):
+ * once the result is posted the request is over, and its notification cannot be cancelled. */
+Test(offload_tcp_zc, a_send_zc_whose_result_is_out_is_no_longer_found_by_a_cancel)
+{
+	int fd = connect_offloaded();
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
+
+	xring_prep_send_zc(sqe, fd, zbuf, 20000, 0, 0);
+	sqe->user_data = 2;
+	expect_cqe(2, 20000, XRING_CQE_F_MORE, false);
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_cancel64(sqe, 2, 0);
+	sqe->user_data = 3;
+	expect_cqe(3, -ENOENT, 0, false);
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_cancel64(sqe, 0, XRING_ASYNC_CANCEL_ANY);
+	sqe->user_data = 4;
+	expect_cqe(4, 0, 0, false); /* none found, none cancelled */
+	cr_expect_null(next_cqe(false), "F_NOTIF before the peer acknowledged anything");
+	expect_cqe(2, 0, XRING_CQE_F_NOTIF, true);
+	close(fd);
+}

@@ -33,6 +33,7 @@ int64_t xsock_zc_park(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req,
 	if (covered((uint32_t) req->res, tcp_acked(xs->tcb)))
 		return res;
 	wlist_add_tail(&xs->zcq, req);
+	req->flags |= REQ_F_RESULT_OUT;
 	/* In the kernel the notification is a request of its own: what is linked after a send_zc
 	 * starts at its result, not once the peer has acknowledged the data. */
 	req_release_link(ctx, req);
@@ -48,6 +49,7 @@ bool xsock_zc_wait(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req, ui
 	/* Sends queued since it stopped may have parked already, with later ends: its
 	 * notification then waits for theirs too, never the other way round. */
 	wlist_add_tail(&xs->zcq, req);
+	req->flags |= REQ_F_RESULT_OUT;
 	req_release_link(ctx, req);
 	return true;
 }

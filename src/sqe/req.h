@@ -35,6 +35,9 @@ enum {
 	REQ_F_TW_ISSUE = 1u << 11,    /* on ctx->tw to be issued, not completed */
 	REQ_F_NO_FAIL = 1u << 12,     /* a negative result does not fail the chain */
 	REQ_F_OWN_END = 1u << 13,     /* its deferred failure goes to op->end() */
+	/* Its result is out and only a notification is left (a send_zc waiting for the ACK):
+	 * in the kernel the request is over, so no cancellation finds it. */
+	REQ_F_RESULT_OUT = 1u << 14,
 };
 
 struct xreq {
