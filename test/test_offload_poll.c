@@ -496,6 +496,34 @@ static void s_zc_cancel(struct env *e)
 	reap(e, 1, 500);
 }
 
+/* send_zc that fails before it runs, as the kernel (6.18) ends it: cancelled by its chain's
+ * failure, -ECANCELED then the notification (ZC_COPIED with REPORT_USAGE); unknown flags,
+ * -EINVAL with F_MORE then the notification (res 0); CQE_SKIP_SUCCESS, one -EINVAL. */
+static void s_zc_failures(struct env *e)
+{
+	static char b[16];
+	struct xring_sqe *s;
+
+	s = sqe_of(e, 1);
+	xring_prep_read(s, 999, b, sizeof(b), 0);
+	s->flags |= XRING_SQE_IO_LINK;
+	xring_prep_send_zc(sqe_of(e, 2), e->fd, b, sizeof(b), 0, XRING_SEND_ZC_REPORT_USAGE);
+	reap(e, 3, 500);
+	s = sqe_of(e, 3);
+	xring_prep_send_zc(s, e->fd, b, sizeof(b), 0, 0);
+	s->ioprio |= 1u << 7;
+	reap(e, 2, 500);
+	s = sqe_of(e, 4);
+	xring_prep_send_zc(s, e->fd, b, sizeof(b), 0, XRING_SEND_ZC_REPORT_USAGE);
+	s->ioprio |= 1u << 7;
+	reap(e, 2, 500);
+	s = sqe_of(e, 5);
+	xring_prep_sendmsg_zc(s, e->fd, &(struct msghdr){0}, 0);
+	s->flags |= XRING_SQE_CQE_SKIP_SUCCESS;
+	reap(e, 1, 500);
+	reap(e, -1, 30); /* nothing more */
+}
+
 /* Environments whose socket is not connected yet: the script connects it (connect_env). */
 static void setup_kernel_unconnected(struct env *e)
 {
@@ -733,4 +761,14 @@ Test(offload_poll, a_poll_on_a_listener_armed_before_its_first_accept_hears_the_
 	listener_script(true, xorder);
 	cr_expect_eq(xorder[0], korder[0], "first CQE: ud %d, kernel %d", xorder[0], korder[0]);
 	cr_expect_eq(xorder[1], korder[1]);
+}
+
+Test(offload_poll, a_send_zc_failing_before_it_runs_ends_as_on_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_zc_failures, &k, &x);
+	cr_expect_eq(k.n, 8, "the kernel path: %d CQEs", k.n);
+	cr_expect_eq(k.recs[2].flags, XRING_CQE_F_NOTIF);
+	cr_expect_eq((uint32_t) k.recs[2].res, XRING_NOTIF_USAGE_ZC_COPIED);
 }

@@ -357,6 +357,10 @@ static int pt_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	/* An opcode this kernel lacks is refused at once, as the kernel itself refuses it. */
 	if (!(ctx->kr->supported[sqe->opcode / 8] & (1u << (sqe->opcode % 8))))
 		return -EINVAL;
+	/* The kernel refuses CQE_SKIP_SUCCESS on a send_zc, but never sees xring's flag. */
+	if ((sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) &&
+	    (req->flags & REQ_F_CQE_SKIP))
+		return -EINVAL;
 	req->u.sqe = *sqe;
 	return 0;
 }

@@ -585,8 +585,9 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 		sqe = &req->u.net.sqe;
 	}
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
-		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
-				    XRING_RECVSEND_POLL_FIRST))
+		/* Refused before the kernel makes the notification: one CQE. Unknown flags come
+		 * after it, at issue here (zc_bad_flags()). */
+		if (req->flags & REQ_F_CQE_SKIP)
 			return -EINVAL;
 	} else if (req->opcode == XRING_OP_ACCEPT) {
 		/* The kernel's rules (io_accept_prep). */
@@ -1258,6 +1259,20 @@ static bool too_many_iovecs(const struct xreq *req)
 	       ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > UIO_MAXIOV;
 }
 
+/* A send_zc with flags the kernel does not know: it refuses them once the notification
+ * exists, so the -EINVAL has F_MORE and the notification (res 0: usage is not reported)
+ * follows. */
+static bool zc_bad_flags(struct xreq *req)
+{
+	struct xring_sqe *sqe = &req->u.net.sqe;
+
+	if (!is_zc(req) || !(sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
+					     XRING_RECVSEND_POLL_FIRST)))
+		return false;
+	sqe->ioprio = 0;
+	return true;
+}
+
 static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
@@ -1265,6 +1280,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(zc_bad_flags(req)))
+		return zc_result(ctx, req, -EINVAL);
 	if (xring_unlikely(too_many_iovecs(req)))
 		return zc_result(ctx, req, -EMSGSIZE);
 	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))

@@ -38,6 +38,7 @@ enum {
 	/* Its result is out and only a notification is left (a send_zc waiting for the ACK):
 	 * in the kernel the request is over, so no cancellation finds it. */
 	REQ_F_RESULT_OUT = 1u << 14,
+	REQ_F_NOTIF_AFTER = 1u << 15, /* a send_zc failed unrun: its notification follows its CQE */
 };
 
 struct xreq {
