@@ -827,6 +827,8 @@ int main(int argc, char **argv)
 			only = atoi(argv[i] + 7);
 		else if (!strncmp(argv[i], "--rounds=", 9))
 			rounds = atoi(argv[i] + 9);
+		else if (!strncmp(argv[i], "--pings=", 8)) /* round trips in all, for profiling */
+			pp_iters = atoi(argv[i] + 8);
 		else if (!strcmp(argv[i], "--no-kernel")) /* for profiling */
 			no_kernel = true;
 		else if (!strcmp(argv[i], "--hold")) /* for xring-stats: see the top */
@@ -835,6 +837,8 @@ int main(int argc, char **argv)
 			pin = false;
 	if (rounds < 1 || rounds > MAX_ROUNDS)
 		die("--rounds: 1 to " XSTR(MAX_ROUNDS), EINVAL);
+	if (pp_iters < rounds || pp_iters > 100000000)
+		die("--pings: at least one per round, at most 10^8", EINVAL);
 	pin_pick();
 	snprintf(spec_s, sizeof(spec_s), "memif:path=@xring-demo-%d,role=server,ip=" SRV_IP "/24%s",
 		 (int) getpid(), link);

@@ -108,7 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(cq->rx->desc, data + 4,
 		       (size - 4) < 16u * cq->rx_size ? size - 4 : 16u * cq->rx_size);
 		cq->rx->head = val;
-		n = port_tx_alloc(&sq->pq, f, 64);
+		/* one slot, then the rest: the second lends the descriptor the first read ahead */
+		n = port_tx_alloc(&sq->pq, f, 1);
+		if (n == 1)
+			n += port_tx_alloc(&sq->pq, f + 1, 63);
 		for (int i = 0; i < n; i++) {
 			if (f[i].len)
 				memset(f[i].data, 0xab, f[i].len < 64 ? f[i].len : 64);

@@ -173,7 +173,7 @@ static int np_poll(struct xring_ctx *ctx, struct xring_source *src)
 {
 	struct netport *np = np_of(src);
 	struct port_frame *frames = np->rxf;
-	uint64_t now = clock_mono_ns();
+	uint64_t now = ctx->now;
 	bool was = ctx->batching;
 	int n, kept = 0;
 

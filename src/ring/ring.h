@@ -80,6 +80,7 @@ struct xring_ctx {
 
 	struct xring_source *sources;
 	uint64_t spin_ns;
+	uint64_t now;        /* clock_mono_ns() at the start of the last engine_progress() */
 	bool spin_yield;     /* waits spin long: yield the CPU while spinning (engine.c) */
 	unsigned spin_quick; /* quick waits in a row since */
 	bool in_submit;

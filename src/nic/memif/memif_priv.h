@@ -70,10 +70,17 @@ struct mq {
 	/* the ring we produce */
 	struct memif_ring *tx;
 	uint16_t tx_size, tx_mask;
-	uint16_t tx_pub;    /* published to the peer (client: head, server: tail) */
-	uint16_t tx_post;   /* next slot to fill */
-	uint16_t tx_end;    /* tx_post after the last complete frame */
-	uint16_t tx_alloc;  /* server: next slot to lend */
+	uint16_t tx_pub;     /* published to the peer (client: head, server: tail) */
+	uint16_t tx_post;    /* next slot to fill */
+	uint16_t tx_end;     /* tx_post after the last complete frame */
+	uint16_t tx_alloc;   /* server: next slot to lend */
+	uint16_t tx_seen;    /* server: the client's head when last read (slots it gave us) */
+	uint16_t tx_next_at; /* server: the slot tx_next was read from */
+	bool tx_next_ok;     /* server: tx_next holds slot tx_next_at's checked descriptor */
+	struct {
+		uint16_t region;
+		uint32_t length, offset;
+	} tx_next;
 	uint16_t tx_reaped; /* client: slots recycled */
 	int tx_evfd;
 	uint32_t *tx_shadow; /* client: buffer placed in each slot */

@@ -131,7 +131,8 @@ int mq_up(struct mq *q)
 	q->rx_evfd = rxi->evfd;
 	q->tx_evfd = txi->evfd;
 	q->rx_last = q->rx_rel = 0;
-	q->tx_pub = q->tx_post = q->tx_end = q->tx_alloc = q->tx_reaped = 0;
+	q->tx_pub = q->tx_post = q->tx_end = q->tx_alloc = q->tx_reaped = q->tx_seen = 0;
+	q->tx_next_ok = false;
 	q->armed = false;
 	q->gen = p->gen;
 
@@ -457,26 +458,42 @@ void mq_srv_rx_release(struct port_queue *pq, const struct port_frame *f, unsign
 	}
 }
 
+/*
+ * Lending a slot reads two lines the client wrote, its head and the slot's descriptor: two trips
+ * between CPUs before a reply can be written. So the head is read again only when the slots it
+ * gave last time are used up, and the descriptor of the slot after the ones lent is read (and
+ * checked) now, while the reply that will need it is not yet waiting. Both stay valid: a slot the
+ * client gave is ours until our tail passes it, and the copy is what gets checked and used.
+ */
 int mq_srv_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 {
 	struct mq *q = MQ(pq);
 	const struct mport *p = q->p;
-	uint16_t head, avail;
+	uint16_t avail;
 
 	if (!q->up)
 		return 0;
-	head = load_acq(&q->tx->head);
-	if ((uint16_t) (head - q->tx_pub) > q->tx_size)
-		return mq_fault(q, "S2C head moved more than the ring size");
-	avail = (uint16_t) (head - q->tx_alloc);
-	if ((uint16_t) (q->tx_alloc - q->tx_pub) > (uint16_t) (head - q->tx_pub))
-		return mq_fault(q, "S2C head moved back");
+	if ((uint16_t) (q->tx_seen - q->tx_alloc) < n) {
+		uint16_t head = load_acq(&q->tx->head);
+
+		if ((uint16_t) (head - q->tx_pub) > q->tx_size)
+			return mq_fault(q, "S2C head moved more than the ring size");
+		if ((uint16_t) (q->tx_alloc - q->tx_pub) > (uint16_t) (head - q->tx_pub))
+			return mq_fault(q, "S2C head moved back");
+		q->tx_seen = head;
+	}
+	avail = (uint16_t) (q->tx_seen - q->tx_alloc);
 	if (n > avail)
 		n = avail;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t slot = (uint16_t) (q->tx_alloc + i) & q->tx_mask;
-		struct dsc d = desc_read(&q->tx->desc[slot]);
+		uint16_t at = (uint16_t) (q->tx_alloc + i);
+		struct dsc d;
 
+		if (i == 0 && q->tx_next_ok && q->tx_next_at == at)
+			d = (struct dsc){0, q->tx_next.region, q->tx_next.length,
+					 q->tx_next.offset};
+		else
+			d = desc_read(&q->tx->desc[at & q->tx_mask]);
 		if (!srv_buf_ok(p, &d))
 			return mq_fault(q, "S2C descriptor outside the regions");
 		f[i].data = p->regions[d.region].base + d.offset;
@@ -488,11 +505,18 @@ int mq_srv_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 		f[i].l4_off = 0;
 	}
 	q->tx_alloc = (uint16_t) (q->tx_alloc + n);
-	if (avail > n) { /* the buffer the next frame gets, already given to us */
+	q->tx_next_ok = false;
+	if (avail > n) { /* the slot the next frame gets, already given to us */
 		struct dsc d = desc_read(&q->tx->desc[q->tx_alloc & q->tx_mask]);
 
-		if (srv_buf_ok(p, &d))
+		if (srv_buf_ok(p, &d)) {
+			q->tx_next_ok = true;
+			q->tx_next_at = q->tx_alloc;
+			q->tx_next.region = d.region;
+			q->tx_next.length = d.length;
+			q->tx_next.offset = d.offset;
 			prefetch_wr(p->regions[d.region].base + d.offset);
+		}
 	}
 	return (int) n;
 }
