@@ -24,6 +24,7 @@
 #define K_TCP_NODELAY 1 /* <netinet/tcp.h>'s TCP_NODELAY; that header clashes with the stack's */
 
 #define MAX_RECS 64
+#define FILL_UD  1000 /* fill()'s sends, left out of the record */
 
 struct rec {
 	uint64_t ud;
@@ -37,8 +38,9 @@ struct env {
 	bool offloaded;
 	struct xring *ring;
 	int fd;
-	int kpeer; /* the kernel path's peer (accepted kernel socket) */
-	int klis;  /* and its listener */
+	int kpeer;             /* the kernel path's peer (accepted kernel socket) */
+	struct sockaddr_in to; /* where connect_env() connects */
+	int klis;              /* and its listener */
 	struct xring kring;
 	struct rec recs[MAX_RECS];
 	int n;
@@ -96,6 +98,10 @@ static void reap(struct env *e, int want, int ms)
 			ol_pump();
 		if (xring_wait_cqe_timeout(e->ring, &cqe, &ts))
 			continue;
+		if (cqe->user_data == FILL_UD) { /* a late notification of fill()'s */
+			xring_cqe_seen(e->ring, cqe);
+			continue;
+		}
 		cr_assert_lt(e->n, MAX_RECS);
 		e->recs[e->n++] = (struct rec){cqe->user_data, cqe->res, cqe->flags};
 		xring_cqe_seen(e->ring, cqe);
@@ -350,6 +356,262 @@ static void s_read_write(struct env *e)
 	reap(e, 1, 500); /* the waiting read sees the end of the stream */
 }
 
+/* Up to UIO_MAXIOV iovecs (one byte each) on sends and receives, the kernel's errors beyond. */
+static void s_iovecs(struct env *e)
+{
+	static struct iovec many[UIO_MAXIOV + 1];
+	static char bytes[UIO_MAXIOV + 1];
+	struct msghdr mm = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV};
+	struct msghdr over = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV + 1};
+	struct msghdr some = {.msg_iov = many, .msg_iovlen = 30};
+	struct msghdr none = {.msg_iov = many, .msg_iovlen = 0};
+	struct msghdr fifty = {.msg_iov = many, .msg_iovlen = 50};
+
+	for (int i = 0; i <= UIO_MAXIOV; i++)
+		many[i] = (struct iovec){bytes + i, 1};
+	xring_prep_rw(XRING_OP_WRITEV, sqe_of(e, 1), e->fd, many, UIO_MAXIOV, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg(sqe_of(e, 2), e->fd, &mm, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg_zc(sqe_of(e, 3), e->fd, &mm, 0);
+	reap(e, 2, 500);
+	xring_prep_rw(XRING_OP_WRITEV, sqe_of(e, 4), e->fd, many, UIO_MAXIOV + 1, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg(sqe_of(e, 5), e->fd, &over, 0);
+	reap(e, 1, 500);
+	xring_prep_sendmsg_zc(sqe_of(e, 6), e->fd, &over, 0); /* with F_MORE, then F_NOTIF */
+	reap(e, 2, 500);
+	xring_prep_recvmsg(sqe_of(e, 7), e->fd, &over, 0);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 8), e->fd, many, UIO_MAXIOV + 1, 0);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 9), e->fd, many, 0, 0); /* nothing to fill */
+	reap(e, 1, 500);
+	xring_prep_recvmsg(sqe_of(e, 10), e->fd, &none, 0); /* waits for data, reads none */
+	reap(e, -1, 30);
+	memset(bytes, 0, sizeof(bytes));
+	peer_send(e, 40);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 11), e->fd, many, UIO_MAXIOV, 0);
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(bytes, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN", 40), 0,
+		     "%s: readv's bytes", e->name);
+	peer_send(e, 40);
+	reap(e, -1, 30);
+	xring_prep_recvmsg(sqe_of(e, 12), e->fd, &some, 0);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 13), e->fd, many + 100, UIO_MAXIOV - 100, 0);
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(bytes + 100, "EFGHIJKLMN", 10), 0, "%s: the rest", e->name);
+	xring_prep_recvmsg(sqe_of(e, 14), e->fd, &fifty, MSG_WAITALL); /* 30 + 30 for 50 */
+	reap(e, -1, 30);
+	peer_send(e, 30);
+	reap(e, -1, 30);
+	peer_send(e, 30);
+	reap(e, 1, 500);
+	xring_prep_rw(XRING_OP_READV, sqe_of(e, 15), e->fd, many, UIO_MAXIOV, 0);
+	reap(e, 1, 500);
+	cr_assert_eq(memcmp(bytes, "uvwxyzABCD", 10), 0, "%s: the last 10", e->name);
+}
+
+/* Sends until the socket takes no more, its peer reading nothing; outside the record. They are
+ * zero-copy sends: the kernel's next one then needs a segment of its own, which it only gets
+ * with room in the send buffer (it may append to a last segment that copied). */
+static void fill(struct env *e)
+{
+	static char junk[65536];
+	int again = 0, sndbuf = 65536;
+
+	/* A fixed send buffer: the kernel's own tuning would make room again later. */
+	if (!e->offloaded)
+		setsockopt(e->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (int i = 0; i < 2000 && again < 5; i++) {
+		uint64_t end = clock_mono_ns() + 500000000u;
+		bool got = false;
+		int32_t res = 0;
+
+		xring_prep_send_zc(sqe_of(e, FILL_UD), e->fd, junk, sizeof(junk), MSG_DONTWAIT, 0);
+		xring_submit(e->ring);
+		while (!got && clock_mono_ns() < end) {
+			struct __kernel_timespec ts = {0, 1000000};
+			struct xring_cqe *cqe;
+
+			if (e->offloaded)
+				ol_pump();
+			if (xring_wait_cqe_timeout(e->ring, &cqe, &ts))
+				continue;
+			cr_assert_eq(cqe->user_data, FILL_UD, "%s: CQE %llu while filling", e->name,
+				     (unsigned long long) cqe->user_data);
+			if (!(cqe->flags & XRING_CQE_F_NOTIF)) {
+				res = cqe->res;
+				got = true;
+			}
+			xring_cqe_seen(e->ring, cqe);
+		}
+		cr_assert(got, "%s: no CQE for a send while filling", e->name);
+		cr_assert(res > 0 || res == -EAGAIN, "%s: send while filling: %d", e->name, res);
+		again = res == -EAGAIN ? again + 1 : 0;
+		/* The peer's window closes, the kernel's send buffer stops growing. */
+		for (int k = 0; k < 50; k++)
+			if (e->offloaded)
+				ol_pump();
+		if (!e->offloaded && res == -EAGAIN)
+			usleep(20000);
+	}
+	cr_assert_eq(again, 5, "%s: the socket kept taking bytes", e->name);
+}
+
+/* A send_zc or sendmsg_zc waiting for room, stopped by ASYNC_CANCEL or its link timeout: its
+ * result (-ECANCELED) with F_MORE, then its notification (REPORT_USAGE: "copied", nothing was
+ * sent from it), and a request linked after it is cancelled. */
+static void s_zc_cancel(struct env *e)
+{
+	static struct __kernel_timespec lt = {0, 20000000};
+	static char big[4096];
+	struct iovec iov = {big, sizeof(big)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct xring_sqe *s;
+
+	fill(e);
+	xring_prep_send_zc(sqe_of(e, 1), e->fd, big, sizeof(big), 0, 0);
+	reap(e, -1, 30); /* waits for room */
+	xring_prep_cancel64(sqe_of(e, 2), 1, 0);
+	reap(e, 3, 500);
+	fill(e);
+	s = sqe_of(e, 3);
+	xring_prep_sendmsg_zc(s, e->fd, &msg, 0);
+	s->ioprio |= XRING_SEND_ZC_REPORT_USAGE;
+	s->flags |= XRING_SQE_IO_LINK;
+	xring_prep_link_timeout(sqe_of(e, 4), &lt, 0);
+	reap(e, 3, 500);
+	fill(e);
+	s = sqe_of(e, 5);
+	xring_prep_send_zc(s, e->fd, big, sizeof(big), 0, XRING_SEND_ZC_REPORT_USAGE);
+	s->flags |= XRING_SQE_IO_LINK;
+	xring_prep_nop(sqe_of(e, 6));
+	reap(e, -1, 30);
+	xring_prep_cancel64(sqe_of(e, 7), 5, 0);
+	reap(e, 4, 500);
+	xring_prep_cancel64(sqe_of(e, 8), 5, 0); /* nothing left to find */
+	reap(e, 1, 500);
+}
+
+/* send_zc that fails before it runs, as the kernel (6.18) ends it: cancelled by its chain's
+ * failure, -ECANCELED then the notification (ZC_COPIED with REPORT_USAGE); unknown flags,
+ * -EINVAL with F_MORE then the notification (res 0); CQE_SKIP_SUCCESS, one -EINVAL. */
+static void s_zc_failures(struct env *e)
+{
+	static char b[16];
+	struct xring_sqe *s;
+
+	s = sqe_of(e, 1);
+	xring_prep_read(s, 999, b, sizeof(b), 0);
+	s->flags |= XRING_SQE_IO_LINK;
+	xring_prep_send_zc(sqe_of(e, 2), e->fd, b, sizeof(b), 0, XRING_SEND_ZC_REPORT_USAGE);
+	reap(e, 3, 500);
+	s = sqe_of(e, 3);
+	xring_prep_send_zc(s, e->fd, b, sizeof(b), 0, 0);
+	s->ioprio |= 1u << 7;
+	reap(e, 2, 500);
+	s = sqe_of(e, 4);
+	xring_prep_send_zc(s, e->fd, b, sizeof(b), 0, XRING_SEND_ZC_REPORT_USAGE);
+	s->ioprio |= 1u << 7;
+	reap(e, 2, 500);
+	s = sqe_of(e, 5);
+	xring_prep_sendmsg_zc(s, e->fd, &(struct msghdr){0}, 0);
+	s->flags |= XRING_SQE_CQE_SKIP_SUCCESS;
+	reap(e, 1, 500);
+	reap(e, -1, 30); /* nothing more */
+}
+
+/* Environments whose socket is not connected yet: the script connects it (connect_env). */
+static void setup_kernel_unconnected(struct env *e)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+
+	e->name = "kernel";
+	e->ring = &e->kring;
+	e->kpeer = -1;
+	cr_assert_eq(xring_queue_init(16, e->ring, 0), 0);
+	e->klis = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(bind(e->klis, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(e->klis, (struct sockaddr *) &a, &len), 0);
+	cr_assert_eq(listen(e->klis, 4), 0);
+	e->to = a;
+	e->fd = socket(AF_INET, SOCK_STREAM, 0);
+}
+
+static void setup_offloaded_unconnected(struct env *e)
+{
+	struct memlink_config mc = {0};
+
+	e->name = "offloaded";
+	e->offloaded = true;
+	ol_setup(&mc);
+	e->ring = &ol.ring;
+	e->to = ol_sin(OL_PEER_IP, 7001);
+	e->fd = socket(AF_INET, SOCK_STREAM, 0);
+}
+
+/* CONNECT through the ring (ud), and the peer's side of the connection. */
+static void connect_env(struct env *e, uint64_t ud)
+{
+	int one = 1;
+
+	xring_prep_connect(sqe_of(e, ud), e->fd, (struct sockaddr *) &e->to, sizeof(e->to));
+	reap(e, 1, 1000);
+	if (e->offloaded) {
+		cr_assert(ol_offloaded(e->fd), "the connect did not offload the socket");
+		for (int i = 0; i < 100 && !ol.accepted; i++)
+			ol_pump();
+		cr_assert_not_null(ol.accepted, "the remote host accepted");
+		tcp_setopt(ol.accepted, TCP_OPT_NODELAY, 1);
+	} else {
+		e->kpeer = accept(e->klis, NULL, NULL);
+		cr_assert_geq(e->kpeer, 0);
+		setsockopt(e->kpeer, IPPROTO_TCP, K_TCP_NODELAY, &one, sizeof(one));
+		setsockopt(e->fd, IPPROTO_TCP, K_TCP_NODELAY, &one, sizeof(one));
+	}
+}
+
+static void run_unconnected(void (*script)(struct env *), struct env *k, struct env *x)
+{
+	memset(k, 0, sizeof(*k));
+	memset(x, 0, sizeof(*x));
+	setup_kernel_unconnected(k);
+	script(k);
+	teardown_env(k);
+	setup_offloaded_unconnected(x);
+	script(x);
+	teardown_env(x);
+	compare(k, x);
+}
+
+/* A multishot poll armed before the connect that offloads the socket: on the fresh socket it
+ * reports POLLHUP at once and stays; after the connect it hears the offloaded connection. */
+static void s_poll_before_connect(struct env *e)
+{
+	char buf[64];
+
+	poll_add(e, 1, POLLIN, true);
+	reap(e, 1, 500);
+	poll_add(e, 2, POLLIN | POLLRDHUP, true);
+	reap(e, 1, 500);
+	connect_env(e, 3); /* nothing for the polls: no POLLOUT wanted */
+	reap(e, -1, 30);
+	peer_send(e, 5);
+	reap(e, 2, 500); /* both polls: POLLIN, F_MORE */
+	xring_prep_recv(sqe_of(e, 4), e->fd, buf, sizeof(buf), 0);
+	reap(e, 1, 500);
+	poll_update(e, 5, 1, 0, 0, 0); /* removal, as of a poll armed after the connect */
+	reap(e, 2, 500);
+	peer_fin(e);
+	reap(e, 1, 500); /* the other: POLLIN | POLLRDHUP */
+	poll_update(e, 6, 2, 0, 0, 0);
+	reap(e, 2, 500);
+}
+
 TestSuite(offload_poll, .timeout = 60);
 
 Test(offload_poll, polls_removals_and_updates_match_the_kernel)
@@ -403,4 +665,110 @@ Test(offload_poll, the_kernel_paths_poll_remove_names_the_right_poll)
 	xring_queue_exit(&ring);
 	close(p[0]);
 	close(p[1]);
+}
+
+Test(offload_poll, a_waiting_send_zc_stopped_posts_its_result_and_notification_as_on_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_zc_cancel, &k, &x);
+}
+
+Test(offload_poll, up_to_uio_maxiov_iovecs_and_the_errors_beyond_match_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_iovecs, &k, &x);
+}
+
+Test(offload_poll, a_poll_armed_before_the_connect_follows_the_socket_offloaded)
+{
+	static struct env k, x;
+
+	run_unconnected(s_poll_before_connect, &k, &x);
+}
+
+/* A poll on a listening kernel socket made by plain socket / bind / listen calls, armed before
+ * the first accept offloads it: it hears the connection the offloaded listener gets, before the
+ * accept takes it (the kernel's order, kernel_listener_order below). */
+static void listener_script(bool offloaded, int *order)
+{
+	struct sockaddr_in a = offloaded ? ol_sin(OL_XRING_IP, 7100) : ol_sin("127.0.0.1", 0);
+	socklen_t len = sizeof(a);
+	struct xring kr, *ring = offloaded ? &ol.ring : &kr;
+	int lis = socket(AF_INET, SOCK_STREAM, 0), one = 1, client = -1, n = 0;
+	struct xring_sqe *sqe;
+	struct tcb *c = NULL;
+
+	if (offloaded)
+		ol_setup(&(struct memlink_config){0});
+	else
+		cr_assert_eq(xring_queue_init(16, ring, 0), 0);
+	cr_assert_eq(setsockopt(lis, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)), 0);
+	cr_assert_eq(bind(lis, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(lis, (struct sockaddr *) &a, &len), 0);
+	cr_assert_eq(listen(lis, 4), 0);
+	sqe = xring_get_sqe(ring);
+	xring_prep_poll_add(sqe, lis, POLLIN);
+	sqe->user_data = 1;
+	xring_submit(ring);
+	sqe = xring_get_sqe(ring);
+	xring_prep_accept(sqe, lis, NULL, NULL, 0);
+	sqe->user_data = 2;
+	xring_submit(ring);
+	if (offloaded) {
+		cr_assert(ol_offloaded(lis), "the accept did not offload the listener");
+		cr_assert_eq(tcp_connect(&ol.peer_tcp, clock_mono_ns(), a.sin_addr.s_addr, 7100, 0,
+					 NULL, NULL, &c),
+			     0);
+	} else {
+		client = socket(AF_INET, SOCK_STREAM, 0);
+		cr_assert_eq(connect(client, (struct sockaddr *) &a, sizeof(a)), 0);
+	}
+	for (uint64_t end = clock_mono_ns() + 2000000000u; n < 2 && clock_mono_ns() < end;) {
+		struct __kernel_timespec ts = {0, 1000000};
+		struct xring_cqe *cqe;
+
+		if (offloaded)
+			ol_pump();
+		if (xring_wait_cqe_timeout(ring, &cqe, &ts))
+			continue;
+		cr_assert(cqe->user_data == 1 || cqe->user_data == 2);
+		if (cqe->user_data == 1)
+			cr_expect_eq(cqe->res, POLLIN, "the poll: %d", cqe->res);
+		else
+			cr_expect_geq(cqe->res, 0, "the accept: %d", cqe->res);
+		if (cqe->user_data == 2 && cqe->res >= 0)
+			close(cqe->res);
+		order[n++] = (int) cqe->user_data;
+		xring_cqe_seen(ring, cqe);
+	}
+	cr_assert_eq(n, 2, "%s: %d of 2 CQEs", offloaded ? "offloaded" : "kernel", n);
+	close(lis);
+	if (client >= 0)
+		close(client);
+	if (offloaded)
+		ol_teardown();
+	else
+		xring_queue_exit(ring);
+}
+
+Test(offload_poll, a_poll_on_a_listener_armed_before_its_first_accept_hears_the_connection)
+{
+	int korder[2], xorder[2];
+
+	listener_script(false, korder);
+	listener_script(true, xorder);
+	cr_expect_eq(xorder[0], korder[0], "first CQE: ud %d, kernel %d", xorder[0], korder[0]);
+	cr_expect_eq(xorder[1], korder[1]);
+}
+
+Test(offload_poll, a_send_zc_failing_before_it_runs_ends_as_on_the_kernel)
+{
+	static struct env k, x;
+
+	run(s_zc_failures, &k, &x);
+	cr_expect_eq(k.n, 8, "the kernel path: %d CQEs", k.n);
+	cr_expect_eq(k.recs[2].flags, XRING_CQE_F_NOTIF);
+	cr_expect_eq((uint32_t) k.recs[2].res, XRING_NOTIF_USAGE_ZC_COPIED);
 }

@@ -251,3 +251,69 @@ Test(offload_tcp_zc, frames_that_arrive_as_chains_of_buffers_are_taken_whole)
 	ol.tx_split = 0;
 	close(fd);
 }
+
+/* As the kernel's io_sendrecv_fail(): a send_zc stopped after the stack took part of it ends
+ * with that count and F_MORE, and its notification still waits for the ACK of those bytes,
+ * which the remote host receives whole and unaltered. */
+Test(offload_tcp_zc, a_send_zc_cancelled_half_way_keeps_its_notification_until_the_ack)
+{
+	static uint8_t big[600000]; /* more than the send buffer (XRING_TCP_WMEM, 256 KiB) */
+	int fd = connect_offloaded();
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
+	struct xring_cqe *cqe;
+	size_t got = 0, moved;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = pattern(i);
+	xring_prep_send_zc(sqe, fd, big, sizeof(big), 0, 0);
+	sqe->user_data = 2;
+	/* The remote host does not run: the stack takes what its send ring holds, and waits. */
+	cr_assert_null(next_cqe(false), "the whole send_zc was taken");
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_cancel64(sqe, 2, 0);
+	sqe->user_data = 3;
+	expect_cqe(3, 0, 0, false);
+	cqe = next_cqe(false);
+	cr_assert_not_null(cqe);
+	cr_expect_eq(cqe->user_data, 2);
+	cr_expect_eq(cqe->flags, XRING_CQE_F_MORE);
+	cr_assert(cqe->res > 0 && cqe->res < (int32_t) sizeof(big), "res %d", cqe->res);
+	moved = (size_t) cqe->res;
+	xring_cqe_seen(&ol.ring, cqe);
+	cr_expect_null(next_cqe(false), "F_NOTIF before the peer acknowledged anything");
+	expect_cqe(2, 0, XRING_CQE_F_NOTIF, true);
+	peer_drain(&got);
+	cr_expect_eq(got, moved, "the remote host holds %zu bytes, the result said %zu", got,
+		     moved);
+	memset(big, 0xa5, sizeof(big));
+	for (int i = 0; i < 1000; i++) {
+		ol_pump();
+		xring_submit(&ol.ring);
+	}
+	peer_drain(&got);
+	cr_expect_eq(got, moved);
+	close(fd);
+}
+
+/* As in the kernel (6.18: ASYNC_CANCEL of a send_zc whose result is out answers -ENOENT):
+ * once the result is posted the request is over, and its notification cannot be cancelled. */
+Test(offload_tcp_zc, a_send_zc_whose_result_is_out_is_no_longer_found_by_a_cancel)
+{
+	int fd = connect_offloaded();
+	struct xring_sqe *sqe = xring_get_sqe(&ol.ring);
+
+	xring_prep_send_zc(sqe, fd, zbuf, 20000, 0, 0);
+	sqe->user_data = 2;
+	expect_cqe(2, 20000, XRING_CQE_F_MORE, false);
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_cancel64(sqe, 2, 0);
+	sqe->user_data = 3;
+	expect_cqe(3, -ENOENT, 0, false);
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_cancel64(sqe, 0, XRING_ASYNC_CANCEL_ANY);
+	sqe->user_data = 4;
+	expect_cqe(4, 0, 0, false); /* none found, none cancelled */
+	cr_expect_null(next_cqe(false), "F_NOTIF before the peer acknowledged anything");
+	expect_cqe(2, 0, XRING_CQE_F_NOTIF, true);
+	close(fd);
+}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -296,6 +297,45 @@ Test(offload_udp, a_pending_receive_can_be_cancelled_and_dontwait_does_not_wait)
 	close(fd);
 }
 
+/* A receive armed before the bind that offloads the socket waits on the kernel socket until
+ * then; afterwards it gets the offloaded socket's first datagram, as on the kernel path. */
+Test(offload_udp, a_receive_armed_before_the_bind_gets_the_offloaded_traffic)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in me = ol_sin(OL_XRING_IP, 7200), from = {0};
+	char buf[16] = {0};
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr msg = {
+		.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1};
+	struct xring_sqe *sqe;
+	struct xring_cqe *cqe;
+
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_recvmsg(sqe, fd, &msg, 0);
+	sqe->user_data = 1;
+	xring_submit(&ol.ring);
+	for (int i = 0; i < 100; i++) {
+		ol_pump();
+		cr_assert_neq(xring_peek_cqe(&ol.ring, &cqe), 0, "the receive completed unbound");
+	}
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_bind(sqe, fd, (struct sockaddr *) &me, sizeof(me));
+	sqe->user_data = 2;
+	cr_assert_eq(ol_run(2), 0);
+	cr_assert(ol_offloaded(fd));
+	cr_assert_neq(xring_peek_cqe(&ol.ring, &cqe), 0, "a CQE for the receive taken back");
+	peer_send(7000, me.sin_addr.s_addr, 7200, "one");
+	cqe = next_cqe();
+	cr_expect_eq(cqe->user_data, 1);
+	cr_expect_eq(cqe->res, 3);
+	cr_expect_eq(cqe->flags, 0u);
+	xring_cqe_seen(&ol.ring, cqe);
+	cr_expect_str_eq(buf, "one");
+	cr_expect_eq(from.sin_port, htons(7000));
+	cr_expect_eq(from.sin_addr.s_addr, ol_sin(OL_PEER_IP, 0).sin_addr.s_addr);
+	close(fd);
+}
+
 Test(offload_udp, sockets_not_routed_through_a_port_stay_on_the_kernel)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), peer_fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -526,6 +566,16 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		fd = socket(AF_INET, SOCK_DGRAM, 0);
 	}
 
+	/* Polls armed before the connect that offloads the socket follow it there. */
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_poll_add(sqe, fd, POLLIN);
+	sqe->user_data = 60;
+	fx(sqe, direct);
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_poll_multishot(sqe, fd, POLLIN);
+	sqe->user_data = 61;
+	fx(sqe, direct);
+	xring_submit(&ol.ring);
 	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_connect(sqe, fd, (const struct sockaddr *) dst, sizeof(*dst));
 	sqe->user_data = 1;
@@ -539,6 +589,7 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
 	dpeer_reply(p, "world!!");
+	dreap(p, 2, out, n); /* both polls: POLLIN */
 	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), 0);
 	sqe->user_data = 3;
@@ -546,6 +597,12 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 	xring_submit(&ol.ring);
 	dreap(p, 1, out, n);
 	cr_expect_str_eq(buf, "world!!");
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_poll_remove(sqe, 61);
+	sqe->user_data = 62;
+	fx(sqe, direct);
+	xring_submit(&ol.ring);
+	dreap(p, 2, out, n);
 	sqe = xring_get_sqe(&ol.ring);
 	xring_prep_recv(sqe, fd, buf, sizeof(buf), MSG_DONTWAIT);
 	sqe->user_data = 4;
@@ -618,6 +675,87 @@ static void udp_script(struct dpeer *p, const struct sockaddr_in *dst, bool dire
 		sqe = xring_get_sqe(&ol.ring);
 		xring_prep_recv(sqe, fd, c, sizeof(c), 0);
 		sqe->user_data = 35;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+	}
+	/* Up to UIO_MAXIOV iovecs, one byte each, and the kernel's errors beyond. */
+	{
+		static struct iovec many[UIO_MAXIOV + 1];
+		static char bytes[UIO_MAXIOV + 1];
+		struct msghdr mm = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV};
+		struct msghdr over = {.msg_iov = many, .msg_iovlen = UIO_MAXIOV + 1};
+		struct msghdr some = {.msg_iov = many, .msg_iovlen = 12};
+		struct msghdr none = {.msg_iov = many, .msg_iovlen = 0};
+
+		for (int i = 0; i <= UIO_MAXIOV; i++)
+			many[i] = (struct iovec){bytes + i, 1};
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_WRITEV, sqe, fd, many, UIO_MAXIOV, 0);
+		sqe->user_data = 40;
+		fx(sqe, direct);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_sendmsg(sqe, fd, &mm, 0);
+		sqe->user_data = 41;
+		fx(sqe, direct);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_WRITEV, sqe, fd, many, UIO_MAXIOV + 1, 0);
+		sqe->user_data = 42;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 3, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_sendmsg(sqe, fd, &over, 0);
+		sqe->user_data = 43;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_sendmsg_zc(sqe, fd, &over, 0); /* its result, then the notification */
+		sqe->user_data = 44;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 2, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recvmsg(sqe, fd, &over, 0);
+		sqe->user_data = 45;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_READV, sqe, fd, many, UIO_MAXIOV + 1, 0);
+		sqe->user_data = 46;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		memset(bytes, 0, sizeof(bytes));
+		dpeer_again(p, "abcdefghijklmnopqrst");
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_rw(XRING_OP_READV, sqe, fd, many, 30, 0); /* 20 bytes in 20 iovecs */
+		sqe->user_data = 47;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		cr_expect_eq(memcmp(bytes, "abcdefghijklmnopqrst", 20), 0);
+		dpeer_again(p, "ABCDEFGHIJKLMNOPQRST");
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recvmsg(sqe, fd, &some, MSG_TRUNC); /* 12 of 20: the length, MSG_TRUNC */
+		sqe->user_data = 48;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		cr_expect_eq(memcmp(bytes, "ABCDEFGHIJKLm", 13), 0);
+		cr_expect_eq(some.msg_flags, MSG_TRUNC);
+		dpeer_again(p, "q");
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recvmsg(sqe, fd, &none, 0); /* takes the datagram, 0 bytes */
+		sqe->user_data = 49;
+		fx(sqe, direct);
+		xring_submit(&ol.ring);
+		dreap(p, 1, out, n);
+		sqe = xring_get_sqe(&ol.ring);
+		xring_prep_recv(sqe, fd, bytes, 4, MSG_DONTWAIT); /* nothing left */
+		sqe->user_data = 50;
 		fx(sqe, direct);
 		xring_submit(&ol.ring);
 		dreap(p, 1, out, n);
@@ -709,7 +847,7 @@ static int cmp_rec_ud(const void *a, const void *b)
 
 static void udp_differential(bool direct)
 {
-	struct rec off[32], ker[32];
+	struct rec off[64], ker[64];
 	int noff = 0, nker = 0;
 	struct sockaddr_in lo = ol_sin("127.0.0.1", 0), to = ol_sin(OL_PEER_IP, 7000);
 	socklen_t len = sizeof(lo);

@@ -34,7 +34,7 @@ static bool matches(const struct xreq *c, const struct xreq *r)
 	bool by_data = !(flags & (XRING_ASYNC_CANCEL_FD | XRING_ASYNC_CANCEL_OP)) ||
 		       (flags & XRING_ASYNC_CANCEL_USERDATA);
 
-	if (!r->op->cancel)
+	if (!r->op->cancel || (r->flags & REQ_F_RESULT_OUT))
 		return false; /* not something a cancellation can find, as in the kernel */
 	if (flags & XRING_ASYNC_CANCEL_ANY)
 		return true;

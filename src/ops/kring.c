@@ -216,6 +216,62 @@ int kring_sync(struct xring_ctx *ctx, const struct io_uring_sqe *sqe, uint32_t *
 	return -ETIME;
 }
 
+static void unstash(struct kring *kr, unsigned i)
+{
+	memmove(&kr->stash[i], &kr->stash[i + 1], (kr->nstash - i - 1) * sizeof(*kr->stash));
+	if (--kr->nstash == kr->stash_head)
+		kr->stash_head = kr->nstash = 0;
+}
+
+/* Finds req's last CQE among the stashed ones and drops it; the CQEs it posted before (with
+ * F_MORE) go to the application now, in their order. */
+static bool unstash_last(struct xring_ctx *ctx, struct kring *kr, struct xreq *req)
+{
+	for (unsigned i = kr->stash_head; i < kr->nstash; i++) {
+		struct io_uring_cqe c = kr->stash[i];
+
+		if (c.user_data != (uint64_t) (uintptr_t) req)
+			continue;
+		unstash(kr, i--);
+		if (!(c.flags & IORING_CQE_F_MORE)) {
+			kr->inflight--;
+			return true;
+		}
+		cq_post(ctx, req->user_data, c.res, c.flags);
+	}
+	return false;
+}
+
+int kring_take_back(struct xring_ctx *ctx, struct xreq *req)
+{
+	struct kring *kr = ctx->kr;
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_cancel64(&sqe, (uint64_t) (uintptr_t) req, 0);
+	ret = kring_sync(ctx, &sqe, NULL);
+	if (ret)
+		return ret;
+	/* Its -ECANCELED is posted by the kernel's task work, at the latest before the next
+	 * wait returns: bounded, it is there at once in practice. */
+	for (int tries = 0; tries < 1000; tries++) {
+		struct __kernel_timespec ts = {0, 1000000};
+		struct io_uring_cqe *cqe;
+
+		while (io_uring_peek_cqe(&kr->ring, &cqe) == 0) {
+			if (stash(kr, cqe))
+				return -ENOMEM; /* left in the ring; the request completes there */
+			io_uring_cqe_seen(&kr->ring, cqe);
+		}
+		if (unstash_last(ctx, kr, req))
+			return 0;
+		io_uring_wait_cqe_timeout(&kr->ring, &cqe, &ts);
+	}
+	log_warn("kernel request %p: cancelled, but its CQE never came", (void *) req);
+	return -ETIME;
+}
+
 static int kr_wait_fd(struct xring_source *src)
 {
 	struct kring *kr = (struct kring *) ((char *) src - offsetof(struct kring, src));
@@ -300,6 +356,10 @@ static int pt_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 		return -EOPNOTSUPP;
 	/* An opcode this kernel lacks is refused at once, as the kernel itself refuses it. */
 	if (!(ctx->kr->supported[sqe->opcode / 8] & (1u << (sqe->opcode % 8))))
+		return -EINVAL;
+	/* The kernel refuses CQE_SKIP_SUCCESS on a send_zc, but never sees xring's flag. */
+	if ((sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) &&
+	    (req->flags & REQ_F_CQE_SKIP))
 		return -EINVAL;
 	req->u.sqe = *sqe;
 	return 0;

@@ -41,6 +41,15 @@ int kring_submit_and_sleep(struct xring_ctx *ctx, unsigned want, struct __kernel
  */
 int kring_sync(struct xring_ctx *ctx, const struct io_uring_sqe *sqe, uint32_t *cflags);
 
+/*
+ * Takes req, in flight on the kernel ring, back from the kernel without a CQE for its end: it
+ * is cancelled there and its -ECANCELED dropped (CQEs it posted before, a multishot poll's,
+ * reach the application first). 0 when req is xring's again, or the kernel's answer: -ENOENT
+ * when it completed already, -EALREADY when it can no longer be stopped (it completes as
+ * usual then).
+ */
+int kring_take_back(struct xring_ctx *ctx, struct xreq *req);
+
 static inline struct io_uring *kring_ring(struct xring_ctx *ctx)
 {
 	return ctx->kr && !ctx->kr->broken ? &ctx->kr->ring : NULL;

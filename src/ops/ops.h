@@ -31,6 +31,11 @@ struct xring_op {
 	/* Stops a queued request: 0 when stopped (the caller completes it with -ECANCELED), or
 	 * -EALREADY when it is past the point where it can be stopped. */
 	int (*cancel)(struct xring_ctx *ctx, struct xreq *req);
+	/* Optional: ends a request flagged REQ_F_OWN_END in place of the one failure CQE that
+	 * req_complete_later() would post for it, at that CQE's moment (a send_zc cancelled on
+	 * the way posts its result with F_MORE, then its notification). req->res holds the
+	 * failure. */
+	void (*end)(struct xring_ctx *ctx, struct xreq *req);
 };
 
 extern const struct xring_op *const ops_table[256];

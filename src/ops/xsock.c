@@ -96,13 +96,21 @@ static int xsock_new(struct xring_ctx *ctx, int fd, int type, struct netport *np
 	return 0;
 }
 
-/* A waiting request ends with res, after the current round (its socket may be going away). */
+static bool is_zc(const struct xreq *req);
+
+/* A waiting request ends with res, after the current round (its socket may be going away). A
+ * send_zc posts its result with F_MORE and its notification (xs_end): the socket is gone or
+ * failed, so no buffer is read any more. */
 static void cancel_waiter(struct xring_ctx *ctx, struct xreq *r, int32_t res)
 {
 	r->u.net.xs = NULL;
 	if (r->flags & REQ_F_PENDING) {
 		list_del(&ctx->pending, r);
 		r->flags &= ~REQ_F_PENDING;
+	}
+	if (is_zc(r)) {
+		r->u.net.moved = r->res > 0 ? (uint32_t) r->res : 0;
+		r->flags |= REQ_F_OWN_END;
 	}
 	req_complete_later(ctx, r, res);
 }
@@ -171,12 +179,17 @@ void xsock_free(struct xring_ctx *ctx, struct xsock *xs)
 	fail_all(ctx, &xs->sendq, -ECANCELED);
 	fail_all(ctx, &xs->acceptq, -ECANCELED);
 	fail_all(ctx, &xs->pollq, -ECANCELED);
+	while (xs->zcc.first) { /* tcp_close() paid their loans back too */
+		struct xreq *r = xs->zcc.first;
+
+		wlist_del(&xs->zcc, r);
+		r->u.net.xs = NULL;
+	}
 	free(xs->rx);
 	free(xs);
 }
 
 static bool selects(const struct xreq *req);
-static bool is_zc(const struct xreq *req);
 static int64_t zc_result(struct xring_ctx *ctx, struct xreq *req, int64_t res);
 
 /* TCP sends and receives that moved bytes already end with their count, as on a kernel
@@ -326,6 +339,14 @@ static int64_t to_kernel(struct xring_ctx *ctx, struct xreq *req)
 
 static void xs_tcp_event(void *arg, struct tcb *t, unsigned events);
 
+/* A socket offloaded on its plain descriptor takes over what waits on it; on a direct one
+ * xdirect_issue() does, once the slot names it. */
+static void adopt(struct xring_ctx *ctx, struct xsock *xs)
+{
+	if (!ctx->xsocks->in_direct)
+		xsock_adopt(ctx, xs);
+}
+
 /* Makes req->fd an offloaded socket of this type on port xp, bound to xp's address and port
  * (0: any, the kernel picks it while reserving). */
 static int offload(struct xring_ctx *ctx, struct xreq *req, int type, struct xport *xp,
@@ -409,12 +430,17 @@ static int64_t connect_issue(struct xring_ctx *ctx, struct xreq *req)
 	if (err)
 		return err;
 	req->u.net.xs = xs;
-	if (type == SOCK_STREAM)
-		return tcp_start_connect(ctx, xs, req, sin);
+	if (type == SOCK_STREAM) {
+		int64_t res = tcp_start_connect(ctx, xs, req, sin);
+
+		adopt(ctx, xs);
+		return res;
+	}
 	xs->rip = sin->sin_addr.s_addr;
 	xs->rport = ntohs(sin->sin_port);
 	xs->connected = true;
 	stats_sock_ident(xs);
+	adopt(ctx, xs);
 	return 0;
 }
 
@@ -424,6 +450,7 @@ static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 	int type = sin ? may_offload(ctx, req) : 0;
 	struct xport *xp;
 	struct xsock *xs;
+	int err;
 
 	if (req->flags & REQ_F_FIXED_FILE)
 		return xdirect_issue(ctx, req, bind_issue,
@@ -432,7 +459,10 @@ static int64_t bind_issue(struct xring_ctx *ctx, struct xreq *req)
 	    !proc_offload(type == SOCK_DGRAM ? RULES_UDP_RECEIVER : RULES_TCP_SERVER,
 			  sin->sin_addr.s_addr, sin->sin_port))
 		return to_kernel(ctx, req);
-	return offload(ctx, req, type, xp, ntohs(sin->sin_port), &xs);
+	err = offload(ctx, req, type, xp, ntohs(sin->sin_port), &xs);
+	if (!err)
+		adopt(ctx, xs);
+	return err;
 }
 
 const struct xring_op op_connect = {
@@ -479,6 +509,7 @@ static int64_t accept_issue(struct xring_ctx *ctx, struct xreq *req)
 	}
 	xs->listening = true;
 	stats_sock_ident(xs);
+	adopt(ctx, xs);
 	req->u.net.xs = xs;
 	req->op = &op_xsock;
 	return xs_issue(ctx, req);
@@ -515,15 +546,15 @@ static int rw_prep(struct xreq *req, const struct xring_sqe *sqe)
 		return -EOPNOTSUPP;
 	if (vec && (sqe->flags & XRING_SQE_BUFFER_SELECT))
 		return -EOPNOTSUPP;
-	if (vec && sqe->len > 8)
-		return -EMSGSIZE; /* the stack's gather limit */
+	if (vec && sqe->len > UIO_MAXIOV)
+		return -EINVAL; /* as readv(2) */
 	s->msg_flags = (sqe->rw_flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0;
 	s->ioprio = 0;
 	s->off = 0;
 	s->addr2 = 0;
 	if (vec) {
 		/* req->opcode says recvmsg / sendmsg; the copy keeps READV / WRITEV so that
-		 * io_len() takes the iovec array itself (and READ / READV, so that no
+		 * io_vec() takes the iovec array itself (and READ / READV, so that no
 		 * F_SOCK_NONEMPTY is set). */
 		req->opcode = wr ? XRING_OP_SENDMSG : XRING_OP_RECVMSG;
 	} else {
@@ -554,8 +585,9 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 		sqe = &req->u.net.sqe;
 	}
 	if (sqe->opcode == XRING_OP_SEND_ZC || sqe->opcode == XRING_OP_SENDMSG_ZC) {
-		if (sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
-				    XRING_RECVSEND_POLL_FIRST))
+		/* Refused before the kernel makes the notification: one CQE. Unknown flags come
+		 * after it, at issue here (zc_bad_flags()). */
+		if (req->flags & REQ_F_CQE_SKIP)
 			return -EINVAL;
 	} else if (req->opcode == XRING_OP_ACCEPT) {
 		/* The kernel's rules (io_accept_prep). */
@@ -581,6 +613,11 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	} else if (sqe->ioprio) {
 		return -EOPNOTSUPP;
 	}
+	/* The kernel's message header import (__copy_msghdr): -EMSGSIZE beyond UIO_MAXIOV (for
+	 * SENDMSG_ZC at issue, see too_many_iovecs()). */
+	if ((sqe->opcode == XRING_OP_SENDMSG || sqe->opcode == XRING_OP_RECVMSG) &&
+	    ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > UIO_MAXIOV)
+		return -EMSGSIZE;
 	if (sqe->flags & XRING_SQE_BUFFER_SELECT) {
 		if (req->opcode != XRING_OP_RECV && req->opcode != XRING_OP_RECVMSG)
 			return -EOPNOTSUPP;
@@ -788,27 +825,28 @@ static int32_t take_err(struct xsock *xs, bool sending)
 /* TCP on an offloaded socket. A request's progress (bytes moved so far) is kept in req->res
  * while it waits; only the oldest waiting send or receive of a socket moves data. */
 
-static long io_len(const struct xreq *req, struct iovec *iov, size_t *niov)
+/* The iovec array a TCP send or receive moves, read in place from the application's memory
+ * (one holds a plain buffer): no copy, so no limit but the kernel's UIO_MAXIOV, checked at
+ * prep. Like the message header, it is read again at each step while the request waits. */
+static const struct iovec *io_vec(const struct xreq *req, struct iovec *one, size_t *niov)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
+	const struct msghdr *msg;
 
 	if (req->opcode == XRING_OP_SEND || req->opcode == XRING_OP_RECV ||
 	    req->opcode == XRING_OP_SEND_ZC) {
-		iov[0].iov_base = (void *) (uintptr_t) sqe->addr;
-		iov[0].iov_len = sqe->len;
+		one->iov_base = (void *) (uintptr_t) sqe->addr;
+		one->iov_len = sqe->len;
 		*niov = 1;
-	} else if (sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV) {
-		memcpy(iov, (const void *) (uintptr_t) sqe->addr, sqe->len * sizeof(*iov));
-		*niov = sqe->len;
-	} else {
-		const struct msghdr *msg = (const void *) (uintptr_t) sqe->addr;
-
-		if (msg->msg_iovlen > 8)
-			return -EMSGSIZE;
-		memcpy(iov, msg->msg_iov, msg->msg_iovlen * sizeof(*iov));
-		*niov = msg->msg_iovlen;
+		return one;
 	}
-	return 0;
+	if (sqe->opcode == XRING_OP_READV || sqe->opcode == XRING_OP_WRITEV) {
+		*niov = sqe->len;
+		return (const struct iovec *) (uintptr_t) sqe->addr;
+	}
+	msg = (const void *) (uintptr_t) sqe->addr;
+	*niov = msg->msg_iovlen;
+	return msg->msg_iov;
 }
 
 /* Whether a receive's CQE says more is waiting: unread data, or (as the kernel's
@@ -843,14 +881,20 @@ static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending)
 	const struct xring_sqe *sqe = &req->u.net.sqe;
 	bool all = sending || (sqe->msg_flags & MSG_WAITALL);
 	uint64_t now = clock_mono_ns();
-	struct iovec iov[8];
+	struct iovec one;
 	size_t niov, total = 0, off;
+	const struct iovec *iov = io_vec(req, &one, &niov);
 	long done = req->res;
 
-	if (io_len(req, iov, &niov))
-		return -EMSGSIZE;
 	for (size_t i = 0; i < niov; i++)
 		total += iov[i].iov_len;
+	if (xring_unlikely(!total) && !sending && !is_read(req)) {
+		/* No room, yet a recv or recvmsg waits for data (or the end) as the kernel's
+		 * tcp_recvmsg() does; the CQE then says data is waiting. read and readv do not. */
+		if (tcp_rcvavail(xs->tcb) || (tcp_events(xs->tcb) & TCP_EV_READABLE))
+			return 0;
+		return (sqe->msg_flags & MSG_DONTWAIT) ? -EAGAIN : OP_QUEUED;
+	}
 	off = (size_t) done;
 	for (size_t i = 0; i < niov && (size_t) done < total; i++) {
 		long n;
@@ -1079,10 +1123,14 @@ static void xs_tcp_event(void *arg, struct tcb *t, unsigned events)
 		xsock_zc_acked(xs);
 	if (events & TCP_EV_WRITABLE)
 		serve(ctx, xs, &xs->sendq, 1);
-	if (events & TCP_EV_ACCEPT)
+	if (events & TCP_EV_ACCEPT) {
+		/* Polls first, as the kernel wakes them: the accepts may take every connection. */
+		if (xring_unlikely(xs->pollq.first != NULL))
+			xpoll_wake(xs, xpoll_hint(TCP_EV_ACCEPT));
 		serve(ctx, xs, &xs->acceptq, 2);
-	if (xring_unlikely(xs->pollq.first != NULL))
-		xpoll_wake(xs, xpoll_hint(events));
+	}
+	if (xring_unlikely(xs->pollq.first != NULL) && (events & ~TCP_EV_ACCEPT))
+		xpoll_wake(xs, xpoll_hint(events & ~TCP_EV_ACCEPT));
 }
 
 /* Accepts what is waiting: one connection, or all of them for a multishot accept (each with
@@ -1200,6 +1248,31 @@ static int64_t tcp_issue(struct xring_ctx *ctx, struct xsock *xs, struct xreq *r
 	return OP_QUEUED;
 }
 
+/* A SENDMSG_ZC's header names more than UIO_MAXIOV iovecs. The kernel finds it at prep, but
+ * after the notification exists, so the failure posts with F_MORE and the notification follows
+ * (zc_result()): here at issue, where that is what a failure does. */
+static bool too_many_iovecs(const struct xreq *req)
+{
+	const struct xring_sqe *sqe = &req->u.net.sqe;
+
+	return sqe->opcode == XRING_OP_SENDMSG_ZC &&
+	       ((const struct msghdr *) (uintptr_t) sqe->addr)->msg_iovlen > UIO_MAXIOV;
+}
+
+/* A send_zc with flags the kernel does not know: it refuses them once the notification
+ * exists, so the -EINVAL has F_MORE and the notification (res 0: usage is not reported)
+ * follows. */
+static bool zc_bad_flags(struct xreq *req)
+{
+	struct xring_sqe *sqe = &req->u.net.sqe;
+
+	if (!is_zc(req) || !(sqe->ioprio & ~(XRING_SEND_ZC_REPORT_USAGE | XRING_RECVSEND_FIXED_BUF |
+					     XRING_RECVSEND_POLL_FIRST)))
+		return false;
+	sqe->ioprio = 0;
+	return true;
+}
+
 static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
@@ -1207,6 +1280,10 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 
 	if (!xs)
 		return -EBADF;
+	if (xring_unlikely(zc_bad_flags(req)))
+		return zc_result(ctx, req, -EINVAL);
+	if (xring_unlikely(too_many_iovecs(req)))
+		return zc_result(ctx, req, -EMSGSIZE);
 	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
 		return xs->np->port_err;
 	if (xring_unlikely(sqe->msg_flags & XRING_MSG_DUMMY) && is_send(req))
@@ -1306,6 +1383,19 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 		if (xsock_zc_parked(req))
 			return -EALREADY; /* the result is out; the notification always follows */
 		wlist_del(&xs->sendq, req);
+		if (is_zc(req)) {
+			/* Its result and notification come at the moment of the -ECANCELED
+			 * (xs_end); bytes it lent keep the notification until their ACK. */
+			req->u.net.moved = req->res > 0 ? (uint32_t) req->res : 0;
+			req->flags |= REQ_F_OWN_END;
+			if (req->u.net.moved) {
+				req->u.net.zc_end = (uint32_t) tcp_queued(xs->tcb);
+				wlist_add_tail(&xs->zcc, req);
+				return 0;
+			}
+			req->u.net.xs = NULL;
+			return 0;
+		}
 		break;
 	case XRING_OP_ACCEPT:
 		wlist_del(&xs->acceptq, req);
@@ -1326,7 +1416,40 @@ static int xs_cancel(struct xring_ctx *ctx, struct xreq *req)
 		wlist_del(&xs->recvq, req);
 		break;
 	}
+	/* A TCP send or receive that moved bytes ends with their count (xs_end). */
+	if (xs->type == SOCK_STREAM && req->res > 0 && !selects(req) &&
+	    (is_send(req) || req->opcode == XRING_OP_RECV || req->opcode == XRING_OP_RECVMSG)) {
+		req->u.net.moved = (uint32_t) req->res;
+		req->u.net.xs = NULL;
+		req->flags |= REQ_F_OWN_END;
+	}
 	return 0;
+}
+
+/*
+ * A request stopped on the way (cancelled, timed out by its link timeout, or failed by its
+ * socket's end): the kernel's io_sendrecv_fail(). The bytes it moved are its result, if any;
+ * the chain fails either way. A send_zc posts that result with F_MORE, then its notification,
+ * which waits for the peer's ACK of the bytes it lent while its connection lives.
+ */
+static void xs_end(struct xring_ctx *ctx, struct xreq *req)
+{
+	struct xsock *xs = req->u.net.xs;
+	uint32_t moved = req->u.net.moved;
+	int64_t res;
+
+	if (!is_zc(req)) {
+		req_set_fail(req);
+		req_complete(ctx, req, moved ? (int32_t) moved : req->res, 0);
+		return;
+	}
+	if (xs)
+		wlist_del(&xs->zcc, req);
+	res = zc_result(ctx, req, moved ? (int64_t) moved : req->res);
+	req_set_fail(req);
+	if (moved && xs && xsock_zc_wait(ctx, xs, req, req->u.net.zc_end))
+		return;
+	req_complete(ctx, req, (int32_t) res, req->cflags);
 }
 
 static const struct xring_op op_xsock = {
@@ -1336,7 +1459,75 @@ static const struct xring_op op_xsock = {
 	.prep = xs_prep,
 	.issue = xs_issue,
 	.cancel = xs_cancel,
+	.end = xs_end,
 };
+
+/* Whether r, on the kernel ring, waits on xs's kernel socket for something xs now serves. */
+static bool waits_on(const struct xreq *r, const struct xsock *xs)
+{
+	if (r->op != &op_passthrough)
+		return false;
+	if (r->flags & REQ_F_FIXED_FILE) {
+		if (xs->slot < 0 || r->fd != xs->slot)
+			return false;
+	} else if (xs->fd < 0 || r->fd != xs->fd) {
+		return false;
+	}
+	switch (r->opcode) {
+	case XRING_OP_POLL_ADD:
+		return true;
+	case XRING_OP_RECV:
+	case XRING_OP_RECVMSG:
+	case XRING_OP_READ:
+	case XRING_OP_READV:
+		/* A TCP socket receives nothing before it connects (-ENOTCONN at once). */
+		return xs->type == SOCK_DGRAM;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Before its offload a socket is the kernel's, and requests may wait on it there: a poll, or a
+ * receive on a UDP socket not yet bound. The traffic now goes to xs, so the kernel socket left
+ * behind (the placeholder) would never wake them. Each is taken back from the kernel without a
+ * CQE for it and goes on here with its user_data, its flags and its multishot-ness. A poll
+ * waits for the next event, as the kernel's would (what was true when it was armed, it has
+ * reported); a receive is issued again. One the kernel has completed meanwhile keeps its CQE.
+ */
+void xsock_adopt(struct xring_ctx *ctx, struct xsock *xs)
+{
+	struct xreq *r, *next;
+
+	if (!kring_ring(ctx))
+		return;
+	for (r = ctx->pending.first; r; r = next) {
+		struct xring_sqe sqe;
+		int64_t res;
+		int err;
+
+		next = r->lnext;
+		if (!waits_on(r, xs) || kring_take_back(ctx, r))
+			continue;
+		sqe = r->u.sqe;
+		r->op = &op_xsock;
+		err = xs_prep(ctx, r, &sqe);
+		r->u.net.xs = xs;
+		if (err) {
+			req_complete_later(ctx, r, err);
+			list_del(&ctx->pending, r);
+			r->flags &= ~REQ_F_PENDING;
+			continue;
+		}
+		if (r->opcode == XRING_OP_POLL_ADD) {
+			wlist_add_tail(&xs->pollq, r);
+			continue;
+		}
+		res = xs_issue(ctx, r);
+		if (res != OP_QUEUED)
+			req_complete(ctx, r, (int32_t) res, r->cflags);
+	}
+}
 
 const struct xring_op *xsock_op(uint8_t opcode)
 {

@@ -58,6 +58,7 @@ struct xsock {
 	bool on_ready;
 	struct xstats_sock *st; /* its published counters (stats/stats.h), or the ring's sink */
 	struct req_wlist zcq;   /* TCP send_zc notifications waiting for the peer's ACK */
+	struct req_wlist zcc;   /* send_zc requests stopped on the way, until their end (xs_end) */
 	struct req_wlist pollq; /* POLL_ADDs waiting (xsock_poll.c) */
 };
 
@@ -73,6 +74,7 @@ struct xsock_table {
 	unsigned n;
 	struct xsock **by_slot; /* direct descriptors (xsock_direct.c), nslots entries */
 	unsigned nslots, ndirect;
+	bool in_direct; /* xdirect_issue() runs an op on a slot's stand-in descriptor */
 };
 
 /* The offloaded socket behind a plain descriptor, or NULL. */
@@ -96,6 +98,9 @@ static inline struct xsock *xsock_of_sqe(struct xring_ctx *ctx, const struct xri
 		return xsock_by_slot(ctx, sqe->file_index - 1);
 	return xsock_by_fd(ctx, sqe->fd);
 }
+/* xs was just offloaded: the requests still waiting on its kernel socket (polls, and receives
+ * on UDP) come over to it, as they would have seen its traffic on the kernel path. */
+void xsock_adopt(struct xring_ctx *ctx, struct xsock *xs);
 /* The operation that serves opcode on an offloaded socket. */
 const struct xring_op *xsock_op(uint8_t opcode);
 /* The iface's UDP hook. */
@@ -110,6 +115,10 @@ int64_t xsock_zc_park(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req,
 void xsock_zc_acked(struct xsock *xs);
 /* The connection is gone or closed: post them all. */
 void xsock_zc_flush(struct xsock *xs);
+/* A send_zc stopped on the way (its result is out) had lent bytes up to stream offset end: its
+ * notification waits on zcq for their ACK (true, and req's chain goes on or fails now), or can
+ * follow at once (false: acknowledged already, or the connection reads no buffer any more). */
+bool xsock_zc_wait(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req, uint32_t end);
 /* req waits on zcq: its result is out, only its notification is left (it cannot be cancelled). */
 bool xsock_zc_parked(const struct xreq *req);
 /* Ends an offloaded socket (its pending requests fail with -ECANCELED). Its descriptor, plain

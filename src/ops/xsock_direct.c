@@ -171,12 +171,16 @@ int64_t xdirect_issue(struct xring_ctx *ctx, struct xreq *req,
 	}
 	req->fd = fd;
 	req->flags &= ~REQ_F_FIXED_FILE;
+	ctx->xsocks->in_direct = true; /* nothing waits on the stand-in: see xsock_adopt() */
 	res = fn(ctx, req);
+	ctx->xsocks->in_direct = false;
 	req->fd = (int32_t) slot;
 	req->flags |= REQ_F_FIXED_FILE;
 	xs = xsock_by_fd(ctx, fd);
-	if (xs)
+	if (xs) {
 		set_slot(ctx, xs, slot);
+		xsock_adopt(ctx, xs);
+	}
 	close(fd);
 	return res;
 }

@@ -99,10 +99,11 @@ void xpoll_wake(struct xsock *xs, uint32_t hint)
 	if (!xs->pollq.first)
 		return;
 	m = xpoll_mask(xs);
-	for (r = xs->pollq.first; r; r = next) {
+	/* Newest first, as the kernel's wait queue wakes its polls. */
+	for (r = xs->pollq.last; r; r = next) {
 		uint32_t got = m & wanted(r);
 
-		next = r->wnext;
+		next = r->wprev;
 		if (!got || !(hint & wanted(r)))
 			continue;
 		if (multishot(r)) {

@@ -33,10 +33,25 @@ int64_t xsock_zc_park(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req,
 	if (covered((uint32_t) req->res, tcp_acked(xs->tcb)))
 		return res;
 	wlist_add_tail(&xs->zcq, req);
+	req->flags |= REQ_F_RESULT_OUT;
 	/* In the kernel the notification is a request of its own: what is linked after a send_zc
 	 * starts at its result, not once the peer has acknowledged the data. */
 	req_release_link(ctx, req);
 	return OP_QUEUED;
+}
+
+bool xsock_zc_wait(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req, uint32_t end)
+{
+	if (!xs->tcb || tcp_error(xs->tcb) || covered(end, tcp_acked(xs->tcb)))
+		return false;
+	req->res = (int32_t) end;
+	req->cflags = XRING_CQE_F_NOTIF;
+	/* Sends queued since it stopped may have parked already, with later ends: its
+	 * notification then waits for theirs too, never the other way round. */
+	wlist_add_tail(&xs->zcq, req);
+	req->flags |= REQ_F_RESULT_OUT;
+	req_release_link(ctx, req);
+	return true;
 }
 
 void xsock_zc_acked(struct xsock *xs)

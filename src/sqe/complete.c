@@ -27,13 +27,18 @@ static void req_release(struct xring_ctx *ctx, struct xreq *req)
 		req_drain_flush(ctx);
 }
 
-/* Every member of a failed chain completes with its own init error or -ECANCELED. */
+/* Every member of a failed chain completes with its own init error or -ECANCELED. A send_zc
+ * cancelled so has its notification in the kernel already: it follows, as there (6.18). */
 static void fail_links(struct xring_ctx *ctx, struct xreq *link, bool silent)
 {
 	while (link) {
 		struct xreq *next = link->link;
 		int32_t res = (link->flags & REQ_F_INIT_FAILED) ? link->res : -ECANCELED;
 
+		if (xring_unlikely(link->opcode == XRING_OP_SEND_ZC ||
+				   link->opcode == XRING_OP_SENDMSG_ZC) &&
+		    !(link->flags & REQ_F_INIT_FAILED))
+			link->flags |= REQ_F_NOTIF_AFTER;
 		link->link = NULL;
 		link->flags &= ~(REQ_F_HARDLINK | REQ_F_ARM_LTIMEOUT);
 		if (silent)
@@ -69,8 +74,18 @@ void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t
 	}
 	if (res < 0 && !(req->flags & REQ_F_NO_FAIL))
 		req_set_fail(req);
-	if (!(req->flags & REQ_F_CQE_SKIP))
+	if (!(req->flags & REQ_F_CQE_SKIP)) {
 		cq_post(ctx, req->user_data, res, cflags);
+		/* Nothing of its buffer was sent: REPORT_USAGE hears "copied", as the kernel
+		 * says when no byte went zero-copy. The SQE copy is the first field of both the
+		 * passthrough's and the offloaded socket's request state. */
+		if (xring_unlikely(req->flags & REQ_F_NOTIF_AFTER))
+			cq_post(ctx, req->user_data,
+				(req->u.sqe.ioprio & XRING_SEND_ZC_REPORT_USAGE)
+					? (int32_t) XRING_NOTIF_USAGE_ZC_COPIED
+					: 0,
+				XRING_CQE_F_NOTIF);
+	}
 
 	if (xring_unlikely(req->flags & (REQ_F_ARM_LTIMEOUT | REQ_F_LTIMEOUT_ACTIVE)))
 		disarm_link_timeout(ctx, req);
@@ -99,8 +114,12 @@ void req_release_link(struct xring_ctx *ctx, struct xreq *req)
 	if (!next)
 		return;
 	req->link = NULL;
-	next->flags |= REQ_F_TW_ISSUE;
-	fifo_push(&ctx->tw, next);
+	if ((req->flags & REQ_F_FAIL) && !(req->flags & REQ_F_HARDLINK)) {
+		fail_links(ctx, next, req->flags & REQ_F_SKIP_LINK_CQES);
+	} else {
+		next->flags |= REQ_F_TW_ISSUE;
+		fifo_push(&ctx->tw, next);
+	}
 	if (!ctx->batching)
 		req_run_later(ctx);
 }
@@ -128,6 +147,9 @@ void req_run_later(struct xring_ctx *ctx)
 		if (req->flags & REQ_F_TW_ISSUE) {
 			req->flags &= ~REQ_F_TW_ISSUE;
 			req_issue(ctx, req);
+		} else if (xring_unlikely(req->flags & REQ_F_OWN_END)) {
+			req->flags &= ~REQ_F_OWN_END;
+			req->op->end(ctx, req);
 		} else {
 			req_complete(ctx, req, req->res, 0);
 		}

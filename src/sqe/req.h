@@ -34,6 +34,11 @@ enum {
 	REQ_F_INIT_FAILED = 1u << 10, /* failed before it was issued; res holds the error */
 	REQ_F_TW_ISSUE = 1u << 11,    /* on ctx->tw to be issued, not completed */
 	REQ_F_NO_FAIL = 1u << 12,     /* a negative result does not fail the chain */
+	REQ_F_OWN_END = 1u << 13,     /* its deferred failure goes to op->end() */
+	/* Its result is out and only a notification is left (a send_zc waiting for the ACK):
+	 * in the kernel the request is over, so no cancellation finds it. */
+	REQ_F_RESULT_OUT = 1u << 14,
+	REQ_F_NOTIF_AFTER = 1u << 15, /* a send_zc failed unrun: its notification follows its CQE */
 };
 
 struct xreq {
@@ -82,6 +87,9 @@ struct xreq {
 			struct xsock *xs;     /* the offloaded socket, NULL on the kernel path */
 			uint8_t addr[16];     /* a sockaddr_in read at prep, as the kernel does */
 			uint32_t addrlen;
+			/* A TCP send or receive stopped on the way (REQ_F_OWN_END): the bytes it
+			 * had moved, and for a send_zc the stream offset of its last byte. */
+			uint32_t moved, zc_end;
 		} net;
 	} u;
 };
@@ -217,8 +225,8 @@ void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t
 void req_complete_later(struct xring_ctx *ctx, struct xreq *req, int32_t res);
 /* A CQE for a request that stays in flight (multishot): F_MORE is added. */
 void req_post_more(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t cflags);
-/* req's result is out (a successful one) and req stays for a later CQE (a send_zc's F_NOTIF):
- * its chain goes on now, as the kernel's does once the request has its result. */
+/* req's result is out and req stays for a later CQE (a send_zc's F_NOTIF): its chain goes on
+ * now (or fails now, when req failed), as the kernel's does once the request has its result. */
 void req_release_link(struct xring_ctx *ctx, struct xreq *req);
 void req_run_later(struct xring_ctx *ctx);
 
