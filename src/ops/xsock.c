@@ -613,6 +613,9 @@ static int xs_prep(struct xring_ctx *ctx, struct xreq *req, const struct xring_s
 	} else if (sqe->ioprio) {
 		return -EOPNOTSUPP;
 	}
+	/* No message header where one is read (the kernel's copy faults: -EFAULT). */
+	if ((sqe->opcode == XRING_OP_SENDMSG || sqe->opcode == XRING_OP_RECVMSG) && !sqe->addr)
+		return -EFAULT;
 	/* The kernel's message header import (__copy_msghdr): -EMSGSIZE beyond UIO_MAXIOV (for
 	 * SENDMSG_ZC at issue, see too_many_iovecs()). */
 	if ((sqe->opcode == XRING_OP_SENDMSG || sqe->opcode == XRING_OP_RECVMSG) &&
@@ -1282,6 +1285,8 @@ static int64_t xs_issue(struct xring_ctx *ctx, struct xreq *req)
 		return -EBADF;
 	if (xring_unlikely(zc_bad_flags(req)))
 		return zc_result(ctx, req, -EINVAL);
+	if (xring_unlikely(sqe->opcode == XRING_OP_SENDMSG_ZC && !sqe->addr))
+		return zc_result(ctx, req, -EFAULT); /* as too_many_iovecs(): with F_MORE */
 	if (xring_unlikely(too_many_iovecs(req)))
 		return zc_result(ctx, req, -EMSGSIZE);
 	if (xring_unlikely(xs->np->port_err) && xsock_port_refuses(req->opcode))
