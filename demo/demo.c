@@ -273,7 +273,8 @@ static void x_server(const char *spec)
 				break;
 			total += (uint64_t) n;
 			if (phase != 1) {
-				xring_prep_send(xring_get_sqe(&r), fd, buf, (size_t) n, 0);
+				xring_prep_send(xring_get_sqe(&r), fd, buf, (size_t) n,
+						MSG_WAITALL);
 				x_wait(&r, 1);
 			}
 		}
@@ -380,8 +381,8 @@ static void *k_server(void *arg)
 		while ((n = k_recv(&ring, fd, buf, phase == 0 ? MSG : CHUNK,
 				   phase != 2 ? MSG_WAITALL : 0, p->mode)) > 0) {
 			total += (uint64_t) n;
-			if (phase != 1)
-				k_send(&ring, fd, buf, (size_t) n, p->mode);
+			for (size_t off = 0, w = 1; phase != 1 && off < (size_t) n && w; off += w)
+				w = k_send(&ring, fd, buf + off, (size_t) n - off, p->mode);
 		}
 		if (phase == 1)
 			k_send(&ring, fd, &total, sizeof(total), 0);
@@ -516,10 +517,14 @@ static uint64_t st_slice(struct client *c, int who, double secs)
 
 	while (now_ns() - t0 < (uint64_t) (secs * 1e9)) {
 		if (who == XR) {
+			int32_t n;
+
+			/* As the kernel's: a send takes what the send buffer has room for. */
 			x_send(&c->xr, c->fd[XR], cbuf, CHUNK);
-			if (x_wait(&c->xr, 1) != CHUNK)
-				die("stream", EIO);
-			bytes += CHUNK;
+			n = x_wait(&c->xr, 1);
+			if (n <= 0)
+				die("stream", n ? n : EIO);
+			bytes += (uint64_t) n;
 		} else {
 			bytes += k_send(&c->kr, c->fd[who], cbuf, CHUNK, who == KB);
 		}

@@ -133,7 +133,7 @@ static void stream_over(const char *link)
 	for (uint64_t c = 0; c < CHUNKS; c++) {
 		for (size_t i = 0; i < CHUNK; i++)
 			buf[i] = pattern(c * CHUNK + i);
-		xring_prep_send(xring_get_sqe(&r), fd, buf, CHUNK, 0);
+		xring_prep_send(xring_get_sqe(&r), fd, buf, CHUNK, MSG_WAITALL);
 		cr_assert_eq(wait1(&r), CHUNK);
 	}
 	xring_prep_shutdown(xring_get_sqe(&r), fd, SHUT_WR);

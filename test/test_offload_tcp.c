@@ -1025,7 +1025,7 @@ Test(offload_tcp, a_send_caught_half_done_by_a_link_down_ends_with_the_bytes_it_
 	connect_pair(lfd, &cfd, &afd);
 	/* The server reads nothing: the send fills the window and the send buffer, then waits. */
 	sqe = xring_get_sqe(&cr);
-	xring_prep_send(sqe, cfd, out, BIG, 0);
+	xring_prep_send(sqe, cfd, out, BIG, MSG_WAITALL);
 	sqe->user_data = 1;
 	xring_submit(&cr);
 	for (int i = 0; i < 20000; i++)

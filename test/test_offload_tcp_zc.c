@@ -265,7 +265,7 @@ Test(offload_tcp_zc, a_send_zc_cancelled_half_way_keeps_its_notification_until_t
 
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = pattern(i);
-	xring_prep_send_zc(sqe, fd, big, sizeof(big), 0, 0);
+	xring_prep_send_zc(sqe, fd, big, sizeof(big), MSG_WAITALL, 0); /* waits for room */
 	sqe->user_data = 2;
 	/* The remote host does not run: the stack takes what its send ring holds, and waits. */
 	cr_assert_null(next_cqe(false), "the whole send_zc was taken");
@@ -315,5 +315,83 @@ Test(offload_tcp_zc, a_send_zc_whose_result_is_out_is_no_longer_found_by_a_cance
 	expect_cqe(4, 0, 0, false); /* none found, none cancelled */
 	cr_expect_null(next_cqe(false), "F_NOTIF before the peer acknowledged anything");
 	expect_cqe(2, 0, XRING_CQE_F_NOTIF, true);
+	close(fd);
+}
+
+/*
+ * As the kernel's io_uring send on a stream socket: without MSG_WAITALL a send ends with what
+ * the send buffer took; one that finds the buffer full waits, and wakes once a third of the
+ * buffer is free (not for the few bytes one ACK frees); MSG_WAITALL waits for every byte. The
+ * kernel's own answer is checked first, on a loopback pair through xring's kernel path.
+ */
+Test(offload_tcp_zc, a_send_without_waitall_ends_with_what_the_send_buffer_took)
+{
+	static uint8_t big[600000], huge[8 << 20];
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), kfd = socket(AF_INET, SOCK_STREAM, 0), afd, fd;
+	struct xring_sqe *sqe;
+	struct xring_cqe *cqe;
+	size_t got = 0, sent;
+
+	/* The kernel: the peer reads nothing, 8 MiB cannot all be taken. */
+	cr_assert_eq(bind(lfd, (struct sockaddr *) &a, sizeof(a)), 0);
+	cr_assert_eq(listen(lfd, 1), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *) &a, &alen), 0);
+	cr_assert_eq(connect(kfd, (struct sockaddr *) &a, sizeof(a)), 0);
+	afd = accept(lfd, NULL, NULL);
+	cr_assert_geq(afd, 0);
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_send(sqe, kfd, huge, sizeof(huge), 0);
+	sqe->user_data = 9;
+	cqe = next_cqe(false);
+	cr_assert_not_null(cqe, "the kernel's send did not end");
+	cr_expect(cqe->res > 0 && cqe->res < (int32_t) sizeof(huge), "kernel: res %d", cqe->res);
+	xring_cqe_seen(&ol.ring, cqe);
+	close(afd);
+	close(kfd);
+	close(lfd);
+
+	/* Offloaded, the remote host not running: the send ends at once with what fitted. */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = pattern(i);
+	fd = connect_offloaded();
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_send(sqe, fd, big, sizeof(big), 0);
+	sqe->user_data = 2;
+	cqe = next_cqe(false);
+	cr_assert_not_null(cqe, "the send waited for every byte");
+	cr_assert_eq(cqe->user_data, 2);
+	cr_assert(cqe->res > 0 && cqe->res < (int32_t) sizeof(big), "res %d", cqe->res);
+	sent = (size_t) cqe->res;
+	xring_cqe_seen(&ol.ring, cqe);
+	/* The buffer is full: the next send waits until the remote host reads. */
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_send(sqe, fd, big + sent, sizeof(big) - sent, 0);
+	sqe->user_data = 3;
+	cr_assert_null(next_cqe(false), "a send into a full buffer ended");
+	for (int i = 0; i < 100000 && !(cqe = next_cqe(true)); i++)
+		peer_drain(&got);
+	cr_assert_not_null(cqe);
+	cr_assert_eq(cqe->user_data, 3);
+	cr_expect_geq(cqe->res, 256 * 1024 / 3, "woken for %d bytes", cqe->res);
+	sent += (size_t) cqe->res;
+	xring_cqe_seen(&ol.ring, cqe);
+	/* MSG_WAITALL: every byte of what is left. */
+	sqe = xring_get_sqe(&ol.ring);
+	xring_prep_send(sqe, fd, big + sent, sizeof(big) - sent, MSG_WAITALL);
+	sqe->user_data = 4;
+	for (int i = 0; i < 100000 && !(cqe = next_cqe(true)); i++)
+		peer_drain(&got);
+	cr_assert_not_null(cqe);
+	cr_expect_eq(cqe->user_data, 4);
+	cr_expect_eq(cqe->res, (int32_t) (sizeof(big) - sent));
+	xring_cqe_seen(&ol.ring, cqe);
+	for (int i = 0; i < 1000 && got < sizeof(big); i++) {
+		ol_pump();
+		xring_submit(&ol.ring);
+		peer_drain(&got);
+	}
+	cr_expect_eq(got, sizeof(big), "the remote host got %zu bytes", got);
 	close(fd);
 }

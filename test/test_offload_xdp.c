@@ -301,7 +301,7 @@ static void xring_stream(struct xring *ring, int fd, struct xring_digests *dg)
 		for (size_t i = 0; i < chunk; i++)
 			buf[i] = pattern(sent + i, 1);
 		sqe = xring_get_sqe(ring);
-		xring_prep_send(sqe, fd, buf, chunk, 0);
+		xring_prep_send(sqe, fd, buf, chunk, MSG_WAITALL);
 		sqe->user_data = 10;
 		xring_submit(ring);
 		res = wait_ud(ring, 10);
@@ -608,7 +608,8 @@ static void echo_server_body(const struct topo *t)
 		}
 		CHECK(flags & XRING_CQE_F_BUFFER);
 		sqe = xring_get_sqe(&ring);
-		xring_prep_send(sqe, cfd, bufs[flags >> XRING_CQE_BUFFER_SHIFT], (size_t) res, 0);
+		xring_prep_send(sqe, cfd, bufs[flags >> XRING_CQE_BUFFER_SHIFT], (size_t) res,
+				MSG_WAITALL);
 		sqe->user_data = 1000 + (flags >> XRING_CQE_BUFFER_SHIFT);
 		xring_submit(&ring);
 		inflight++;

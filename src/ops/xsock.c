@@ -882,7 +882,9 @@ static int64_t tcp_move(struct xsock *xs, struct xreq *req, bool sending)
 static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending)
 {
 	const struct xring_sqe *sqe = &req->u.net.sqe;
-	bool all = sending || (sqe->msg_flags & MSG_WAITALL);
+	/* As the kernel's io_uring send and receive: a stream send without MSG_WAITALL ends with
+	 * what the send buffer took, as a receive ends with what there was. */
+	bool all = sqe->msg_flags & MSG_WAITALL;
 	uint64_t now = clock_mono_ns();
 	struct iovec one;
 	size_t niov, total = 0, off;
@@ -1051,13 +1053,39 @@ static int64_t tcp_take(struct xring_ctx *ctx, struct xsock *lis, struct xreq *r
 
 static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq *req);
 
+/*
+ * A waiting send that ends with what fits wakes, as the kernel's (sk_stream_write_space), once a
+ * third of the send buffer is free or all it has left fits: not for the few bytes each ACK frees.
+ */
+static bool send_room(const struct xsock *xs, const struct xreq *r)
+{
+	const struct xring_sqe *sqe = &r->u.net.sqe;
+	size_t want = tcp_sndbuf(xs->tcb) / 3, left;
+	struct iovec one;
+	size_t niov;
+	const struct iovec *iov;
+
+	if ((sqe->msg_flags & MSG_WAITALL) || r->res > 0)
+		return true;
+	iov = io_vec(r, &one, &niov);
+	left = 0;
+	for (size_t i = 0; i < niov && left < want; i++)
+		left += iov[i].iov_len;
+	return tcp_sndspace(xs->tcb) >= (left < want ? left : want);
+}
+
 static void serve(struct xring_ctx *ctx, struct xsock *xs, struct req_wlist *q, int kind)
 {
 	while (q->first && xs->tcb) {
 		struct xreq *r = q->first;
-		int64_t res = kind == 2                 ? accept_some(ctx, xs, r)
-			      : kind == 0 && selects(r) ? tcp_recv_select(ctx, xs, r)
-							: tcp_move(xs, r, kind == 1);
+		int64_t res;
+
+		if (kind == 1 && !tcp_error(xs->tcb) && !(tcp_shutdowns(xs->tcb) & TCP_SHUT_WR) &&
+		    !send_room(xs, r))
+			return;
+		res = kind == 2                 ? accept_some(ctx, xs, r)
+		      : kind == 0 && selects(r) ? tcp_recv_select(ctx, xs, r)
+						: tcp_move(xs, r, kind == 1);
 
 		if (res == OP_QUEUED || (res == -EAGAIN && kind != 2))
 			return;

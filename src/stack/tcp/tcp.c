@@ -957,6 +957,11 @@ size_t tcp_sndspace(const struct tcb *t)
 	return t->sbuf_size - t->sbuf_len;
 }
 
+size_t tcp_sndbuf(const struct tcb *t)
+{
+	return t->sbuf_size;
+}
+
 size_t tcp_rcvavail(const struct tcb *t)
 {
 	return t->rbuf_len + t->hold_bytes;

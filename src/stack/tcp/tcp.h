@@ -269,8 +269,9 @@ int tcp_error(const struct tcb *t);
 /* Bytes of this connection's stream the peer has acknowledged: send_zc notifications complete
  * up to here. */
 uint64_t tcp_acked(const struct tcb *t);
-/* Bytes free in the send ring, bytes unread in the receive ring. */
+/* Bytes free in the send ring, the ring's size, bytes unread in the receive ring. */
 size_t tcp_sndspace(const struct tcb *t);
+size_t tcp_sndbuf(const struct tcb *t);
 size_t tcp_rcvavail(const struct tcb *t);
 /* Which directions are over, as Linux's sk_shutdown: TCP_SHUT_RD once the peer's FIN is in
  * sequence, TCP_SHUT_WR once ours is queued; both after an error or in CLOSED. */
