@@ -64,10 +64,29 @@ static void disarm_link_timeout(struct xring_ctx *ctx, struct xreq *req)
 	req_complete_later(ctx, lt, -ECANCELED);
 }
 
-void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t cflags)
+/* What a finished request leaves to the one linked after it: its turn to be issued, or its
+ * failure when the chain breaks here. False when nothing was linked. */
+static bool pass_link(struct xring_ctx *ctx, struct xreq *req)
 {
 	struct xreq *next;
 
+	if (xring_unlikely(req->flags & (REQ_F_ARM_LTIMEOUT | REQ_F_LTIMEOUT_ACTIVE)))
+		disarm_link_timeout(ctx, req);
+	next = req->link;
+	if (!next)
+		return false;
+	req->link = NULL;
+	if ((req->flags & REQ_F_FAIL) && !(req->flags & REQ_F_HARDLINK)) {
+		fail_links(ctx, next, req->flags & REQ_F_SKIP_LINK_CQES);
+	} else {
+		next->flags |= REQ_F_TW_ISSUE;
+		fifo_push(&ctx->tw, next);
+	}
+	return true;
+}
+
+void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t cflags)
+{
 	if (req->flags & REQ_F_PENDING) {
 		list_del(&ctx->pending, req);
 		req->flags &= ~REQ_F_PENDING;
@@ -87,18 +106,7 @@ void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t
 				XRING_CQE_F_NOTIF);
 	}
 
-	if (xring_unlikely(req->flags & (REQ_F_ARM_LTIMEOUT | REQ_F_LTIMEOUT_ACTIVE)))
-		disarm_link_timeout(ctx, req);
-	next = req->link;
-	if (next) {
-		req->link = NULL;
-		if ((req->flags & REQ_F_FAIL) && !(req->flags & REQ_F_HARDLINK)) {
-			fail_links(ctx, next, req->flags & REQ_F_SKIP_LINK_CQES);
-		} else {
-			next->flags |= REQ_F_TW_ISSUE;
-			fifo_push(&ctx->tw, next);
-		}
-	}
+	pass_link(ctx, req);
 	req_release(ctx, req);
 	if (!ctx->batching)
 		req_run_later(ctx);
@@ -106,21 +114,7 @@ void req_complete(struct xring_ctx *ctx, struct xreq *req, int32_t res, uint32_t
 
 void req_release_link(struct xring_ctx *ctx, struct xreq *req)
 {
-	struct xreq *next;
-
-	if (xring_unlikely(req->flags & (REQ_F_ARM_LTIMEOUT | REQ_F_LTIMEOUT_ACTIVE)))
-		disarm_link_timeout(ctx, req);
-	next = req->link;
-	if (!next)
-		return;
-	req->link = NULL;
-	if ((req->flags & REQ_F_FAIL) && !(req->flags & REQ_F_HARDLINK)) {
-		fail_links(ctx, next, req->flags & REQ_F_SKIP_LINK_CQES);
-	} else {
-		next->flags |= REQ_F_TW_ISSUE;
-		fifo_push(&ctx->tw, next);
-	}
-	if (!ctx->batching)
+	if (pass_link(ctx, req) && !ctx->batching)
 		req_run_later(ctx);
 }
 
