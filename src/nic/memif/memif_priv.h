@@ -44,6 +44,12 @@ struct mring_info {
 	int evfd;
 };
 
+/* A descriptor as read once from the shared ring (memif_queue.c desc_read()). */
+struct dsc {
+	uint16_t flags, region;
+	uint32_t length, offset;
+};
+
 struct mq {
 	struct port_queue pq; /* first: port_queue pointers are mq pointers */
 	struct mport *p;
@@ -77,10 +83,7 @@ struct mq {
 	uint16_t tx_seen;    /* server: the client's head when last read (slots it gave us) */
 	uint16_t tx_next_at; /* server: the slot tx_next was read from */
 	bool tx_next_ok;     /* server: tx_next holds slot tx_next_at's checked descriptor */
-	struct {
-		uint16_t region;
-		uint32_t length, offset;
-	} tx_next;
+	struct dsc tx_next;
 	uint16_t tx_reaped; /* client: slots recycled */
 	int tx_evfd;
 	uint32_t *tx_shadow; /* client: buffer placed in each slot */

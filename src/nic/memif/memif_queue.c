@@ -18,11 +18,6 @@
 
 #define MQ(pq) ((struct mq *) (pq))
 
-struct dsc {
-	uint16_t flags, region;
-	uint32_t length, offset;
-};
-
 /* One read of a descriptor the peer can write at any moment. */
 static inline struct dsc desc_read(const struct memif_desc *d)
 {
@@ -490,8 +485,7 @@ int mq_srv_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 		struct dsc d;
 
 		if (i == 0 && q->tx_next_ok && q->tx_next_at == at)
-			d = (struct dsc){0, q->tx_next.region, q->tx_next.length,
-					 q->tx_next.offset};
+			d = q->tx_next;
 		else
 			d = desc_read(&q->tx->desc[at & q->tx_mask]);
 		if (!srv_buf_ok(p, &d))
@@ -512,9 +506,7 @@ int mq_srv_tx_alloc(struct port_queue *pq, struct port_frame *f, unsigned n)
 		if (srv_buf_ok(p, &d)) {
 			q->tx_next_ok = true;
 			q->tx_next_at = q->tx_alloc;
-			q->tx_next.region = d.region;
-			q->tx_next.length = d.length;
-			q->tx_next.offset = d.offset;
+			q->tx_next = d;
 			prefetch_wr(p->regions[d.region].base + d.offset);
 		}
 	}
