@@ -679,7 +679,7 @@ static int64_t udp_send(struct xring_ctx *ctx, struct xsock *xs, const struct io
 	uint32_t dst = xs->rip;
 	uint16_t dport = xs->rport;
 	struct iface_tx tx;
-	size_t len = 0;
+	size_t len;
 	int err;
 
 	if (to) {
@@ -688,8 +688,7 @@ static int64_t udp_send(struct xring_ctx *ctx, struct xsock *xs, const struct io
 	} else if (!xs->connected) {
 		return -EDESTADDRREQ;
 	}
-	for (size_t i = 0; i < niov; i++)
-		len += iov[i].iov_len;
+	len = iov_total(iov, niov);
 	err = iface_ip4_begin(ifc, clock_mono_ns(), dst, &tx);
 	if (err) {
 		xs->st->tx_errors++;
@@ -887,12 +886,11 @@ static int64_t tcp_move_data(struct xsock *xs, struct xreq *req, bool sending)
 	bool all = sqe->msg_flags & MSG_WAITALL;
 	uint64_t now = clock_mono_ns();
 	struct iovec one;
-	size_t niov, total = 0, off;
+	size_t niov, total, off;
 	const struct iovec *iov = io_vec(req, &one, &niov);
 	long done = req->res;
 
-	for (size_t i = 0; i < niov; i++)
-		total += iov[i].iov_len;
+	total = iov_total(iov, niov);
 	if (xring_unlikely(!total) && !sending && !is_read(req)) {
 		/* No room, yet a recv or recvmsg waits for data (or the end) as the kernel's
 		 * tcp_recvmsg() does; the CQE then says data is waiting. read and readv do not. */
@@ -1060,17 +1058,14 @@ static int64_t accept_some(struct xring_ctx *ctx, struct xsock *xs, struct xreq 
 static bool send_room(const struct xsock *xs, const struct xreq *r)
 {
 	const struct xring_sqe *sqe = &r->u.net.sqe;
-	size_t want = tcp_sndbuf(xs->tcb) / 3, left;
+	size_t want = tcp_sndbuf(xs->tcb) / 3, left, niov;
 	struct iovec one;
-	size_t niov;
 	const struct iovec *iov;
 
 	if ((sqe->msg_flags & MSG_WAITALL) || r->res > 0)
 		return true;
 	iov = io_vec(r, &one, &niov);
-	left = 0;
-	for (size_t i = 0; i < niov && left < want; i++)
-		left += iov[i].iov_len;
+	left = iov_total(iov, niov);
 	return tcp_sndspace(xs->tcb) >= (left < want ? left : want);
 }
 

@@ -17,6 +17,7 @@
 #define XRING_OPS_XSOCK_H
 
 #include <netinet/in.h>
+#include <sys/uio.h>
 
 #include "ops/netport.h"
 #include "ring/ring.h"
@@ -199,5 +200,15 @@ int32_t xsmsg_done(const struct xreq *req, const struct xring_buf *b, uint32_t n
 extern const struct xring_op op_connect;
 extern const struct xring_op op_bind;
 extern const struct xring_op op_accept;
+
+/* The bytes an iovec array names. */
+static inline size_t iov_total(const struct iovec *iov, size_t n)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	return len;
+}
 
 #endif

@@ -21,8 +21,6 @@
 static size_t gather(const struct xring_sqe *sqe, uint8_t opcode, struct iovec *one,
 		     const struct iovec **iov, size_t *niov, const struct sockaddr_in **to)
 {
-	size_t len = 0;
-
 	*to = NULL;
 	if (opcode == XRING_OP_SEND || opcode == XRING_OP_SEND_ZC) {
 		one->iov_base = (void *) (uintptr_t) sqe->addr;
@@ -37,9 +35,7 @@ static size_t gather(const struct xring_sqe *sqe, uint8_t opcode, struct iovec *
 		if (msg->msg_name && msg->msg_namelen >= sizeof(**to))
 			*to = msg->msg_name;
 	}
-	for (size_t i = 0; i < *niov; i++)
-		len += (*iov)[i].iov_len;
-	return len;
+	return iov_total(*iov, *niov);
 }
 
 /* Copies up to cap bytes of the iovecs to dst. */
