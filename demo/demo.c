@@ -593,6 +593,7 @@ static void run_rounds(struct client *c, int wl, struct rounds *rs)
 			usleep(20000); /* the previous contestant's peer settles, then sleeps */
 			if (wl == 0) {
 				uint64_t *s = rs->rtt[who] + (size_t) r * (size_t) per_pp;
+				struct result slice;
 
 				for (int i = 0; i < pp_warmup / rounds; i++)
 					pp_one(c, who);
@@ -601,14 +602,9 @@ static void run_rounds(struct client *c, int wl, struct rounds *rs)
 					pp_one(c, who);
 					s[i] = now_ns() - t0;
 				}
-				{
-					uint64_t *tmp = malloc((size_t) per_pp * sizeof(*tmp));
-
-					memcpy(tmp, s, (size_t) per_pp * sizeof(*tmp));
-					qsort(tmp, (size_t) per_pp, sizeof(*tmp), cmp_u64);
-					rs->v[r][who] = (double) tmp[per_pp / 2] / 1e3;
-					free(tmp);
-				}
+				/* Sorting the slice in place leaves the totals as they are. */
+				rtt_stats(s, per_pp, &slice);
+				rs->v[r][who] = slice.p50_us;
 			} else if (wl == 1) {
 				uint64_t b;
 
