@@ -179,6 +179,29 @@ static int stash(struct kring *kr, const struct io_uring_cqe *cqe)
 	return 0;
 }
 
+/*
+ * Moves the CQEs the kernel ring holds to the stash, in order, but for one tagged tag (0: none),
+ * which goes to *found instead: 1 when it came, 0 when the ring is empty, -ENOMEM when the stash
+ * cannot grow (what is left stays in the ring, in order, for the next poll).
+ */
+static int drain_to_stash(struct kring *kr, uint64_t tag, struct io_uring_cqe *found)
+{
+	struct io_uring_cqe *cqe;
+
+	while (io_uring_peek_cqe(&kr->ring, &cqe) == 0) {
+		struct io_uring_cqe c = *cqe;
+
+		if ((!tag || c.user_data != tag) && stash(kr, &c))
+			return -ENOMEM;
+		io_uring_cqe_seen(&kr->ring, cqe);
+		if (tag && c.user_data == tag) {
+			*found = c;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int kring_sync(struct xring_ctx *ctx, const struct io_uring_sqe *sqe, uint32_t *cflags)
 {
 	struct kring *kr = ctx->kr;
@@ -194,23 +217,19 @@ int kring_sync(struct xring_ctx *ctx, const struct io_uring_sqe *sqe, uint32_t *
 	kr->unsubmitted = 0;
 	/* Bounded: the operations run inline, so their CQE is there when submit returns. */
 	for (int tries = 0; tries < 1000; tries++) {
-		struct io_uring_cqe *cqe;
+		struct io_uring_cqe *cqe, c;
 		int ret = tries ? io_uring_wait_cqe(&kr->ring, &cqe)
 				: io_uring_submit_and_wait(&kr->ring, 1);
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			return ret;
-		while (io_uring_peek_cqe(&kr->ring, &cqe) == 0) {
-			struct io_uring_cqe c = *cqe;
-
-			if (c.user_data != KR_TAG_SYNC && stash(kr, &c))
-				return -ENOMEM; /* left in the ring, in order, for the next poll */
-			io_uring_cqe_seen(&kr->ring, cqe);
-			if (c.user_data == KR_TAG_SYNC) {
-				if (cflags)
-					*cflags = c.flags;
-				return c.res;
-			}
+		ret = drain_to_stash(kr, KR_TAG_SYNC, &c);
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			if (cflags)
+				*cflags = c.flags;
+			return c.res;
 		}
 	}
 	return -ETIME;
@@ -259,11 +278,8 @@ int kring_take_back(struct xring_ctx *ctx, struct xreq *req)
 		struct __kernel_timespec ts = {0, 1000000};
 		struct io_uring_cqe *cqe;
 
-		while (io_uring_peek_cqe(&kr->ring, &cqe) == 0) {
-			if (stash(kr, cqe))
-				return -ENOMEM; /* left in the ring; the request completes there */
-			io_uring_cqe_seen(&kr->ring, cqe);
-		}
+		if (drain_to_stash(kr, 0, NULL) < 0)
+			return -ENOMEM; /* left in the ring; the request completes there */
 		if (unstash_last(ctx, kr, req))
 			return 0;
 		io_uring_wait_cqe_timeout(&kr->ring, &cqe, &ts);
